@@ -1,0 +1,54 @@
+"""Where shopml keeps its data: one typed settings object, resolved from the data home.
+
+The data home is, in order of precedence: an explicit path (the CLI's ``--home``), the environment
+variable ``SHOPML_HOME``, or ``./data`` at the project root (the folder holding ``pyproject.toml``
+above this package; the working directory when shopml is installed elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV_VAR = "SHOPML_HOME"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """The source checkout holding this package, or the working directory for an installed copy."""
+    candidate = PACKAGE_DIR.parent
+    return candidate if (candidate / "pyproject.toml").is_file() else Path.cwd()
+
+
+def default_home() -> Path:
+    from_env = os.environ.get(HOME_ENV_VAR)
+    return Path(from_env) if from_env else project_root() / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every path shopml reads or writes, all below one data home."""
+
+    home: Path
+
+    @classmethod
+    def resolve(cls, home: Path | str | None = None) -> Settings:
+        chosen = Path(home) if home is not None else default_home()
+        return cls(home=chosen.expanduser().resolve())
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def ensure_home(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home

@@ -1,0 +1,73 @@
+"""Opening the warehouse, and writing a new one all-or-nothing.
+
+A warehouse is replaced only once it is complete: writers build into a temporary file beside the
+target and move it into place at the end, so a failed simulation or import leaves the previous
+warehouse (or no warehouse) behind, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from . import schema
+
+
+class WarehouseMissingError(FileNotFoundError):
+    """Raised when a command needs a warehouse that has not been built yet."""
+
+
+def connect(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    if not path.is_file():
+        raise WarehouseMissingError(
+            f"no warehouse at {path}: run `shopml simulate` or `shopml ingest` first"
+        )
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def create_schema(con: duckdb.DuckDBPyConnection, with_truth: bool) -> None:
+    for table in schema.CANONICAL_TABLES + (schema.REJECTED_ROWS, schema.WAREHOUSE_INFO):
+        con.execute(table.ddl())
+    if with_truth:
+        con.execute(f"CREATE SCHEMA {schema.TRUTH_SCHEMA}")
+        for table in schema.TRUTH_TABLES:
+            con.execute(table.ddl())
+        con.execute(schema.SEARCH_RELEVANCE_VIEW)
+
+
+def record_info(con: duckdb.DuckDBPyConnection, source: str, parameters: dict) -> None:
+    """Stamp the warehouse with its source and the time span its events cover."""
+    con.execute(
+        f"""INSERT INTO {schema.WAREHOUSE_INFO.name}
+            SELECT ?, ?, ?, min(ts), max(ts) FROM {schema.EVENTS.name}""",
+        [source, datetime.now(timezone.utc), json.dumps(parameters, default=str)],
+    )
+
+
+@contextmanager
+def new_warehouse(path: Path, with_truth: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a connection to an empty warehouse that replaces ``path`` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.building")
+    staging.unlink(missing_ok=True)
+    con = duckdb.connect(str(staging))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        create_schema(con, with_truth)
+        yield con
+        con.execute("CHECKPOINT")
+        con.close()
+        os.replace(staging, path)
+    except BaseException:
+        con.close()
+        staging.unlink(missing_ok=True)
+        Path(f"{staging}.wal").unlink(missing_ok=True)
+        raise

@@ -1,0 +1,62 @@
+"""Ad slots inside sessions: which ad is shown where, and whether it is clicked.
+
+Half the slots are targeted at the session's category, half are run-of-site. The click
+probability rises with the user's affinity for the ad's category and the ad's hidden quality,
+falls with position, and is higher in the evening. A randomised holdout of slots is chosen but
+never shown (ghost ads), so the effect of showing an ad can be measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .catalog import Catalog
+from .config import Behaviour
+from .intensity import sigmoid
+from .population import Population
+from .sampling import GroupedSampler, expand
+
+EVENING_HOURS = (18, 23)
+TARGETED_SHARE = 0.5
+
+
+@dataclass
+class AdOutcome:
+    session: np.ndarray      # per impression: index of its session
+    ad: np.ndarray
+    item: np.ndarray         # the advertised item
+    offset: np.ndarray       # seconds after the session start
+    position: np.ndarray     # 1-based
+    p_click: np.ndarray      # the click probability had it been shown
+    clicked: np.ndarray
+    in_holdout: np.ndarray
+
+
+def ads_by_category(catalog: Catalog, n_categories: int) -> GroupedSampler:
+    return GroupedSampler(catalog.ad_category, np.ones(len(catalog.ad_item)), n_categories)
+
+
+def run_ads(session_user, session_category, session_hour, population: Population, catalog: Catalog,
+            by_category: GroupedSampler, behaviour: Behaviour, rng) -> AdOutcome:
+    b = behaviour
+    session, _ = expand(rng.poisson(b.ads_per_session, len(session_user)))
+    n = len(session)
+    targeted = rng.random(n) < TARGETED_SHARE
+    ad = np.where(targeted, by_category.draw(session_category[session], rng),
+                  rng.integers(0, len(catalog.ad_item), n))
+    position = rng.integers(1, b.ad_positions + 1, n)
+    user = session_user[session]
+    hour = session_hour[session]
+    affinity = np.log(np.maximum(population.relative_taste[user, catalog.ad_category[ad]], 1e-6))
+    evening = (hour >= EVENING_HOURS[0]) & (hour <= EVENING_HOURS[1])
+    p_click = sigmoid(
+        b.ad_intercept + b.ad_affinity * affinity + catalog.ad_quality[ad]
+        - b.ad_position_decay * (position - 1) + b.ad_evening_boost * evening
+    )
+    in_holdout = rng.random(n) < b.ad_holdout_rate
+    clicked = ~in_holdout & (rng.random(n) < p_click)
+    return AdOutcome(session=session, ad=ad, item=catalog.ad_item[ad],
+                     offset=rng.integers(0, 400, n), position=position, p_click=p_click, clicked=clicked,
+                     in_holdout=in_holdout)

@@ -1,0 +1,55 @@
+"""Marketing campaigns with randomised treatment: push notifications and coupons.
+
+A push campaign targets a random share of signed-up customers (the shop does not know who has
+left) and treats a random half. A treated push changes the user's session rate for two days by
+``exp(push_effect)``: most users come back more, some are put off (negative effect), and those
+remember the push as unwanted, which adds to their churn hazard. A coupon raises the purchase
+probability while valid, in proportion to the user's coupon response, until its first use.
+Truth records, for every row, the uplift computed from the hidden state at send time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import vocabulary as vocab
+from .prices import DayPrices
+from .world import World
+
+
+def _targets(world: World, day: int, reach: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    eligible = np.flatnonzero(world.population.signup_day < day)
+    targeted = eligible[rng.random(len(eligible)) < reach]
+    treated = rng.random(len(targeted)) < world.behaviour.treatment_share
+    return targeted, treated
+
+
+def send_pushes(world: World, day: int, prices: DayPrices, rng) -> dict[str, np.ndarray]:
+    b, s, p = world.behaviour, world.state, world.population
+    users, treated = _targets(world, day, b.push_reach, rng)
+    alive = s.alive[users]
+    p_open = p.open_rate[users]
+    opened = treated & alive & (rng.random(len(users)) < p_open)
+    p_treated = world.purchase_window(users, day, b.push_window_days, prices, push_days=b.push_window_days)
+    p_control = world.purchase_window(users, day, b.push_window_days, prices)
+    reached = users[treated & alive]
+    s.push_until[reached] = day + b.push_window_days
+    s.unwanted_pushes[reached[p.push_effect[reached] < 0]] += 1.0
+    campaign = vocab.PUSH_CAMPAIGNS[(day // b.push_every_days) % len(vocab.PUSH_CAMPAIGNS)]
+    return dict(user=users, treated=treated, opened=opened, campaign=campaign, p_open=p_open,
+                p_treated=p_treated, p_control=p_control)
+
+
+def send_promotions(world: World, day: int, prices: DayPrices, rng) -> dict[str, np.ndarray]:
+    b, s = world.behaviour, world.state
+    users, coupon = _targets(world, day, b.promotion_reach, rng)
+    discount = np.asarray(b.coupon_discounts)[rng.integers(0, len(b.coupon_discounts), len(users))]
+    p_coupon = world.purchase_window(users, day, b.coupon_valid_days, prices, coupon_discount=discount)
+    p_without = world.purchase_window(users, day, b.coupon_valid_days, prices,
+                                      coupon_discount=np.zeros(len(users)))
+    holders = users[coupon]
+    s.coupon_until[holders] = day + b.coupon_valid_days
+    s.coupon_discount[holders] = discount[coupon]
+    campaign = vocab.PROMOTION_CAMPAIGNS[(day // b.promotion_every_days) % len(vocab.PROMOTION_CAMPAIGNS)]
+    return dict(user=users, coupon=coupon, discount=np.where(coupon, discount, 0.0), campaign=campaign,
+                p_coupon=p_coupon, p_without=p_without)

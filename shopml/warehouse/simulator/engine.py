@@ -1,0 +1,230 @@
+"""The day loop: advance prices, send campaigns, run sessions, apply their consequences, draw
+churn, and emit every row the day produced (canonical tables and truth) as NumPy columns.
+
+Loops run over days only; everything within a day is vectorised over users, sessions and events.
+Ids are 1-based: user ``i`` of the arrays is ``user_id = i + 1`` (likewise items and ads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import schema
+from . import text
+from .campaigns import send_pushes, send_promotions
+from .churn import draw_churn, hazards
+from .config import MICROS_PER_SECOND, SECONDS_PER_DAY
+from .intensity import DayIntensity
+from .prices import DayPrices
+from .sessions import DaySessions, run_sessions
+from .world import World, day_rng
+
+EPOCH_DAY_SECONDS = SECONDS_PER_DAY
+DayLog = dict[schema.Table, dict[str, np.ndarray]]
+
+
+@dataclass
+class Counters:
+    session: int = 0
+    search: int = 0
+    event: int = 0
+    impression: int = 0
+    push: int = 0
+    promotion: int = 0
+
+    def take(self, name: str, n: int) -> np.ndarray:
+        first = getattr(self, name)
+        setattr(self, name, first + n)
+        return np.arange(first + 1, first + n + 1, dtype=np.int64)
+
+
+@dataclass
+class PendingReviews:
+    """Reviews are written days after a purchase; kept until the run ends, then filtered."""
+
+    parts: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+    def add(self, **columns: np.ndarray) -> None:
+        self.parts.append(columns)
+
+    def collect(self) -> dict[str, np.ndarray]:
+        keys = ("user", "item", "ts", "rating", "text", "sentiment")
+        if not self.parts:
+            return {key: np.array([]) for key in keys}
+        return {key: np.concatenate([part[key] for part in self.parts]) for key in keys}
+
+
+class Simulation:
+    def __init__(self, world: World):
+        self.world = world
+        self.ids = Counters()
+        self.reviews = PendingReviews()
+
+    def micros(self, day: int, seconds) -> np.ndarray:
+        start = self.world.config.start_seconds + day * SECONDS_PER_DAY
+        return np.round((start + np.asarray(seconds, dtype=float)) * MICROS_PER_SECOND).astype(np.int64)
+
+    def step(self, day: int) -> DayLog:
+        world, rng = self.world, day_rng(self.world.config.seed, day)
+        b, state = world.behaviour, world.state
+        prices = world.prices.step(day, rng)
+        state.fade_memories(b)
+        log: DayLog = {schema.PRICES: self._price_rows(day, prices)}
+        if day % b.push_every_days == 0:
+            log.update(self._push_rows(day, send_pushes(world, day, prices, rng)))
+        if day % b.promotion_every_days == b.promotion_every_days // 2:
+            log.update(self._promotion_rows(day, send_promotions(world, day, prices, rng)))
+        live = np.flatnonzero(state.alive & (world.population.signup_day <= day))
+        intensity = world.intensity(live, day, prices)
+        day_sessions = run_sessions(world, day, intensity, prices, rng)
+        log.update(self._session_rows(day, day_sessions, prices, rng))
+        hazard = hazards(live, state, world.population, prices.category_rise, b)
+        p_churn = draw_churn(live, hazard, day, state, rng)
+        log[schema.TRUTH_USER_DAYS] = self._user_day_rows(day, intensity, hazard, p_churn)
+        return log
+
+    # --- rows --------------------------------------------------------------------------------
+    def _price_rows(self, day: int, prices: DayPrices) -> dict:
+        items = np.flatnonzero(prices.on_sale)
+        epoch_day = self.world.config.start_seconds // SECONDS_PER_DAY + day
+        return dict(item_id=items + 1, day=np.full(len(items), epoch_day), price=prices.price[items],
+                    on_promo=prices.on_promo[items])
+
+    def _push_rows(self, day: int, sent: dict) -> DayLog:
+        ids = self.ids.take("push", len(sent["user"]))
+        return {
+            schema.PUSHES: dict(push_id=ids, user_id=sent["user"] + 1, ts=self.micros(day, np.zeros(len(ids))),
+                                campaign=np.full(len(ids), sent["campaign"], dtype=object),
+                                treated=sent["treated"], opened=sent["opened"]),
+            schema.TRUTH_PUSHES: dict(push_id=ids, p_open=sent["p_open"], p_purchase_treated=sent["p_treated"],
+                                      p_purchase_control=sent["p_control"],
+                                      uplift=sent["p_treated"] - sent["p_control"]),
+        }
+
+    def _promotion_rows(self, day: int, sent: dict) -> DayLog:
+        ids = self.ids.take("promotion", len(sent["user"]))
+        valid = self.world.behaviour.coupon_valid_days
+        return {
+            schema.PROMOTIONS: dict(promotion_id=ids, user_id=sent["user"] + 1,
+                                    ts=self.micros(day, np.zeros(len(ids))),
+                                    campaign=np.full(len(ids), sent["campaign"], dtype=object),
+                                    coupon=sent["coupon"], discount=sent["discount"],
+                                    valid_days=np.full(len(ids), valid)),
+            schema.TRUTH_PROMOTIONS: dict(promotion_id=ids, p_purchase_coupon=sent["p_coupon"],
+                                          p_purchase_no_coupon=sent["p_without"],
+                                          uplift=sent["p_coupon"] - sent["p_without"]),
+        }
+
+    def _user_day_rows(self, day: int, intensity: DayIntensity, hazard: np.ndarray, p_churn) -> dict:
+        epoch_day = self.world.config.start_seconds // SECONDS_PER_DAY + day
+        return dict(
+            user_id=intensity.users + 1, day=np.full(len(intensity.users), epoch_day),
+            expected_sessions=intensity.sessions, p_cart=intensity.p_cart,
+            p_purchase=intensity.p_purchase, p_churn=p_churn,
+            hazard_natural=hazard[:, 0], hazard_bad_experience=hazard[:, 1],
+            hazard_price_rise=hazard[:, 2], hazard_failed_search=hazard[:, 3],
+            hazard_push_fatigue=hazard[:, 4],
+        )
+
+    def _session_rows(self, day: int, ds: DaySessions, prices: DayPrices, rng) -> DayLog:
+        s, baskets = ds.sessions, ds.baskets
+        session_ids = self.ids.take("session", len(s.user))
+        purchase_price = self._pay(day, ds, prices)
+        self._after_purchases(day, ds, rng)
+        self._after_searches(ds)
+        bought = baskets.session[baskets.bought]
+        bought_key = bought * self.world.catalog.n_items + baskets.item[baskets.bought]
+        log = self._event_rows(day, ds, session_ids, prices, purchase_price)
+        log.update(self._search_rows(day, ds, session_ids, bought_key))
+        log.update(self._ad_rows(day, ds, session_ids, bought_key))
+        return log
+
+    def _pay(self, day: int, ds: DaySessions, prices: DayPrices) -> np.ndarray:
+        """Unit price of each purchase; a valid coupon discounts the user's first one, once."""
+        state, baskets = self.world.state, ds.baskets
+        session = baskets.session[baskets.bought]
+        user = ds.sessions.user[session]
+        price = prices.price[baskets.item[baskets.bought]]
+        moment = ds.sessions.second[session] + baskets.purchase_offset[baskets.bought]
+        order = np.lexsort((moment, user))
+        first = np.zeros(len(user), dtype=bool)
+        first[order[np.unique(user[order], return_index=True)[1]]] = True
+        uses = first & (state.coupon_until[user] > day)
+        price = np.where(uses, np.round(price * (1 - state.coupon_discount[user]), 2), price)
+        state.coupon_until[user[uses]] = day
+        return price
+
+    def _after_purchases(self, day: int, ds: DaySessions, rng) -> None:
+        world, baskets = self.world, ds.baskets
+        b, cat, state = world.behaviour, world.catalog, world.state
+        session = baskets.session[baskets.bought]
+        user, item = ds.sessions.user[session], baskets.item[baskets.bought]
+        satisfaction = cat.quality[item] + rng.normal(0.0, b.satisfaction_noise, len(item))
+        bad = satisfaction < b.bad_experience_threshold
+        np.add.at(state.bad_experiences, user[bad], 1.0)
+        writes = rng.random(len(item)) < np.where(bad, b.review_rate_bad, b.review_rate)
+        delay = (0.5 + rng.exponential(4.0, writes.sum())) * SECONDS_PER_DAY
+        moment = ds.sessions.second[session[writes]] + baskets.purchase_offset[baskets.bought][writes] + delay
+        rating = np.clip(np.round(3.2 + 1.3 * satisfaction[writes]), 1, 5).astype(np.int64)
+        self.reviews.add(user=user[writes], item=item[writes], ts=self.micros(day, moment), rating=rating,
+                         text=text.review_texts(rating, text.NOUNS.words[cat.noun[item[writes]]], rng),
+                         sentiment=np.tanh(satisfaction[writes] / 1.5))
+
+    def _after_searches(self, ds: DaySessions) -> None:
+        failed_users = ds.sessions.user[ds.searches.session[ds.searches.failed]]
+        np.add.at(self.world.state.failed_searches, failed_users, 1.0)
+
+    def _event_rows(self, day, ds: DaySessions, session_ids, prices: DayPrices, purchase_price) -> DayLog:
+        s, baskets = ds.sessions, ds.baskets
+        parts = [("view", ds.views.session, ds.views.item, ds.views.offset, None)]
+        parts += [(kind, v.session, v.item, v.offset, None) for kind, v in ds.engagement.items()]
+        parts.append(("cart", baskets.session, baskets.item, baskets.cart_offset, None))
+        bought = baskets.bought
+        parts.append(("purchase", baskets.session[bought], baskets.item[bought],
+                      baskets.purchase_offset[bought], purchase_price))
+        kind = np.concatenate([np.full(len(p[1]), p[0], dtype=object) for p in parts])
+        session = np.concatenate([p[1] for p in parts])
+        item = np.concatenate([p[2] for p in parts])
+        ts = self.micros(day, s.second[session] + np.concatenate([p[3] for p in parts]))
+        price = np.concatenate([p[4] if p[4] is not None else prices.price[p[2]] for p in parts])
+        order = np.lexsort((session, ts))
+        return {schema.EVENTS: dict(
+            event_id=self.ids.take("event", len(order)), user_id=s.user[session][order] + 1,
+            item_id=item[order] + 1, session_id=session_ids[session][order], event_type=kind[order],
+            ts=ts[order], price=price[order], quantity=np.ones(len(order), dtype=np.int64),
+        )}
+
+    def _search_rows(self, day, ds: DaySessions, session_ids, bought_key) -> DayLog:
+        sr, s = ds.searches, ds.sessions
+        ids = self.ids.take("search", len(sr.session))
+        shown_session = sr.session[sr.shown_search]
+        key = shown_session * self.world.catalog.n_items + sr.shown_item
+        return {
+            schema.SEARCHES: dict(search_id=ids, user_id=s.user[sr.session] + 1,
+                                  session_id=session_ids[sr.session], ts=self.micros(day, s.second[sr.session]),
+                                  query=sr.query),
+            schema.SEARCH_IMPRESSIONS: dict(search_id=ids[sr.shown_search], item_id=sr.shown_item + 1,
+                                            position=sr.shown_position, clicked=sr.shown_clicked,
+                                            purchased=sr.shown_clicked & np.isin(key, bought_key)),
+            schema.TRUTH_SEARCHES: dict(search_id=ids, intended_item_id=sr.intended + 1),
+            schema.TRUTH_SEARCH_IMPRESSIONS: dict(search_id=ids[sr.shown_search], item_id=sr.shown_item + 1,
+                                                  grade=sr.shown_grade, p_click=sr.shown_p_click),
+        }
+
+    def _ad_rows(self, day, ds: DaySessions, session_ids, bought_key) -> DayLog:
+        ads, s, baskets = ds.ads, ds.sessions, ds.baskets
+        ids = self.ids.take("impression", len(ads.ad))
+        key = ads.session * self.world.catalog.n_items + ads.item
+        bought = baskets.session[baskets.bought]
+        purchase_at = np.full(len(s.user), np.inf)
+        purchase_at[bought] = baskets.purchase_offset[baskets.bought]
+        converted = np.isin(key, bought_key) & (purchase_at[ads.session] > ads.offset)
+        return {
+            schema.AD_IMPRESSIONS: dict(
+                impression_id=ids, user_id=s.user[ads.session] + 1, ad_id=ads.ad + 1,
+                session_id=session_ids[ads.session], ts=self.micros(day, s.second[ads.session] + ads.offset),
+                position=ads.position, clicked=ads.clicked, converted=converted, in_holdout=ads.in_holdout),
+            schema.TRUTH_AD_IMPRESSIONS: dict(impression_id=ids, p_click=ads.p_click),
+        }

@@ -1,0 +1,95 @@
+"""The purchase process in closed form: one place for the probabilities the simulator draws from.
+
+A live user's sessions on a day are Poisson(``sessions``); a session lands in category c with
+probability taste[c], carts there with probability ``cart[:, c]`` (one cart at most) and the cart
+becomes a purchase with probability ``buy``. Hence, exactly,
+``P(cart that day) = 1 - exp(-sessions * sum_c taste_c cart_c)`` and
+``P(purchase that day) = 1 - exp(-sessions * sum_c taste_c cart_c * buy)``.
+The sampler draws from these same arrays, so the truth tables are the real probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .catalog import Catalog
+from .config import Behaviour
+from .population import Population
+
+COUPON_REFERENCE_DISCOUNT = 0.15   # coupon_response: the logit lift (cart and buy) of a 15 % coupon
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class DayIntensity:
+    users: np.ndarray       # user indices (live today)
+    sessions: np.ndarray    # expected sessions
+    cart: np.ndarray        # (users, categories): P(cart | session in that category)
+    buy: np.ndarray         # P(purchase | cart)
+    taste: np.ndarray       # (users, categories)
+
+    @property
+    def cart_rate(self) -> np.ndarray:
+        """Expected carts per session."""
+        return (self.taste * self.cart).sum(axis=1)
+
+    @property
+    def purchase_rate(self) -> np.ndarray:
+        """Expected purchases per day (the Poisson mean)."""
+        return self.sessions * self.cart_rate * self.buy
+
+    @property
+    def p_cart(self) -> np.ndarray:
+        return -np.expm1(-self.sessions * self.cart_rate)
+
+    @property
+    def p_purchase(self) -> np.ndarray:
+        return -np.expm1(-self.purchase_rate)
+
+
+def day_intensity(
+    population: Population,
+    catalog: Catalog,
+    behaviour: Behaviour,
+    users: np.ndarray,
+    day: int,
+    category_index: np.ndarray,
+    push_active: np.ndarray,
+    coupon_discount: np.ndarray,
+) -> DayIntensity:
+    """Intensities for ``users`` on ``day``; campaign arrays are per user in ``users``."""
+    p, b = population, behaviour
+    tenure = np.maximum(0, day - p.signup_day[users])
+    sessions = (
+        p.activity[users]
+        * b.weekly[day % 7]
+        * np.exp(-p.fade[users] * tenure)
+        * np.exp(p.push_effect[users] * push_active)
+    )
+    coupon_lift = p.coupon_response[users] * coupon_discount / COUPON_REFERENCE_DISCOUNT
+    price_term = p.price_sensitivity[users, None] * (catalog.elasticity * np.log(category_index))[None, :]
+    cart_logit = (
+        b.cart_intercept
+        + b.cart_affinity * np.log(np.maximum(p.relative_taste[users], 1e-6))
+        - price_term
+        + coupon_lift[:, None]
+    )
+    buy = sigmoid(b.purchase_intercept + p.buy_affinity[users] + coupon_lift)
+    return DayIntensity(users=users, sessions=sessions, cart=sigmoid(cart_logit), buy=buy,
+                        taste=p.taste[users])
+
+
+def window_purchase_probability(daily_rates: list[np.ndarray], p_churn: np.ndarray) -> np.ndarray:
+    """P(at least one purchase over consecutive days) given each day's Poisson purchase mean,
+    with a constant daily churn probability after which the user buys nothing more."""
+    no_purchase, alive = np.zeros_like(p_churn), np.ones_like(p_churn)
+    for rate in daily_rates:
+        quiet_today = alive * np.exp(-rate)
+        no_purchase += quiet_today * p_churn
+        alive = quiet_today * (1 - p_churn)
+    return 1.0 - (no_purchase + alive)

@@ -1,0 +1,44 @@
+"""Vectorised draws used across the simulator: weighted picks within groups, expanding counts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class GroupedSampler:
+    """Draws a member of a given group with probability proportional to its weight, for many
+    rows at once (e.g. an item within a category, weighted by appeal). Returns -1 for a group
+    without any member of positive weight."""
+
+    def __init__(self, group_of_member: np.ndarray, weights: np.ndarray, n_groups: int):
+        """Members are kept by group and, within a group, by falling weight (for ``ranked``)."""
+        keep = np.flatnonzero(weights > 0)
+        order = keep[np.lexsort((-weights[keep], group_of_member[keep]))]
+        self.members = order
+        self.cumulative = np.cumsum(weights[order])
+        groups = group_of_member[order]
+        self.first = np.searchsorted(groups, np.arange(n_groups), side="left")
+        self.stop = np.searchsorted(groups, np.arange(n_groups), side="right")
+        self.count = self.stop - self.first
+
+    def draw(self, groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        first, stop = self.first[groups], self.stop[groups]
+        empty = stop == first
+        low = np.where(first > 0, self.cumulative[np.maximum(first - 1, 0)], 0.0)
+        high = self.cumulative[np.maximum(stop - 1, 0)]
+        target = low + rng.random(len(groups)) * (high - low)
+        position = np.clip(np.searchsorted(self.cumulative, target, side="right"), first, np.maximum(stop - 1, first))
+        return np.where(empty, -1, self.members[np.minimum(position, len(self.members) - 1)])
+
+    def ranked(self, groups: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """The member at cyclic rank ``offsets`` of each group, rank 0 being the heaviest."""
+        count = np.maximum(self.count[groups], 1)
+        return np.where(self.count[groups] > 0, self.members[self.first[groups] + offsets % count], -1)
+
+
+def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows with ``counts`` children: the parent row of each child and its rank among siblings."""
+    parent = np.repeat(np.arange(len(counts)), counts)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(parent)) - starts[parent]
+    return parent, rank

@@ -1,0 +1,160 @@
+"""One day of shopping sessions, vectorised over every session of every live user.
+
+A session lands in a category drawn from the user's taste. It may start with a search, always has
+some browsing (items drawn by appeal and price within the category) and may show ads. At most one
+viewed item is carted, with the probability of ``intensity.cart`` for that category; the item is
+chosen by utility among what was viewed (what the search was for and clicked ads weigh most).
+A cart becomes a purchase with probability ``intensity.buy``. Views may also be liked, favourited
+or shared. Session times stay within the day (no session starts after 23:00 and none lasts 30 min).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ads import AdOutcome, ads_by_category, run_ads
+from .intensity import DayIntensity, sigmoid
+from .prices import DayPrices
+from .sampling import GroupedSampler, expand
+from .search import SearchCatalogView, SearchOutcome, run_searches
+from .world import N_CATEGORIES, World
+
+HOUR_WEIGHTS = np.array([2, 1, 1, 1, 1, 2, 4, 6, 7, 7, 7, 8, 9, 9, 8, 7, 7, 8, 10, 11, 11, 9, 6, 0], float)
+HOUR_WEIGHTS /= HOUR_WEIGHTS.sum()
+LAST_START_SECOND = 23 * 3600
+INTENT_BONUS = 2.0          # carting utility bonus of the clicked search target
+
+
+@dataclass
+class Sessions:
+    user: np.ndarray
+    row: np.ndarray           # index into the day's intensity arrays
+    second: np.ndarray        # start, seconds into the day
+    category: np.ndarray
+    hour: np.ndarray
+
+
+@dataclass
+class Views:
+    session: np.ndarray
+    item: np.ndarray
+    offset: np.ndarray        # seconds after the session start
+    bonus: np.ndarray         # carting utility bonus
+
+
+@dataclass
+class Baskets:
+    session: np.ndarray       # sessions that carted
+    item: np.ndarray
+    cart_offset: np.ndarray
+    bought: np.ndarray        # per cart
+    purchase_offset: np.ndarray
+
+
+@dataclass
+class DaySessions:
+    sessions: Sessions
+    views: Views
+    engagement: dict[str, Views]   # like / favorite / share
+    baskets: Baskets
+    searches: SearchOutcome
+    ads: AdOutcome
+
+
+def start_sessions(world: World, day: int, intensity: DayIntensity, rng) -> Sessions:
+    row, _ = expand(rng.poisson(intensity.sessions))
+    user = intensity.users[row]
+    hour = rng.choice(24, size=len(row), p=HOUR_WEIGHTS)
+    second = hour * 3600 + rng.integers(0, 3600, len(row))
+    joined_today = world.population.signup_day[user] == day
+    signup_second = world.population.signup_second[user]
+    late_start = signup_second + rng.random(len(row)) * (LAST_START_SECOND - signup_second)
+    second = np.where(joined_today, late_start.astype(np.int64), second)
+    hour = second // 3600
+    taste_cdf = np.cumsum(intensity.taste[row], axis=1)
+    category = (taste_cdf < rng.random((len(row), 1)) * taste_cdf[:, -1:]).sum(axis=1)
+    return Sessions(user=user, row=row, second=second, category=np.minimum(category, N_CATEGORIES - 1), hour=hour)
+
+
+def _browse(world: World, sessions: Sessions, prices: DayPrices, rng) -> Views:
+    cat = world.catalog
+    ratio = prices.price / cat.base_price
+    weights = cat.appeal * prices.on_sale * ratio ** -cat.elasticity[cat.category]
+    sampler = GroupedSampler(cat.category, weights, N_CATEGORIES)
+    session, rank = expand(1 + rng.poisson(world.behaviour.browse_views_mean, len(sessions.user)))
+    offset = 30 + 45 * rank + rng.integers(0, 30, len(session))
+    return Views(session=session, item=sampler.draw(sessions.category[session], rng), offset=offset,
+                 bonus=np.zeros(len(session)))
+
+
+def _all_views(browse: Views, searches: SearchOutcome, ads: AdOutcome, ad_bonus: float) -> Views:
+    """Browsing, clicked search results and clicked ads: every item the session looked at."""
+    clicked = searches.shown_clicked
+    search_session = searches.session[searches.shown_search[clicked]]
+    intent = searches.shown_grade[clicked] == 3
+    ad_clicked = ads.clicked
+    views = Views(
+        session=np.concatenate([browse.session, search_session, ads.session[ad_clicked]]),
+        item=np.concatenate([browse.item, searches.shown_item[clicked], ads.item[ad_clicked]]),
+        offset=np.concatenate([browse.offset, 5 + 8 * searches.shown_position[clicked],
+                               ads.offset[ad_clicked] + 3]),
+        bonus=np.concatenate([browse.bonus, INTENT_BONUS * intent,
+                              np.full(ad_clicked.sum(), ad_bonus)]),
+    )
+    keep = views.item >= 0
+    return Views(*(getattr(views, f)[keep] for f in ("session", "item", "offset", "bonus")))
+
+
+def _fill_baskets(world: World, sessions: Sessions, views: Views, intensity: DayIntensity,
+                  prices: DayPrices, rng) -> Baskets:
+    cat = world.catalog
+    n = len(sessions.user)
+    carts = rng.random(n) < intensity.cart[sessions.row, sessions.category]
+    utility = (np.log(cat.appeal[views.item]) + 0.5 * cat.quality[views.item]
+               - cat.elasticity[cat.category[views.item]] * np.log(prices.price[views.item] / cat.base_price[views.item])
+               + views.bonus + rng.gumbel(size=len(views.item)))
+    order = np.lexsort((-utility, views.session))
+    first_sessions, first = np.unique(views.session[order], return_index=True)
+    best_item = np.full(n, -1)
+    best_item[first_sessions] = views.item[order[first]]
+    last_view = np.zeros(n)
+    np.maximum.at(last_view, views.session, views.offset)
+    carting = np.flatnonzero(carts & (best_item >= 0))
+    bought = rng.random(len(carting)) < intensity.buy[sessions.row[carting]]
+    cart_offset = last_view[carting] + 20
+    return Baskets(session=carting, item=best_item[carting], cart_offset=cart_offset, bought=bought,
+                   purchase_offset=cart_offset + 60 + np.minimum(rng.exponential(120, len(carting)), 600))
+
+
+def _engagement(world: World, sessions: Sessions, views: Views, rng) -> dict[str, Views]:
+    b, cat, pop = world.behaviour, world.catalog, world.population
+    user = sessions.user[views.session]
+    affinity = np.log(np.maximum(pop.relative_taste[user, cat.category[views.item]], 1e-6))
+    base = 0.6 * affinity + 0.8 * cat.quality[views.item]
+    out = {}
+    for kind, intercept in (("like", b.like_intercept), ("favorite", b.favorite_intercept),
+                            ("share", b.share_intercept)):
+        hit = rng.random(len(views.item)) < sigmoid(intercept + base)
+        out[kind] = Views(session=views.session[hit], item=views.item[hit],
+                          offset=views.offset[hit] + 5, bonus=views.bonus[hit])
+    return out
+
+
+def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPrices, rng) -> DaySessions:
+    cat, b = world.catalog, world.behaviour
+    sessions = start_sessions(world, day, intensity, rng)
+    search_view = SearchCatalogView(
+        by_category=GroupedSampler(cat.category, cat.appeal * prices.on_sale, N_CATEGORIES),
+        by_subcategory=GroupedSampler(cat.subcategory, cat.appeal * prices.on_sale, int(cat.subcategory.max()) + 1),
+    )
+    searches = run_searches(sessions.category, cat, search_view, b, rng)
+    ads = run_ads(sessions.user, sessions.category, sessions.hour, world.population, cat,
+                  ads_by_category(cat, N_CATEGORIES), b, rng)
+    views = _all_views(_browse(world, sessions, prices, rng), searches, ads, b.ad_conversion_boost)
+    return DaySessions(
+        sessions=sessions, views=views, engagement=_engagement(world, sessions, views, rng),
+        baskets=_fill_baskets(world, sessions, views, intensity, prices, rng),
+        searches=searches, ads=ads,
+    )

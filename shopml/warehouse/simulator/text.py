@@ -1,0 +1,108 @@
+"""Text of the simulated shop, built vectorised: titles, descriptions, ad creatives, queries, reviews.
+
+Words come from ``vocabulary``; a ``Lexicon`` flattens a per-category word list so that one NumPy
+draw picks a word for every row at once, and Polars joins the pieces into sentences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from . import vocabulary as vocab
+
+
+class Lexicon:
+    """Per-group word lists flattened into one array, for vectorised picks by group."""
+
+    def __init__(self, groups: Sequence[Sequence[str]]):
+        self.counts = np.array([len(words) for words in groups], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        self.words = np.array([word for words in groups for word in words], dtype=object)
+
+    @classmethod
+    def by_category(cls, words: Mapping[str, Sequence[str]]) -> Lexicon:
+        return cls([words[category] for category in vocab.CATEGORIES])
+
+    def draw(self, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A random word index (into ``words``) from each row's group."""
+        return self.offsets[group] + (rng.random(len(group)) * self.counts[group]).astype(np.int64)
+
+    def first(self, group: np.ndarray) -> np.ndarray:
+        return self.offsets[group]
+
+
+SUBCATEGORY_NAMES = np.array(
+    [sub for category in vocab.CATEGORIES for sub in vocab.SUBCATEGORIES[category]], dtype=object
+)
+SUBCATEGORY_CATEGORY = np.array(
+    [c for c, category in enumerate(vocab.CATEGORIES) for _ in vocab.SUBCATEGORIES[category]]
+)
+NOUNS = Lexicon([nouns for category in vocab.CATEGORIES for nouns in vocab.SUBCATEGORIES[category].values()])
+BRANDS = Lexicon.by_category(vocab.BRANDS)
+ADJECTIVES = Lexicon.by_category(vocab.ADJECTIVES)
+MATERIALS = Lexicon.by_category(vocab.MATERIALS)
+FEATURES = Lexicon.by_category(vocab.FEATURES)
+USES = Lexicon.by_category(vocab.USES)
+COLOURS = np.array(vocab.COLOURS, dtype=object)
+VARIANTS = np.array(vocab.VARIANTS, dtype=object)
+OPENINGS = Lexicon([vocab.REVIEW_OPENINGS[r] for r in range(1, 6)])
+CLOSINGS = Lexicon([vocab.REVIEW_CLOSINGS[r] for r in range(1, 6)])
+
+
+def _join(parts: Sequence[np.ndarray | str], separator: str = "", lower: bool = False) -> np.ndarray:
+    """Concatenate word arrays (or literals) row by row; a null part is skipped."""
+    frame = pl.DataFrame([pl.Series(f"p{i}", pa.array(part, type=pa.string(), from_pandas=True))
+                          for i, part in enumerate(parts) if not isinstance(part, str)])
+    exprs = [
+        pl.lit(part) if isinstance(part, str) else pl.col(f"p{i}") for i, part in enumerate(parts)
+    ]
+    joined = pl.concat_str(exprs, separator=separator, ignore_nulls=True)
+    joined = joined.str.to_lowercase() if lower else joined
+    return frame.select(joined.alias("s"))["s"].to_numpy().astype(object)
+
+
+def item_titles(brand, adjective, colour, noun, variant) -> np.ndarray:
+    return _join([BRANDS.words[brand], ADJECTIVES.words[adjective], COLOURS[colour],
+                  NOUNS.words[noun] + VARIANTS[variant]], separator=" ")
+
+
+def item_descriptions(category: np.ndarray, noun: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return _join([
+        "A ", ADJECTIVES.words[ADJECTIVES.draw(category, rng)], " ", NOUNS.words[noun],
+        " made with ", MATERIALS.words[MATERIALS.draw(category, rng)], ", ",
+        FEATURES.words[FEATURES.draw(category, rng)], ". Ideal for ",
+        USES.words[USES.draw(category, rng)], ".",
+    ])
+
+
+def ad_creatives(titles: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    hooks = np.array(vocab.AD_HOOKS, dtype=object)
+    return _join([hooks[rng.integers(0, len(hooks), len(titles))], titles], separator=" ")
+
+
+def search_queries(brand, adjective, colour, noun, category, rng: np.random.Generator) -> np.ndarray:
+    """Queries a shopper types for an intended item: its noun, and some of its other attributes."""
+    n = len(noun)
+    noun_word = NOUNS.words[noun].copy()
+    noun_word[rng.random(n) < 0.1] = None            # some queries omit the product noun...
+    keep = lambda p: rng.random(n) < p  # noqa: E731 - a tiny local helper reads best inline
+    parts = [
+        np.where(keep(0.45), BRANDS.words[brand], None),
+        np.where(keep(0.4), ADJECTIVES.words[adjective], None),
+        np.where(keep(0.3), COLOURS[colour], None),
+        noun_word,
+        np.where(keep(0.2) | (noun_word == None), np.array(vocab.CATEGORIES, dtype=object)[category], None),  # noqa: E711
+    ]
+    return _join(parts, separator=" ", lower=True)
+
+
+def review_texts(rating: np.ndarray, noun_word: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    group = rating - 1
+    return _join([
+        OPENINGS.words[OPENINGS.draw(group, rng)], " The ", noun_word, ": ",
+        CLOSINGS.words[CLOSINGS.draw(group, rng)],
+    ])

@@ -1,0 +1,68 @@
+"""The simulated shop's fixed parts (catalogue, customers) and its day-to-day mutable state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import vocabulary as vocab
+from .catalog import Catalog, build_catalog
+from .churn import UserState, hazards
+from .config import SimulationConfig
+from .intensity import day_intensity, window_purchase_probability
+from .population import Population, build_population
+from .prices import DayPrices, PriceProcess
+from .churn import churn_probability
+
+N_CATEGORIES = len(vocab.CATEGORIES)
+
+
+def day_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
+    """An independent, reproducible random stream per (seed, day, stream); day -1 builds the world."""
+    return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream]))
+
+
+@dataclass
+class World:
+    config: SimulationConfig
+    catalog: Catalog
+    population: Population
+    state: UserState
+    prices: PriceProcess
+
+    @classmethod
+    def create(cls, config: SimulationConfig) -> World:
+        rng = day_rng(config.seed, -1)
+        catalog = build_catalog(config, rng)
+        population = build_population(config, rng)
+        return cls(config=config, catalog=catalog, population=population,
+                   state=UserState.initial(config.users), prices=PriceProcess(catalog, config))
+
+    @property
+    def behaviour(self):
+        return self.config.behaviour
+
+    def intensity(self, users: np.ndarray, day: int, prices: DayPrices,
+                  push_active: np.ndarray | None = None, coupon_discount: np.ndarray | None = None):
+        """Today's purchase process for ``users``; campaign effects from the state unless given."""
+        s = self.state
+        if push_active is None:
+            push_active = (s.push_until[users] > day).astype(float)
+        if coupon_discount is None:
+            coupon_discount = np.where(s.coupon_until[users] > day, s.coupon_discount[users], 0.0)
+        return day_intensity(self.population, self.catalog, self.behaviour, users, day,
+                             prices.category_index, push_active, coupon_discount)
+
+    def purchase_window(self, users: np.ndarray, day: int, n_days: int, prices: DayPrices,
+                        push_days: int = 0, coupon_discount: np.ndarray | None = None) -> np.ndarray:
+        """P(a purchase on days day .. day+n_days-1) given the hidden state now, holding today's
+        prices and churn hazard fixed over the window; a push acts on its first ``push_days``."""
+        rates = [
+            self.intensity(users, day + k, prices, np.full(len(users), float(k < push_days)),
+                           coupon_discount).purchase_rate
+            for k in range(n_days)
+        ]
+        p_churn = churn_probability(hazards(users, self.state, self.population,
+                                            prices.category_rise, self.behaviour))
+        return window_purchase_probability(rates, p_churn) * self.state.alive[users]
