@@ -33,6 +33,16 @@ def connect(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None):
+    """The single value a query returns. (DuckDB 2 keeps a result open after ``fetchone()``
+    and then refuses ``con.sql``; ``fetchall()`` closes it.)"""
+    return con.execute(query, params or []).fetchall()[0][0]
+
+
+def row_counts(con: duckdb.DuckDBPyConnection, tables) -> dict[str, int]:
+    return {table.qualified: scalar(con, f"SELECT count(*) FROM {table.qualified}") for table in tables}
+
+
 def create_schema(con: duckdb.DuckDBPyConnection, with_truth: bool) -> None:
     for table in schema.CANONICAL_TABLES + (schema.REJECTED_ROWS, schema.WAREHOUSE_INFO):
         con.execute(table.ddl())

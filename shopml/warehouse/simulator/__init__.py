@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import schema
 from ..arrow import to_arrow
-from ..database import new_warehouse, record_info
+from ..database import new_warehouse, record_info, row_counts
 from . import text
 from . import vocabulary as vocab
 from .churn import CAUSES
@@ -137,7 +137,6 @@ def simulate(config: SimulationConfig, path: Path,
         _write_reviews(con, simulation)
         _derive_campaign_outcomes(con)
         record_info(con, "simulated", {k: v for k, v in asdict(config).items() if k != "behaviour"})
-        counts = {t.qualified: con.execute(f"SELECT count(*) FROM {t.qualified}").fetchone()[0]
-                  for t in schema.CANONICAL_TABLES + schema.TRUTH_TABLES}
+        counts = row_counts(con, schema.CANONICAL_TABLES + schema.TRUTH_TABLES)
     log.info("simulated %d users x %d days in %.1f s", config.users, config.days, time.perf_counter() - started)
     return counts

@@ -9,6 +9,7 @@ profile features carry real (but weak) signal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class Population:
     def n_users(self) -> int:
         return len(self.signup_day)
 
-    @property
+    @cached_property
     def relative_taste(self) -> np.ndarray:
         """Taste relative to an indifferent user (1 = average interest in a category)."""
         return self.taste * self.taste.shape[1]

@@ -65,14 +65,21 @@ def _join(parts: Sequence[np.ndarray | str], separator: str = "", lower: bool = 
     return frame.select(joined.alias("s"))["s"].to_numpy().astype(object)
 
 
+def article_for(words: np.ndarray) -> np.ndarray:
+    """'An ' before a vowel, else 'A '."""
+    first = pl.Series(pa.array(words, type=pa.string())).str.slice(0, 1).to_numpy()
+    return np.where(np.isin(first, list("aeiou")), "An ", "A ").astype(object)
+
+
 def item_titles(brand, adjective, colour, noun, variant) -> np.ndarray:
     return _join([BRANDS.words[brand], ADJECTIVES.words[adjective], COLOURS[colour],
                   NOUNS.words[noun] + VARIANTS[variant]], separator=" ")
 
 
 def item_descriptions(category: np.ndarray, noun: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    adjective = ADJECTIVES.words[ADJECTIVES.draw(category, rng)]
     return _join([
-        "A ", ADJECTIVES.words[ADJECTIVES.draw(category, rng)], " ", NOUNS.words[noun],
+        article_for(adjective), adjective, " ", NOUNS.words[noun],
         " made with ", MATERIALS.words[MATERIALS.draw(category, rng)], ", ",
         FEATURES.words[FEATURES.draw(category, rng)], ". Ideal for ",
         USES.words[USES.draw(category, rng)], ".",

@@ -1,0 +1,121 @@
+"""The ``shopml`` command line: one thin command per stage, each stage imported only when run,
+so ``shopml --help`` answers at once. Every command takes ``--home`` (default: ``$SHOPML_HOME``,
+else ``./data`` at the project root)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .settings import HOME_ENV_VAR, Settings
+
+app = typer.Typer(help="shopml: a feature-store-centred ML platform for e-commerce.",
+                  no_args_is_help=True, add_completion=False)
+ingest_app = typer.Typer(help="Import real shop data into the warehouse.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+console = Console()
+
+HomeOption = Annotated[
+    Optional[Path],
+    typer.Option("--home", help=f"Data home (default: ${HOME_ENV_VAR}, else ./data at the project root).",
+                 show_default=False),
+]
+
+
+def _settings(home: Path | None) -> Settings:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return Settings.resolve(home)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def simulate(
+    users: Annotated[int, typer.Option(help="Customers, including those who sign up during the run.")] = 20_000,
+    days: Annotated[int, typer.Option(help="Simulated days.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same tables.")] = 7,
+    items: Annotated[Optional[int], typer.Option(help="Catalogue size (default: scales with users).")] = None,
+    start: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="First simulated day (UTC).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Simulate a shop and write it, with its hidden truth, to <home>/warehouse.duckdb."""
+    from rich.progress import Progress
+
+    from .warehouse.simulator import SimulationConfig, simulate as run
+
+    settings = _settings(home)
+    try:
+        extra = {"start": start.date()} if start else {}
+        config = SimulationConfig(users=users, days=days, seed=seed, items=items, **extra)
+    except ValueError as error:
+        _fail(str(error))
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"simulating {users:,} users x {days} days", total=days)
+        counts = run(config, settings.warehouse_path, on_day=lambda done, _: progress.update(task, completed=done))
+    console.print(f"wrote {settings.warehouse_path} ({counts['events']:,} events, {counts['users']:,} users)")
+
+
+@ingest_app.command("online-retail")
+def ingest_online_retail(
+    path: Annotated[Path, typer.Argument(help="UCI Online Retail I or II, as .parquet or .csv.")],
+    home: HomeOption = None,
+) -> None:
+    """Import UCI Online Retail (either spelling) into <home>/warehouse.duckdb, replacing it."""
+    from .warehouse.importers.online_retail import SourceFormatError, ingest_online_retail as run
+
+    settings = _settings(home)
+    try:
+        with console.status(f"importing {path.name}"):
+            report = run(path, settings.warehouse_path)
+    except (SourceFormatError, FileNotFoundError) as error:
+        _fail(f"{error}\nnothing was written; {settings.warehouse_path} is unchanged")
+    table = Table(title=f"{path.name}: {report.rows_read:,} rows read, {report.rows_accepted:,} accepted")
+    table.add_column("rejected because")
+    table.add_column("rows", justify="right")
+    for reason, count in report.rejected.items():
+        table.add_row(reason, f"{count:,}")
+    table.add_row("[bold]total rejected", f"[bold]{sum(report.rejected.values()):,}")
+    console.print(table)
+    console.print("loaded: " + ", ".join(f"{name} {count:,}" for name, count in report.table_counts.items()))
+    console.print(f"wrote {settings.warehouse_path}; rejected rows are in the rejected_rows table")
+
+
+@app.command()
+def summary(home: HomeOption = None) -> None:
+    """Row counts per table, the date range and a sample of each table of the warehouse."""
+    from .warehouse.database import WarehouseMissingError
+    from .warehouse.summary import summarize
+
+    settings = _settings(home)
+    try:
+        result = summarize(settings.warehouse_path)
+    except WarehouseMissingError as error:
+        _fail(str(error))
+    console.rule(f"warehouse {result.path}")
+    console.print(f"source: {result.source}   events from {result.first_event} to {result.last_event}"
+                  f"   ground truth: {'yes (schema truth)' if result.has_truth else 'no'}")
+    counts = Table("table", "rows")
+    for name, count in result.row_counts.items():
+        counts.add_row(name, f"{count:,}")
+    console.print(counts)
+    for name, frame in result.samples.items():
+        console.print(f"[bold]sample of {name}")
+        for row in frame.iter_rows(named=True):
+            console.print("  " + "  ".join(f"[dim]{k}=[/]{_short(v)}" for k, v in row.items()), soft_wrap=True)
+
+
+def _short(value, width: int = 48) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+if __name__ == "__main__":
+    app()

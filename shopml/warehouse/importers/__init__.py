@@ -1,0 +1,1 @@
+"""Importers of real shop data into the canonical warehouse tables."""
