@@ -1,0 +1,37 @@
+"""Shared fixtures: a session-scoped tiny simulated shop, and paths to the shared datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from shopml.warehouse.simulator import SimulationConfig, simulate
+
+TINY_SHOP = SimulationConfig(users=2_500, days=70, seed=11)
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def tiny_warehouse(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tiny_shop") / "warehouse.duckdb"
+    simulate(TINY_SHOP, path)
+    return path
+
+
+@pytest.fixture()
+def wh(tiny_warehouse):
+    """A read-only connection to the tiny shop."""
+    con = duckdb.connect(str(tiny_warehouse), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    yield con
+    con.close()
+
+
+def rows(con, query: str, params=None) -> list[tuple]:
+    return con.execute(query, params or []).fetchall()
+
+
+def value(con, query: str, params=None):
+    return rows(con, query, params)[0][0]

@@ -1,0 +1,168 @@
+"""The truth tables are the real probabilities behind the data, and the story has structure:
+observed frequencies match the truth within sampling error, randomised experiments recover the
+true uplift, and the signals the models must learn are present."""
+
+import math
+
+import duckdb
+import numpy as np
+
+from shopml.warehouse.simulator import SimulationConfig, simulate
+from tests.conftest import rows, value
+
+Z = 4.0   # tolerance in standard errors
+
+
+def assert_within_sampling_error(observed_sum, expected_sum, variance_sum):
+    assert abs(observed_sum - expected_sum) <= Z * math.sqrt(variance_sum) + 1, (
+        observed_sum, expected_sum, math.sqrt(variance_sum))
+
+
+def test_user_day_purchase_and_cart_probabilities_match_what_happened(wh):
+    for event_type, column in (("purchase", "p_purchase"), ("cart", "p_cart")):
+        observed, expected, variance = rows(wh, f"""
+            WITH happened AS (SELECT DISTINCT user_id, CAST(ts AS DATE) AS day FROM events
+                              WHERE event_type = '{event_type}')
+            SELECT count(h.user_id), sum(d.{column}), sum(d.{column} * (1 - d.{column}))
+            FROM truth.user_days d LEFT JOIN happened h USING (user_id, day)""")[0]
+        assert_within_sampling_error(observed, expected, variance)
+
+
+def test_churn_probabilities_match_the_churns(wh):
+    observed = value(wh, "SELECT count(*) FROM truth.users WHERE churn_ts IS NOT NULL")
+    expected, variance = rows(wh, "SELECT sum(p_churn), sum(p_churn * (1 - p_churn)) FROM truth.user_days")[0]
+    assert_within_sampling_error(observed, expected, variance)
+    assert {c for (c,) in rows(wh, "SELECT DISTINCT churn_cause FROM truth.users WHERE churn_cause IS NOT NULL")} == {
+        "natural_decay", "bad_experience", "price_rise", "failed_search", "push_fatigue"}
+
+
+def test_click_probabilities_match_the_clicks(wh):
+    observed, expected, variance = rows(wh, """
+        SELECT sum(clicked::INT), sum(p_click), sum(p_click * (1 - p_click))
+        FROM ad_impressions JOIN truth.ad_impressions USING (impression_id) WHERE NOT in_holdout""")[0]
+    assert_within_sampling_error(observed, expected, variance)
+    observed, expected, variance = rows(wh, """
+        SELECT sum(clicked::INT), sum(p_click), sum(p_click * (1 - p_click))
+        FROM search_impressions JOIN truth.search_impressions USING (search_id, item_id)""")[0]
+    assert_within_sampling_error(observed, expected, variance)
+
+
+def test_ad_clicks_fall_with_position_and_rise_with_quality(wh):
+    by_position = [r[1] for r in rows(wh, """SELECT position, avg(clicked::INT) FROM ad_impressions
+                                            WHERE NOT in_holdout GROUP BY 1 ORDER BY 1""")]
+    assert by_position == sorted(by_position, reverse=True)
+    assert value(wh, """SELECT corr(t.quality, a.clicked::INT) FROM ad_impressions a
+                        JOIN truth.ads t USING (ad_id) WHERE NOT a.in_holdout""") > 0.05
+
+
+def _experiment(wh, table, key, arm, outcome, truth_uplift):
+    (treated_rate, n_t), (control_rate, n_c) = rows(wh, f"""
+        SELECT avg({outcome}::INT), count(*) FROM {table} GROUP BY {arm} ORDER BY {arm} DESC""")
+    true_mean = value(wh, f"SELECT avg({truth_uplift}) FROM {table} JOIN truth.{table} USING ({key})")
+    standard_error = math.sqrt(treated_rate * (1 - treated_rate) / n_t + control_rate * (1 - control_rate) / n_c)
+    return treated_rate - control_rate, true_mean, standard_error
+
+
+def test_randomised_coupons_recover_the_true_uplift(wh):
+    measured, truth, standard_error = _experiment(wh, "promotions", "promotion_id", "coupon", "purchased", "uplift")
+    assert truth > 0.01
+    assert abs(measured - truth) <= Z * standard_error
+
+
+def test_randomised_pushes_recover_the_true_uplift_and_some_users_are_put_off(wh):
+    measured, truth, standard_error = _experiment(wh, "pushes", "push_id", "treated", "converted", "uplift")
+    assert abs(measured - truth) <= Z * standard_error
+    assert value(wh, "SELECT avg((uplift < 0)::INT) FROM truth.pushes JOIN pushes USING (push_id) "
+                     "WHERE uplift <> 0") > 0.05
+
+
+def test_sessions_follow_their_expected_count_and_the_weekly_cycle(wh):
+    by_dow = rows(wh, """
+        WITH sessions AS (SELECT CAST(min(ts) AS DATE) AS day, count(DISTINCT session_id) AS n
+                          FROM events GROUP BY CAST(ts AS DATE)),
+             expected AS (SELECT day, sum(expected_sessions) AS mean, count(*) AS users
+                          FROM truth.user_days GROUP BY day)
+        SELECT isodow(day), sum(n), sum(mean), sum(n) / sum(users)
+        FROM expected LEFT JOIN sessions USING (day) GROUP BY 1 ORDER BY 1""")
+    for _, observed, expected, _ in by_dow:
+        assert_within_sampling_error(observed, expected, expected)     # Poisson counts
+    per_live_user = {dow: rate for dow, _, _, rate in by_dow}
+    assert per_live_user[6] > 1.12 * per_live_user[3]    # Saturday busier than Wednesday
+
+
+def test_promotions_lift_an_items_views(wh):
+    lift = value(wh, """
+        WITH daily AS (
+            SELECT p.item_id, p.on_promo, count(e.event_id) AS views
+            FROM prices p LEFT JOIN events e ON e.item_id = p.item_id AND e.event_type = 'view'
+                 AND CAST(e.ts AS DATE) = p.day
+            GROUP BY p.item_id, p.day, p.on_promo),
+        per_item AS (
+            SELECT item_id, avg(views) FILTER (WHERE on_promo) AS promo,
+                   avg(views) FILTER (WHERE NOT on_promo) AS regular
+            FROM daily GROUP BY item_id HAVING promo IS NOT NULL AND regular > 0)
+        SELECT sum(promo) / sum(regular) FROM per_item""")
+    assert lift > 1.05
+
+
+def test_ratings_follow_quality_and_text_follows_rating(wh):
+    assert value(wh, "SELECT corr(r.rating, t.quality) FROM reviews r JOIN truth.items t USING (item_id)") > 0.3
+    assert value(wh, "SELECT corr(r.rating, t.sentiment) FROM reviews r JOIN truth.reviews t USING (review_id)") > 0.8
+    low_words = value(wh, "SELECT avg((text ILIKE '%disappoint%' OR text ILIKE '%terrible%' "
+                          "OR text ILIKE '%do not buy%' OR text ILIKE '%not great%')::INT) FROM reviews WHERE rating <= 2")
+    high_words = value(wh, "SELECT avg((text ILIKE '%disappoint%' OR text ILIKE '%terrible%' "
+                           "OR text ILIKE '%do not buy%' OR text ILIKE '%not great%')::INT) FROM reviews WHERE rating >= 4")
+    assert low_words > 0.5 and high_words == 0
+
+
+def test_text_carries_the_category(wh):
+    """A bag-of-words nearest-centroid classifier on titles+descriptions recovers the category."""
+    items = rows(wh, "SELECT lower(title || ' ' || description), category FROM items ORDER BY item_id")
+    words = [set(text.replace(",", " ").replace(".", " ").split()) for text, _ in items]
+    categories = [category for _, category in items]
+    half = len(items) // 2
+    votes: dict[str, dict[str, int]] = {}
+    for tokens, category in zip(words[:half], categories[:half]):
+        for token in tokens:
+            votes.setdefault(token, {}).setdefault(category, 0)
+            votes[token][category] += 1
+    correct = 0
+    for tokens, category in zip(words[half:], categories[half:]):
+        score: dict[str, float] = {}
+        for token in tokens:
+            counts = votes.get(token, {})
+            for c, n in counts.items():
+                score[c] = score.get(c, 0) + n / sum(counts.values())
+        correct += max(score, key=score.get) == category if score else 0
+    assert correct / (len(items) - half) > 0.9
+
+
+def test_queries_are_built_from_the_intended_item(wh):
+    share = value(wh, """
+        SELECT avg(CAST(len(list_filter(string_split(s.query, ' '),
+                    lambda w: contains(lower(i.title || ' ' || i.category), w)))
+                   = len(string_split(s.query, ' ')) AS INT))
+        FROM searches s JOIN truth.searches t USING (search_id) JOIN items i ON i.item_id = t.intended_item_id""")
+    assert share > 0.95
+
+
+def test_failed_searches_and_bad_experiences_raise_churn(wh):
+    assert value(wh, "SELECT corr(hazard_failed_search, p_churn) FROM truth.user_days") > 0.2
+    assert value(wh, "SELECT corr(hazard_bad_experience, p_churn) FROM truth.user_days") > 0.2
+
+
+def test_same_seed_same_tables_and_another_seed_differs(tmp_path):
+    config = SimulationConfig(users=300, days=15, seed=5)
+    fingerprints = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        path = tmp_path / f"{name}.duckdb"
+        simulate(SimulationConfig(users=config.users, days=config.days, seed=seed), path)
+        with duckdb.connect(str(path), read_only=True) as con:
+            fingerprints.append([
+                con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchall()[0]
+                for table in ("users", "items", "events", "searches", "search_impressions", "ad_impressions",
+                              "pushes", "promotions", "reviews", "prices", "truth.user_days", "truth.users")
+            ])
+    assert fingerprints[0] == fingerprints[1]
+    assert fingerprints[0] != fingerprints[2]
+    assert np.all(np.array([c for c, _ in fingerprints[0]]) > 0)
