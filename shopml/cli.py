@@ -78,7 +78,9 @@ def ingest_online_retail(
             report = run(path, settings.warehouse_path)
     except (SourceFormatError, FileNotFoundError) as error:
         _fail(f"{error}\nnothing was written; {settings.warehouse_path} is unchanged")
-    table = Table(title=f"{path.name}: {report.rows_read:,} rows read, {report.rows_accepted:,} accepted")
+    console.print(f"{path.name}: {report.rows_read:,} rows read, {report.rows_accepted:,} accepted, "
+                  f"{sum(report.rejected.values()):,} rejected")
+    table = Table()
     table.add_column("rejected because")
     table.add_column("rows", justify="right")
     for reason, count in report.rejected.items():

@@ -21,7 +21,6 @@ from .prices import DayPrices
 from .sessions import DaySessions, run_sessions
 from .world import World, day_rng
 
-EPOCH_DAY_SECONDS = SECONDS_PER_DAY
 DayLog = dict[schema.Table, dict[str, np.ndarray]]
 
 
@@ -62,6 +61,9 @@ class Simulation:
         self.ids = Counters()
         self.reviews = PendingReviews()
 
+    def epoch_day(self, day: int) -> int:
+        return self.world.config.start_seconds // SECONDS_PER_DAY + day
+
     def micros(self, day: int, seconds) -> np.ndarray:
         start = self.world.config.start_seconds + day * SECONDS_PER_DAY
         return np.round((start + np.asarray(seconds, dtype=float)) * MICROS_PER_SECOND).astype(np.int64)
@@ -88,8 +90,7 @@ class Simulation:
     # --- rows --------------------------------------------------------------------------------
     def _price_rows(self, day: int, prices: DayPrices) -> dict:
         items = np.flatnonzero(prices.on_sale)
-        epoch_day = self.world.config.start_seconds // SECONDS_PER_DAY + day
-        return dict(item_id=items + 1, day=np.full(len(items), epoch_day), price=prices.price[items],
+        return dict(item_id=items + 1, day=np.full(len(items), self.epoch_day(day)), price=prices.price[items],
                     on_promo=prices.on_promo[items])
 
     def _push_rows(self, day: int, sent: dict) -> DayLog:
@@ -118,9 +119,8 @@ class Simulation:
         }
 
     def _user_day_rows(self, day: int, intensity: DayIntensity, hazard: np.ndarray, p_churn) -> dict:
-        epoch_day = self.world.config.start_seconds // SECONDS_PER_DAY + day
         return dict(
-            user_id=intensity.users + 1, day=np.full(len(intensity.users), epoch_day),
+            user_id=intensity.users + 1, day=np.full(len(intensity.users), self.epoch_day(day)),
             expected_sessions=intensity.sessions, p_cart=intensity.p_cart,
             p_purchase=intensity.p_purchase, p_churn=p_churn,
             hazard_natural=hazard[:, 0], hazard_bad_experience=hazard[:, 1],

@@ -93,16 +93,16 @@ def ad_creatives(titles: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def search_queries(brand, adjective, colour, noun, category, rng: np.random.Generator) -> np.ndarray:
     """Queries a shopper types for an intended item: its noun, and some of its other attributes."""
-    n = len(noun)
-    noun_word = NOUNS.words[noun].copy()
-    noun_word[rng.random(n) < 0.1] = None            # some queries omit the product noun...
-    keep = lambda p: rng.random(n) < p  # noqa: E731 - a tiny local helper reads best inline
+    def sometimes(words: np.ndarray, share: float, always: np.ndarray | bool = False) -> np.ndarray:
+        return np.where((rng.random(len(words)) < share) | always, words, None)
+
+    no_noun = rng.random(len(noun)) < 0.1               # such a query names the category instead
     parts = [
-        np.where(keep(0.45), BRANDS.words[brand], None),
-        np.where(keep(0.4), ADJECTIVES.words[adjective], None),
-        np.where(keep(0.3), COLOURS[colour], None),
-        noun_word,
-        np.where(keep(0.2) | (noun_word == None), np.array(vocab.CATEGORIES, dtype=object)[category], None),  # noqa: E711
+        sometimes(BRANDS.words[brand], 0.45),
+        sometimes(ADJECTIVES.words[adjective], 0.4),
+        sometimes(COLOURS[colour], 0.3),
+        np.where(no_noun, None, NOUNS.words[noun]),
+        sometimes(np.array(vocab.CATEGORIES, dtype=object)[category], 0.2, always=no_noun),
     ]
     return _join(parts, separator=" ", lower=True)
 

@@ -8,12 +8,11 @@ import numpy as np
 
 from . import vocabulary as vocab
 from .catalog import Catalog, build_catalog
-from .churn import UserState, hazards
+from .churn import UserState, churn_probability, hazards
 from .config import SimulationConfig
 from .intensity import day_intensity, window_purchase_probability
 from .population import Population, build_population
 from .prices import DayPrices, PriceProcess
-from .churn import churn_probability
 
 N_CATEGORIES = len(vocab.CATEGORIES)
 
