@@ -1,0 +1,12 @@
+"""The entities every feature hangs off: customers, catalogue items and ad creatives."""
+
+from feast import Entity, ValueType
+
+from . import names
+
+user = Entity(name="user", join_keys=[names.USER_ID], value_type=ValueType.INT64,
+              description="A customer of the shop")
+item = Entity(name="item", join_keys=[names.ITEM_ID], value_type=ValueType.INT64,
+              description="A catalogue item")
+ad = Entity(name="ad", join_keys=[names.AD_ID], value_type=ValueType.INT64,
+            description="An ad creative promoting one item")

@@ -1,0 +1,51 @@
+"""Every entity key, feature view, feature service and feature column name, defined once.
+
+Pipelines (SQL output columns), Feast definitions, training and services all use these names.
+"""
+
+from __future__ import annotations
+
+USER_ID, ITEM_ID, AD_ID = "user_id", "item_id", "ad_id"
+EVENT_TIMESTAMP = "event_timestamp"
+
+USER_ACTIVITY = "user_activity"
+USER_MONETARY = "user_monetary"
+USER_ENGAGEMENT = "user_engagement"
+USER_PROFILE = "user_profile"
+USER_REALTIME = "user_realtime"
+ITEM_STATS = "item_stats"
+ITEM_CONTENT = "item_content"
+AD_STATS = "ad_stats"
+REQUEST_CONTEXT = "request_context"
+USER_REALTIME_PUSH = "user_realtime_push"
+AD_REQUEST = "ad_request"
+
+# view -> (entity key, numeric features, text features), in the column order the SQL writes
+FEATURES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    USER_ACTIVITY: (USER_ID, (
+        "views_7d", "views_30d", "carts_7d", "carts_30d", "purchases_7d", "purchases_30d",
+        "purchases_90d", "sessions_30d", "distinct_categories_30d", "days_since_last_event",
+        "days_since_last_purchase"), ()),
+    USER_MONETARY: (USER_ID, (
+        "spend_30d", "spend_90d", "avg_order_value_90d", "avg_price_paid_vs_list_90d",
+        "coupons_received_90d", "coupon_redemption_rate_90d"), ()),
+    USER_ENGAGEMENT: (USER_ID, (
+        "pushes_received_90d", "push_open_rate_90d", "ad_impressions_30d", "ad_ctr_30d",
+        "likes_30d", "favorites_30d", "shares_30d", "reviews_written_90d", "avg_rating_given_90d",
+        "searches_30d", "searches_without_click_30d"), ()),
+    USER_PROFILE: (USER_ID, ("tenure_days",), ("country", "device", "age_band")),
+    ITEM_STATS: (ITEM_ID, (
+        "views_7d", "purchases_7d", "purchases_30d", "conversion_rate_30d", "avg_rating",
+        "review_count", "current_price", "price_change_vs_30d_avg", "days_since_launch"), ()),
+    ITEM_CONTENT: (ITEM_ID, ("base_price",), ("category", "subcategory", "brand")),
+    AD_STATS: (AD_ID, ("impressions_30d", "clicks_30d", "conversions_30d", "smoothed_ctr_30d"), ()),
+}
+BATCH_VIEWS = tuple(FEATURES)
+
+# real-time counters pushed per event (user_realtime)
+REALTIME_FEATURES = ("session_views", "session_carts", "minutes_since_last_event")
+# request-time inputs and the on-demand features computed from them
+REQUEST_INPUTS = ("ad_position", "hour_of_day")
+REQUEST_FEATURES = ("position_prior", "is_evening", "ctr_position_adjusted")
+
+PROPENSITY_V1, CHURN_V1, CTR_V1 = "propensity_v1", "churn_v1", "ctr_v1"

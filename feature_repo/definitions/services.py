@@ -1,0 +1,21 @@
+"""Feature services: the exact features each model family uses. Models ask for a service by name."""
+
+from feast import FeatureService
+
+from . import names
+from .on_demand import request_context
+from .views import ad_stats, item_content, item_stats, user_activity, user_engagement, user_monetary, user_profile
+
+propensity_v1 = FeatureService(
+    name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
+    description="Who will add to cart or buy next week",
+)
+churn_v1 = FeatureService(
+    name=names.CHURN_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
+    description="Who is about to leave, and why",
+)
+ctr_v1 = FeatureService(
+    name=names.CTR_V1,
+    features=[user_activity, user_engagement, ad_stats, item_stats, item_content, request_context],
+    description="Click-through probability of an ad slot",
+)

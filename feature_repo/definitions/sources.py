@@ -1,0 +1,32 @@
+"""Where feature values come from: one parquet file per batch view under ``<home>/features/``
+(written by ``shopml features build``), a push source for real-time counters, and the
+request-time inputs of ad scoring."""
+
+from feast import Field, FileSource, PushSource, RequestSource
+from feast.types import Int64
+
+from shopml.settings import Settings
+
+from . import names
+
+FEATURES_DIR = Settings.resolve().features_dir
+
+
+def parquet_source(view: str) -> FileSource:
+    return FileSource(name=f"{view}_source", path=str(FEATURES_DIR / f"{view}.parquet"),
+                      timestamp_field=names.EVENT_TIMESTAMP)
+
+
+user_activity_source = parquet_source(names.USER_ACTIVITY)
+user_monetary_source = parquet_source(names.USER_MONETARY)
+user_engagement_source = parquet_source(names.USER_ENGAGEMENT)
+user_profile_source = parquet_source(names.USER_PROFILE)
+item_stats_source = parquet_source(names.ITEM_STATS)
+item_content_source = parquet_source(names.ITEM_CONTENT)
+ad_stats_source = parquet_source(names.AD_STATS)
+
+user_realtime_push = PushSource(name=names.USER_REALTIME_PUSH,
+                                batch_source=parquet_source(names.USER_REALTIME))
+
+ad_request = RequestSource(name=names.AD_REQUEST,
+                           schema=[Field(name=column, dtype=Int64) for column in names.REQUEST_INPUTS])

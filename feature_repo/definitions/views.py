@@ -1,0 +1,45 @@
+"""Feature views. Batch views hold daily snapshots stamped 00:00 UTC that describe what was known
+before that midnight; their TTL is two days, so a lookup more than two days past the newest
+snapshot gives nulls rather than stale values. ``item_content`` never expires."""
+
+from datetime import timedelta
+
+from feast import FeatureView, Field
+from feast.types import Float64, Int64, String
+
+from . import names, sources
+from .entities import ad, item, user
+
+DAILY_TTL = timedelta(days=2)
+REALTIME_TTL = timedelta(hours=1)
+ENTITIES = {names.USER_ID: user, names.ITEM_ID: item, names.AD_ID: ad}
+
+
+def batch_view(name: str, source, ttl: timedelta = DAILY_TTL, description: str = "") -> FeatureView:
+    key, numeric, text = names.FEATURES[name]
+    schema = [Field(name=f, dtype=Float64) for f in numeric] + [Field(name=f, dtype=String) for f in text]
+    return FeatureView(name=name, entities=[ENTITIES[key]], ttl=ttl, schema=schema, source=source,
+                       online=True, description=description)
+
+
+user_activity = batch_view(names.USER_ACTIVITY, sources.user_activity_source,
+                           description="Event counts over trailing windows; recency in days")
+user_monetary = batch_view(names.USER_MONETARY, sources.user_monetary_source,
+                           description="Spend, order value, price paid vs list, coupon use")
+user_engagement = batch_view(names.USER_ENGAGEMENT, sources.user_engagement_source,
+                             description="Pushes, ads, likes, reviews and searches")
+user_profile = batch_view(names.USER_PROFILE, sources.user_profile_source,
+                          description="Country, device, age band and tenure")
+item_stats = batch_view(names.ITEM_STATS, sources.item_stats_source,
+                        description="Popularity, conversion, ratings and price movement")
+item_content = batch_view(names.ITEM_CONTENT, sources.item_content_source, ttl=timedelta(0),
+                          description="What the item is; stamped at launch, never expires")
+ad_stats = batch_view(names.AD_STATS, sources.ad_stats_source,
+                      description="Impressions, clicks, conversions and a smoothed CTR over 30 days")
+
+user_realtime = FeatureView(
+    name=names.USER_REALTIME, entities=[user], ttl=REALTIME_TTL,
+    schema=[Field(name=f, dtype=Float64) for f in names.REALTIME_FEATURES],
+    source=sources.user_realtime_push, online=True,
+    description="Counters of the current session, pushed as events happen",
+)

@@ -1,0 +1,127 @@
+"""The feature build: run each view's SQL (``sql/<view>.sql``) against the warehouse and write
+``<home>/features/<view>.parquet``, keyed by entity id + ``event_timestamp``.
+
+Snapshots are stamped 00:00 UTC of each day D from the day after the first event to the day
+after the last one, and describe only facts with ``ts < D``. Each file is written beside its
+target and moved into place when complete. A view is rebuilt only when its SQL or the warehouse
+changed since its last build (a manifest records both), so a second build is nearly free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from feature_repo.definitions import names
+from shopml.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+MANIFEST = "manifest.json"
+
+CALENDAR_SQL = """
+CREATE TEMP TABLE snapshot_days AS
+SELECT CAST(unnest(generate_series(CAST(min(ts) AS DATE) + 1, CAST(max(ts) AS DATE) + 1, INTERVAL 1 DAY)) AS DATE) AS day
+FROM events;
+CREATE TEMP TABLE user_snapshots AS
+SELECT u.user_id, s.day FROM users u JOIN snapshot_days s ON u.signup_ts < s.day;
+"""
+REALTIME_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.USER_ID}, "
+                   f"CAST(NULL AS TIMESTAMPTZ) AS {names.EVENT_TIMESTAMP}, "
+                   + ", ".join(f"CAST(NULL AS DOUBLE) AS {f}" for f in names.REALTIME_FEATURES)
+                   + " WHERE false")
+
+
+class FeatureBuildError(RuntimeError):
+    """A view's SQL did not produce the columns its Feast definition declares."""
+
+
+@dataclass
+class ViewBuild:
+    view: str
+    rows: int
+    seconds: float
+    skipped: bool
+
+
+def expected_columns(view: str) -> list[str]:
+    key, numeric, text = names.FEATURES[view]
+    return [key, names.EVENT_TIMESTAMP, *numeric, *text]
+
+
+def _fingerprint(view: str, warehouse: Path) -> str:
+    stat = warehouse.stat()
+    text = (SQL_DIR / f"{view}.sql").read_text()
+    return hashlib.sha256(f"{text}|{warehouse.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+
+
+def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    if not warehouse.is_file():
+        raise FileNotFoundError(f"no warehouse at {warehouse}: run `shopml simulate` or `shopml ingest` first")
+    con = duckdb.connect(config={"enable_progress_bar": False})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+    con.execute("USE wh")
+    con.execute(CALENDAR_SQL)
+    return con
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
+    staging = target.with_name(f".{target.name}.{os.getpid()}.building")
+    try:
+        con.execute(f"COPY ({query}) TO '{staging}' (FORMAT parquet, COMPRESSION zstd)")
+        rows = con.execute(f"SELECT count(*) FROM read_parquet('{staging}')").fetchall()[0][0]
+        os.replace(staging, target)
+        return rows
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, view: str, query: str) -> None:
+    produced = [row[0] for row in con.execute(f"DESCRIBE {query}").fetchall()]
+    if produced != expected_columns(view):
+        raise FeatureBuildError(f"sql/{view}.sql produces {produced}, but {view} declares {expected_columns(view)}")
+
+
+def build_features(settings: Settings, views: Iterable[str] | None = None, force: bool = False,
+                   on_view: Callable[[ViewBuild], None] | None = None) -> list[ViewBuild]:
+    """Build the requested views (default: all) and return what was built or skipped."""
+    chosen = list(views) if views is not None else list(names.BATCH_VIEWS)
+    unknown = sorted(set(chosen) - set(names.BATCH_VIEWS))
+    if unknown:
+        raise ValueError(f"unknown feature views {unknown}; known: {list(names.BATCH_VIEWS)}")
+    out_dir = settings.features_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    results = []
+    with _connect(settings.warehouse_path) as con:
+        for view in chosen:
+            target = out_dir / f"{view}.parquet"
+            fingerprint = _fingerprint(view, settings.warehouse_path)
+            started = time.perf_counter()
+            if not force and target.is_file() and manifest.get(view, {}).get("fingerprint") == fingerprint:
+                result = ViewBuild(view, manifest[view]["rows"], 0.0, skipped=True)
+            else:
+                query = (SQL_DIR / f"{view}.sql").read_text().strip().rstrip(";")
+                _check_columns(con, view, query)
+                rows = _write_parquet(con, query, target)
+                result = ViewBuild(view, rows, time.perf_counter() - started, skipped=False)
+                manifest[view] = {"fingerprint": fingerprint, "rows": rows}
+                manifest_path.write_text(json.dumps(manifest, indent=2))
+            results.append(result)
+            if on_view is not None:
+                on_view(result)
+        realtime = out_dir / f"{names.USER_REALTIME}.parquet"
+        if not realtime.is_file():
+            _write_parquet(con, REALTIME_SCHEMA, realtime)
+    return results
