@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/shopml simulate --home $(DEMO_HOME)
 	$(BIN)/shopml summary --home $(DEMO_HOME)
+	$(BIN)/shopml features build --home $(DEMO_HOME)
+	$(BIN)/shopml features apply --home $(DEMO_HOME)
+	$(BIN)/shopml features materialize --home $(DEMO_HOME)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -67,8 +67,9 @@ def _fingerprint(view: str, warehouse: Path) -> str:
 def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     if not warehouse.is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse}: run `shopml simulate` or `shopml ingest` first")
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
     con.execute("USE wh")
     con.execute(CALENDAR_SQL)

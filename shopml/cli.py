@@ -5,6 +5,7 @@ else ``./data`` at the project root)."""
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,6 +20,9 @@ app = typer.Typer(help="shopml: a feature-store-centred ML platform for e-commer
                   no_args_is_help=True, add_completion=False)
 ingest_app = typer.Typer(help="Import real shop data into the warehouse.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
+features_app = typer.Typer(help="Build feature tables, register them with Feast, load the online store.",
+                           no_args_is_help=True)
+app.add_typer(features_app, name="features")
 console = Console()
 
 HomeOption = Annotated[
@@ -30,6 +34,8 @@ HomeOption = Annotated[
 
 def _settings(home: Path | None) -> Settings:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
     return Settings.resolve(home)
 
 
@@ -89,6 +95,62 @@ def ingest_online_retail(
     console.print(table)
     console.print("loaded: " + ", ".join(f"{name} {count:,}" for name, count in report.table_counts.items()))
     console.print(f"wrote {settings.warehouse_path}; rejected rows are in the rejected_rows table")
+
+
+@features_app.command("build")
+def features_build(
+    view: Annotated[Optional[list[str]], typer.Option(help="Only this view (repeatable).")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even views whose inputs are unchanged.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Compute every feature view's table from the warehouse into <home>/features/*.parquet."""
+    from feature_repo.pipeline import FeatureBuildError, build_features
+
+    settings = _settings(home)
+    try:
+        with console.status("building feature tables") as status:
+            def report(result):
+                state = "unchanged, kept" if result.skipped else f"built in {result.seconds:.1f} s"
+                console.print(f"  {result.view:<16} {result.rows:>11,} rows  {state}")
+                status.update(f"building feature tables ({result.view} done)")
+            build_features(settings, views=view, force=force, on_view=report)
+    except (FileNotFoundError, ValueError, FeatureBuildError) as error:
+        _fail(str(error))
+    console.print(f"feature tables in {settings.features_dir}")
+
+
+@features_app.command("apply")
+def features_apply(home: HomeOption = None) -> None:
+    """Register the feature definitions with Feast (runs `feast apply` for this home)."""
+    from feature_repo.store import FeatureStoreError, apply
+
+    settings = _settings(home)
+    try:
+        with console.status("feast apply"):
+            output = apply(settings)
+    except FeatureStoreError as error:
+        _fail(str(error))
+    console.print(output.strip())
+
+
+@features_app.command("materialize")
+def features_materialize(
+    end: Annotated[Optional[datetime], typer.Option(help="Load snapshots up to this time (UTC); "
+                                                         "default: the newest snapshot built.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Load the latest snapshot of every entity into the online store."""
+    from datetime import timezone
+
+    from feature_repo.store import FeatureStoreError, materialize
+
+    settings = _settings(home)
+    try:
+        with console.status("materialising the online store"):
+            done = materialize(settings, end=end.replace(tzinfo=timezone.utc) if end else None)
+    except FeatureStoreError as error:
+        _fail(str(error))
+    console.print(f"online store loaded with snapshots up to {done.end:%Y-%m-%d %H:%M:%S} UTC")
 
 
 @app.command()

@@ -1,0 +1,85 @@
+"""Opening shopml's Feast store for a data home, applying the definitions and materialising.
+
+Feast reads ``feature_store.yaml`` with ``${SHOPML_HOME}`` expanded, and the definitions place
+their parquet sources under the home, so everything here first exports ``SHOPML_HOME`` for the
+chosen home. ``apply`` runs the real ``feast apply`` in this folder (fresh imports, and objects
+removed from the code are removed from the registry), exactly as a Feast user would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from shopml.settings import HOME_ENV_VAR, Settings
+
+from .definitions import names
+
+REPO_DIR = Path(__file__).resolve().parent
+FEAST_CLI = Path(sys.executable).parent / "feast"
+BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class FeatureStoreError(RuntimeError):
+    """The feature store cannot do what was asked (not built, not applied, Feast failed)."""
+
+
+def use_home(settings: Settings) -> None:
+    os.environ[HOME_ENV_VAR] = str(settings.home)
+
+
+def open_store(settings: Settings):
+    from feast import FeatureStore
+
+    use_home(settings)
+    if not (settings.home / "feast" / "registry.db").is_file():
+        raise FeatureStoreError(f"no feature registry in {settings.home}: run `shopml features apply` first")
+    return FeatureStore(repo_path=str(REPO_DIR))
+
+
+def feast_cli(settings: Settings, *args: str) -> str:
+    """Run the ``feast`` command line in the feature repo for this home; returns its output."""
+    missing = [v for v in names.BATCH_VIEWS if not (settings.features_dir / f"{v}.parquet").is_file()]
+    if missing:
+        raise FeatureStoreError(f"feature tables missing in {settings.features_dir}: {missing}; "
+                                "run `shopml features build` first")
+    (settings.home / "feast").mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([str(FEAST_CLI), *args], cwd=REPO_DIR, capture_output=True, text=True,
+                          env={**os.environ, HOME_ENV_VAR: str(settings.home)})
+    if done.returncode != 0:
+        raise FeatureStoreError(f"feast {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def apply(settings: Settings) -> str:
+    return feast_cli(settings, "apply")
+
+
+def newest_snapshot(settings: Settings) -> datetime:
+    files = [str(settings.features_dir / f"{v}.parquet") for v in names.BATCH_VIEWS]
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        newest = con.execute(f"SELECT max({names.EVENT_TIMESTAMP}) FROM read_parquet({files!r})").fetchall()[0][0]
+    return newest.astimezone(timezone.utc)
+
+
+@dataclass
+class Materialization:
+    start: datetime
+    end: datetime
+
+
+def materialize(settings: Settings, end: datetime | None = None) -> Materialization:
+    """Load the latest snapshot of every entity at or before ``end`` (default: the newest
+    snapshot built) into the online store."""
+    store = open_store(settings)
+    end = end or newest_snapshot(settings) + timedelta(seconds=1)
+    store.materialize(start_date=BEGINNING, end_date=end,
+                      feature_views=list(names.BATCH_VIEWS))
+    return Materialization(start=BEGINNING, end=end)

@@ -1,0 +1,1 @@
+"""Training jobs: point-in-time datasets from Feast, one module per task."""
