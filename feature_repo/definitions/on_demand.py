@@ -11,9 +11,6 @@ from . import names
 from .sources import ad_request
 from .views import ad_stats
 
-POSITION_DECAY = 0.64        # examination prior per position below the top
-EVENING_HOURS = range(18, 24)
-
 
 @on_demand_feature_view(
     sources=[ad_stats, ad_request],
@@ -21,11 +18,14 @@ EVENING_HOURS = range(18, 24)
     mode="python",
 )
 def request_context(inputs: dict[str, Any]) -> dict[str, Any]:
+    # Feast runs this function from its source, away from this module: constants live inside.
+    position_decay = 0.64            # examination prior per position below the top
+    evening_hours = range(18, 24)
     positions, hours = inputs["ad_position"], inputs["hour_of_day"]
-    prior = [POSITION_DECAY ** (max(int(p), 1) - 1) for p in positions]
+    prior = [position_decay ** (max(int(p), 1) - 1) for p in positions]
     ctr = [c if c is not None else float("nan") for c in inputs["smoothed_ctr_30d"]]
     return {
         "position_prior": prior,
-        "is_evening": [float(int(h) in EVENING_HOURS) for h in hours],
+        "is_evening": [float(int(h) in evening_hours) for h in hours],
         "ctr_position_adjusted": [c * p for c, p in zip(ctr, prior)],
     }

@@ -31,7 +31,7 @@ SELECT item_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,
        CAST(sum(reviews) OVER history AS DOUBLE) AS review_count,
        last_value(list_price IGNORE NULLS) OVER history AS current_price,
        last_value(list_price IGNORE NULLS) OVER history / avg(list_price) OVER w30 - 1 AS price_change_vs_30d_avg,
-       date_diff('second', launch_ts, CAST(day AS TIMESTAMPTZ)) / 86400.0 AS days_since_launch
+       (epoch(CAST(day AS TIMESTAMPTZ)) - epoch(launch_ts)) / 86400.0 AS days_since_launch
 FROM filled
 WINDOW w7 AS (PARTITION BY item_id ORDER BY day RANGE BETWEEN INTERVAL 6 DAYS PRECEDING AND CURRENT ROW),
        w30 AS (PARTITION BY item_id ORDER BY day RANGE BETWEEN INTERVAL 29 DAYS PRECEDING AND CURRENT ROW),

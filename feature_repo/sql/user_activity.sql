@@ -29,9 +29,9 @@ SELECT user_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,
        CAST(sum(purchases) OVER w90 AS DOUBLE) AS purchases_90d,
        CAST(sum(sessions) OVER w30 AS DOUBLE) AS sessions_30d,
        CAST(len(list_distinct(flatten(list(categories) OVER w30))) AS DOUBLE) AS distinct_categories_30d,
-       date_diff('second', max(last_event_ts) OVER history, CAST(day AS TIMESTAMPTZ)) / 86400.0
+       (epoch(CAST(day AS TIMESTAMPTZ)) - epoch(max(last_event_ts) OVER history)) / 86400.0
            AS days_since_last_event,
-       date_diff('second', max(last_purchase_ts) OVER history, CAST(day AS TIMESTAMPTZ)) / 86400.0
+       (epoch(CAST(day AS TIMESTAMPTZ)) - epoch(max(last_purchase_ts) OVER history)) / 86400.0
            AS days_since_last_purchase
 FROM filled
 WINDOW w7 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 6 DAYS PRECEDING AND CURRENT ROW),

@@ -1,9 +1,11 @@
 -- user_monetary: spend, order value, price paid against the list price, and coupon use.
 -- A coupon counts as received the night after it was sent, and as redeemed the night after
 -- the purchase that used it (its first purchase while valid); redemption is never known early.
+-- Sums are exact decimals, so a snapshot does not depend on the order rows are added in.
 WITH purchases AS (
-    SELECT e.user_id, CAST(e.ts AS DATE) + 1 AS day, e.price * e.quantity AS amount, e.session_id,
-           e.price / nullif(p.price, 0) AS paid_vs_list
+    SELECT e.user_id, CAST(e.ts AS DATE) + 1 AS day, e.session_id,
+           CAST(e.price AS DECIMAL(18, 4)) * e.quantity AS amount,
+           CAST(e.price / nullif(p.price, 0) AS DECIMAL(18, 6)) AS paid_vs_list
     FROM events e LEFT JOIN prices p ON p.item_id = e.item_id AND p.day = CAST(e.ts AS DATE)
     WHERE e.event_type = 'purchase'
 ),

@@ -1,0 +1,265 @@
+"""The feature store against independent references: a point-in-time dataset equals features
+computed straight from warehouse events with plain SQL; deleting the future changes nothing;
+online equals the newest offline snapshot; pushes land online at once; Feast's own CLI works."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from feature_repo.definitions import names
+from feature_repo.store import FEAST_CLI, REPO_DIR, newest_snapshot, open_store
+from shopml.settings import HOME_ENV_VAR, Settings, project_root
+from tests.conftest import TINY_SHOP
+from training.datasets import EntityRowsError, point_in_time_dataset
+
+START = datetime(TINY_SHOP.start.year, TINY_SHOP.start.month, TINY_SHOP.start.day, tzinfo=timezone.utc)
+END = START + timedelta(days=TINY_SHOP.days)
+TTL = timedelta(days=2)
+
+
+def shopml(*args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "shopml.cli", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def feature_home(warehouse: Path, home: Path) -> Settings:
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(warehouse, home / "warehouse.duckdb")
+    for step in ("build", "apply", "materialize"):
+        shopml("features", step, "--home", str(home))
+    return Settings.resolve(home)
+
+
+@pytest.fixture(scope="module")
+def settings(tiny_warehouse, tmp_path_factory) -> Settings:
+    return feature_home(tiny_warehouse, tmp_path_factory.mktemp("features_home"))
+
+
+@pytest.fixture(scope="module")
+def store(settings):
+    return open_store(settings)
+
+
+def probes(wh_path: Path, entity: str, table: str, n: int, seed: int) -> pl.DataFrame:
+    """Random (entity, as-of) rows: before the first snapshot, between snapshots, at midnights,
+    after the TTL has run out, and right after sign-up."""
+    rng = np.random.default_rng(seed)
+    with duckdb.connect(str(wh_path), read_only=True) as con:
+        ids = np.array([r[0] for r in con.execute(f"SELECT {entity} FROM {table}").fetchall()])
+    span = (END - START).total_seconds() + 7 * 86400
+    offsets = rng.uniform(-2 * 86400, span, n)
+    offsets[: n // 10] = np.floor(offsets[: n // 10] / 86400) * 86400          # exact midnights
+    times = [START + timedelta(seconds=float(s)) for s in offsets]
+    return pl.DataFrame({entity: rng.choice(ids, n), names.EVENT_TIMESTAMP: times}).with_columns(
+        pl.col(names.EVENT_TIMESTAMP).dt.replace_time_zone("UTC"))
+
+
+# The reference: for an as-of time T, the newest snapshot is D = the midnight at or before T (never
+# later than the last snapshot, END), it exists for users who signed up before D, and it is too old
+# once T - D > TTL. Features are then counted straight from the raw tables over [D - N days, D).
+REFERENCE_USER = """
+WITH p AS (
+    SELECT probe.*, least(date_trunc('day', probe.event_timestamp), TIMESTAMPTZ '{end}') AS d
+    FROM probe),
+ok AS (
+    SELECT p.*, (p.d >= TIMESTAMPTZ '{first}' AND p.event_timestamp - p.d <= INTERVAL {ttl} DAY
+                 AND u.signup_ts < p.d) AS has_snapshot, u.signup_ts
+    FROM p JOIN users u USING (user_id))
+SELECT ok.__row,
+  CASE WHEN has_snapshot THEN (SELECT count(*) FROM events e WHERE e.user_id = ok.user_id AND e.event_type = 'view' AND e.ts >= ok.d - INTERVAL 7 DAY AND e.ts < ok.d) END AS views_7d,
+  CASE WHEN has_snapshot THEN (SELECT count(*) FROM events e WHERE e.user_id = ok.user_id AND e.event_type = 'cart' AND e.ts >= ok.d - INTERVAL 30 DAY AND e.ts < ok.d) END AS carts_30d,
+  CASE WHEN has_snapshot THEN (SELECT count(*) FROM events e WHERE e.user_id = ok.user_id AND e.event_type = 'purchase' AND e.ts >= ok.d - INTERVAL 90 DAY AND e.ts < ok.d) END AS purchases_90d,
+  CASE WHEN has_snapshot THEN (SELECT count(DISTINCT session_id) FROM events e WHERE e.user_id = ok.user_id AND e.ts >= ok.d - INTERVAL 30 DAY AND e.ts < ok.d) END AS sessions_30d,
+  CASE WHEN has_snapshot THEN (SELECT count(DISTINCT i.category) FROM events e JOIN items i USING (item_id) WHERE e.user_id = ok.user_id AND e.ts >= ok.d - INTERVAL 30 DAY AND e.ts < ok.d) END AS distinct_categories_30d,
+  CASE WHEN has_snapshot THEN (SELECT epoch(ok.d) - epoch(max(e.ts)) FROM events e WHERE e.user_id = ok.user_id AND e.ts < ok.d) / 86400.0 END AS days_since_last_event,
+  CASE WHEN has_snapshot THEN (SELECT coalesce(sum(e.price * e.quantity), 0) FROM events e WHERE e.user_id = ok.user_id AND e.event_type = 'purchase' AND e.ts >= ok.d - INTERVAL 30 DAY AND e.ts < ok.d) END AS spend_30d,
+  CASE WHEN has_snapshot THEN (SELECT count(*) FROM searches s WHERE s.user_id = ok.user_id AND s.ts >= ok.d - INTERVAL 30 DAY AND s.ts < ok.d AND NOT EXISTS (SELECT 1 FROM search_impressions i WHERE i.search_id = s.search_id AND i.clicked)) END AS searches_without_click_30d,
+  CASE WHEN has_snapshot THEN (SELECT avg(clicked::INT) FROM ad_impressions a WHERE a.user_id = ok.user_id AND NOT a.in_holdout AND a.ts >= ok.d - INTERVAL 30 DAY AND a.ts < ok.d) END AS ad_ctr_30d,
+  CASE WHEN has_snapshot THEN (epoch(ok.d) - epoch(ok.signup_ts)) / 86400.0 END AS tenure_days
+FROM ok
+"""
+USER_COLUMNS = {
+    "views_7d": "user_activity__views_7d", "carts_30d": "user_activity__carts_30d",
+    "purchases_90d": "user_activity__purchases_90d", "sessions_30d": "user_activity__sessions_30d",
+    "distinct_categories_30d": "user_activity__distinct_categories_30d",
+    "days_since_last_event": "user_activity__days_since_last_event", "spend_30d": "user_monetary__spend_30d",
+    "searches_without_click_30d": "user_engagement__searches_without_click_30d",
+    "ad_ctr_30d": "user_engagement__ad_ctr_30d", "tenure_days": "user_profile__tenure_days",
+}
+
+
+def reference(wh_path: Path, query: str, rows: pl.DataFrame, first_snapshot: datetime) -> pl.DataFrame:
+    with duckdb.connect(str(wh_path), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("probe", rows.with_row_index("__row").to_arrow())
+        sql = query.format(end=END.isoformat(), first=first_snapshot.isoformat(), ttl=TTL.days)
+        return con.sql(sql).pl().sort("__row")
+
+
+def assert_same(ours: pl.DataFrame, theirs: pl.DataFrame, columns: dict[str, str]) -> None:
+    for ref_column, feast_column in columns.items():
+        expected = theirs[ref_column].cast(pl.Float64).to_numpy()
+        got = ours[feast_column].cast(pl.Float64).to_numpy()
+        assert np.array_equal(np.isnan(expected), np.isnan(got)), (feast_column, "null pattern differs")
+        known = ~np.isnan(expected)
+        np.testing.assert_allclose(got[known], expected[known], rtol=1e-9, atol=1e-9, err_msg=feast_column)
+
+
+def test_user_features_equal_a_plain_sql_reference(settings, store, tiny_warehouse):
+    rows = probes(tiny_warehouse, names.USER_ID, "users", 600, seed=1)
+    ours = point_in_time_dataset(rows, names.PROPENSITY_V1, store=store)
+    theirs = reference(tiny_warehouse, REFERENCE_USER, rows, START + timedelta(days=1))
+    assert ours.height == rows.height
+    assert ours[names.USER_ID].to_list() == rows[names.USER_ID].to_list()     # order kept
+    nulls = ours["user_activity__views_7d"].null_count()
+    assert 0.05 * rows.height < nulls < 0.5 * rows.height                      # expiry and pre-snapshot rows
+    assert_same(ours, theirs, USER_COLUMNS)
+
+
+REFERENCE_ITEM_AD = """
+WITH p AS (
+    SELECT probe.*, least(date_trunc('day', probe.event_timestamp), TIMESTAMPTZ '{end}') AS d FROM probe),
+ok AS (
+    SELECT p.*, (p.d >= TIMESTAMPTZ '{first}' AND p.event_timestamp - p.d <= INTERVAL {ttl} DAY
+                 AND i.launch_ts < p.d) AS item_ok,
+           (p.d >= TIMESTAMPTZ '{first}' AND p.event_timestamp - p.d <= INTERVAL {ttl} DAY
+                 AND a.start_ts < p.d) AS ad_ok
+    FROM p JOIN items i USING (item_id) JOIN ads a USING (ad_id))
+SELECT ok.__row,
+  CASE WHEN item_ok THEN (SELECT count(*) FROM events e WHERE e.item_id = ok.item_id AND e.event_type = 'view' AND e.ts >= ok.d - INTERVAL 7 DAY AND e.ts < ok.d) END AS item_views_7d,
+  CASE WHEN item_ok THEN (SELECT avg(rating) FROM reviews r WHERE r.item_id = ok.item_id AND r.ts < ok.d) END AS avg_rating,
+  CASE WHEN item_ok THEN (SELECT price FROM prices pr WHERE pr.item_id = ok.item_id AND pr.day < CAST(ok.d AS DATE) ORDER BY pr.day DESC LIMIT 1) END AS current_price,
+  CASE WHEN ad_ok THEN (SELECT count(*) FROM ad_impressions a WHERE a.ad_id = ok.ad_id AND a.clicked AND a.ts >= ok.d - INTERVAL 30 DAY AND a.ts < ok.d) END AS clicks_30d
+FROM ok
+"""
+
+
+def test_item_and_ad_features_and_request_context_through_ctr_v1(store, tiny_warehouse):
+    ads = probes(tiny_warehouse, names.AD_ID, "ads", 300, seed=2)
+    with duckdb.connect(str(tiny_warehouse), read_only=True) as con:
+        item_of_ad = dict(con.execute("SELECT ad_id, item_id FROM ads").fetchall())
+        any_user = con.execute("SELECT min(user_id) FROM users").fetchall()[0][0]
+    rows = ads.with_columns(
+        pl.col(names.AD_ID).replace_strict(item_of_ad).alias(names.ITEM_ID),
+        pl.lit(any_user).alias(names.USER_ID),
+        pl.Series("ad_position", np.arange(300) % 4 + 1),
+        pl.Series("hour_of_day", np.arange(300) % 24),
+    )
+    ours = point_in_time_dataset(rows, names.CTR_V1, store=store)
+    theirs = reference(tiny_warehouse, REFERENCE_ITEM_AD, rows, START + timedelta(days=1))
+    assert_same(ours, theirs, {"item_views_7d": "item_stats__views_7d", "avg_rating": "item_stats__avg_rating",
+                               "current_price": "item_stats__current_price", "clicks_30d": "ad_stats__clicks_30d"})
+    np.testing.assert_allclose(ours["request_context__position_prior"].to_numpy(),
+                               0.64 ** (rows["ad_position"].to_numpy() - 1))
+    assert ours["request_context__is_evening"].to_list() == [float(h >= 18) for h in rows["hour_of_day"]]
+    assert ours["item_content__category"].null_count() == 0                     # content never expires
+
+
+def without_the_future(warehouse: Path, target: Path, cutoff: datetime) -> None:
+    shutil.copy(warehouse, target)
+    with duckdb.connect(str(target)) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("DELETE FROM search_impressions WHERE search_id IN (SELECT search_id FROM searches WHERE ts >= ?)", [cutoff])
+        for table in ("events", "searches", "ad_impressions", "pushes", "promotions", "reviews"):
+            con.execute(f"DELETE FROM {table} WHERE ts >= ?", [cutoff])
+        con.execute("DELETE FROM prices WHERE day >= CAST(? AS DATE)", [cutoff])
+
+
+@pytest.mark.slow
+def test_deleting_the_future_changes_no_past_row(settings, store, tiny_warehouse, tmp_path):
+    cutoff = START + timedelta(days=40, hours=9)
+    truncated = tmp_path / "truncated.duckdb"
+    without_the_future(tiny_warehouse, truncated, cutoff)
+    past_settings = feature_home(truncated, tmp_path / "past_home")
+    rows = probes(tiny_warehouse, names.USER_ID, "users", 500, seed=3).filter(
+        pl.col(names.EVENT_TIMESTAMP) <= cutoff)
+    assert rows.height > 200
+    full = point_in_time_dataset(rows, names.PROPENSITY_V1, store=store)
+    past = point_in_time_dataset(rows, names.PROPENSITY_V1, store=open_store(past_settings))
+    os.environ[HOME_ENV_VAR] = str(settings.home)
+    assert full.columns == past.columns
+    differing = {c: (full[c] - past[c]).abs().max() if full[c].dtype == pl.Float64 else "?"
+                 for c in full.columns if not full[c].equals(past[c], null_equal=True)}
+    assert differing == {}
+
+
+def test_online_features_equal_the_newest_offline_snapshot(settings, store, tiny_warehouse):
+    newest = newest_snapshot(settings)
+    with duckdb.connect(str(tiny_warehouse), read_only=True) as con:
+        users = [r[0] for r in con.execute("SELECT user_id FROM users WHERE signup_ts < ? ORDER BY hash(user_id) LIMIT 60", [newest]).fetchall()]
+    offline = point_in_time_dataset(
+        pl.DataFrame({names.USER_ID: users, names.EVENT_TIMESTAMP: [newest] * len(users)}), names.CHURN_V1, store=store)
+    online = store.get_online_features(features=store.get_feature_service(names.CHURN_V1),
+                                       entity_rows=[{names.USER_ID: u} for u in users],
+                                       full_feature_names=True).to_dict()
+    feature_columns = [c for c in offline.columns if "__" in c]
+    assert len(feature_columns) == sum(len(names.FEATURES[v][1]) + len(names.FEATURES[v][2]) for v in
+                                       (names.USER_ACTIVITY, names.USER_MONETARY, names.USER_ENGAGEMENT, names.USER_PROFILE))
+    for column in feature_columns:
+        assert online[column] == offline[column].to_list(), column
+
+
+def test_a_pushed_event_shows_up_online_at_once(store):
+    now = datetime.now(timezone.utc)
+    pushed = pd.DataFrame({names.USER_ID: [1, 2], names.EVENT_TIMESTAMP: [now, now],
+                           "session_views": [3.0, 7.0], "session_carts": [1.0, 0.0],
+                           "minutes_since_last_event": [0.5, 2.0]})
+    store.push(names.USER_REALTIME_PUSH, pushed)
+    online = store.get_online_features(
+        features=[f"{names.USER_REALTIME}:{f}" for f in names.REALTIME_FEATURES],
+        entity_rows=[{names.USER_ID: 1}, {names.USER_ID: 2}]).to_dict()
+    assert online["session_views"] == [3.0, 7.0] and online["session_carts"] == [1.0, 0.0]
+
+
+def test_entity_rows_without_keys_or_time_zone_are_refused(store):
+    naive = pl.DataFrame({names.USER_ID: [1], names.EVENT_TIMESTAMP: [datetime(2026, 2, 1)]})
+    with pytest.raises(EntityRowsError, match="tz-aware"):
+        point_in_time_dataset(naive, names.CHURN_V1, store=store)
+    with pytest.raises(EntityRowsError, match=r"lack columns \['ad_id', 'item_id'"):
+        point_in_time_dataset(naive.with_columns(pl.col(names.EVENT_TIMESTAMP).dt.replace_time_zone("UTC")),
+                              names.CTR_V1, store=store)
+
+
+def test_feast_cli_applies_a_temporary_copy_of_the_repo(settings, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO_DIR, repo, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "features").symlink_to(settings.features_dir)
+    env = {**os.environ, HOME_ENV_VAR: str(home)}
+
+    def feast(*args):
+        done = subprocess.run([str(FEAST_CLI), *args], cwd=repo, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    feast("apply")
+    assert (home / "feast" / "registry.db").is_file() and (home / "feast" / "online.db").is_file()
+    listed = feast("feature-views", "list")
+    assert all(view in listed for view in names.BATCH_VIEWS)
+    assert "No changes to registry" in feast("plan")
+    assert names.CHURN_V1 in feast("feature-services", "list")
+
+
+def test_without_the_variable_the_store_lives_in_the_project_data(monkeypatch):
+    from feast.repo_config import load_repo_config
+
+    monkeypatch.delenv(HOME_ENV_VAR, raising=False)
+    config = load_repo_config(REPO_DIR, REPO_DIR / "feature_store.yaml")
+    registry = Path(config.registry.path if hasattr(config.registry, "path") else config.registry)
+    online = Path(config.online_store.path)
+    data = (project_root() / "data").resolve()
+    assert (REPO_DIR / registry).resolve() == data / "feast" / "registry.db"
+    assert (REPO_DIR / online).resolve() == data / "feast" / "online.db"
+    assert Settings.resolve().features_dir == data / "features"
