@@ -118,7 +118,7 @@ def assert_same(ours: pl.DataFrame, theirs: pl.DataFrame, columns: dict[str, str
 
 def test_user_features_equal_a_plain_sql_reference(settings, store, tiny_warehouse):
     rows = probes(tiny_warehouse, names.USER_ID, "users", 600, seed=1)
-    ours = point_in_time_dataset(rows, names.PROPENSITY_V1, store=store)
+    ours = point_in_time_dataset(rows, names.PROPENSITY_V1, store=store, engine="feast")
     theirs = reference(tiny_warehouse, REFERENCE_USER, rows, START + timedelta(days=1))
     assert ours.height == rows.height
     assert ours[names.USER_ID].to_list() == rows[names.USER_ID].to_list()     # order kept
@@ -263,3 +263,16 @@ def test_without_the_variable_the_store_lives_in_the_project_data(monkeypatch):
     assert (REPO_DIR / registry).resolve() == data / "feast" / "registry.db"
     assert (REPO_DIR / online).resolve() == data / "feast" / "online.db"
     assert Settings.resolve().features_dir == data / "features"
+
+
+def test_the_asof_fast_path_returns_feasts_frame_exactly(store, tiny_warehouse):
+    rows = probes(tiny_warehouse, names.USER_ID, "users", 800, seed=4).with_columns(
+        pl.Series("label", np.arange(800) % 2))
+    via_feast = point_in_time_dataset(rows, names.CHURN_V1, store=store, engine="feast")
+    via_asof = point_in_time_dataset(rows, names.CHURN_V1, store=store, engine="asof")
+    assert via_asof.columns == via_feast.columns
+    assert via_asof.schema == via_feast.schema
+    assert via_asof.equals(via_feast, null_equal=True)
+    with pytest.raises(ValueError, match="use engine='feast'"):
+        point_in_time_dataset(rows.with_columns(pl.lit(1).alias(names.AD_ID), pl.lit(1).alias(names.ITEM_ID)),
+                              names.CTR_V1, store=store, engine="asof")
