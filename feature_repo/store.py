@@ -23,6 +23,17 @@ from .definitions import names
 
 REPO_DIR = Path(__file__).resolve().parent
 FEAST_CLI = Path(sys.executable).parent / "feast"
+# Another feature_store.yaml (e.g. infra/feature_store.production.yaml: SQL registry + Redis).
+YAML_ENV_VAR = "SHOPML_FEATURE_STORE_YAML"
+
+
+def store_yaml() -> Path:
+    chosen = os.environ.get(YAML_ENV_VAR)
+    return Path(chosen).resolve() if chosen else REPO_DIR / "feature_store.yaml"
+
+
+def uses_local_registry() -> bool:
+    return store_yaml() == REPO_DIR / "feature_store.yaml"
 BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -38,9 +49,9 @@ def open_store(settings: Settings):
     from feast import FeatureStore
 
     use_home(settings)
-    if not (settings.home / "feast" / "registry.db").is_file():
+    if uses_local_registry() and not (settings.home / "feast" / "registry.db").is_file():
         raise FeatureStoreError(f"no feature registry in {settings.home}: run `shopml features apply` first")
-    return FeatureStore(repo_path=str(REPO_DIR))
+    return FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=store_yaml())
 
 
 def feast_cli(settings: Settings, *args: str) -> str:
@@ -50,7 +61,7 @@ def feast_cli(settings: Settings, *args: str) -> str:
         raise FeatureStoreError(f"feature tables missing in {settings.features_dir}: {missing}; "
                                 "run `shopml features build` first")
     (settings.home / "feast").mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([str(FEAST_CLI), *args], cwd=REPO_DIR, capture_output=True, text=True,
+    done = subprocess.run([str(FEAST_CLI), "-f", str(store_yaml()), *args], cwd=REPO_DIR, capture_output=True, text=True,
                           env={**os.environ, HOME_ENV_VAR: str(settings.home)})
     if done.returncode != 0:
         raise FeatureStoreError(f"feast {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")

@@ -1,0 +1,71 @@
+"""Feature build time and peak memory: every batch view computed from the warehouse and written
+to parquet, for the demo shop and for 1,000,000 users x 90 days, as rows per second, with the
+large size's throughput as a ratio of the demo's (1.0 = linear scaling). Each size runs in its
+own process so that its peak memory is its own; missing warehouses are simulated first (kept in
+a cache folder so re-runs are quick).
+
+    python bench/feature_build.py [--large-users 1000000] [--cache /tmp/shopml-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.measure import write_results
+
+CHILD = """
+import json, sys
+from pathlib import Path
+from bench.measure import measure
+from feature_repo.pipeline import build_features
+from shopml.settings import Settings
+from shopml.warehouse.simulator import SimulationConfig, simulate
+users, days, home = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+settings = Settings.resolve(home)
+if not settings.warehouse_path.is_file():
+    simulate(SimulationConfig(users=users, days=days, seed=7), settings.warehouse_path)
+builds, seconds, peak, growth = measure(build_features, settings, force=True)
+print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "rss_growth_mib": growth,
+                  "views": {b.view: {"rows": b.rows, "seconds": round(b.seconds, 2)} for b in builds}}))
+"""
+
+
+def run_size(users: int, days: int, cache: Path) -> dict:
+    home = cache / f"shop_{users}x{days}"
+    done = subprocess.run([sys.executable, "-c", CHILD, str(users), str(days), str(home)],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    if done.returncode != 0:
+        raise SystemExit(f"feature build for {users} x {days} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = sum(v["rows"] for v in result["views"].values())
+    return {"users": users, "days": days, "rows": rows, "seconds": round(result["seconds"], 2),
+            "rows_per_second": round(rows / result["seconds"]), "peak_rss_mib": round(result["peak_rss_mib"]),
+            "views": result["views"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo-users", type=int, default=20_000)
+    parser.add_argument("--demo-days", type=int, default=120)
+    parser.add_argument("--large-users", type=int, default=1_000_000)
+    parser.add_argument("--large-days", type=int, default=90)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/shopml-bench"))
+    args = parser.parse_args()
+    runs = []
+    for users, days in ((args.demo_users, args.demo_days), (args.large_users, args.large_days)):
+        print(f"building features for {users:,} users x {days} days ...", flush=True)
+        runs.append(run_size(users, days, args.cache))
+        r = runs[-1]
+        print(f"  {r['rows']:,} feature rows in {r['seconds']} s = {r['rows_per_second']:,} rows/s, "
+              f"peak {r['peak_rss_mib']:,} MiB", flush=True)
+    ratio = round(runs[1]["rows_per_second"] / runs[0]["rows_per_second"], 3)
+    path = write_results("feature_build", {"runs": runs, "large_vs_demo_throughput_ratio": ratio})
+    print(f"large/demo throughput ratio {ratio}; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The production configuration for real: a PostgreSQL SQL registry and a Redis online store
+(infra/feature_store.production.yaml), against the servers on this machine. Skipped, with the
+reason, where either server is not reachable."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timezone
+
+import pandas as pd
+import polars as pl
+import pytest
+
+from feature_repo import store as feature_store
+from feature_repo.definitions import names
+from shopml.settings import project_root
+from tests.integration.test_feature_store import feature_home
+from training.datasets import point_in_time_dataset
+
+PRODUCTION_YAML = project_root() / "infra" / "feature_store.production.yaml"
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+REDIS_DB = 13          # a database of its own, flushed by nobody else
+
+
+def reachable(address) -> bool:
+    try:
+        with socket.create_connection(address, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not (reachable(POSTGRES) and reachable(REDIS)),
+    reason="needs PostgreSQL on 127.0.0.1:5432 (database test) and Redis on 127.0.0.1:6379")
+
+
+@pytest.fixture()
+def production(tiny_warehouse, tmp_path, monkeypatch):
+    settings = feature_home(tiny_warehouse, tmp_path / "local")           # features built locally
+    schema = f"shopml_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(feature_store.YAML_ENV_VAR, str(PRODUCTION_YAML))
+    monkeypatch.setenv("SHOPML_REGISTRY_URL",
+                       f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test?options=-csearch_path%3D{schema}")
+    monkeypatch.setenv("SHOPML_REDIS", f"{REDIS[0]}:{REDIS[1]},db={REDIS_DB}")
+    import psycopg2
+
+    with psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="test") as pg:
+        pg.autocommit = True
+        pg.cursor().execute(f"CREATE SCHEMA {schema}")
+    yield settings
+    feature_store.feast_cli(settings, "teardown")
+    with psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="test") as pg:
+        pg.autocommit = True
+        pg.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
+    os.environ[feature_store.HOME_ENV_VAR] = str(settings.home)
+
+
+def test_apply_materialize_and_read_online_through_postgres_and_redis(production):
+    settings = production
+    feature_store.apply(settings)
+    feature_store.materialize(settings)
+    store = feature_store.open_store(settings)
+    assert store.config.online_store.type == "redis"
+    assert {v.name for v in store.list_feature_views()} >= set(names.BATCH_VIEWS)
+    newest = feature_store.newest_snapshot(settings)
+    users = [1, 2, 3, 5, 8, 13, 21, 34]
+    offline = point_in_time_dataset(
+        pl.DataFrame({names.USER_ID: users, names.EVENT_TIMESTAMP: [newest] * len(users)}), names.CHURN_V1,
+        store=store)
+    online = store.get_online_features(features=store.get_feature_service(names.CHURN_V1),
+                                       entity_rows=[{names.USER_ID: u} for u in users],
+                                       full_feature_names=True).to_dict()
+    for column in (c for c in offline.columns if "__" in c):
+        assert online[column] == offline[column].to_list(), column
+
+    now = datetime.now(timezone.utc)
+    store.push(names.USER_REALTIME_PUSH, pd.DataFrame({
+        names.USER_ID: [7], names.EVENT_TIMESTAMP: [now], "session_views": [4.0], "session_carts": [2.0],
+        "minutes_since_last_event": [0.0]}))
+    pushed = store.get_online_features(features=[f"{names.USER_REALTIME}:session_carts"],
+                                       entity_rows=[{names.USER_ID: 7}]).to_dict()
+    assert pushed["session_carts"] == [2.0]
