@@ -30,7 +30,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/simulate.py
+	$(BIN)/python -m bench.simulate
+	$(BIN)/python -m bench.feature_build
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -4,7 +4,7 @@ large size's throughput as a ratio of the demo's (1.0 = linear scaling). Each si
 own process so that its peak memory is its own; missing warehouses are simulated first (kept in
 a cache folder so re-runs are quick).
 
-    python bench/feature_build.py [--large-users 1000000] [--cache /tmp/shopml-bench]
+    python -m bench.feature_build [--large-users 1000000] [--cache /tmp/shopml-bench]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.measure import write_results
+from bench.measure import add_size_arguments, sizes, throughput_ratio, write_results
 
 CHILD = """
 import json, sys
@@ -49,20 +49,17 @@ def run_size(users: int, days: int, cache: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--demo-users", type=int, default=20_000)
-    parser.add_argument("--demo-days", type=int, default=120)
-    parser.add_argument("--large-users", type=int, default=1_000_000)
-    parser.add_argument("--large-days", type=int, default=90)
+    add_size_arguments(parser)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/shopml-bench"))
     args = parser.parse_args()
     runs = []
-    for users, days in ((args.demo_users, args.demo_days), (args.large_users, args.large_days)):
+    for users, days in sizes(args):
         print(f"building features for {users:,} users x {days} days ...", flush=True)
         runs.append(run_size(users, days, args.cache))
         r = runs[-1]
         print(f"  {r['rows']:,} feature rows in {r['seconds']} s = {r['rows_per_second']:,} rows/s, "
               f"peak {r['peak_rss_mib']:,} MiB", flush=True)
-    ratio = round(runs[1]["rows_per_second"] / runs[0]["rows_per_second"], 3)
+    ratio = throughput_ratio(runs)
     path = write_results("feature_build", {"runs": runs, "large_vs_demo_throughput_ratio": ratio})
     print(f"large/demo throughput ratio {ratio}; wrote {path}")
 

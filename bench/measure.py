@@ -39,6 +39,24 @@ def measure(fn, *args, **kwargs):
     return result, seconds, peak / 2**20, (peak - baseline) / 2**20
 
 
+def add_size_arguments(parser) -> None:
+    """--demo-users/--demo-days and --large-users/--large-days, defaulting to the demo shop and
+    1,000,000 users x 90 days."""
+    parser.add_argument("--demo-users", type=int, default=20_000)
+    parser.add_argument("--demo-days", type=int, default=120)
+    parser.add_argument("--large-users", type=int, default=1_000_000)
+    parser.add_argument("--large-days", type=int, default=90)
+
+
+def sizes(args) -> tuple[tuple[int, int], tuple[int, int]]:
+    return (args.demo_users, args.demo_days), (args.large_users, args.large_days)
+
+
+def throughput_ratio(runs: list[dict]) -> float:
+    """Rows per second of the large run over the demo run's (1.0 = linear scaling)."""
+    return round(runs[1]["rows_per_second"] / runs[0]["rows_per_second"], 3)
+
+
 def write_results(name: str, report: dict) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"

@@ -4,7 +4,7 @@ the offline parquet (the floor any store pays), as ratios.
 
 Needs a materialised home (``make demo`` makes ./data):
 
-    python bench/online_reads.py [--home data] [--requests 300]
+    python -m bench.online_reads [--home data] [--requests 300]
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def main() -> None:
         rows = pl.DataFrame({names.USER_ID: batch, names.EVENT_TIMESTAMP: [newest] * len(batch)})
         return point_in_time_dataset(rows, args.service, store=store, engine="asof")
 
-    online(users[:5])                                              # warm the registry cache
+    sample = online(users[:5])                                     # also warms the registry cache
+    if not any(value is not None for column, values in sample.items() if "__" in column for value in values):
+        raise SystemExit("the online store returned no feature values: materialise it first")
     report = {"service": args.service, "requests_per_size": args.requests}
     for size in (1, 100):
         batches = [rng.choice(users, size, replace=False) for _ in range(args.requests)]

@@ -5,7 +5,7 @@ The two frames are checked to be identical before any figure is written.
 
 Needs a data home with features built and applied (``make demo`` makes ./data):
 
-    python bench/pit_retrieval.py [--home data] [--rows 1000000]
+    python -m bench.pit_retrieval [--home data] [--rows 1000000]
 """
 
 from __future__ import annotations

@@ -5,15 +5,14 @@ warehouse to a temporary folder. Reported side by side: the demo size and a larg
 (default 1,000,000 users x 90 days), with the large run's throughput as a ratio of the demo's
 (1.0 = perfectly linear scaling). Results go to bench/results/simulate.json.
 
-    python bench/simulate.py                       # demo size and 1,000,000 x 90
-    python bench/simulate.py --large-users 200000  # a smaller large size
+    python -m bench.simulate                       # demo size and 1,000,000 x 90
+    python -m bench.simulate --large-users 200000  # a smaller large size
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "simulate.json"
+from bench.measure import add_size_arguments, sizes, throughput_ratio, write_results
 
 CHILD = """
 import json, sys, time
@@ -62,28 +61,18 @@ def run_size(users: int, days: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--demo-users", type=int, default=20_000)
-    parser.add_argument("--demo-days", type=int, default=120)
-    parser.add_argument("--large-users", type=int, default=1_000_000)
-    parser.add_argument("--large-days", type=int, default=90)
+    add_size_arguments(parser)
     args = parser.parse_args()
     runs = []
-    for users, days in ((args.demo_users, args.demo_days), (args.large_users, args.large_days)):
+    for users, days in sizes(args):
         print(f"simulating {users:,} users x {days} days ...", flush=True)
         runs.append(run_size(users, days))
         r = runs[-1]
         print(f"  {r['rows']:,} rows in {r['seconds']} s = {r['rows_per_second']:,} rows/s, "
               f"peak {r['peak_rss_mib']:,} MiB, warehouse {r['warehouse_mib']:,} MiB", flush=True)
-    report = {
-        "benchmark": "simulate",
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-        "runs": runs,
-        "large_vs_demo_throughput_ratio": round(runs[1]["rows_per_second"] / runs[0]["rows_per_second"], 3),
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"large/demo throughput ratio {report['large_vs_demo_throughput_ratio']}; wrote {RESULTS}")
-
+    ratio = throughput_ratio(runs)
+    path = write_results("simulate", {"runs": runs, "large_vs_demo_throughput_ratio": ratio})
+    print(f"large/demo throughput ratio {ratio}; wrote {path}")
 
 if __name__ == "__main__":
     main()

@@ -70,6 +70,7 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = false")       # row order of a feature file is free
     con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
     con.execute("USE wh")
     con.execute(CALENDAR_SQL)
