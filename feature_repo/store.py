@@ -22,23 +22,24 @@ from shopml.settings import HOME_ENV_VAR, Settings
 from .definitions import names
 
 REPO_DIR = Path(__file__).resolve().parent
+LOCAL_YAML = REPO_DIR / "feature_store.yaml"
 FEAST_CLI = Path(sys.executable).parent / "feast"
 # Another feature_store.yaml (e.g. infra/feature_store.production.yaml: SQL registry + Redis).
 YAML_ENV_VAR = "SHOPML_FEATURE_STORE_YAML"
-
-
-def store_yaml() -> Path:
-    chosen = os.environ.get(YAML_ENV_VAR)
-    return Path(chosen).resolve() if chosen else REPO_DIR / "feature_store.yaml"
-
-
-def uses_local_registry() -> bool:
-    return store_yaml() == REPO_DIR / "feature_store.yaml"
 BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class FeatureStoreError(RuntimeError):
     """The feature store cannot do what was asked (not built, not applied, Feast failed)."""
+
+
+def store_yaml() -> Path:
+    chosen = os.environ.get(YAML_ENV_VAR)
+    return Path(chosen).resolve() if chosen else LOCAL_YAML
+
+
+def uses_local_registry() -> bool:
+    return store_yaml() == LOCAL_YAML
 
 
 def use_home(settings: Settings) -> None:
@@ -61,8 +62,8 @@ def feast_cli(settings: Settings, *args: str) -> str:
         raise FeatureStoreError(f"feature tables missing in {settings.features_dir}: {missing}; "
                                 "run `shopml features build` first")
     (settings.home / "feast").mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([str(FEAST_CLI), "-f", str(store_yaml()), *args], cwd=REPO_DIR, capture_output=True, text=True,
-                          env={**os.environ, HOME_ENV_VAR: str(settings.home)})
+    done = subprocess.run([str(FEAST_CLI), "-f", str(store_yaml()), *args], cwd=REPO_DIR,
+                          capture_output=True, text=True, env={**os.environ, HOME_ENV_VAR: str(settings.home)})
     if done.returncode != 0:
         raise FeatureStoreError(f"feast {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout

@@ -232,6 +232,7 @@ def test_entity_rows_without_keys_or_time_zone_are_refused(store):
 
 
 def test_feast_cli_applies_a_temporary_copy_of_the_repo(settings, tmp_path):
+    """feast apply, plan, list, materialize and materialize-incremental, run as a user runs them."""
     repo = tmp_path / "repo"
     shutil.copytree(REPO_DIR, repo, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     home = tmp_path / "home"
@@ -250,6 +251,20 @@ def test_feast_cli_applies_a_temporary_copy_of_the_repo(settings, tmp_path):
     assert all(view in listed for view in names.BATCH_VIEWS)
     assert "No changes to registry" in feast("plan")
     assert names.CHURN_V1 in feast("feature-services", "list")
+    # An initial range, then incremental runs continue from where the last one ended.
+    newest = newest_snapshot(settings)
+    stamp = "%Y-%m-%dT%H:%M:%S"
+    feast("materialize", "1970-01-01T00:00:00", (newest - timedelta(days=10)).strftime(stamp))
+    feast("materialize-incremental", (newest + timedelta(seconds=1)).strftime(stamp))
+    reader = subprocess.run(
+        [sys.executable, "-c", "import sys; from feast import FeatureStore; "
+         "s = FeatureStore(repo_path=sys.argv[1]); "
+         "print(s.get_online_features(features=['user_profile:tenure_days'], entity_rows=[{'user_id': 1}]).to_dict()['tenure_days'][0])",
+         str(repo)], env=env, capture_output=True, text=True)
+    offline = point_in_time_dataset(pl.DataFrame({names.USER_ID: [1], names.EVENT_TIMESTAMP: [newest]}),
+                                    names.CHURN_V1, store=open_store(settings))
+    assert reader.returncode == 0, reader.stderr
+    assert float(reader.stdout) == offline["user_profile__tenure_days"][0]
 
 
 def test_without_the_variable_the_store_lives_in_the_project_data(monkeypatch):
