@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -92,6 +93,7 @@ def materialize(settings: Settings, end: datetime | None = None) -> Materializat
     snapshot built) into the online store."""
     store = open_store(settings)
     end = end or newest_snapshot(settings) + timedelta(seconds=1)
-    store.materialize(start_date=BEGINNING, end_date=end,
-                      feature_views=list(names.BATCH_VIEWS))
+    with warnings.catch_warnings():        # ibis (under Feast) warns of a DuckDB rename on every view
+        warnings.simplefilter("ignore", DeprecationWarning)
+        store.materialize(start_date=BEGINNING, end_date=end, feature_views=list(names.BATCH_VIEWS))
     return Materialization(start=BEGINNING, end=end)
