@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.measure import add_size_arguments, sizes, throughput_ratio, write_results
+from bench.measure import add_size_arguments, compare_sizes
 
 CHILD = """
 import json, sys
@@ -52,16 +52,7 @@ def main() -> None:
     add_size_arguments(parser)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/shopml-bench"))
     args = parser.parse_args()
-    runs = []
-    for users, days in sizes(args):
-        print(f"building features for {users:,} users x {days} days ...", flush=True)
-        runs.append(run_size(users, days, args.cache))
-        r = runs[-1]
-        print(f"  {r['rows']:,} feature rows in {r['seconds']} s = {r['rows_per_second']:,} rows/s, "
-              f"peak {r['peak_rss_mib']:,} MiB", flush=True)
-    ratio = throughput_ratio(runs)
-    path = write_results("feature_build", {"runs": runs, "large_vs_demo_throughput_ratio": ratio})
-    print(f"large/demo throughput ratio {ratio}; wrote {path}")
+    compare_sizes("feature_build", args, lambda users, days: run_size(users, days, args.cache), "building features for")
 
 
 if __name__ == "__main__":

@@ -48,13 +48,21 @@ def add_size_arguments(parser) -> None:
     parser.add_argument("--large-days", type=int, default=90)
 
 
-def sizes(args) -> tuple[tuple[int, int], tuple[int, int]]:
-    return (args.demo_users, args.demo_days), (args.large_users, args.large_days)
-
-
-def throughput_ratio(runs: list[dict]) -> float:
-    """Rows per second of the large run over the demo run's (1.0 = linear scaling)."""
-    return round(runs[1]["rows_per_second"] / runs[0]["rows_per_second"], 3)
+def compare_sizes(name: str, args, run_size, doing: str) -> Path:
+    """Run ``run_size(users, days)`` (a dict with rows, seconds, rows_per_second, peak_rss_mib)
+    at the demo and the large size, print each, and write both with the large/demo throughput
+    ratio (1.0 = linear scaling) to the results file ``name``."""
+    runs = []
+    for users, days in ((args.demo_users, args.demo_days), (args.large_users, args.large_days)):
+        print(f"{doing} {users:,} users x {days} days ...", flush=True)
+        run = run_size(users, days)
+        runs.append(run)
+        print(f"  {run['rows']:,} rows in {run['seconds']} s = {run['rows_per_second']:,} rows/s, "
+              f"peak {run['peak_rss_mib']:,} MiB", flush=True)
+    ratio = round(runs[1]["rows_per_second"] / runs[0]["rows_per_second"], 3)
+    path = write_results(name, {"runs": runs, "large_vs_demo_throughput_ratio": ratio})
+    print(f"large/demo throughput ratio {ratio}; wrote {path}")
+    return path
 
 
 def write_results(name: str, report: dict) -> Path:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import add_size_arguments, sizes, throughput_ratio, write_results
+from bench.measure import add_size_arguments, compare_sizes
 
 CHILD = """
 import json, sys, time
@@ -63,16 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_size_arguments(parser)
     args = parser.parse_args()
-    runs = []
-    for users, days in sizes(args):
-        print(f"simulating {users:,} users x {days} days ...", flush=True)
-        runs.append(run_size(users, days))
-        r = runs[-1]
-        print(f"  {r['rows']:,} rows in {r['seconds']} s = {r['rows_per_second']:,} rows/s, "
-              f"peak {r['peak_rss_mib']:,} MiB, warehouse {r['warehouse_mib']:,} MiB", flush=True)
-    ratio = throughput_ratio(runs)
-    path = write_results("simulate", {"runs": runs, "large_vs_demo_throughput_ratio": ratio})
-    print(f"large/demo throughput ratio {ratio}; wrote {path}")
+    compare_sizes("simulate", args, run_size, "simulating")
+
 
 if __name__ == "__main__":
     main()
