@@ -1,0 +1,75 @@
+"""Metrics: exact values on hand-made cases, and agreement with scikit-learn on random ones."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+from training.metrics import (average_precision, binary_report, expected_calibration_error, log_loss,
+                              reliability_table, roc_auc, top_decile_lift)
+
+
+def test_perfect_ranking_scores_one_and_reversed_scores_zero():
+    y = [0, 0, 1, 1]
+    assert roc_auc(y, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert roc_auc(y, [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert average_precision(y, [0.1, 0.2, 0.8, 0.9]) == 1.0
+
+
+def test_ties_count_one_half():
+    assert roc_auc([0, 1], [0.5, 0.5]) == 0.5
+    assert roc_auc([0, 1, 0, 1], [0.1, 0.4, 0.4, 0.9]) == 0.875     # 3.5 of 4 pairs
+
+
+def test_average_precision_by_hand():
+    # ranked: 1 (P=1/1), 0, 1 (P=2/3) -> (1 + 2/3) / 2
+    assert average_precision([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx((1 + 2 / 3) / 2, abs=1e-15)
+
+
+def test_undefined_cases_are_nan():
+    assert math.isnan(roc_auc([1, 1], [0.2, 0.3]))
+    assert math.isnan(average_precision([0, 0], [0.2, 0.3]))
+
+
+def test_log_loss_by_hand_and_clipped():
+    assert log_loss([1, 0], [0.5, 0.5]) == pytest.approx(math.log(2), abs=1e-15)
+    assert log_loss([1], [1.0]) == pytest.approx(0.0, abs=1e-12)
+    assert np.isfinite(log_loss([1], [0.0]))
+
+
+def test_calibration_of_a_perfectly_calibrated_model_is_zero():
+    y = [0, 1, 0, 0, 1, 1, 1, 0]
+    p = [0.25, 0.25, 0.25, 0.25, 0.75, 0.75, 0.75, 0.75]
+    assert expected_calibration_error(y, p) == 0.0
+    table = reliability_table(y, p)
+    assert [b.count for b in table] == [0, 0, 4, 0, 0, 0, 0, 4, 0, 0]
+    assert table[2].observed_rate == 0.25 and table[7].mean_predicted == 0.75
+
+
+def test_calibration_error_by_hand_and_the_top_bin_is_closed():
+    assert expected_calibration_error([1, 1], [1.0, 0.9]) == pytest.approx(0.05, abs=1e-15)
+    assert reliability_table([1], [1.0])[-1].count == 1
+
+
+def test_top_decile_lift_by_hand():
+    y = [1] + [0] * 9 + [1] * 0 + [0] * 10          # 1 positive in 20, ranked first
+    scores = np.linspace(1, 0, 20)
+    assert top_decile_lift(y, scores) == pytest.approx(0.5 / 0.05)     # top 2 rows: rate 1/2
+
+
+def test_agreement_with_scikit_learn_on_random_data():
+    rng = np.random.default_rng(0)
+    y = rng.random(5000) < 0.2
+    p = np.clip(np.round(0.2 + 0.3 * (y - 0.2) + rng.normal(0, 0.2, 5000), 2), 0.01, 0.99)   # with ties
+    assert roc_auc(y, p) == pytest.approx(sk.roc_auc_score(y, p), abs=1e-12)
+    assert average_precision(y, p) == pytest.approx(sk.average_precision_score(y, p), abs=1e-12)
+    assert log_loss(y, p) == pytest.approx(sk.log_loss(y, p), abs=1e-12)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="0 or 1"):
+        roc_auc([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="one length"):
+        log_loss([0, 1], [0.1])
+    assert set(binary_report([0, 1], [0.2, 0.7])) >= {"auc", "pr_auc", "log_loss", "ece", "top_decile_lift"}
