@@ -8,7 +8,7 @@ proportion to each hazard (competing risks), so every churn has a recorded cause
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -37,6 +37,10 @@ class UserState:
                    churn_cause=never.copy(), bad_experiences=zeros.copy(),
                    failed_searches=zeros.copy(), unwanted_pushes=zeros.copy(),
                    push_until=never.copy(), coupon_until=never.copy(), coupon_discount=zeros.copy())
+
+    def take(self, users: np.ndarray) -> UserState:
+        """A copy of these users' state (repeats allowed)."""
+        return UserState(**{f.name: getattr(self, f.name)[users].copy() for f in fields(self)})
 
     def fade_memories(self, behaviour: Behaviour) -> None:
         keep = 0.5 ** (1.0 / behaviour.memory_half_life_days)

@@ -68,8 +68,9 @@ class Simulation:
         start = self.world.config.start_seconds + day * SECONDS_PER_DAY
         return np.round((start + np.asarray(seconds, dtype=float)) * MICROS_PER_SECOND).astype(np.int64)
 
-    def step(self, day: int) -> DayLog:
-        world, rng = self.world, day_rng(self.world.config.seed, day)
+    def step(self, day: int, stream: int = 0) -> DayLog:
+        """Simulate ``day``; ``stream`` 0 is the recorded history, others are alternative futures."""
+        world, rng = self.world, day_rng(self.world.config.seed, day, stream)
         b, state = world.behaviour, world.state
         prices = world.prices.step(day, rng)
         state.fade_memories(b)

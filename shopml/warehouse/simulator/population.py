@@ -8,7 +8,7 @@ profile features carry real (but weak) signal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 
 import numpy as np
@@ -52,6 +52,10 @@ class Population:
     @property
     def n_users(self) -> int:
         return len(self.signup_day)
+
+    def take(self, users: np.ndarray) -> Population:
+        """These users (repeats allowed) as a population of their own."""
+        return Population(**{f.name: getattr(self, f.name)[users] for f in fields(self)})
 
     @cached_property
     def relative_taste(self) -> np.ndarray:

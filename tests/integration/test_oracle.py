@@ -1,0 +1,60 @@
+"""The Monte Carlo oracle: it replays the recorded history exactly, agrees with the closed-form
+daily truth, and is calibrated against the outcomes that really happened."""
+
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from shopml.warehouse import schema
+from shopml.warehouse.simulator.engine import Simulation
+from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
+from tests.conftest import TINY_SHOP
+from training.labels import CUTOFF, LabelSpec, labelled_users
+from training.metrics import roc_auc
+
+START = datetime(TINY_SHOP.start.year, TINY_SHOP.start.month, TINY_SHOP.start.day, tzinfo=timezone.utc)
+DAY = 56
+
+
+def test_replay_reproduces_the_recorded_day(wh):
+    world = replay(TINY_SHOP, DAY)
+    events = Simulation(world).step(DAY)[schema.EVENTS]
+    recorded = wh.execute("SELECT count(*), sum(user_id), sum(item_id) FROM events WHERE ts >= ? AND ts < ?",
+                          [START + timedelta(days=DAY), START + timedelta(days=DAY + 1)]).fetchall()[0]
+    assert (len(events["user_id"]), events["user_id"].sum(), events["item_id"].sum()) == recorded
+
+
+def test_one_day_oracle_matches_the_closed_form_truth(wh):
+    day = START + timedelta(days=DAY)
+    truth = wh.execute("SELECT user_id, p_purchase, p_cart FROM truth.user_days WHERE day = CAST(? AS DATE)",
+                       [day]).fetchall()
+    users = np.array([u for u, _, _ in truth]) - 1
+    estimate = outcome_probabilities(replay(TINY_SHOP, DAY), users, DAY, horizon_days=1, futures=400)
+    for outcome, column in (("purchase", 1), ("cart", 2)):
+        expected = np.array([row[column] for row in truth])
+        got = estimate.probability[outcome]
+        monte_carlo_error = np.sqrt((expected * (1 - expected)).sum() / estimate.futures)
+        # alternative futures draw their own prices for the day, a small extra spread
+        assert abs(got.sum() - expected.sum()) <= 4 * monte_carlo_error + 0.03 * expected.sum()
+        assert np.corrcoef(got, expected)[0, 1] > 0.9
+
+
+@pytest.mark.slow
+def test_seven_day_oracle_is_calibrated_against_what_happened(tiny_warehouse):
+    rows = labelled_users(tiny_warehouse, LabelSpec(horizon_days=7, cutoffs=3))
+    cutoff = START + timedelta(days=DAY)
+    at = rows.filter(pl.col(CUTOFF) == cutoff)
+    assert at.height > 500
+    users = at["user_id"].to_numpy() - 1
+    estimate = outcome_probabilities(replay(TINY_SHOP, DAY), users, DAY, horizon_days=7, futures=200)
+    for outcome, label in (("purchase", "will_purchase"), ("cart", "will_cart")):
+        p = estimate.probability[outcome]
+        happened = at[label].cast(pl.Float64).to_numpy()
+        assert abs(happened.sum() - p.sum()) <= 4 * np.sqrt((p * (1 - p)).sum()) + 2
+        assert roc_auc(happened, p) > 0.75
+    churn = 1 - estimate.probability["any_event"]
+    happened = at["will_churn"].cast(pl.Float64).to_numpy()
+    assert abs(happened.sum() - churn.sum()) <= 4 * np.sqrt((churn * (1 - churn)).sum()) + 2
