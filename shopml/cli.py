@@ -154,6 +154,37 @@ def features_materialize(
 
 
 @app.command()
+def train(
+    task: Annotated[str, typer.Argument(help="A task name, or 'all'.")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: key=value.")] = None,
+    preset: Annotated[Optional[Path], typer.Option(help="JSON file of config values (under --set).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Train a task on point-in-time features, evaluate it on later cut-offs, save it to the model store."""
+    from training.config import ConfigError, resolve_config
+    from training.task import run
+    from training.tasks import TASKS
+
+    settings = _settings(home)
+    chosen = list(TASKS) if task == "all" else [task]
+    unknown = [name for name in chosen if name not in TASKS]
+    if unknown:
+        _fail(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}, all")
+    for name in chosen:
+        try:
+            config = resolve_config(TASKS[name].config_type, preset, set_ or [])
+        except (ConfigError, OSError) as error:
+            _fail(str(error))
+        with console.status(f"{name}") as status:
+            result = run(TASKS[name], config, settings, on_step=lambda step: status.update(f"{name}: {step}"))
+        console.print(f"[bold]{name}[/] saved as {result.tag} ({sum(result.seconds.values()):.0f} s)")
+        for head, scores in result.metrics.items():
+            parts = [f"{who} AUC {scores[who]['auc']:.3f}" for who in ("model", "baseline", "oracle") if who in scores]
+            ratio = f", model/oracle {scores['model_over_oracle_auc']:.3f}" if "model_over_oracle_auc" in scores else ""
+            console.print(f"  {head}: " + ", ".join(parts) + ratio)
+
+
+@app.command()
 def summary(home: HomeOption = None) -> None:
     """Row counts per table, the date range and a sample of each table of the warehouse."""
     from .warehouse.database import WarehouseMissingError

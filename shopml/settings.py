@@ -49,6 +49,11 @@ class Settings:
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
+    @property
+    def model_store(self) -> Path:
+        """BentoML's home (its model store) for this data home."""
+        return self.home / "bentoml"
+
     def ensure_home(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
         return self.home

@@ -28,7 +28,7 @@ def test_help_answers_without_importing_heavy_stages():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-    for command in ("simulate", "summary", "ingest", "ingest online-retail", "features", "features build",
+    for command in ("simulate", "summary", "ingest", "ingest online-retail", "train", "features", "features build",
                     "features apply", "features materialize"):
         assert "--help" in run(*command.split(), "--help").stdout
 

@@ -1,0 +1,36 @@
+"""The propensity task end to end on the tiny shop: real Feast features, LightGBM, the oracle,
+and the BentoML model store; a saved model reproduces its saved test metrics."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from shopml.settings import Settings
+from tests.integration.test_feature_store import feature_home
+from training.config import resolve_config
+from training.labels import CUTOFF
+from training.metrics import roc_auc
+from training.model_store import load_boosters
+from training.task import run
+from training.tasks import TASKS
+from training.tasks.propensity import HEADS
+
+
+@pytest.mark.slow
+def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(tiny_warehouse, tmp_path):
+    settings = feature_home(tiny_warehouse, tmp_path / "home")
+    task = TASKS["propensity"]
+    config = resolve_config(task.config_type, overrides=["cutoffs=5", "test_cutoffs=1", "oracle_futures=100"])
+    data = task.build_dataset(config, settings)
+    assert data.splits["train"][CUTOFF].max() < data.splits["validation"][CUTOFF].min()
+    assert not any(c.startswith(("will_", "truth")) for c in data.layout.columns)      # no label leaks in
+    result = run(task, config, Settings.resolve(settings.home))
+    purchase = result.metrics["purchase"]
+    assert purchase["oracle"]["auc"] > purchase["model"]["auc"] > purchase["baseline"]["auc"] - 0.02
+    assert 0.7 < purchase["model_over_oracle_auc"] <= 1.05
+
+    boosters, metadata = load_boosters(result.tag, settings)
+    assert metadata["config"]["cutoffs"] == 5 and set(boosters) == set(HEADS)
+    test = data.splits["test"]
+    again = roc_auc(test["will_purchase"].cast(pl.Int8).to_numpy(), boosters["purchase"].predict(data.layout.matrix(test)))
+    assert again == pytest.approx(metadata["metrics"]["purchase"]["model"]["auc"], abs=1e-12)

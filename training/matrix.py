@@ -1,0 +1,32 @@
+"""From a point-in-time dataset to a LightGBM matrix: which columns are features, and text
+features as pandas categories with the categories fixed by the training split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import polars as pl
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    numeric: tuple[str, ...]
+    categorical: dict[str, tuple[str, ...]]     # column -> categories seen in training
+
+    @classmethod
+    def from_training(cls, frame: pl.DataFrame) -> FeatureLayout:
+        features = [c for c in frame.columns if "__" in c]
+        text = [c for c in features if frame.schema[c] == pl.String]
+        return cls(numeric=tuple(c for c in features if c not in text),
+                   categorical={c: tuple(sorted(frame[c].drop_nulls().unique().to_list())) for c in text})
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def matrix(self, frame: pl.DataFrame) -> pd.DataFrame:
+        data = frame.select(self.columns).to_pandas()
+        for column, categories in self.categorical.items():
+            data[column] = pd.Categorical(data[column], categories=list(categories))
+        return data

@@ -1,0 +1,52 @@
+"""Models as artifacts with provenance in BentoML's model store (``<home>/bentoml``): LightGBM's
+native text files, one per head, with labels (task, feature service) and metadata (metrics,
+resolved config, training window, row counts). Never pickles."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import lightgbm as lgb
+
+from shopml.settings import Settings
+
+PRIMARY_FILE = "model.txt"
+
+
+def head_file(head: str, primary: str) -> str:
+    return PRIMARY_FILE if head == primary else f"model.{head}.txt"
+
+
+def use_model_store(settings: Settings) -> None:
+    """Point BentoML at this home's store; it reads BENTOML_HOME once, when first imported."""
+    wanted = str(settings.model_store)
+    if "bentoml" in sys.modules and os.environ.get("BENTOML_HOME") != wanted:
+        raise RuntimeError(f"bentoml was imported with another model store ({os.environ.get('BENTOML_HOME')})")
+    os.environ["BENTOML_HOME"] = wanted
+    settings.model_store.mkdir(parents=True, exist_ok=True)
+
+
+def save_boosters(name: str, boosters: dict[str, lgb.Booster], primary: str, labels: dict[str, str],
+                  metadata: dict, settings: Settings) -> str:
+    use_model_store(settings)
+    import bentoml
+
+    with bentoml.models.create(name, labels=labels, metadata={**metadata, "primary_head": primary,
+                                                               "heads": sorted(boosters)}) as model:
+        for head, booster in boosters.items():
+            booster.save_model(model.path_of(head_file(head, primary)))
+    return str(model.tag)
+
+
+def load_boosters(tag: str, settings: Settings) -> tuple[dict[str, lgb.Booster], dict]:
+    use_model_store(settings)
+    import bentoml
+
+    model = bentoml.models.get(tag)
+    metadata = dict(model.info.metadata)
+    primary = metadata["primary_head"]
+    boosters = {head: lgb.Booster(model_file=str(Path(model.path) / head_file(head, primary)))
+                for head in metadata["heads"]}
+    return boosters, metadata

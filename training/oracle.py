@@ -1,0 +1,49 @@
+"""The oracle for tasks on simulated data: for labelled rows (user, cut-off), the probability of
+each outcome given the simulator's hidden state at the cut-off (see simulator/oracle.py).
+Returns nothing for imported data, which has no simulator behind it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+import numpy as np
+import polars as pl
+
+from feature_repo.definitions import names
+from shopml.settings import Settings
+from shopml.warehouse.database import connect
+from shopml.warehouse.simulator import SimulationConfig
+from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
+
+from .labels import CUTOFF
+
+
+def simulation_config(settings: Settings) -> SimulationConfig | None:
+    with connect(settings.warehouse_path) as con:
+        info = con.execute("SELECT source, parameters FROM warehouse_info").fetchall()
+    if not info or info[0][0] != "simulated":
+        return None
+    parameters = json.loads(info[0][1])
+    parameters["start"] = date.fromisoformat(parameters["start"])
+    return SimulationConfig(**parameters)
+
+
+def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: int,
+                         futures: int) -> dict[str, np.ndarray] | None:
+    """Per row of ``rows`` (user_id, cutoff), P(purchase), P(cart) and P(no event) over the horizon."""
+    config = simulation_config(settings)
+    if config is None:
+        return None
+    start = datetime(config.start.year, config.start.month, config.start.day, tzinfo=timezone.utc)
+    out = {"purchase": np.zeros(rows.height), "cart": np.zeros(rows.height), "no_event": np.zeros(rows.height)}
+    indexed = rows.select(names.USER_ID, CUTOFF).with_row_index("row")
+    for (cutoff,), part in indexed.group_by(CUTOFF, maintain_order=True):
+        day = (cutoff - start).days
+        estimate = outcome_probabilities(replay(config, day), part[names.USER_ID].to_numpy() - 1, day,
+                                         horizon_days, futures=futures)
+        at = part["row"].to_numpy()
+        out["purchase"][at] = estimate.probability["purchase"]
+        out["cart"][at] = estimate.probability["cart"]
+        out["no_event"][at] = 1 - estimate.probability["any_event"]
+    return out

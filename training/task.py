@@ -1,0 +1,53 @@
+"""The shape every training task shares: a frozen config dataclass with commented defaults, and
+``build_dataset``, ``train``, ``evaluate``, ``save``. ``run`` drives the four in order; the
+registry ``TASKS`` (in ``training.tasks``) lets ``shopml train <task>`` find them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shopml.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Task(Protocol):
+    name: str
+    feature_service: str
+    config_type: type
+
+    def build_dataset(self, config, settings: Settings) -> Any: ...
+    def train(self, config, data) -> Any: ...
+    def evaluate(self, config, model, data, settings: Settings) -> dict: ...
+    def save(self, config, model, data, metrics: dict, settings: Settings) -> str: ...
+
+
+@dataclass
+class TaskResult:
+    task: str
+    tag: str
+    metrics: dict
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run(task: Task, config, settings: Settings, on_step: Callable[[str], None] | None = None) -> TaskResult:
+    seconds: dict[str, float] = {}
+
+    def step(name: str, fn, *args):
+        if on_step is not None:
+            on_step(name)
+        started = time.perf_counter()
+        result = fn(*args)
+        seconds[name] = round(time.perf_counter() - started, 2)
+        log.info("%s: %s took %.1f s", task.name, name, seconds[name])
+        return result
+
+    data = step("build_dataset", task.build_dataset, config, settings)
+    model = step("train", task.train, config, data)
+    metrics = step("evaluate", task.evaluate, config, model, data, settings)
+    tag = step("save", task.save, config, model, data, {**metrics, "seconds": seconds}, settings)
+    return TaskResult(task=task.name, tag=tag, metrics=metrics, seconds=seconds)

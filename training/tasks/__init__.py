@@ -1,0 +1,5 @@
+"""The registry of training tasks: ``shopml train <name>`` runs ``TASKS[name]``."""
+
+from .propensity import PropensityTask
+
+TASKS = {task.name: task for task in (PropensityTask(),)}
