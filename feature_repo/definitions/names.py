@@ -28,11 +28,11 @@ FEATURES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         "days_since_last_purchase"), ()),
     USER_MONETARY: (USER_ID, (
         "spend_30d", "spend_90d", "avg_order_value_90d", "avg_price_paid_vs_list_90d",
-        "coupons_received_90d", "coupon_redemption_rate_90d"), ()),
+        "coupons_received_90d", "coupon_redemption_rate_90d", "coupon_active", "coupon_active_discount"), ()),
     USER_ENGAGEMENT: (USER_ID, (
         "pushes_received_90d", "push_open_rate_90d", "ad_impressions_30d", "ad_ctr_30d",
         "likes_30d", "favorites_30d", "shares_30d", "reviews_written_90d", "avg_rating_given_90d",
-        "searches_30d", "searches_without_click_30d"), ()),
+        "searches_30d", "searches_without_click_30d", "pushes_received_2d"), ()),
     USER_PROFILE: (USER_ID, ("tenure_days",), ("country", "device", "age_band")),
     ITEM_STATS: (ITEM_ID, (
         "views_7d", "purchases_7d", "purchases_30d", "conversion_rate_30d", "avg_rating",

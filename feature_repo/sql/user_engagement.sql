@@ -42,7 +42,9 @@ SELECT user_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,
        CAST(coalesce(sum(reviews) OVER w90, 0) AS DOUBLE) AS reviews_written_90d,
        CAST(sum(rating_sum) OVER w90 / nullif(sum(reviews) OVER w90, 0) AS DOUBLE) AS avg_rating_given_90d,
        CAST(coalesce(sum(searches) OVER w30, 0) AS DOUBLE) AS searches_30d,
-       CAST(coalesce(sum(unclicked_searches) OVER w30, 0) AS DOUBLE) AS searches_without_click_30d
+       CAST(coalesce(sum(unclicked_searches) OVER w30, 0) AS DOUBLE) AS searches_without_click_30d,
+       CAST(coalesce(sum(pushes) OVER w2, 0) AS DOUBLE) AS pushes_received_2d
 FROM filled
-WINDOW w30 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 29 DAYS PRECEDING AND CURRENT ROW),
+WINDOW w2 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND CURRENT ROW),
+       w30 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 29 DAYS PRECEDING AND CURRENT ROW),
        w90 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 89 DAYS PRECEDING AND CURRENT ROW)

@@ -86,7 +86,13 @@ SELECT ok.__row,
   CASE WHEN has_snapshot THEN (SELECT coalesce(sum(e.price * e.quantity), 0) FROM events e WHERE e.user_id = ok.user_id AND e.event_type = 'purchase' AND e.ts >= ok.d - INTERVAL 30 DAY AND e.ts < ok.d) END AS spend_30d,
   CASE WHEN has_snapshot THEN (SELECT count(*) FROM searches s WHERE s.user_id = ok.user_id AND s.ts >= ok.d - INTERVAL 30 DAY AND s.ts < ok.d AND NOT EXISTS (SELECT 1 FROM search_impressions i WHERE i.search_id = s.search_id AND i.clicked)) END AS searches_without_click_30d,
   CASE WHEN has_snapshot THEN (SELECT avg(clicked::INT) FROM ad_impressions a WHERE a.user_id = ok.user_id AND NOT a.in_holdout AND a.ts >= ok.d - INTERVAL 30 DAY AND a.ts < ok.d) END AS ad_ctr_30d,
-  CASE WHEN has_snapshot THEN (epoch(ok.d) - epoch(ok.signup_ts)) / 86400.0 END AS tenure_days
+  CASE WHEN has_snapshot THEN (epoch(ok.d) - epoch(ok.signup_ts)) / 86400.0 END AS tenure_days,
+  CASE WHEN has_snapshot THEN coalesce((SELECT max(p.discount) FROM promotions p WHERE p.user_id = ok.user_id AND p.coupon
+       AND p.ts < ok.d AND ok.d < p.ts + to_days(p.valid_days) AND NOT EXISTS (
+           SELECT 1 FROM events e WHERE e.user_id = p.user_id AND e.event_type = 'purchase'
+           AND e.ts >= p.ts AND e.ts < ok.d)), 0) END AS coupon_active_discount,
+  CASE WHEN has_snapshot THEN (SELECT count(*) FROM pushes p WHERE p.user_id = ok.user_id AND p.treated
+       AND p.ts >= ok.d - INTERVAL 2 DAY AND p.ts < ok.d) END AS pushes_received_2d
 FROM ok
 """
 USER_COLUMNS = {
@@ -96,6 +102,8 @@ USER_COLUMNS = {
     "days_since_last_event": "user_activity__days_since_last_event", "spend_30d": "user_monetary__spend_30d",
     "searches_without_click_30d": "user_engagement__searches_without_click_30d",
     "ad_ctr_30d": "user_engagement__ad_ctr_30d", "tenure_days": "user_profile__tenure_days",
+    "coupon_active_discount": "user_monetary__coupon_active_discount",
+    "pushes_received_2d": "user_engagement__pushes_received_2d",
 }
 
 
@@ -124,6 +132,7 @@ def test_user_features_equal_a_plain_sql_reference(settings, store, tiny_warehou
     assert ours[names.USER_ID].to_list() == rows[names.USER_ID].to_list()     # order kept
     nulls = ours["user_activity__views_7d"].null_count()
     assert 0.05 * rows.height < nulls < 0.5 * rows.height                      # expiry and pre-snapshot rows
+    assert (theirs["coupon_active_discount"] > 0).sum() > 10 and (theirs["pushes_received_2d"] > 0).sum() > 10
     assert_same(ours, theirs, USER_COLUMNS)
 
 
