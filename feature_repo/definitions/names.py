@@ -12,6 +12,7 @@ USER_ACTIVITY = "user_activity"
 USER_MONETARY = "user_monetary"
 USER_ENGAGEMENT = "user_engagement"
 USER_PROFILE = "user_profile"
+USER_EXPERIENCE = "user_experience"
 USER_REALTIME = "user_realtime"
 ITEM_STATS = "item_stats"
 ITEM_CONTENT = "item_content"
@@ -34,6 +35,7 @@ FEATURES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         "likes_30d", "favorites_30d", "shares_30d", "reviews_written_90d", "avg_rating_given_90d",
         "searches_30d", "searches_without_click_30d", "pushes_received_2d"), ()),
     USER_PROFILE: (USER_ID, ("tenure_days",), ("country", "device", "age_band")),
+    USER_EXPERIENCE: (USER_ID, ("price_rise_seen_30d", "low_rated_purchases_90d", "low_ratings_given_90d"), ()),
     ITEM_STATS: (ITEM_ID, (
         "views_7d", "purchases_7d", "purchases_30d", "conversion_rate_30d", "avg_rating",
         "review_count", "current_price", "price_change_vs_30d_avg", "days_since_launch"), ()),

@@ -4,14 +4,16 @@ from feast import FeatureService
 
 from . import names
 from .on_demand import request_context
-from .views import ad_stats, item_content, item_stats, user_activity, user_engagement, user_monetary, user_profile
+from .views import (ad_stats, item_content, item_stats, user_activity, user_engagement, user_experience,
+                    user_monetary, user_profile)
 
 propensity_v1 = FeatureService(
     name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
     description="Who will add to cart or buy next week",
 )
 churn_v1 = FeatureService(
-    name=names.CHURN_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
+    name=names.CHURN_V1,
+    features=[user_activity, user_monetary, user_engagement, user_profile, user_experience],
     description="Who is about to leave, and why",
 )
 ctr_v1 = FeatureService(

@@ -30,6 +30,8 @@ user_engagement = batch_view(names.USER_ENGAGEMENT, sources.user_engagement_sour
                              description="Pushes, ads, likes, reviews and searches")
 user_profile = batch_view(names.USER_PROFILE, sources.user_profile_source,
                           description="Country, device, age band and tenure")
+user_experience = batch_view(names.USER_EXPERIENCE, sources.user_experience_source,
+                             description="Price rises seen while browsing, low-rated purchases, low ratings given")
 item_stats = batch_view(names.ITEM_STATS, sources.item_stats_source,
                         description="Popularity, conversion, ratings and price movement")
 item_content = batch_view(names.ITEM_CONTENT, sources.item_content_source, ttl=timedelta(0),

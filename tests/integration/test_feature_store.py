@@ -69,7 +69,10 @@ def probes(wh_path: Path, entity: str, table: str, n: int, seed: int) -> pl.Data
 # later than the last snapshot, END), it exists for users who signed up before D, and it is too old
 # once T - D > TTL. Features are then counted straight from the raw tables over [D - N days, D).
 REFERENCE_USER = """
-WITH p AS (
+WITH category_levels AS (   -- list-price level of a category on a day, promotions left out
+    SELECT i.category, pr.day, avg(pr.price / i.base_price) AS level
+    FROM prices pr JOIN items i USING (item_id) WHERE NOT pr.on_promo GROUP BY ALL),
+p AS (
     SELECT probe.*, least(date_trunc('day', probe.event_timestamp), TIMESTAMPTZ '{end}') AS d
     FROM probe),
 ok AS (
@@ -92,7 +95,21 @@ SELECT ok.__row,
            SELECT 1 FROM events e WHERE e.user_id = p.user_id AND e.event_type = 'purchase'
            AND e.ts >= p.ts AND e.ts < ok.d)), 0) END AS coupon_active_discount,
   CASE WHEN has_snapshot THEN (SELECT count(*) FROM pushes p WHERE p.user_id = ok.user_id AND p.treated
-       AND p.ts >= ok.d - INTERVAL 2 DAY AND p.ts < ok.d) END AS pushes_received_2d
+       AND p.ts >= ok.d - INTERVAL 2 DAY AND p.ts < ok.d) END AS pushes_received_2d,
+  CASE WHEN has_snapshot THEN (SELECT avg(greatest(0, ln(level_then.level / level_before.level)))
+       FROM events e JOIN items i USING (item_id)
+       JOIN category_levels level_then ON level_then.category = i.category AND level_then.day = CAST(e.ts AS DATE)
+       JOIN category_levels level_before ON level_before.category = i.category AND level_before.day = (
+           SELECT min(day) FROM category_levels l WHERE l.category = i.category
+           AND l.day >= CAST(e.ts AS DATE) - 28 AND l.day <= CAST(e.ts AS DATE))
+       WHERE e.user_id = ok.user_id AND e.event_type = 'view' AND e.ts >= ok.d - INTERVAL 30 DAY AND e.ts < ok.d)
+       END AS price_rise_seen_30d,
+  CASE WHEN has_snapshot THEN (SELECT count(*) FROM events e WHERE e.user_id = ok.user_id AND e.event_type = 'purchase'
+       AND e.ts >= ok.d - INTERVAL 90 DAY AND e.ts < ok.d
+       AND (SELECT avg(rating) FROM reviews r WHERE r.item_id = e.item_id AND CAST(r.ts AS DATE) < CAST(e.ts AS DATE)) < 3)
+       END AS low_rated_purchases_90d,
+  CASE WHEN has_snapshot THEN (SELECT count(*) FROM reviews r WHERE r.user_id = ok.user_id AND r.rating <= 2
+       AND r.ts >= ok.d - INTERVAL 90 DAY AND r.ts < ok.d) END AS low_ratings_given_90d
 FROM ok
 """
 USER_COLUMNS = {
@@ -104,6 +121,9 @@ USER_COLUMNS = {
     "ad_ctr_30d": "user_engagement__ad_ctr_30d", "tenure_days": "user_profile__tenure_days",
     "coupon_active_discount": "user_monetary__coupon_active_discount",
     "pushes_received_2d": "user_engagement__pushes_received_2d",
+    "price_rise_seen_30d": "user_experience__price_rise_seen_30d",
+    "low_rated_purchases_90d": "user_experience__low_rated_purchases_90d",
+    "low_ratings_given_90d": "user_experience__low_ratings_given_90d",
 }
 
 
@@ -126,13 +146,15 @@ def assert_same(ours: pl.DataFrame, theirs: pl.DataFrame, columns: dict[str, str
 
 def test_user_features_equal_a_plain_sql_reference(settings, store, tiny_warehouse):
     rows = probes(tiny_warehouse, names.USER_ID, "users", 600, seed=1)
-    ours = point_in_time_dataset(rows, names.PROPENSITY_V1, store=store, engine="feast")
+    ours = point_in_time_dataset(rows, names.CHURN_V1, store=store, engine="feast")
     theirs = reference(tiny_warehouse, REFERENCE_USER, rows, START + timedelta(days=1))
     assert ours.height == rows.height
     assert ours[names.USER_ID].to_list() == rows[names.USER_ID].to_list()     # order kept
     nulls = ours["user_activity__views_7d"].null_count()
     assert 0.05 * rows.height < nulls < 0.5 * rows.height                      # expiry and pre-snapshot rows
-    assert (theirs["coupon_active_discount"] > 0).sum() > 10 and (theirs["pushes_received_2d"] > 0).sum() > 10
+    for column in ("coupon_active_discount", "pushes_received_2d", "price_rise_seen_30d", "low_rated_purchases_90d",
+                   "low_ratings_given_90d"):
+        assert (theirs[column] > 0).sum() > 10, column                          # the probes reach it
     assert_same(ours, theirs, USER_COLUMNS)
 
 
@@ -214,7 +236,8 @@ def test_online_features_equal_the_newest_offline_snapshot(settings, store, tiny
                                        full_feature_names=True).to_dict()
     feature_columns = [c for c in offline.columns if "__" in c]
     assert len(feature_columns) == sum(len(names.FEATURES[v][1]) + len(names.FEATURES[v][2]) for v in
-                                       (names.USER_ACTIVITY, names.USER_MONETARY, names.USER_ENGAGEMENT, names.USER_PROFILE))
+                                       (names.USER_ACTIVITY, names.USER_MONETARY, names.USER_ENGAGEMENT, names.USER_PROFILE,
+                                        names.USER_EXPERIENCE))
     for column in feature_columns:
         assert online[column] == offline[column].to_list(), column
 
