@@ -13,7 +13,7 @@ from training.metrics import roc_auc
 from training.model_store import load_boosters
 from training.task import run
 from training.tasks import TASKS
-from training.tasks.propensity import HEADS
+from training.tasks.propensity import PropensityTask
 
 
 @pytest.mark.slow
@@ -30,7 +30,7 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(tiny
     assert 0.7 < purchase["model_over_oracle_auc"] <= 1.05
 
     boosters, metadata = load_boosters(result.tag, settings)
-    assert metadata["config"]["cutoffs"] == 5 and set(boosters) == set(HEADS)
+    assert metadata["config"]["cutoffs"] == 5 and set(boosters) == set(PropensityTask.heads)
     test = data.splits["test"]
     again = roc_auc(test["will_purchase"].cast(pl.Int8).to_numpy(), boosters["purchase"].predict(data.layout.matrix(test)))
     assert again == pytest.approx(metadata["metrics"]["purchase"]["model"]["auc"], abs=1e-12)
