@@ -34,3 +34,21 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(tiny
     test = data.splits["test"]
     again = roc_auc(test["will_purchase"].cast(pl.Int8).to_numpy(), boosters["purchase"].predict(data.layout.matrix(test)))
     assert again == pytest.approx(metadata["metrics"]["purchase"]["model"]["auc"], abs=1e-12)
+
+
+@pytest.mark.slow
+def test_churn_trains_and_explains_itself(tiny_warehouse, tmp_path):
+    from training.reasons import REASONS
+
+    settings = feature_home(tiny_warehouse, tmp_path / "home")
+    task = TASKS["churn"]
+    config = resolve_config(task.config_type,       # the tiny shop is too short for 30 days ahead
+                            overrides=["horizon_days=14", "cutoffs=4", "test_cutoffs=1", "oracle_futures=50"])
+    result = run(task, config, settings)
+    churn = result.metrics["churn"]
+    assert churn["oracle"]["auc"] > churn["model"]["auc"] > churn["baseline"]["auc"] - 0.03
+    assert set(churn["reasons_of_churned"]) <= set(REASONS)
+    assert abs(sum(churn["reasons_of_churned"].values()) - 1) < 1e-9
+    assert churn["reason_agreement_rows"] > 50 and 0 <= churn["reason_agreement"] <= 1
+    _, metadata = load_boosters(result.tag, settings)
+    assert metadata["metrics"]["churn"]["reason_agreement"] == churn["reason_agreement"]

@@ -1,0 +1,26 @@
+"""Reasons come from the features that really drive the model."""
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from training.reasons import OTHER, REASONS, explain
+
+
+def test_the_driving_feature_group_is_the_top_reason():
+    rng = np.random.default_rng(0)
+    n = 4000
+    frame = pd.DataFrame({
+        "user_engagement__searches_without_click_30d": rng.poisson(1.0, n).astype(float),
+        "user_activity__views_30d": rng.poisson(5.0, n).astype(float),
+        "user_profile__tenure_days": rng.uniform(0, 500, n),
+    })
+    label = (frame["user_engagement__searches_without_click_30d"] >= 3).astype(int)   # searches alone decide
+    booster = lgb.train({"objective": "binary", "verbosity": -1, "seed": 1}, lgb.Dataset(frame, label), 50)
+    reasons = explain(booster, frame)
+    positives = label.to_numpy() == 1
+    assert np.mean(reasons.top[positives] == "searches without results") > 0.95
+    assert reasons.shares.shape == (n, len(REASONS))
+    sums = reasons.shares.sum(axis=1)
+    assert np.allclose(sums[sums > 0], 1.0)
+    assert OTHER in REASONS
