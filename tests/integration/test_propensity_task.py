@@ -16,15 +16,20 @@ from training.tasks import TASKS
 from training.tasks.propensity import PropensityTask
 
 
+@pytest.fixture(scope="module")
+def settings(tiny_warehouse, tmp_path_factory) -> Settings:
+    """One home for the module: BentoML reads its model store's location once per process."""
+    return feature_home(tiny_warehouse, tmp_path_factory.mktemp("training_home"))
+
+
 @pytest.mark.slow
-def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(tiny_warehouse, tmp_path):
-    settings = feature_home(tiny_warehouse, tmp_path / "home")
+def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(settings):
     task = TASKS["propensity"]
     config = resolve_config(task.config_type, overrides=["cutoffs=5", "test_cutoffs=1", "oracle_futures=100"])
     data = task.build_dataset(config, settings)
     assert data.splits["train"][CUTOFF].max() < data.splits["validation"][CUTOFF].min()
     assert not any(c.startswith(("will_", "truth")) for c in data.layout.columns)      # no label leaks in
-    result = run(task, config, Settings.resolve(settings.home))
+    result = run(task, config, settings)
     purchase = result.metrics["purchase"]
     assert purchase["oracle"]["auc"] > purchase["model"]["auc"] > purchase["baseline"]["auc"] - 0.02
     assert 0.7 < purchase["model_over_oracle_auc"] <= 1.05
@@ -37,10 +42,9 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(tiny
 
 
 @pytest.mark.slow
-def test_churn_trains_and_explains_itself(tiny_warehouse, tmp_path):
+def test_churn_trains_and_explains_itself(settings):
     from training.reasons import REASONS
 
-    settings = feature_home(tiny_warehouse, tmp_path / "home")
     task = TASKS["churn"]
     config = resolve_config(task.config_type,       # the tiny shop is too short for 30 days ahead
                             overrides=["horizon_days=14", "cutoffs=4", "test_cutoffs=1", "oracle_futures=50"])
