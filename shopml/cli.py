@@ -182,6 +182,12 @@ def train(
             parts = [f"{who} AUC {scores[who]['auc']:.3f}" for who in ("model", "baseline", "oracle") if who in scores]
             ratio = f", model/oracle {scores['model_over_oracle_auc']:.3f}" if "model_over_oracle_auc" in scores else ""
             console.print(f"  {head}: " + ", ".join(parts) + ratio)
+            if "reasons_of_churned" in scores:
+                top = ", ".join(f"{reason} {share:.0%}" for reason, share in scores["reasons_of_churned"].items())
+                console.print(f"  top reasons of the churned: {top}")
+            if "reason_agreement" in scores:
+                console.print(f"  top reason = the simulator's cause for {scores['reason_agreement']:.1%} "
+                              f"of {scores['reason_agreement_rows']:,} churned test users")
 
 
 @app.command()
