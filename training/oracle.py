@@ -5,7 +5,7 @@ Returns nothing for imported data, which has no simulator behind it."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -35,11 +35,10 @@ def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: i
     config = simulation_config(settings)
     if config is None:
         return None
-    start = datetime(config.start.year, config.start.month, config.start.day, tzinfo=timezone.utc)
     out = {"purchase": np.zeros(rows.height), "cart": np.zeros(rows.height), "no_event": np.zeros(rows.height)}
     indexed = rows.select(names.USER_ID, CUTOFF).with_row_index("row")
     for (cutoff,), part in indexed.group_by(CUTOFF, maintain_order=True):
-        day = (cutoff - start).days
+        day = (cutoff - config.start_time).days
         estimate = outcome_probabilities(replay(config, day), part[names.USER_ID].to_numpy() - 1, day,
                                          horizon_days, futures=futures)
         at = part["row"].to_numpy()

@@ -39,6 +39,12 @@ def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list | None = Non
     return con.execute(query, params or []).fetchall()[0][0]
 
 
+def has_truth(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse holds a simulator's ``truth`` schema (imported data does not)."""
+    return scalar(con, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?",
+                  [schema.TRUTH_SCHEMA]) > 0
+
+
 def row_counts(con: duckdb.DuckDBPyConnection, tables) -> dict[str, int]:
     return {table.qualified: scalar(con, f"SELECT count(*) FROM {table.qualified}") for table in tables}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from . import schema
-from .database import connect, row_counts, scalar
+from .database import connect, has_truth, row_counts
 
 SAMPLE_ROWS = 3
 
@@ -35,7 +35,6 @@ def summarize(path: Path, sample_rows: int = SAMPLE_ROWS) -> WarehouseSummary:
             t.name: con.sql(f"SELECT * FROM {t.name} USING SAMPLE {sample_rows} ROWS (reservoir, 42)").pl()
             for t in tables if counts[t.name] > 0
         }
-        has_truth = scalar(con, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?",
-                           [schema.TRUTH_SCHEMA]) > 0
+        truth = has_truth(con)
     return WarehouseSummary(path=path, source=source, first_event=first, last_event=last,
-                            row_counts=counts, samples=samples, has_truth=has_truth)
+                            row_counts=counts, samples=samples, has_truth=truth)

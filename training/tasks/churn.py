@@ -11,7 +11,7 @@ import polars as pl
 
 from feature_repo.definitions import names
 from shopml.settings import Settings
-from shopml.warehouse.database import connect
+from shopml.warehouse.database import connect, has_truth
 
 from ..labels import CUTOFF
 from ..reasons import explain
@@ -34,7 +34,7 @@ class ChurnConfig(UserOutcomeConfig):
 def _true_causes(settings: Settings, test: pl.DataFrame, horizon_days: int) -> np.ndarray | None:
     """Per test row, the simulator's cause when the user churned before the horizon ended."""
     with connect(settings.warehouse_path) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'truth'").fetchall()[0][0]:
+        if not has_truth(con):
             return None
         con.register("test_rows", test.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
         causes = con.execute(f"""

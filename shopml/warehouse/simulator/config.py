@@ -107,5 +107,9 @@ class SimulationConfig:
 
     @property
     def start_seconds(self) -> int:
-        start = datetime(self.start.year, self.start.month, self.start.day, tzinfo=timezone.utc)
-        return int(start.timestamp())
+        return int(self.start_time.timestamp())
+
+    @property
+    def start_time(self) -> datetime:
+        """00:00 UTC of the first simulated day."""
+        return datetime(self.start.year, self.start.month, self.start.day, tzinfo=timezone.utc)
