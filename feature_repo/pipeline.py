@@ -61,8 +61,8 @@ class ViewBuild:
 
 
 def expected_columns(view: str) -> list[str]:
-    key, numeric, text = names.FEATURES[view]
-    return [key, names.EVENT_TIMESTAMP, *numeric, *text]
+    keys, numeric, text = names.FEATURES[view]
+    return [*keys, names.EVENT_TIMESTAMP, *numeric, *text]
 
 
 def _fingerprint(view: str, warehouse: Path) -> str:

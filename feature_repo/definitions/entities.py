@@ -1,4 +1,4 @@
-"""The entities every feature hangs off: customers, catalogue items and ad creatives."""
+"""The entities every feature hangs off: customers, catalogue items, ad creatives and categories."""
 
 from feast import Entity, ValueType
 
@@ -10,3 +10,5 @@ item = Entity(name="item", join_keys=[names.ITEM_ID], value_type=ValueType.INT64
               description="A catalogue item")
 ad = Entity(name="ad", join_keys=[names.AD_ID], value_type=ValueType.INT64,
             description="An ad creative promoting one item")
+category = Entity(name="category", join_keys=[names.CATEGORY], value_type=ValueType.STRING,
+                   description="A top-level catalogue category")

@@ -5,7 +5,7 @@ Pipelines (SQL output columns), Feast definitions, training and services all use
 
 from __future__ import annotations
 
-USER_ID, ITEM_ID, AD_ID = "user_id", "item_id", "ad_id"
+USER_ID, ITEM_ID, AD_ID, CATEGORY = "user_id", "item_id", "ad_id", "category"
 EVENT_TIMESTAMP = "event_timestamp"
 
 USER_ACTIVITY = "user_activity"
@@ -13,6 +13,7 @@ USER_MONETARY = "user_monetary"
 USER_ENGAGEMENT = "user_engagement"
 USER_PROFILE = "user_profile"
 USER_EXPERIENCE = "user_experience"
+USER_CATEGORY = "user_category"
 USER_REALTIME = "user_realtime"
 ITEM_STATS = "item_stats"
 ITEM_CONTENT = "item_content"
@@ -21,26 +22,28 @@ REQUEST_CONTEXT = "request_context"
 USER_REALTIME_PUSH = "user_realtime_push"
 AD_REQUEST = "ad_request"
 
-# view -> (entity key, numeric features, text features), in the column order the SQL writes
-FEATURES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    USER_ACTIVITY: (USER_ID, (
+# view -> (entity keys, numeric features, text features), in the column order the SQL writes
+FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    USER_ACTIVITY: ((USER_ID,), (
         "views_7d", "views_30d", "carts_7d", "carts_30d", "purchases_7d", "purchases_30d",
         "purchases_90d", "sessions_30d", "distinct_categories_30d", "days_since_last_event",
         "days_since_last_purchase"), ()),
-    USER_MONETARY: (USER_ID, (
+    USER_MONETARY: ((USER_ID,), (
         "spend_30d", "spend_90d", "avg_order_value_90d", "avg_price_paid_vs_list_90d",
         "coupons_received_90d", "coupon_redemption_rate_90d", "coupon_active", "coupon_active_discount"), ()),
-    USER_ENGAGEMENT: (USER_ID, (
+    USER_ENGAGEMENT: ((USER_ID,), (
         "pushes_received_90d", "push_open_rate_90d", "ad_impressions_30d", "ad_ctr_30d",
         "likes_30d", "favorites_30d", "shares_30d", "reviews_written_90d", "avg_rating_given_90d",
         "searches_30d", "searches_without_click_30d", "pushes_received_2d"), ()),
-    USER_PROFILE: (USER_ID, ("tenure_days",), ("country", "device", "age_band")),
-    USER_EXPERIENCE: (USER_ID, ("price_rise_seen_30d", "low_rated_purchases_90d", "low_ratings_given_90d"), ()),
-    ITEM_STATS: (ITEM_ID, (
+    USER_PROFILE: ((USER_ID,), ("tenure_days",), ("country", "device", "age_band")),
+    USER_EXPERIENCE: ((USER_ID,), ("price_rise_seen_30d", "low_rated_purchases_90d", "low_ratings_given_90d"), ()),
+    USER_CATEGORY: ((USER_ID, CATEGORY), (
+        "views_90d", "carts_90d", "purchases_90d", "ad_impressions_90d", "ad_clicks_90d"), ()),
+    ITEM_STATS: ((ITEM_ID,), (
         "views_7d", "purchases_7d", "purchases_30d", "conversion_rate_30d", "avg_rating",
         "review_count", "current_price", "price_change_vs_30d_avg", "days_since_launch"), ()),
-    ITEM_CONTENT: (ITEM_ID, ("base_price",), ("category", "subcategory", "brand")),
-    AD_STATS: (AD_ID, ("impressions_30d", "clicks_30d", "conversions_30d", "smoothed_ctr_30d"), ()),
+    ITEM_CONTENT: ((ITEM_ID,), ("base_price",), ("category", "subcategory", "brand")),
+    AD_STATS: ((AD_ID,), ("impressions_30d", "clicks_30d", "conversions_30d", "smoothed_ctr_30d"), ()),
 }
 BATCH_VIEWS = tuple(FEATURES)
 

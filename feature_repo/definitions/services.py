@@ -4,8 +4,8 @@ from feast import FeatureService
 
 from . import names
 from .on_demand import request_context
-from .views import (ad_stats, item_content, item_stats, user_activity, user_engagement, user_experience,
-                    user_monetary, user_profile)
+from .views import (ad_stats, item_content, item_stats, user_activity, user_category, user_engagement,
+                    user_experience, user_monetary, user_profile)
 
 propensity_v1 = FeatureService(
     name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
@@ -18,6 +18,6 @@ churn_v1 = FeatureService(
 )
 ctr_v1 = FeatureService(
     name=names.CTR_V1,
-    features=[user_activity, user_engagement, ad_stats, item_stats, item_content, request_context],
+    features=[user_activity, user_engagement, user_category, ad_stats, item_stats, item_content, request_context],
     description="Click-through probability of an ad slot",
 )

@@ -1,6 +1,7 @@
 """Feature views. Batch views hold daily snapshots stamped 00:00 UTC that describe what was known
 before that midnight; their TTL is two days, so a lookup more than two days past the newest
-snapshot gives nulls rather than stale values. ``item_content`` never expires."""
+snapshot gives nulls rather than stale values. ``item_content`` never expires, and neither does
+``user_category``, whose rows are written only on the days its counts change."""
 
 from datetime import timedelta
 
@@ -8,17 +9,17 @@ from feast import FeatureView, Field
 from feast.types import Float64, Int64, String
 
 from . import names, sources
-from .entities import ad, item, user
+from .entities import ad, category, item, user
 
 DAILY_TTL = timedelta(days=2)
 REALTIME_TTL = timedelta(hours=1)
-ENTITIES = {names.USER_ID: user, names.ITEM_ID: item, names.AD_ID: ad}
+ENTITIES = {names.USER_ID: user, names.ITEM_ID: item, names.AD_ID: ad, names.CATEGORY: category}
 
 
 def batch_view(name: str, source, ttl: timedelta = DAILY_TTL, description: str = "") -> FeatureView:
-    key, numeric, text = names.FEATURES[name]
+    keys, numeric, text = names.FEATURES[name]
     schema = [Field(name=f, dtype=Float64) for f in numeric] + [Field(name=f, dtype=String) for f in text]
-    return FeatureView(name=name, entities=[ENTITIES[key]], ttl=ttl, schema=schema, source=source,
+    return FeatureView(name=name, entities=[ENTITIES[key] for key in keys], ttl=ttl, schema=schema, source=source,
                        online=True, description=description)
 
 
@@ -32,6 +33,8 @@ user_profile = batch_view(names.USER_PROFILE, sources.user_profile_source,
                           description="Country, device, age band and tenure")
 user_experience = batch_view(names.USER_EXPERIENCE, sources.user_experience_source,
                              description="Price rises seen while browsing, low-rated purchases, low ratings given")
+user_category = batch_view(names.USER_CATEGORY, sources.user_category_source, ttl=timedelta(0),
+                           description="Views, carts, purchases and ads seen and clicked per category over 90 days")
 item_stats = batch_view(names.ITEM_STATS, sources.item_stats_source,
                         description="Popularity, conversion, ratings and price movement")
 item_content = batch_view(names.ITEM_CONTENT, sources.item_content_source, ttl=timedelta(0),

@@ -166,31 +166,51 @@ ok AS (
                  AND i.launch_ts < p.d) AS item_ok,
            (p.d >= TIMESTAMPTZ '{first}' AND p.event_timestamp - p.d <= INTERVAL {ttl} DAY
                  AND a.start_ts < p.d) AS ad_ok
-    FROM p JOIN items i USING (item_id) JOIN ads a USING (ad_id))
+    FROM p JOIN items i USING (item_id) JOIN ads a USING (ad_id)),
+category_facts AS (    -- what user_category counts, with its category
+    SELECT e.user_id, i.category, e.ts, e.event_type AS kind, false AS clicked
+    FROM events e JOIN items i USING (item_id) WHERE e.event_type IN ('view', 'cart', 'purchase')
+    UNION ALL
+    SELECT a.user_id, i.category, a.ts, 'ad', a.clicked
+    FROM ad_impressions a JOIN ads USING (ad_id) JOIN items i ON i.item_id = ads.item_id WHERE NOT a.in_holdout)
 SELECT ok.__row,
   CASE WHEN item_ok THEN (SELECT count(*) FROM events e WHERE e.item_id = ok.item_id AND e.event_type = 'view' AND e.ts >= ok.d - INTERVAL 7 DAY AND e.ts < ok.d) END AS item_views_7d,
   CASE WHEN item_ok THEN (SELECT avg(rating) FROM reviews r WHERE r.item_id = ok.item_id AND r.ts < ok.d) END AS avg_rating,
   CASE WHEN item_ok THEN (SELECT price FROM prices pr WHERE pr.item_id = ok.item_id AND pr.day < CAST(ok.d AS DATE) ORDER BY pr.day DESC LIMIT 1) END AS current_price,
-  CASE WHEN ad_ok THEN (SELECT count(*) FROM ad_impressions a WHERE a.ad_id = ok.ad_id AND a.clicked AND a.ts >= ok.d - INTERVAL 30 DAY AND a.ts < ok.d) END AS clicks_30d
+  CASE WHEN ad_ok THEN (SELECT count(*) FROM ad_impressions a WHERE a.ad_id = ok.ad_id AND a.clicked AND a.ts >= ok.d - INTERVAL 30 DAY AND a.ts < ok.d) END AS clicks_30d,
+  -- user_category has no TTL: a pair seen before d has its 90-day counts at d, else null
+  CASE WHEN EXISTS (SELECT 1 FROM category_facts f WHERE f.user_id = ok.user_id AND f.category = ok.category AND f.ts < ok.d)
+       THEN (SELECT count(*) FROM category_facts f WHERE f.user_id = ok.user_id AND f.category = ok.category
+             AND f.kind = 'view' AND f.ts >= ok.d - INTERVAL 90 DAY AND f.ts < ok.d) END AS category_views_90d,
+  CASE WHEN EXISTS (SELECT 1 FROM category_facts f WHERE f.user_id = ok.user_id AND f.category = ok.category AND f.ts < ok.d)
+       THEN (SELECT count(*) FROM category_facts f WHERE f.user_id = ok.user_id AND f.category = ok.category
+             AND f.clicked AND f.ts >= ok.d - INTERVAL 90 DAY AND f.ts < ok.d) END AS category_ad_clicks_90d
 FROM ok
 """
 
 
-def test_item_and_ad_features_and_request_context_through_ctr_v1(store, tiny_warehouse):
+def test_item_ad_and_user_category_features_and_request_context_through_ctr_v1(store, tiny_warehouse):
     ads = probes(tiny_warehouse, names.AD_ID, "ads", 300, seed=2)
     with duckdb.connect(str(tiny_warehouse), read_only=True) as con:
         item_of_ad = dict(con.execute("SELECT ad_id, item_id FROM ads").fetchall())
-        any_user = con.execute("SELECT min(user_id) FROM users").fetchall()[0][0]
-    rows = ads.with_columns(
-        pl.col(names.AD_ID).replace_strict(item_of_ad).alias(names.ITEM_ID),
-        pl.lit(any_user).alias(names.USER_ID),
+        category_of_item = dict(con.execute("SELECT item_id, category FROM items").fetchall())
+        viewers = con.sql("SELECT ad_id, user_id FROM ad_impressions ORDER BY hash(impression_id)").pl()
+    viewer_of_ad = dict(viewers.unique(names.AD_ID, keep="first").iter_rows())    # someone the ad was shown to
+    rows = ads.with_columns(pl.col(names.AD_ID).replace_strict(item_of_ad).alias(names.ITEM_ID)).with_columns(
+        pl.col(names.ITEM_ID).replace_strict(category_of_item).alias(names.CATEGORY),
+        pl.col(names.AD_ID).replace_strict(viewer_of_ad, default=1).alias(names.USER_ID),
         pl.Series("ad_position", np.arange(300) % 4 + 1),
         pl.Series("hour_of_day", np.arange(300) % 24),
     )
     ours = point_in_time_dataset(rows, names.CTR_V1, store=store)
     theirs = reference(tiny_warehouse, REFERENCE_ITEM_AD, rows, START + timedelta(days=1))
+    for column in ("category_views_90d", "category_ad_clicks_90d"):
+        assert (theirs[column] > 0).sum() > 30, column                          # the probes reach it
+    assert theirs["category_views_90d"].null_count() > 10                       # and pairs never seen
     assert_same(ours, theirs, {"item_views_7d": "item_stats__views_7d", "avg_rating": "item_stats__avg_rating",
-                               "current_price": "item_stats__current_price", "clicks_30d": "ad_stats__clicks_30d"})
+                               "current_price": "item_stats__current_price", "clicks_30d": "ad_stats__clicks_30d",
+                               "category_views_90d": "user_category__views_90d",
+                               "category_ad_clicks_90d": "user_category__ad_clicks_90d"})
     np.testing.assert_allclose(ours["request_context__position_prior"].to_numpy(),
                                0.64 ** (rows["ad_position"].to_numpy() - 1))
     assert ours["request_context__is_evening"].to_list() == [float(h >= 18) for h in rows["hour_of_day"]]
@@ -258,7 +278,7 @@ def test_entity_rows_without_keys_or_time_zone_are_refused(store):
     naive = pl.DataFrame({names.USER_ID: [1], names.EVENT_TIMESTAMP: [datetime(2026, 2, 1)]})
     with pytest.raises(EntityRowsError, match="tz-aware"):
         point_in_time_dataset(naive, names.CHURN_V1, store=store)
-    with pytest.raises(EntityRowsError, match=r"lack columns \['ad_id', 'item_id'"):
+    with pytest.raises(EntityRowsError, match=r"lack columns \['ad_id', 'category', 'item_id'"):
         point_in_time_dataset(naive.with_columns(pl.col(names.EVENT_TIMESTAMP).dt.replace_time_zone("UTC")),
                               names.CTR_V1, store=store)
 
@@ -321,5 +341,6 @@ def test_the_asof_fast_path_returns_feasts_frame_exactly(store, tiny_warehouse):
     assert via_asof.schema == via_feast.schema
     assert via_asof.equals(via_feast, null_equal=True)
     with pytest.raises(ValueError, match="use engine='feast'"):
-        point_in_time_dataset(rows.with_columns(pl.lit(1).alias(names.AD_ID), pl.lit(1).alias(names.ITEM_ID)),
+        point_in_time_dataset(rows.with_columns(pl.lit(1).alias(names.AD_ID), pl.lit(1).alias(names.ITEM_ID),
+                                              pl.lit("home").alias(names.CATEGORY)),
                               names.CTR_V1, store=store, engine="asof")
