@@ -82,6 +82,33 @@ def labelled_users(warehouse: Path, spec: LabelSpec) -> pl.DataFrame:
         return con.sql(query, params=[times]).pl()
 
 
+IMPRESSION_SQL = """
+SELECT a.impression_id, a.user_id AS {user}, a.ad_id AS {ad}, ads.item_id AS {item}, i.category AS {category},
+       a.ts AS {ts}, a.position AS ad_position, hour(a.ts) AS hour_of_day, a.clicked,
+       ?::TIMESTAMPTZ - to_days(7 * CAST(ceil(datediff('second', a.ts, ?::TIMESTAMPTZ) / 604800.0) AS INTEGER))
+           AS {cutoff}
+FROM ad_impressions a JOIN ads USING (ad_id) JOIN items i ON i.item_id = ads.item_id
+WHERE NOT a.in_holdout AND a.ts >= ?::TIMESTAMPTZ - to_days(7 * ?)
+ORDER BY a.ts, a.impression_id
+"""
+
+
+def labelled_impressions(warehouse: Path, weeks: int) -> pl.DataFrame:
+    """Shown ad slots of the last ``weeks`` whole weeks before the midnight after the last
+    impression: the keys of ``ctr_v1`` (user, ad, its item and the item's category), the slot's
+    time (the as-of time), position and hour, the label ``clicked``, and ``cutoff``, the start of
+    the slot's week, by which the rows are split."""
+    with connect(warehouse) as con:
+        last = con.execute("SELECT max(ts) FROM ad_impressions WHERE NOT in_holdout").fetchall()[0][0]
+        if last is None:
+            raise ValueError("the warehouse has no shown ad impressions")
+        end = datetime.combine(last.astimezone(timezone.utc).date() + timedelta(days=1), datetime.min.time(),
+                               tzinfo=timezone.utc)
+        query = IMPRESSION_SQL.format(user=names.USER_ID, ad=names.AD_ID, item=names.ITEM_ID,
+                                      category=names.CATEGORY, ts=names.EVENT_TIMESTAMP, cutoff=CUTOFF)
+        return con.sql(query, params=[end, end, end, weeks]).pl()
+
+
 def split_by_time(rows: pl.DataFrame, validation_cutoffs: int = 1, test_cutoffs: int = 1) -> dict[str, pl.DataFrame]:
     """Train on the earliest cut-offs, validate on the next, test on the latest: never a row split."""
     times = sorted(rows[CUTOFF].unique().to_list())

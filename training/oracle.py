@@ -1,6 +1,7 @@
 """The oracle for tasks on simulated data: for labelled rows (user, cut-off), the probability of
-each outcome given the simulator's hidden state at the cut-off (see simulator/oracle.py).
-Returns nothing for imported data, which has no simulator behind it."""
+each outcome given the simulator's hidden state at the cut-off (see simulator/oracle.py); for ad
+slots, the click probability the simulator drew the click from. Returns nothing for imported
+data, which has no simulator behind it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import polars as pl
 
 from feature_repo.definitions import names
 from shopml.settings import Settings
-from shopml.warehouse.database import connect
+from shopml.warehouse.database import connect, has_truth
 from shopml.warehouse.simulator import SimulationConfig
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 
@@ -46,3 +47,16 @@ def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: i
         out["cart"][at] = estimate.probability["cart"]
         out["no_event"][at] = 1 - estimate.probability["any_event"]
     return out
+
+
+def oracle_click_probabilities(settings: Settings, impression_ids: np.ndarray) -> np.ndarray | None:
+    """Per ad slot (``impression_id``), the probability of the click it was drawn with."""
+    with connect(settings.warehouse_path) as con:
+        if not has_truth(con):
+            return None
+        con.register("wanted", pl.DataFrame({"impression_id": impression_ids}).with_row_index("row").to_arrow())
+        found = con.sql("""SELECT w.row, t.p_click FROM wanted w JOIN truth.ad_impressions t USING (impression_id)
+                           ORDER BY w.row""").pl()
+    if found.height != len(impression_ids):
+        raise ValueError(f"{len(impression_ids) - found.height} ad slots have no recorded click probability")
+    return found["p_click"].to_numpy()

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from shopml.settings import Settings
 
+from .evaluation import Evaluation
+
 log = logging.getLogger(__name__)
 
 
@@ -22,7 +24,7 @@ class Task(Protocol):
 
     def build_dataset(self, config, settings: Settings) -> Any: ...
     def train(self, config, data) -> Any: ...
-    def evaluate(self, config, model, data, settings: Settings) -> dict: ...
+    def evaluate(self, config, model, data, settings: Settings) -> Evaluation: ...
     def save(self, config, model, data, metrics: dict, settings: Settings) -> str: ...
 
 
@@ -48,6 +50,7 @@ def run(task: Task, config, settings: Settings, on_step: Callable[[str], None] |
 
     data = step("build_dataset", task.build_dataset, config, settings)
     model = step("train", task.train, config, data)
-    metrics = step("evaluate", task.evaluate, config, model, data, settings)
+    evaluation = step("evaluate", task.evaluate, config, model, data, settings)
+    metrics = evaluation.metrics()
     tag = step("save", task.save, config, model, data, {**metrics, "seconds": seconds}, settings)
     return TaskResult(task=task.name, tag=tag, metrics=metrics, seconds=seconds)

@@ -1,6 +1,7 @@
 """The registry of training tasks: ``shopml train <name>`` runs ``TASKS[name]``."""
 
 from .churn import ChurnTask
+from .ctr import CtrTask
 from .propensity import PropensityTask
 
-TASKS = {task.name: task for task in (PropensityTask(), ChurnTask())}
+TASKS = {task.name: task for task in (PropensityTask(), ChurnTask(), CtrTask())}

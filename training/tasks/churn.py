@@ -13,6 +13,7 @@ from feature_repo.definitions import names
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
+from ..evaluation import Evaluation
 from ..labels import CUTOFF
 from ..reasons import explain
 from ..user_outcomes import Head, UserOutcomeConfig, UserOutcomeData, UserOutcomeTask
@@ -52,17 +53,18 @@ class ChurnTask(UserOutcomeTask):
     config_type = ChurnConfig
     heads = {"churn": Head(label="will_churn", oracle="no_event")}
 
-    def evaluate(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> dict:
-        results = super().evaluate(config, model, data, settings)
+    def evaluate(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> Evaluation:
+        evaluation = super().evaluate(config, model, data, settings)
+        findings = evaluation.heads["churn"].findings
         test = data.splits["test"]
         reasons = explain(model["churn"], data.layout.matrix(test))
         churned = test["will_churn"].to_numpy()
         distribution = pl.Series(reasons.top[churned]).value_counts(normalize=True).sort("proportion", descending=True)
-        results["churn"]["reasons_of_churned"] = dict(distribution.iter_rows())
+        findings["reasons_of_churned"] = dict(distribution.iter_rows())
         causes = _true_causes(settings, test, config.horizon_days)
         if causes is not None:
             known = churned & (causes != None)  # noqa: E711 - elementwise on an object array
             expected = np.array([CAUSE_REASONS.get(c) for c in causes[known]], dtype=object)
-            results["churn"]["reason_agreement"] = float(np.mean(reasons.top[known] == expected))
-            results["churn"]["reason_agreement_rows"] = int(known.sum())
-        return results
+            findings["reason_agreement"] = float(np.mean(reasons.top[known] == expected))
+            findings["reason_agreement_rows"] = int(known.sum())
+        return evaluation

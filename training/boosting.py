@@ -1,0 +1,46 @@
+"""Gradient-boosted binary models, as every tabular task trains them: the LightGBM settings a
+task config inherits, fitting with early stopping on the validation split, and the metadata a
+saved model carries (config, training window, row counts, feature layout)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import lightgbm as lgb
+import polars as pl
+
+from .labels import CUTOFF
+from .matrix import FeatureLayout
+
+
+@dataclass(frozen=True)
+class BoostingConfig:
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_data_in_leaf: int = 100
+    feature_fraction: float = 0.8
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50       # stop when the validation log loss has not improved for this long
+    seed: int = 7
+
+
+def fit_binary(config: BoostingConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
+               label: str) -> lgb.Booster:
+    params = {"objective": "binary", "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+              "min_data_in_leaf": config.min_data_in_leaf, "feature_fraction": config.feature_fraction,
+              "seed": config.seed, "deterministic": True, "num_threads": 2, "verbosity": -1}
+    train_set = lgb.Dataset(layout.matrix(train), train[label].cast(pl.Int8).to_numpy())
+    valid_set = lgb.Dataset(layout.matrix(valid), valid[label].cast(pl.Int8).to_numpy(), reference=train_set)
+    return lgb.train(params, train_set, num_boost_round=config.max_rounds, valid_sets=[valid_set],
+                     callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+
+
+def model_metadata(config, splits: dict[str, pl.DataFrame], layout: FeatureLayout, metrics: dict) -> dict:
+    """What a saved model says about itself: metrics, resolved config, the cut-offs of each
+    split, row counts and the feature layout needed to score new rows."""
+    return {"metrics": metrics, "config": asdict(config),
+            "cutoffs": {split: sorted(str(t) for t in frame[CUTOFF].unique().to_list())
+                        for split, frame in splits.items()},
+            "rows": {split: frame.height for split, frame in splits.items()},
+            "features": layout.columns,
+            "categories": {column: list(values) for column, values in layout.categorical.items()}}

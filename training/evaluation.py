@@ -1,0 +1,45 @@
+"""What evaluating a task yields: per head, the test labels and every scorer's probabilities
+(the model, its simple baseline and, on simulated data, the oracle), the model's global feature
+importance, and task-specific findings. ``metrics`` turns it into the JSON that is saved with the
+model; the report draws its charts from the same arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from .metrics import binary_report
+
+MODEL, BASELINE, ORACLE = "model", "baseline", "oracle"
+
+
+def shap_importance(booster: lgb.Booster, matrix: pd.DataFrame, top: int = 20) -> dict[str, float]:
+    """Mean |SHAP contribution| per feature on ``matrix`` (the SHAP summary), largest first."""
+    contributions = np.abs(booster.predict(matrix, pred_contrib=True)[:, :-1]).mean(axis=0)
+    order = np.argsort(-contributions)[:top]
+    return {str(matrix.columns[i]): float(contributions[i]) for i in order}
+
+
+@dataclass
+class HeadEvaluation:
+    labels: np.ndarray                        # 0/1 outcomes of the test rows
+    scores: dict[str, np.ndarray]             # scorer (model, baseline, oracle) -> probabilities
+    importance: dict[str, float]              # feature -> mean |SHAP| of the model
+    findings: dict = field(default_factory=dict)   # task-specific figures, saved with the metrics
+
+    def metrics(self) -> dict:
+        out: dict = {name: binary_report(self.labels, p) for name, p in self.scores.items()}
+        if ORACLE in out:
+            out["model_over_oracle_auc"] = out[MODEL]["auc"] / out[ORACLE]["auc"]
+        return {**out, "importance": self.importance, **self.findings}
+
+
+@dataclass
+class Evaluation:
+    heads: dict[str, HeadEvaluation]
+
+    def metrics(self) -> dict:
+        return {head: evaluation.metrics() for head, evaluation in self.heads.items()}

@@ -1,0 +1,75 @@
+"""Ad click-through: for a shown ad slot (user, ad, position, time), the probability of a click.
+
+Rows are the shown slots of the latest weeks (ghost-ad holdout slots were never shown and carry
+no label); features come from ``ctr_v1`` as of the slot's time, including the request-time
+position and hour; train on the earliest weeks, stop early on the next, test on the latest.
+The baseline is the ad's smoothed click-through and the position; the oracle, on simulated data,
+is the probability each click was drawn with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import polars as pl
+
+from feature_repo.definitions import names
+from shopml.settings import Settings
+
+from ..baselines import ad_popularity
+from ..boosting import BoostingConfig, fit_binary, model_metadata
+from ..datasets import point_in_time_dataset
+from ..evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
+from ..labels import labelled_impressions, split_by_time
+from ..matrix import FeatureLayout
+from ..model_store import save_boosters
+from ..oracle import oracle_click_probabilities
+
+HEAD, LABEL = "click", "clicked"
+
+
+@dataclass(frozen=True)
+class CtrConfig(BoostingConfig):
+    weeks: int = 12                   # weeks of shown slots, the latest whole ones
+    validation_weeks: int = 1         # for early stopping
+    test_weeks: int = 2               # held out, the latest
+
+
+@dataclass
+class CtrData:
+    splits: dict[str, pl.DataFrame]
+    layout: FeatureLayout
+
+
+class CtrTask:
+    name = "ctr"
+    feature_service = names.CTR_V1
+    config_type = CtrConfig
+
+    def build_dataset(self, config: CtrConfig, settings: Settings) -> CtrData:
+        rows = labelled_impressions(settings.warehouse_path, config.weeks)
+        dataset = point_in_time_dataset(rows, self.feature_service, settings)
+        splits = split_by_time(dataset, config.validation_weeks, config.test_weeks)
+        return CtrData(splits=splits, layout=FeatureLayout.from_training(splits["train"]))
+
+    def train(self, config: CtrConfig, data: CtrData) -> dict[str, lgb.Booster]:
+        return {HEAD: fit_binary(config, data.layout, data.splits["train"], data.splits["validation"], LABEL)}
+
+    def evaluate(self, config: CtrConfig, model: dict[str, lgb.Booster], data: CtrData,
+                 settings: Settings) -> Evaluation:
+        test = data.splits["test"]
+        matrix = data.layout.matrix(test)
+        booster = model[HEAD]
+        scores = {MODEL: booster.predict(matrix), BASELINE: ad_popularity(data.splits["train"], LABEL)(test)}
+        oracle = oracle_click_probabilities(settings, test["impression_id"].to_numpy())
+        if oracle is not None:
+            scores[ORACLE] = oracle
+        return Evaluation({HEAD: HeadEvaluation(labels=test[LABEL].cast(pl.Int8).to_numpy(), scores=scores,
+                                                importance=shap_importance(booster, matrix),
+                                                findings={"best_iteration": booster.best_iteration})})
+
+    def save(self, config: CtrConfig, model: dict[str, lgb.Booster], data: CtrData, metrics: dict,
+             settings: Settings) -> str:
+        return save_boosters(self.name, model, HEAD, {"task": self.name, "feature_service": self.feature_service},
+                             model_metadata(config, data.splits, data.layout, metrics), settings)
