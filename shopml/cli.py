@@ -188,6 +188,7 @@ def train(
             if "reason_agreement" in scores:
                 console.print(f"  top reason = the simulator's cause for {scores['reason_agreement']:.1%} "
                               f"of {scores['reason_agreement_rows']:,} churned test users")
+        console.print(f"  report: {result.report}")
 
 
 @app.command()

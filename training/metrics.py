@@ -112,3 +112,30 @@ def binary_report(labels, probabilities) -> dict[str, float]:
         "positive_rate": float(np.mean(labels)),
         "rows": float(len(labels)),
     }
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Points of the threshold curves, one per distinct score from the highest down, starting
+    at (0, 0) for ROC and gain (nothing selected)."""
+
+    false_positive_rate: np.ndarray
+    true_positive_rate: np.ndarray     # = recall
+    precision: np.ndarray              # at each threshold (not defined at the start)
+    selected_share: np.ndarray         # share of rows scored at or above the threshold
+
+
+def threshold_curves(labels, scores) -> Curves:
+    """ROC (fpr, tpr), precision-recall (tpr, precision) and the cumulative gain chart
+    (selected_share, tpr), with tied scores as one threshold."""
+    y, p = _arrays(labels, scores)
+    order = np.argsort(-p, kind="mergesort")
+    y_sorted, p_sorted = y[order], p[order]
+    last_of_tie = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    true_positives = np.cumsum(y_sorted)[last_of_tie]
+    selected = np.arange(1, len(y) + 1)[last_of_tie]
+    positives, negatives = max(y.sum(), 1.0), max(len(y) - y.sum(), 1.0)
+    return Curves(false_positive_rate=np.r_[0.0, (selected - true_positives) / negatives],
+                  true_positive_rate=np.r_[0.0, true_positives / positives],
+                  precision=np.r_[np.nan, true_positives / selected],
+                  selected_share=np.r_[0.0, selected / len(y)])

@@ -1,6 +1,7 @@
 """The shape every training task shares: a frozen config dataclass with commented defaults, and
-``build_dataset``, ``train``, ``evaluate``, ``save``. ``run`` drives the four in order; the
-registry ``TASKS`` (in ``training.tasks``) lets ``shopml train <task>`` find them."""
+``build_dataset``, ``train``, ``evaluate``, ``save``. ``run`` drives the four in order and writes
+the task's HTML report; the registry ``TASKS`` (in ``training.tasks``) lets ``shopml train <task>``
+find them."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from shopml.settings import Settings
 
 from .evaluation import Evaluation
+from .report import write_report
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class TaskResult:
     task: str
     tag: str
     metrics: dict
+    report: Path
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -53,4 +57,6 @@ def run(task: Task, config, settings: Settings, on_step: Callable[[str], None] |
     evaluation = step("evaluate", task.evaluate, config, model, data, settings)
     metrics = evaluation.metrics()
     tag = step("save", task.save, config, model, data, {**metrics, "seconds": seconds}, settings)
-    return TaskResult(task=task.name, tag=tag, metrics=metrics, seconds=seconds)
+    report = step("report", write_report, settings.reports_dir / task.name, task.name, tag, task.feature_service,
+                  evaluation, metrics)
+    return TaskResult(task=task.name, tag=tag, metrics=metrics, report=report, seconds=seconds)

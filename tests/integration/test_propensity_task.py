@@ -1,5 +1,5 @@
-"""The propensity task end to end on the tiny shop: real Feast features, LightGBM, the oracle,
-and the BentoML model store; a saved model reproduces its saved test metrics."""
+"""The training tasks end to end on the tiny shop: real Feast features, LightGBM, the oracle,
+the BentoML model store and the HTML report; a saved model reproduces its saved test metrics."""
 
 import numpy as np
 import polars as pl
@@ -39,6 +39,7 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(sett
     test = data.splits["test"]
     again = roc_auc(test["will_purchase"].cast(pl.Int8).to_numpy(), boosters["purchase"].predict(data.layout.matrix(test)))
     assert again == pytest.approx(metadata["metrics"]["purchase"]["model"]["auc"], abs=1e-12)
+    assert result.report == settings.reports_dir / "propensity" / "index.html" and result.report.is_file()
 
 
 @pytest.mark.slow
@@ -56,3 +57,21 @@ def test_churn_trains_and_explains_itself(settings):
     assert churn["reason_agreement_rows"] > 50 and 0 <= churn["reason_agreement"] <= 1
     _, metadata = load_boosters(result.tag, settings)
     assert metadata["metrics"]["churn"]["reason_agreement"] == churn["reason_agreement"]
+
+
+@pytest.mark.slow
+def test_ctr_trains_on_shown_slots_and_lands_between_baseline_and_oracle(settings):
+    task = TASKS["ctr"]
+    config = resolve_config(task.config_type, overrides=["weeks=6", "test_weeks=1"])
+    data = task.build_dataset(config, settings)
+    test = data.splits["test"]
+    assert data.splits["validation"][CUTOFF].max() < test[CUTOFF].min()
+    assert "clicked" not in data.layout.columns and "request_context__position_prior" in data.layout.columns
+    result = run(task, config, settings)
+    click = result.metrics["click"]
+    assert click["oracle"]["auc"] > click["model"]["auc"] > click["baseline"]["auc"]
+    assert abs(click["model"]["positive_rate"] - test["clicked"].mean()) < 1e-12
+    boosters, metadata = load_boosters(result.tag, settings)
+    again = roc_auc(test["clicked"].cast(pl.Int8).to_numpy(), boosters["click"].predict(data.layout.matrix(test)))
+    assert again == pytest.approx(metadata["metrics"]["click"]["model"]["auc"], abs=1e-12)
+    assert metadata["rows"]["test"] == test.height and result.report.is_file()

@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as sk
 
 from training.metrics import (average_precision, binary_report, expected_calibration_error, log_loss,
-                              reliability_table, roc_auc, top_decile_lift)
+                              reliability_table, roc_auc, threshold_curves, top_decile_lift)
 
 
 def test_perfect_ranking_scores_one_and_reversed_scores_zero():
@@ -73,3 +73,18 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="one length"):
         log_loss([0, 1], [0.1])
     assert set(binary_report([0, 1], [0.2, 0.7])) >= {"auc", "pr_auc", "log_loss", "ece", "top_decile_lift"}
+
+
+def test_threshold_curves_by_hand_and_against_scikit_learn():
+    curves = threshold_curves([1, 0, 1, 0], [0.9, 0.8, 0.8, 0.1])      # 0.8 is one threshold
+    np.testing.assert_array_equal(curves.true_positive_rate, [0, 0.5, 1, 1])
+    np.testing.assert_array_equal(curves.false_positive_rate, [0, 0, 0.5, 1])
+    np.testing.assert_array_equal(curves.selected_share, [0, 0.25, 0.75, 1])
+    np.testing.assert_allclose(curves.precision[1:], [1, 2 / 3, 0.5])
+    rng = np.random.default_rng(5)
+    y, p = rng.integers(0, 2, 500), np.round(rng.random(500), 2)
+    fpr, tpr, _ = sk.roc_curve(y, p, drop_intermediate=False)
+    curves = threshold_curves(y, p)
+    np.testing.assert_allclose(curves.false_positive_rate, fpr)
+    np.testing.assert_allclose(curves.true_positive_rate, tpr)
+    assert np.trapezoid(curves.true_positive_rate, curves.false_positive_rate) == pytest.approx(roc_auc(y, p))

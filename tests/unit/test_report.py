@@ -1,0 +1,43 @@
+"""The HTML report: self-contained, well-formed charts inside their frames, and the figures it
+states are the evaluation's own."""
+
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from training.evaluation import Evaluation, HeadEvaluation
+from training.report import write_report
+
+
+def evaluation() -> Evaluation:
+    rng = np.random.default_rng(3)
+    truth = rng.random(2000) * 0.4
+    labels = (rng.random(2000) < truth).astype(np.int8)
+    scores = {"model": np.clip(truth + rng.normal(0, 0.05, 2000), 0.001, 0.999), "baseline": np.full(2000, 0.2),
+              "oracle": truth}
+    head = HeadEvaluation(labels=labels, scores=scores, importance={"user_activity__views_7d": 0.4, "b": 0.1},
+                          findings={"reasons_of_churned": {"inactive lately": 0.7, "other signals": 0.3}})
+    return Evaluation({"churn": head})
+
+
+def test_report_is_self_contained_and_its_charts_stay_in_frame(tmp_path):
+    result = evaluation()
+    metrics = result.metrics()
+    path = write_report(tmp_path / "churn", "churn", "churn:abc", "churn_v1", result, metrics)
+    page = path.read_text()
+    assert path == tmp_path / "churn" / "index.html"
+    assert "<script" not in page and "src=" not in page and "href=" not in page      # nothing fetched
+    assert f"model / oracle AUC = {metrics['churn']['model_over_oracle_auc']:.3f}" in page
+    assert f"{metrics['churn']['model']['auc']:.4f}" in page
+    assert "inactive lately" in page and "user_activity__views_7d" in page
+    charts = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(charts) == 6          # ROC, PR, reliability, gain, SHAP summary, reasons
+    for chart in charts:
+        svg = ET.fromstring(chart)
+        width, height = float(svg.get("width")), float(svg.get("height"))
+        for line in svg.iter("{http://www.w3.org/2000/svg}polyline"):
+            points = np.array([p.split(",") for p in line.get("points").split()], dtype=float)
+            assert len(points) > 1
+            assert (points[:, 0] >= 0).all() and (points[:, 0] <= width).all()
+            assert (points[:, 1] >= 0).all() and (points[:, 1] <= height).all()

@@ -1,0 +1,163 @@
+"""A task's report: one self-contained HTML page (inline SVG, no scripts, nothing fetched) under
+``<home>/reports/<task>/index.html``, drawn from the evaluation's own arrays. Per head: the
+scorers side by side (model, baseline and, on simulated data, the oracle), ROC and
+precision-recall curves, the reliability diagram, the cumulative gain chart, the model's SHAP
+summary and any task-specific distribution (churn reasons)."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .evaluation import Evaluation
+from .metrics import reliability_table, threshold_curves
+
+COLOURS = {"model": "#1f6feb", "baseline": "#d29922", "oracle": "#2da44e", "reference": "#8b949e"}
+WIDTH, HEIGHT, MARGIN = 360, 280, 44
+MAX_POINTS = 300
+METRICS = (("auc", "AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("ece", "calibration error"),
+           ("top_decile_lift", "top-decile lift"))
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1180px; color: #1f2328; }
+h1 { font-size: 1.6em; margin-bottom: .2em } h2 { margin-top: 2em; border-bottom: 1px solid #d0d7de }
+.meta { color: #57606a } .charts { display: flex; flex-wrap: wrap; gap: 12px }
+figure { margin: 0; border: 1px solid #d0d7de; border-radius: 6px; padding: 6px }
+figcaption { font-weight: 600; padding: 0 4px } table { border-collapse: collapse; margin: .8em 0 }
+td, th { padding: 4px 12px; border-bottom: 1px solid #d0d7de; text-align: right }
+th:first-child, td:first-child { text-align: left } .ratio { font-size: 1.15em; font-weight: 600 }
+"""
+
+
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) <= MAX_POINTS:
+        return x, y
+    keep = np.unique(np.r_[np.linspace(0, len(x) - 1, MAX_POINTS).astype(int), len(x) - 1])
+    return x[keep], y[keep]
+
+
+def _axes(x_label: str, y_label: str, y_max: float = 1.0) -> list[str]:
+    parts = [f'<rect x="{MARGIN}" y="8" width="{WIDTH - MARGIN - 8}" height="{HEIGHT - MARGIN - 8}" '
+             'fill="none" stroke="#d0d7de"/>']
+    for tick in np.linspace(0, 1, 6):
+        x = MARGIN + tick * (WIDTH - MARGIN - 8)
+        y = HEIGHT - MARGIN - tick * (HEIGHT - MARGIN - 8)
+        parts.append(f'<text x="{x:.0f}" y="{HEIGHT - MARGIN + 14}" font-size="10" text-anchor="middle">{tick:.1f}</text>')
+        parts.append(f'<text x="{MARGIN - 4}" y="{y + 3:.0f}" font-size="10" text-anchor="end">{tick * y_max:.2g}</text>')
+    parts.append(f'<text x="{(WIDTH + MARGIN) / 2:.0f}" y="{HEIGHT - 8}" font-size="11" text-anchor="middle">'
+                 f'{html.escape(x_label)}</text>')
+    parts.append(f'<text transform="translate(11,{(HEIGHT - MARGIN) / 2:.0f}) rotate(-90)" font-size="11" '
+                 f'text-anchor="middle">{html.escape(y_label)}</text>')
+    return parts
+
+
+def line_chart(title: str, series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_label: str,
+               diagonal: bool = False, y_max: float = 1.0, markers: bool = False) -> str:
+    """Lines in [0, 1] x [0, y_max]; ``diagonal`` draws y = x as the no-skill reference."""
+    def point(x, y):
+        return (MARGIN + x * (WIDTH - MARGIN - 8), HEIGHT - MARGIN - min(y / y_max, 1) * (HEIGHT - MARGIN - 8))
+
+    parts = _axes(x_label, y_label, y_max)
+    if diagonal:
+        (x0, y0), (x1, y1) = point(0, 0), point(1, y_max)
+        parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="{COLOURS["reference"]}" '
+                     'stroke-dasharray="4 3"/>')
+    for i, (name, (xs, ys)) in enumerate(series.items()):
+        colour = COLOURS.get(name, COLOURS["reference"])
+        xs, ys = _thin(np.asarray(xs, float), np.asarray(ys, float))
+        ok = ~(np.isnan(xs) | np.isnan(ys))
+        path = " ".join(f"{px:.1f},{py:.1f}" for px, py in (point(x, y) for x, y in zip(xs[ok], ys[ok])))
+        if ok.sum() > 1:
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.8"/>')
+        if markers:
+            parts += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour}"/>'
+                      for px, py in (point(x, y) for x, y in zip(xs[ok], ys[ok]))]
+        parts.append(f'<text x="{MARGIN + 8}" y="{24 + 14 * i}" font-size="11" fill="{colour}">{html.escape(name)}</text>')
+    return _figure(title, WIDTH, HEIGHT, parts)
+
+
+def bar_chart(title: str, values: dict[str, float], value_format: str = "{:.3f}") -> str:
+    """Horizontal bars, largest first as given."""
+    label_width, bar_width, row = 290, 260, 18
+    height = 10 + row * len(values)
+    top = max(values.values(), default=1.0) or 1.0
+    parts = []
+    for i, (name, value) in enumerate(values.items()):
+        y = 6 + i * row
+        parts.append(f'<text x="{label_width - 6}" y="{y + 12}" font-size="11" text-anchor="end">'
+                     f'{html.escape(name)}</text>')
+        parts.append(f'<rect x="{label_width}" y="{y + 2}" width="{bar_width * value / top:.1f}" height="{row - 5}" '
+                     f'fill="{COLOURS["model"]}"/>')
+        parts.append(f'<text x="{label_width + bar_width * value / top + 4:.1f}" y="{y + 12}" font-size="10">'
+                     f'{value_format.format(value)}</text>')
+    return _figure(title, label_width + bar_width + 60, height, parts)
+
+
+def _figure(title: str, width: int, height: int, parts: list[str]) -> str:
+    return (f'<figure><figcaption>{html.escape(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
+            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">{"".join(parts)}</svg></figure>')
+
+
+def _scorer_table(metrics: dict, scorers: list[str]) -> str:
+    header = "".join(f"<th>{label}</th>" for _, label in METRICS)
+    rows = "".join(f"<tr><td style='color:{COLOURS.get(s, '')}'>{s}</td>"
+                   + "".join(f"<td>{metrics[s][key]:.4f}</td>" for key, _ in METRICS) + "</tr>" for s in scorers)
+    return f"<table><tr><th>scorer</th>{header}</tr>{rows}</table>"
+
+
+def _head_section(head: str, evaluation, metrics: dict) -> str:
+    scorers = list(evaluation.scores)
+    curves = {name: threshold_curves(evaluation.labels, p) for name, p in evaluation.scores.items()}
+    base_rate = float(np.mean(evaluation.labels))
+    reliability = {}
+    for name in scorers:
+        table = [b for b in reliability_table(evaluation.labels, evaluation.scores[name]) if b.count]
+        reliability[name] = (np.array([b.mean_predicted for b in table]), np.array([b.observed_rate for b in table]))
+    top = max(max(float(x.max()), float(y.max())) for x, y in reliability.values())
+    scale = min(1.0, float(np.ceil(top * 10) / 10) or 1.0)
+    reliability = {name: (x / scale, y) for name, (x, y) in reliability.items()}
+    charts = [
+        line_chart("ROC curve", {n: (c.false_positive_rate, c.true_positive_rate) for n, c in curves.items()},
+                   "false positive rate", "true positive rate", diagonal=True),
+        line_chart("Precision-recall", {n: (c.true_positive_rate, c.precision) for n, c in curves.items()},
+                   "recall", "precision"),
+        line_chart(f"Reliability (x: predicted / {scale:g})", reliability, "mean predicted probability",
+                   "observed rate", diagonal=True, y_max=scale, markers=True),
+        line_chart("Cumulative gain", {n: (c.selected_share, c.true_positive_rate) for n, c in curves.items()},
+                   "share of rows, best scored first", "share of positives found", diagonal=True),
+    ]
+    parts = [f"<h2>{html.escape(head)}</h2>",
+             f"<p class='meta'>{len(evaluation.labels):,} test rows, positive rate {base_rate:.2%}</p>",
+             _scorer_table(metrics, scorers)]
+    if "model_over_oracle_auc" in metrics:
+        parts.append(f"<p class='ratio'>model / oracle AUC = {metrics['model_over_oracle_auc']:.3f}</p>")
+    parts.append(f"<div class='charts'>{''.join(charts)}</div>")
+    parts.append("<div class='charts'>" + bar_chart("SHAP summary: mean |contribution| per feature",
+                                                    evaluation.importance))
+    if "reasons_of_churned" in metrics:
+        parts.append(bar_chart("Top reason of the churned test users", metrics["reasons_of_churned"], "{:.1%}"))
+    parts.append("</div>")
+    if "reason_agreement" in metrics:
+        parts.append(f"<p>The top reason equals the simulator's recorded cause for "
+                     f"{metrics['reason_agreement']:.1%} of {metrics['reason_agreement_rows']:,} churned test users.</p>")
+    return "".join(parts)
+
+
+def write_report(directory: Path, task: str, tag: str, feature_service: str, evaluation: Evaluation,
+                 metrics: dict) -> Path:
+    """Write ``index.html`` (replacing the previous report atomically) and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sections = "".join(_head_section(head, evaluation.heads[head], metrics[head]) for head in evaluation.heads)
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>shopml · {html.escape(task)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(task)}</h1>"
+            f"<p class='meta'>model {html.escape(tag)} · features from {html.escape(feature_service)} · "
+            f"made {made}. Every figure is on the test rows: later cut-offs than the model was trained on.</p>"
+            f"{sections}</body></html>")
+    target = directory / "index.html"
+    staging = directory / ".index.html.writing"
+    staging.write_text(page, encoding="utf-8")
+    staging.replace(target)
+    return target
