@@ -179,7 +179,8 @@ def train(
             result = run(TASKS[name], config, settings, on_step=lambda step: status.update(f"{name}: {step}"))
         console.print(f"[bold]{name}[/] saved as {result.tag} ({sum(result.seconds.values()):.0f} s)")
         for head, scores in result.metrics.items():
-            parts = [f"{who} AUC {scores[who]['auc']:.3f}" for who in ("model", "baseline", "oracle") if who in scores]
+            parts = [f"{who} AUC {value['auc']:.3f}" for who, value in scores.items()
+                     if isinstance(value, dict) and "auc" in value]
             ratio = f", model/oracle {scores['model_over_oracle_auc']:.3f}" if "model_over_oracle_auc" in scores else ""
             console.print(f"  {head}: " + ", ".join(parts) + ratio)
             if "reasons_of_churned" in scores:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import lightgbm as lgb
@@ -33,10 +34,12 @@ def save_boosters(name: str, boosters: dict[str, lgb.Booster], primary: str, lab
     use_model_store(settings)
     import bentoml
 
-    with bentoml.models.create(name, labels=labels, metadata={**metadata, "primary_head": primary,
-                                                               "heads": sorted(boosters)}) as model:
-        for head, booster in boosters.items():
-            booster.save_model(model.path_of(head_file(head, primary)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)      # pathspec's, raised inside bentoml
+        with bentoml.models.create(name, labels=labels, metadata={**metadata, "primary_head": primary,
+                                                                   "heads": sorted(boosters)}) as model:
+            for head, booster in boosters.items():
+                booster.save_model(model.path_of(head_file(head, primary)))
     return str(model.tag)
 
 

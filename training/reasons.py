@@ -17,7 +17,8 @@ REASON_FEATURES: dict[str, tuple[str, ...]] = {
         "user_activity__views_7d", "user_activity__views_30d", "user_activity__carts_7d",
         "user_activity__carts_30d", "user_activity__purchases_7d", "user_activity__purchases_30d",
         "user_activity__purchases_90d", "user_activity__sessions_30d", "user_activity__distinct_categories_30d",
-        "user_activity__days_since_last_event", "user_activity__days_since_last_purchase"),
+        "user_activity__days_since_last_event", "user_activity__days_since_last_purchase",
+        "user_activity__purchase_days_total", "user_activity__days_since_first_purchase"),
     "price rises in favourite categories": (
         "user_experience__price_rise_seen_30d", "user_monetary__avg_price_paid_vs_list_90d"),
     "bad item experiences": (

@@ -15,7 +15,8 @@ import numpy as np
 from .evaluation import Evaluation
 from .metrics import reliability_table, threshold_curves
 
-COLOURS = {"model": "#1f6feb", "baseline": "#d29922", "oracle": "#2da44e", "reference": "#8b949e"}
+COLOURS = {"model": "#1f6feb", "baseline": "#d29922", "oracle": "#2da44e", "bg_nbd_expected_purchases": "#8250df",
+           "bg_nbd_not_alive": "#8250df", "bg_nbd_no_purchase": "#bf3989", "reference": "#8b949e"}
 WIDTH, HEIGHT, MARGIN = 360, 280, 44
 MAX_POINTS = 300
 METRICS = (("auc", "AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("ece", "calibration error"),

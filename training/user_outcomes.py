@@ -3,8 +3,10 @@
 Rows are (user, weekly cut-off) pairs for users active in the 30 days before the cut-off, features
 come from the task's feature service at the cut-off, labels from events after it. Train on the
 earliest cut-offs, stop early on the next, test on the latest. Each head is one LightGBM binary
-model, scored against a recency-frequency logistic regression and, on simulated data, against
-the oracle: the same metrics for the simulator's own probabilities on the same test rows.
+model, scored against a recency-frequency logistic regression, against BG/NBD (the classic
+buy-till-you-die model of purchase histories) where a head names its BG/NBD counterpart, and, on
+simulated data, against the oracle: the same metrics for the simulator's own probabilities on
+the same test rows.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import polars as pl
 from shopml.settings import Settings
 
 from .baselines import recency_frequency
+from .bg_nbd import bg_nbd_scores
 from .boosting import BoostingConfig, fit_binary, model_metadata
 from .datasets import point_in_time_dataset
 from .evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
@@ -30,6 +33,7 @@ from .oracle import oracle_probabilities
 class Head:
     label: str                        # label column of training.labels
     oracle: str                       # its outcome in training.oracle
+    bg_nbd: tuple[str, ...] = ()      # BG/NBD outcomes (training.bg_nbd) to score it with
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,14 @@ class UserOutcomeTask:
         test = data.splits["test"]
         matrix = data.layout.matrix(test)
         oracle = oracle_probabilities(settings, test, config.horizon_days, config.oracle_futures)
+        bg_nbd = (bg_nbd_scores(settings, test, config.horizon_days)
+                  if any(spec.bg_nbd for spec in self.heads.values()) else {})
         heads = {}
         for head, booster in model.items():
             spec = self.heads[head]
             baseline = recency_frequency(data.splits["train"], spec.label)
-            scores = {MODEL: booster.predict(matrix), BASELINE: baseline(test)}
+            scores = {MODEL: booster.predict(matrix), BASELINE: baseline(test),
+                      **{f"bg_nbd_{outcome}": bg_nbd[outcome] for outcome in spec.bg_nbd}}
             if oracle is not None:
                 scores[ORACLE] = oracle[spec.oracle]
             heads[head] = HeadEvaluation(labels=test[spec.label].cast(pl.Int8).to_numpy(), scores=scores,

@@ -27,7 +27,7 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
     USER_ACTIVITY: ((USER_ID,), (
         "views_7d", "views_30d", "carts_7d", "carts_30d", "purchases_7d", "purchases_30d",
         "purchases_90d", "sessions_30d", "distinct_categories_30d", "days_since_last_event",
-        "days_since_last_purchase"), ()),
+        "days_since_last_purchase", "purchase_days_total", "days_since_first_purchase"), ()),
     USER_MONETARY: ((USER_ID,), (
         "spend_30d", "spend_90d", "avg_order_value_90d", "avg_price_paid_vs_list_90d",
         "coupons_received_90d", "coupon_redemption_rate_90d", "coupon_active", "coupon_active_discount"), ()),

@@ -1,4 +1,6 @@
--- user_activity: event counts over trailing windows and recency, per user and snapshot day D.
+-- user_activity: event counts over trailing windows, recency, and the whole purchase history
+-- (purchase days and the age of the first purchase, what BG/NBD-style models live on), per user
+-- and snapshot day D.
 -- A day's events become known at the next midnight (day + 1); windows of N days at D cover
 -- D - N <= ts < D. Users appear from the first snapshot after they signed up.
 -- Distinct categories are counted without lists: a category active on (known) day k covers the
@@ -11,7 +13,8 @@ WITH daily AS (
            count(*) FILTER (WHERE e.event_type = 'purchase') AS purchases,
            count(DISTINCT e.session_id) AS sessions,
            max(e.ts) AS last_event_ts,
-           max(e.ts) FILTER (WHERE e.event_type = 'purchase') AS last_purchase_ts
+           max(e.ts) FILTER (WHERE e.event_type = 'purchase') AS last_purchase_ts,
+           min(e.ts) FILTER (WHERE e.event_type = 'purchase') AS first_purchase_ts
     FROM events e
     GROUP BY ALL
 ),
@@ -34,7 +37,7 @@ category_deltas AS (
 filled AS (
     SELECT g.user_id, g.day, coalesce(d.views, 0) AS views, coalesce(d.carts, 0) AS carts,
            coalesce(d.purchases, 0) AS purchases, coalesce(d.sessions, 0) AS sessions,
-           coalesce(c.delta, 0) AS category_delta, d.last_event_ts, d.last_purchase_ts
+           coalesce(c.delta, 0) AS category_delta, d.last_event_ts, d.last_purchase_ts, d.first_purchase_ts
     FROM user_snapshots g LEFT JOIN daily d USING (user_id, day) LEFT JOIN category_deltas c USING (user_id, day)
 )
 SELECT user_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,
@@ -50,7 +53,10 @@ SELECT user_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,
        (epoch(CAST(day AS TIMESTAMPTZ)) - epoch(max(last_event_ts) OVER history)) / 86400.0
            AS days_since_last_event,
        (epoch(CAST(day AS TIMESTAMPTZ)) - epoch(max(last_purchase_ts) OVER history)) / 86400.0
-           AS days_since_last_purchase
+           AS days_since_last_purchase,
+       CAST(sum((purchases > 0)::INT) OVER history AS DOUBLE) AS purchase_days_total,
+       (epoch(CAST(day AS TIMESTAMPTZ)) - epoch(min(first_purchase_ts) OVER history)) / 86400.0
+           AS days_since_first_purchase
 FROM filled
 WINDOW w7 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 6 DAYS PRECEDING AND CURRENT ROW),
        w30 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 29 DAYS PRECEDING AND CURRENT ROW),

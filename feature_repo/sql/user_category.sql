@@ -2,17 +2,18 @@
 -- items shown and clicked) over 90 days. The counts change only the night after an event and the
 -- night it leaves the window, so a row is written on those days alone, up to the last snapshot
 -- day: the newest row at or before T holds the counts at T, and the view needs no TTL. A pair
--- whose window has emptied gets a row of zeros; a pair never seen has no row (null).
+-- whose window has emptied gets a row of zeros; a pair never seen has no row (null). Items
+-- without a category (imported catalogues may lack one) are left out.
 WITH facts AS (
     SELECT e.user_id, i.category, CAST(e.ts AS DATE) + 1 AS day,
            (e.event_type = 'view')::INT AS views, (e.event_type = 'cart')::INT AS carts,
            (e.event_type = 'purchase')::INT AS purchases, 0 AS ad_impressions, 0 AS ad_clicks
     FROM events e JOIN items i USING (item_id)
-    WHERE e.event_type IN ('view', 'cart', 'purchase')
+    WHERE e.event_type IN ('view', 'cart', 'purchase') AND i.category IS NOT NULL
     UNION ALL
     SELECT a.user_id, i.category, CAST(a.ts AS DATE) + 1, 0, 0, 0, 1, a.clicked::INT
     FROM ad_impressions a JOIN ads USING (ad_id) JOIN items i ON i.item_id = ads.item_id
-    WHERE NOT a.in_holdout
+    WHERE NOT a.in_holdout AND i.category IS NOT NULL
 ),
 daily AS (
     SELECT user_id, category, day, sum(views) AS views, sum(carts) AS carts, sum(purchases) AS purchases,

@@ -13,6 +13,7 @@ from feature_repo.definitions import names
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
+from ..bg_nbd import NO_PURCHASE, NOT_ALIVE
 from ..evaluation import Evaluation
 from ..labels import CUTOFF
 from ..reasons import explain
@@ -51,7 +52,7 @@ class ChurnTask(UserOutcomeTask):
     name = "churn"
     feature_service = names.CHURN_V1
     config_type = ChurnConfig
-    heads = {"churn": Head(label="will_churn", oracle="no_event")}
+    heads = {"churn": Head(label="will_churn", oracle="no_event", bg_nbd=(NOT_ALIVE, NO_PURCHASE))}
 
     def evaluate(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> Evaluation:
         evaluation = super().evaluate(config, model, data, settings)

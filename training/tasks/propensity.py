@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from feature_repo.definitions import names
 
+from ..bg_nbd import EXPECTED_PURCHASES
 from ..user_outcomes import Head, UserOutcomeConfig, UserOutcomeTask
 
 
@@ -19,5 +20,5 @@ class PropensityTask(UserOutcomeTask):
     name = "propensity"
     feature_service = names.PROPENSITY_V1
     config_type = PropensityConfig
-    heads = {"purchase": Head(label="will_purchase", oracle="purchase"),
+    heads = {"purchase": Head(label="will_purchase", oracle="purchase", bg_nbd=(EXPECTED_PURCHASES,)),
              "cart": Head(label="will_cart", oracle="cart")}
