@@ -34,7 +34,7 @@ def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: i
                          futures: int) -> dict[str, np.ndarray] | None:
     """Per row of ``rows`` (user_id, cutoff), P(purchase), P(cart) and P(no event) over the horizon."""
     config = simulation_config(settings)
-    if config is None:
+    if config is None or futures <= 0:
         return None
     out = {"purchase": np.zeros(rows.height), "cart": np.zeros(rows.height), "no_event": np.zeros(rows.height)}
     indexed = rows.select(names.USER_ID, CUTOFF).with_row_index("row")

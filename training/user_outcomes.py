@@ -42,7 +42,7 @@ class UserOutcomeConfig(BoostingConfig):
     cutoffs: int = 8                  # weekly cut-offs (the latest usable ones)
     validation_cutoffs: int = 1       # for early stopping
     test_cutoffs: int = 2             # held out, the latest
-    oracle_futures: int = 200         # Monte Carlo futures per user for the oracle (simulated data)
+    oracle_futures: int = 200         # Monte Carlo futures per user for the oracle (simulated data; 0: none)
 
 
 @dataclass

@@ -24,3 +24,19 @@ def test_the_driving_feature_group_is_the_top_reason():
     sums = reasons.shares.sum(axis=1)
     assert np.allclose(sums[sums > 0], 1.0)
     assert OTHER in REASONS
+
+
+def test_the_symptom_is_named_only_when_no_cause_pushes():
+    rng = np.random.default_rng(1)
+    n = 4000
+    frame = pd.DataFrame({
+        "user_activity__days_since_last_event": rng.uniform(0, 30, n),
+        "user_engagement__searches_without_click_30d": rng.poisson(1.0, n).astype(float),
+    })
+    inactive = frame["user_activity__days_since_last_event"] > 20
+    searching = frame["user_engagement__searches_without_click_30d"] >= 3
+    label = (inactive | searching).astype(int)
+    booster = lgb.train({"objective": "binary", "verbosity": -1, "seed": 1}, lgb.Dataset(frame, label), 50)
+    top = explain(booster, frame).top
+    assert np.mean(top[(searching & ~inactive).to_numpy()] == "searches without results") > 0.95
+    assert np.mean(top[(inactive & ~searching).to_numpy()] == "inactive lately") > 0.95

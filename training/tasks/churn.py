@@ -57,14 +57,13 @@ class ChurnTask(UserOutcomeTask):
     def evaluate(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> Evaluation:
         evaluation = super().evaluate(config, model, data, settings)
         findings = evaluation.heads["churn"].findings
-        test = data.splits["test"]
-        reasons = explain(model["churn"], data.layout.matrix(test))
-        churned = test["will_churn"].to_numpy()
-        distribution = pl.Series(reasons.top[churned]).value_counts(normalize=True).sort("proportion", descending=True)
+        churned = data.splits["test"].filter(pl.col("will_churn"))       # reasons are asked of the churned
+        reasons = explain(model["churn"], data.layout.matrix(churned))
+        distribution = pl.Series(reasons.top).value_counts(normalize=True).sort("proportion", descending=True)
         findings["reasons_of_churned"] = dict(distribution.iter_rows())
-        causes = _true_causes(settings, test, config.horizon_days)
+        causes = _true_causes(settings, churned, config.horizon_days)
         if causes is not None:
-            known = churned & (causes != None)  # noqa: E711 - elementwise on an object array
+            known = causes != None  # noqa: E711 - elementwise on an object array
             expected = np.array([CAUSE_REASONS.get(c) for c in causes[known]], dtype=object)
             findings["reason_agreement"] = float(np.mean(reasons.top[known] == expected))
             findings["reason_agreement_rows"] = int(known.sum())
