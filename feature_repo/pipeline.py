@@ -46,6 +46,9 @@ REALTIME_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.USER_ID}, "
                    f"CAST(NULL AS TIMESTAMPTZ) AS {names.EVENT_TIMESTAMP}, "
                    + ", ".join(f"CAST(NULL AS DOUBLE) AS {f}" for f in names.REALTIME_FEATURES)
                    + " WHERE false")
+# until `shopml index build` writes it, the embedding table exists empty, so Feast can read it
+EMBEDDING_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.ITEM_ID}, CAST(NULL AS TIMESTAMPTZ) AS "
+                    f"{names.EVENT_TIMESTAMP}, CAST(NULL AS FLOAT[]) AS {names.EMBEDDING} WHERE false")
 
 
 class FeatureBuildError(RuntimeError):
@@ -132,7 +135,7 @@ def build_features(settings: Settings, views: Iterable[str] | None = None, force
             results.append(result)
             if on_view is not None:
                 on_view(result)
-        realtime = out_dir / f"{names.USER_REALTIME}.parquet"
-        if not realtime.is_file():
-            _write_parquet(con, REALTIME_SCHEMA, realtime)
+        for view, empty in ((names.USER_REALTIME, REALTIME_SCHEMA), (names.ITEM_EMBEDDING, EMBEDDING_SCHEMA)):
+            if not (out_dir / f"{view}.parquet").is_file():
+                _write_parquet(con, empty, out_dir / f"{view}.parquet")
     return results

@@ -23,6 +23,9 @@ app.add_typer(ingest_app, name="ingest")
 features_app = typer.Typer(help="Build feature tables, register them with Feast, load the online store.",
                            no_args_is_help=True)
 app.add_typer(features_app, name="features")
+index_app = typer.Typer(help="The item embedding index (FAISS) behind similar items and search.",
+                        no_args_is_help=True)
+app.add_typer(index_app, name="index")
 console = Console()
 
 HomeOption = Annotated[
@@ -190,6 +193,35 @@ def train(
                 console.print(f"  top reason = the simulator's cause for {scores['reason_agreement']:.1%} "
                               f"of {scores['reason_agreement_rows']:,} churned test users")
         console.print(f"  report: {result.report}")
+
+
+@index_app.command("build")
+def index_build(
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: key=value.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Embed the catalogue (only new texts), build the FAISS index, judge similar items, save it."""
+    from training.config import ConfigError, resolve_config
+    from training.item_index import ItemIndexConfig, build_item_index
+
+    settings = _settings(home)
+    try:
+        config = resolve_config(ItemIndexConfig, None, set_ or [])
+    except ConfigError as error:
+        _fail(str(error))
+    try:
+        with console.status("item index") as status:
+            tag, info = build_item_index(
+                settings, config, on_step=lambda step: status.update(f"item index: {step}"),
+                on_batch=lambda done, total: status.update(f"item index: encoded {done:,} of {total:,} texts"))
+    except (FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+    console.print(f"[bold]item_index[/] saved as {tag}: {info['items']:,} items, {info['index_type']}, "
+                  f"dimension {info['dimension']}, {info['encoded_now']:,} texts encoded now "
+                  f"({info['embedding_seconds']:.1f} s), index built in {info['build_seconds']:.2f} s")
+    for name, quality in info["similar_items"].items():
+        console.print(f"  similar items ({name}): " + ", ".join(
+            f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value:,}" for key, value in quality.items()))
 
 
 @app.command()

