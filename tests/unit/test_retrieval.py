@@ -1,0 +1,70 @@
+"""The item index on random unit vectors: exact search equals brute force, HNSW keeps its recall,
+no -1 ids ever leave it, k beyond the catalogue returns the catalogue, unknown ids are refused,
+and a saved index answers as the original did."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from shopml.retrieval import EXACT, HNSW, IndexConfig, ItemIndex, UnknownItemError
+
+
+def unit_vectors(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_exact_search_is_brute_force_inner_product():
+    vectors = unit_vectors(500)
+    ids = np.arange(1000, 1500)
+    index = ItemIndex.build(ids, vectors)
+    assert index.kind == EXACT
+    queries = unit_vectors(20, seed=1)
+    found, scores = index.search(queries, 10)
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    assert (found == ids[truth]).all()
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, truth, axis=1), rtol=1e-5)
+
+
+def test_hnsw_above_the_threshold_keeps_recall():
+    vectors = unit_vectors(5000, seed=2)
+    index = ItemIndex.build(np.arange(5000), vectors, IndexConfig(exact_below=1000, ef_search=128))
+    assert index.kind == HNSW
+    queries = unit_vectors(200, seed=3)
+    found, _ = index.search(queries, 10)
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
+    assert recall > 0.9
+
+
+def test_similar_items_exclude_the_item_and_never_return_padding():
+    index = ItemIndex.build(np.array([7, 8, 9]), unit_vectors(3))
+    similar = index.similar(8, k=50)
+    assert [item for item, _ in similar] and 8 not in [item for item, _ in similar]
+    assert len(similar) == 2 and all(item >= 0 for item, _ in similar)
+    assert len(index.results(unit_vectors(1)[0], 50)) == 3
+    with pytest.raises(UnknownItemError):
+        index.similar(99, k=5)
+    with pytest.raises(ValueError):
+        index.similar(7, k=0)
+
+
+def test_co_occurrence_blends_into_similar_items():
+    vectors = unit_vectors(100, seed=4)
+    co = pl.DataFrame({"item_id": [0], "other_id": [99], "weight": [1.0]})
+    index = ItemIndex.build(np.arange(100), vectors, co_occurrence=co)
+    assert 99 in [item for item, _ in index.similar(0, 3, co_weight=0.9)]
+    plain = [item for item, _ in index.similar(0, 3)]
+    truth = [int(i) for i in np.argsort(-(vectors @ vectors[0]))[1:4]]
+    assert plain == truth
+
+
+def test_a_saved_index_answers_as_the_original(tmp_path):
+    vectors = unit_vectors(3000, seed=5)
+    index = ItemIndex.build(np.arange(3000) * 3, vectors, IndexConfig(exact_below=1000),
+                            co_occurrence=pl.DataFrame({"item_id": [0], "other_id": [3], "weight": [1.0]}))
+    index.save(tmp_path)
+    loaded = ItemIndex.load(tmp_path, ef_search=128)
+    queries = unit_vectors(10, seed=6)
+    assert (loaded.search(queries, 5)[0] == index.search(queries, 5)[0]).all()
+    assert loaded.kind == HNSW and loaded.co_occurrence.equals(index.co_occurrence)
