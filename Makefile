@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(BIN)/shopml features build --home $(DEMO_HOME)
 	$(BIN)/shopml features apply --home $(DEMO_HOME)
 	$(BIN)/shopml features materialize --home $(DEMO_HOME)
+	$(BIN)/shopml index build --home $(DEMO_HOME)
 	$(BIN)/shopml train all --home $(DEMO_HOME)
 
 test: $(STAMP)

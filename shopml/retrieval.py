@@ -82,6 +82,13 @@ class ItemIndex:
             raise UnknownItemError(f"item {item_id} is not in the index ({len(self)} items)")
         return self.index.reconstruct(self._position[int(item_id)])
 
+    def vectors(self, item_ids) -> np.ndarray:
+        """The stored unit vectors of ``item_ids`` (a float32 matrix)."""
+        unknown = [int(i) for i in item_ids if int(i) not in self._position]
+        if unknown:
+            raise UnknownItemError(f"items {unknown[:5]} are not in the index ({len(unknown)} unknown)")
+        return self.index.reconstruct_batch(np.array([self._position[int(i)] for i in item_ids], dtype=np.int64))
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(item ids, scores) per query, best first, at most min(k, catalogue) each. Rows are
         padded with id -1 and score -inf only where HNSW found fewer; use ``results``."""

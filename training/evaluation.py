@@ -1,7 +1,8 @@
 """What evaluating a task yields: per head, the test labels and every scorer's probabilities
 (the model, its simple baseline and, on simulated data, the oracle), the model's global feature
-importance, and task-specific findings. ``metrics`` turns it into the JSON that is saved with the
-model; the report draws its charts from the same arrays."""
+importance, and task-specific findings; tasks that are not binary (ranking) add tables of
+figures. ``metrics`` turns it into the JSON that is saved with the model; the report draws its
+charts from the same arrays."""
 
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ class HeadEvaluation:
 @dataclass
 class Evaluation:
     heads: dict[str, HeadEvaluation]
+    # tables of figures that are not one binary head: name -> row (e.g. a system) -> metric -> value
+    tables: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def metrics(self) -> dict:
-        return {head: evaluation.metrics() for head, evaluation in self.heads.items()}
+        return {**{head: evaluation.metrics() for head, evaluation in self.heads.items()}, **self.tables}

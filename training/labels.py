@@ -82,11 +82,19 @@ def labelled_users(warehouse: Path, spec: LabelSpec) -> pl.DataFrame:
         return con.sql(query, params=[times]).pl()
 
 
+# the start of the week (counted back from a given end, the first parameter) holding ``ts``
+WEEK_START_SQL = "?::TIMESTAMPTZ - to_days(7 * CAST(ceil(datediff('second', {ts}, ?::TIMESTAMPTZ) / 604800.0) AS INTEGER))"
+
+
+def midnight_after(ts: datetime) -> datetime:
+    return datetime.combine(ts.astimezone(timezone.utc).date() + timedelta(days=1), datetime.min.time(),
+                            tzinfo=timezone.utc)
+
+
 IMPRESSION_SQL = """
 SELECT a.impression_id, a.user_id AS {user}, a.ad_id AS {ad}, ads.item_id AS {item}, i.category AS {category},
        a.ts AS {ts}, a.position AS ad_position, hour(a.ts) AS hour_of_day, a.clicked,
-       ?::TIMESTAMPTZ - to_days(7 * CAST(ceil(datediff('second', a.ts, ?::TIMESTAMPTZ) / 604800.0) AS INTEGER))
-           AS {cutoff}
+       {week_start} AS {cutoff}
 FROM ad_impressions a JOIN ads USING (ad_id) JOIN items i ON i.item_id = ads.item_id
 WHERE NOT a.in_holdout AND a.ts >= ?::TIMESTAMPTZ - to_days(7 * ?)
 ORDER BY a.ts, a.impression_id
@@ -102,10 +110,9 @@ def labelled_impressions(warehouse: Path, weeks: int) -> pl.DataFrame:
         last = con.execute("SELECT max(ts) FROM ad_impressions WHERE NOT in_holdout").fetchall()[0][0]
         if last is None:
             raise ValueError("the warehouse has no shown ad impressions")
-        end = datetime.combine(last.astimezone(timezone.utc).date() + timedelta(days=1), datetime.min.time(),
-                               tzinfo=timezone.utc)
-        query = IMPRESSION_SQL.format(user=names.USER_ID, ad=names.AD_ID, item=names.ITEM_ID,
-                                      category=names.CATEGORY, ts=names.EVENT_TIMESTAMP, cutoff=CUTOFF)
+        end = midnight_after(last)
+        query = IMPRESSION_SQL.format(user=names.USER_ID, ad=names.AD_ID, item=names.ITEM_ID, category=names.CATEGORY,
+                                      ts=names.EVENT_TIMESTAMP, cutoff=CUTOFF, week_start=WEEK_START_SQL.format(ts="a.ts"))
         return con.sql(query, params=[end, end, end, weeks]).pl()
 
 

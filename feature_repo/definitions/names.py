@@ -58,4 +58,4 @@ REALTIME_FEATURES = ("session_views", "session_carts", "minutes_since_last_event
 REQUEST_INPUTS = ("ad_position", "hour_of_day")
 REQUEST_FEATURES = ("position_prior", "is_evening", "ctr_position_adjusted")
 
-PROPENSITY_V1, CHURN_V1, CTR_V1 = "propensity_v1", "churn_v1", "ctr_v1"
+PROPENSITY_V1, CHURN_V1, CTR_V1, SEARCH_V1 = "propensity_v1", "churn_v1", "ctr_v1", "search_v1"

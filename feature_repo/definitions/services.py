@@ -21,3 +21,7 @@ ctr_v1 = FeatureService(
     features=[user_activity, user_engagement, user_category, ad_stats, item_stats, item_content, request_context],
     description="Click-through probability of an ad slot",
 )
+search_v1 = FeatureService(
+    name=names.SEARCH_V1, features=[item_stats, item_content],
+    description="What an item is and how it sells, for ranking search results",
+)

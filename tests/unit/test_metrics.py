@@ -7,7 +7,8 @@ import pytest
 from sklearn import metrics as sk
 
 from training.metrics import (average_precision, binary_report, expected_calibration_error, log_loss,
-                              reliability_table, roc_auc, threshold_curves, top_decile_lift)
+                              ndcg_at_k, recall_at_k, reliability_table, roc_auc, threshold_curves,
+                              top_decile_lift)
 
 
 def test_perfect_ranking_scores_one_and_reversed_scores_zero():
@@ -88,3 +89,15 @@ def test_threshold_curves_by_hand_and_against_scikit_learn():
     np.testing.assert_allclose(curves.false_positive_rate, fpr)
     np.testing.assert_allclose(curves.true_positive_rate, tpr)
     assert np.trapezoid(curves.true_positive_rate, curves.false_positive_rate) == pytest.approx(roc_auc(y, p))
+
+
+def test_ndcg_and_recall_by_hand():
+    assert ndcg_at_k([3, 2, 0], [3, 2], k=10) == 1.0                       # the ideal order
+    assert ndcg_at_k([0, 0, 0], [3], k=10) == 0.0
+    swapped = (3 / 1 + 7 / np.log2(3)) / (7 / 1 + 3 / np.log2(3))          # grades 2 then 3
+    assert ndcg_at_k([2, 3], [3, 2], k=10) == pytest.approx(swapped, abs=1e-15)
+    assert ndcg_at_k([0, 3], [3], k=1) == 0.0                              # beyond k does not count
+    assert math.isnan(ndcg_at_k([0, 0], [], k=10))
+    assert recall_at_k([1, 0, 1, 0], total_relevant=4, k=3) == 0.5
+    # with 0/1 grades the exponential gain is the linear one scikit-learn uses
+    assert ndcg_at_k([1, 0, 1], [1, 1], k=3) == pytest.approx(sk.ndcg_score([[1, 0, 1, 0]], [[4, 3, 2, 1]], k=3))

@@ -1,0 +1,41 @@
+"""Query–item features for product search, shared by the ranker's training and the service:
+embedding similarity and lexical overlap of the query with the item's title, category,
+subcategory and brand (words compared lower-case, plural s dropped). Vectorised over a frame of (query, item) pairs; the item features from
+Feast are joined by the caller.
+
+Input columns: ``query``, ``cosine`` (query embedding · item embedding), ``title``, ``category``,
+``subcategory``, ``brand`` (text columns may be null).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+QUERY_ITEM_FEATURES = ("cosine", "title_overlap", "title_coverage", "category_in_query",
+                       "subcategory_in_query", "brand_in_query")
+MAX_QUERY_CHARS = 200           # longer queries are refused by the service and cut by the trainer
+
+
+def tokens(column: str) -> pl.Expr:
+    """Lower-case words, a plural's trailing s dropped (``cookbooks`` matches ``cookbook``)."""
+    words = pl.col(column).fill_null("").str.to_lowercase().str.extract_all(r"[a-z0-9]+")
+    return words.list.eval(pl.element().str.replace(r"(\w{3,})s$", "$1"))
+
+
+def _contained(column: str) -> pl.Expr:
+    """1 when every token of ``column`` appears in the query (0 for an empty column)."""
+    words = tokens(column)
+    return ((words.list.len() > 0) & (words.list.set_difference(tokens("query")).list.len() == 0)).cast(pl.Float64)
+
+
+def query_item_features(pairs: pl.DataFrame) -> pl.DataFrame:
+    """``pairs`` with the QUERY_ITEM_FEATURES columns added (``cosine`` is passed through)."""
+    query, title = tokens("query"), tokens("title")
+    shared = title.list.set_intersection(query).list.len().cast(pl.Float64)
+    return pairs.with_columns(
+        (shared / query.list.len().clip(1)).alias("title_overlap"),        # share of the query in the title
+        (shared / title.list.len().clip(1)).alias("title_coverage"),       # share of the title in the query
+        _contained("category").alias("category_in_query"),
+        _contained("subcategory").alias("subcategory_in_query"),
+        _contained("brand").alias("brand_in_query"),
+    )
