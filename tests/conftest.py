@@ -35,3 +35,12 @@ def rows(con, query: str, params=None) -> list[tuple]:
 
 def value(con, query: str, params=None):
     return rows(con, query, params)[0][0]
+
+
+@pytest.fixture(scope="session")
+def model_home(tiny_warehouse, tmp_path_factory):
+    """A feature home on the tiny shop for every test that saves models: BentoML reads its model
+    store's location once per process, so one test process has one model store."""
+    from tests.integration.test_feature_store import feature_home
+
+    return feature_home(tiny_warehouse, tmp_path_factory.mktemp("model_home"))

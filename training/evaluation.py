@@ -15,6 +15,7 @@ import pandas as pd
 from .metrics import binary_report
 
 MODEL, BASELINE, ORACLE = "model", "baseline", "oracle"
+RANK_FREE = ("log_loss", "ece")      # metrics that need probabilities, not just an order
 
 
 SHAP_SAMPLE = 5000      # rows behind the SHAP summary: TreeSHAP costs trees x leaves x depth^2 per row
@@ -37,8 +38,14 @@ class HeadEvaluation:
     importance: dict[str, float]              # feature -> mean |SHAP| of the model
     findings: dict = field(default_factory=dict)   # task-specific figures, saved with the metrics
 
+    def probabilities(self) -> dict[str, np.ndarray]:
+        """The scorers whose scores are probabilities (BG/NBD's expected purchases is a count)."""
+        return {name: p for name, p in self.scores.items() if p.min() >= 0 and p.max() <= 1}
+
     def metrics(self) -> dict:
         out: dict = {name: binary_report(self.labels, p) for name, p in self.scores.items()}
+        for name in self.scores.keys() - self.probabilities().keys():     # ranks only
+            out[name] = {k: v for k, v in out[name].items() if k not in RANK_FREE}
         if ORACLE in out:
             out["model_over_oracle_auc"] = out[MODEL]["auc"] / out[ORACLE]["auc"]
         return {**out, "importance": self.importance, **self.findings}

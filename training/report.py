@@ -104,7 +104,8 @@ def _figure(title: str, width: int, height: int, parts: list[str]) -> str:
 def _scorer_table(metrics: dict, scorers: list[str]) -> str:
     header = "".join(f"<th>{label}</th>" for _, label in METRICS)
     rows = "".join(f"<tr><td style='color:{COLOURS.get(s, '')}'>{s}</td>"
-                   + "".join(f"<td>{metrics[s][key]:.4f}</td>" for key, _ in METRICS) + "</tr>" for s in scorers)
+                   + "".join(f"<td>{metrics[s][key]:.4f}</td>" if key in metrics[s] else "<td>–</td>"
+                             for key, _ in METRICS) + "</tr>" for s in scorers)
     return f"<table><tr><th>scorer</th>{header}</tr>{rows}</table>"
 
 
@@ -113,8 +114,8 @@ def _head_section(head: str, evaluation, metrics: dict) -> str:
     curves = {name: threshold_curves(evaluation.labels, p) for name, p in evaluation.scores.items()}
     base_rate = float(np.mean(evaluation.labels))
     reliability = {}
-    for name in scorers:
-        table = [b for b in reliability_table(evaluation.labels, evaluation.scores[name]) if b.count]
+    for name, probabilities in evaluation.probabilities().items():
+        table = [b for b in reliability_table(evaluation.labels, probabilities) if b.count]
         reliability[name] = (np.array([b.mean_predicted for b in table]), np.array([b.observed_rate for b in table]))
     top = max(max(float(x.max()), float(y.max())) for x, y in reliability.values())
     scale = min(1.0, float(np.ceil(top * 10) / 10) or 1.0)

@@ -1,6 +1,7 @@
-"""Item embeddings and the item index on the tiny shop, with the real text model: vectors are unit
-length and registered in Feast, a rebuild encodes only new texts, the saved BentoML model
-answers as built, and similar items beat chance on the catalogue's own structure."""
+"""Item embeddings, the item index and the search ranker on the tiny shop, with the real text
+model: vectors are unit length and registered in Feast, a rebuild encodes only new texts, the
+saved BentoML model answers as built, similar items beat chance on the catalogue's own
+structure, and search beats popularity against the simulator's relevance grades."""
 
 import duckdb
 import numpy as np
@@ -10,15 +11,14 @@ import pytest
 from feature_repo.definitions import names
 from shopml.retrieval import ItemIndex
 from shopml.settings import Settings
-from tests.integration.test_feature_store import feature_home
 from training.embeddings import build_item_embeddings, read_item_embeddings
 from training.item_index import ItemIndexConfig, build_item_index
 from training.model_store import artifact_folder
 
 
 @pytest.fixture(scope="module")
-def settings(tiny_warehouse, tmp_path_factory) -> Settings:
-    return feature_home(tiny_warehouse, tmp_path_factory.mktemp("index_home"))
+def settings(model_home) -> Settings:
+    return model_home
 
 
 @pytest.mark.slow
@@ -68,3 +68,25 @@ def test_embeddings_reach_feast_and_a_rebuild_encodes_only_new_texts(settings):
                                         features=[f"{names.ITEM_EMBEDDING}:{names.EMBEDDING}"])
     offline = np.asarray(job.to_df().sort_values(names.ITEM_ID)[names.EMBEDDING].tolist(), dtype=np.float32)
     np.testing.assert_allclose(offline, vectors[:5], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_search_ranker_is_judged_against_the_truth_on_later_searches(settings):
+    from training.config import resolve_config
+    from training.task import run
+    from training.tasks import TASKS
+
+    build_item_index(settings, ItemIndexConfig())
+    task = TASKS["search_ranker"]
+    config = resolve_config(task.config_type, overrides=["weeks=4", "max_train_searches=3000",
+                                                         "max_test_searches=300"])
+    data = task.build_dataset(config, settings)
+    assert data.splits["train"]["cutoff"].max() < data.splits["test"]["cutoff"].min()
+    assert data.splits["test"].group_by("search_id").len()["len"].max() <= config.candidates
+    result = run(task, config, settings)
+    quality = result.metrics["search quality on later searches"]
+    popularity, embedding, reranked = (quality[k] for k in ("popularity", "embedding", "embedding + reranker"))
+    assert embedding["ndcg_at_10"] > popularity["ndcg_at_10"] + 0.2
+    assert reranked["ndcg_at_10"] > popularity["ndcg_at_10"] + 0.2
+    assert reranked["recall_at_100"] == embedding["recall_at_100"]          # the same candidates, reordered
+    assert result.report.is_file()

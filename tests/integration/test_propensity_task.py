@@ -6,7 +6,6 @@ import polars as pl
 import pytest
 
 from shopml.settings import Settings
-from tests.integration.test_feature_store import feature_home
 from training.config import resolve_config
 from training.labels import CUTOFF
 from training.metrics import roc_auc
@@ -17,9 +16,8 @@ from training.tasks.propensity import PropensityTask
 
 
 @pytest.fixture(scope="module")
-def settings(tiny_warehouse, tmp_path_factory) -> Settings:
-    """One home for the module: BentoML reads its model store's location once per process."""
-    return feature_home(tiny_warehouse, tmp_path_factory.mktemp("training_home"))
+def settings(model_home) -> Settings:
+    return model_home
 
 
 @pytest.mark.slow

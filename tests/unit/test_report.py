@@ -15,7 +15,7 @@ def evaluation() -> Evaluation:
     truth = rng.random(2000) * 0.4
     labels = (rng.random(2000) < truth).astype(np.int8)
     scores = {"model": np.clip(truth + rng.normal(0, 0.05, 2000), 0.001, 0.999), "baseline": np.full(2000, 0.2),
-              "oracle": truth}
+              "oracle": truth, "bg_nbd_expected_purchases": truth * 5}       # a count, not a probability
     head = HeadEvaluation(labels=labels, scores=scores, importance={"user_activity__views_7d": 0.4, "b": 0.1},
                           findings={"reasons_of_churned": {"inactive lately": 0.7, "other signals": 0.3}})
     return Evaluation({"churn": head})
@@ -31,6 +31,8 @@ def test_report_is_self_contained_and_its_charts_stay_in_frame(tmp_path):
     assert f"model / oracle AUC = {metrics['churn']['model_over_oracle_auc']:.3f}" in page
     assert f"{metrics['churn']['model']['auc']:.4f}" in page
     assert "inactive lately" in page and "user_activity__views_7d" in page
+    assert "log_loss" not in metrics["churn"]["bg_nbd_expected_purchases"]          # counts are ranked only
+    assert metrics["churn"]["bg_nbd_expected_purchases"]["auc"] == metrics["churn"]["oracle"]["auc"]
     charts = re.findall(r"<svg.*?</svg>", page, re.S)
     assert len(charts) == 6          # ROC, PR, reliability, gain, SHAP summary, reasons
     for chart in charts:
