@@ -27,6 +27,9 @@ CAUSE_REASONS = {
 }
 
 
+REASON_SAMPLE = 20_000      # churned test users whose reasons are summarised (a seeded sample beyond)
+
+
 @dataclass(frozen=True)
 class ChurnConfig(UserOutcomeConfig):
     horizon_days: int = 30            # no event at all within this many days of the cut-off
@@ -58,6 +61,8 @@ class ChurnTask(UserOutcomeTask):
         evaluation = super().evaluate(config, model, data, settings)
         findings = evaluation.heads["churn"].findings
         churned = data.splits["test"].filter(pl.col("will_churn"))       # reasons are asked of the churned
+        if churned.height > REASON_SAMPLE:                                 # TreeSHAP is costly per row
+            churned = churned.sample(REASON_SAMPLE, seed=config.seed)
         reasons = explain(model["churn"], data.layout.matrix(churned))
         distribution = pl.Series(reasons.top).value_counts(normalize=True).sort("proportion", descending=True)
         findings["reasons_of_churned"] = dict(distribution.iter_rows())
