@@ -6,13 +6,13 @@ charts from the same arrays."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from .metrics import binary_report
+from .metrics import binary_report, reliability_table
 
 MODEL, BASELINE, ORACLE = "model", "baseline", "oracle"
 RANK_FREE = ("log_loss", "ece")      # metrics that need probabilities, not just an order
@@ -48,6 +48,7 @@ class HeadEvaluation:
             out[name] = {k: v for k, v in out[name].items() if k not in RANK_FREE}
         if ORACLE in out:
             out["model_over_oracle_auc"] = out[MODEL]["auc"] / out[ORACLE]["auc"]
+        out["model_reliability"] = [asdict(b) for b in reliability_table(self.labels, self.scores[MODEL]) if b.count]
         return {**out, "importance": self.importance, **self.findings}
 
 

@@ -32,6 +32,7 @@ def test_report_is_self_contained_and_its_charts_stay_in_frame(tmp_path):
     assert f"{metrics['churn']['model']['auc']:.4f}" in page
     assert "inactive lately" in page and "user_activity__views_7d" in page
     assert "log_loss" not in metrics["churn"]["bg_nbd_expected_purchases"]          # counts are ranked only
+    assert sum(b["count"] for b in metrics["churn"]["model_reliability"]) == 2000
     assert metrics["churn"]["bg_nbd_expected_purchases"]["auc"] == metrics["churn"]["oracle"]["auc"]
     charts = re.findall(r"<svg.*?</svg>", page, re.S)
     assert len(charts) == 6          # ROC, PR, reliability, gain, SHAP summary, reasons
