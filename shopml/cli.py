@@ -184,6 +184,11 @@ def train(
         for head, scores in result.metrics.items():
             parts = [f"{who} AUC {value['auc']:.3f}" for who, value in scores.items()
                      if isinstance(value, dict) and "auc" in value]
+            if not parts:                     # a table of figures (search quality), one row per system
+                console.print(f"  {head}:")
+                for row, values in scores.items():
+                    console.print(f"    {row}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "searches"))
+                continue
             ratio = f", model/oracle {scores['model_over_oracle_auc']:.3f}" if "model_over_oracle_auc" in scores else ""
             console.print(f"  {head}: " + ", ".join(parts) + ratio)
             if "reasons_of_churned" in scores:
