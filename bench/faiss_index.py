@@ -1,0 +1,102 @@
+"""The FAISS item index on a large simulated catalogue (default 200,000 items) of real
+embeddings: recall@10 against exact search, queries per second (batches, 2 threads), single-query
+p50 / p99, build time and index size, for the exact index and HNSW settings. Queries are search
+queries the simulator writes for random items. Embeddings are cached (``--cache``), so re-runs
+skip the encoding. Goal: recall@10 >= 0.95 at >= 5,000 queries per second on 2 cores.
+
+    python -m bench.faiss_index [--items 200000] [--queries 2000] [--cache /tmp/shopml-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from bench.measure import write_results
+from shopml.retrieval import IndexConfig, ItemIndex
+from shopml.warehouse.simulator import SimulationConfig
+from shopml.warehouse.simulator import text
+from shopml.warehouse.simulator.catalog import build_catalog
+from training.embeddings import encode, load_text_model
+
+SETTINGS = [(16, 40, 32), (16, 40, 64), (32, 200, 32), (32, 200, 64), (32, 200, 128)]   # (M, efConstruction, efSearch)
+
+
+def _catalogue_and_queries(items: int, queries: int) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(7)
+    catalog = build_catalog(SimulationConfig(users=1000, items=items, seed=7), rng)
+    texts = [f"{t}. {d}" for t, d in zip(catalog.title, catalog.description)]
+    wanted = rng.choice(items, queries, replace=False)
+    asked = text.search_queries(catalog.brand[wanted], catalog.adjective[wanted], catalog.colour[wanted],
+                                catalog.noun[wanted], catalog.category[wanted], rng)
+    return texts, [str(q) for q in asked]
+
+
+def _embeddings(texts: list[str], path: Path) -> np.ndarray:
+    if path.is_file():
+        return np.load(path)
+    model = load_text_model()
+    started = time.perf_counter()
+    vectors = encode(model, texts, lambda done, total: print(f"  encoded {done:,} of {total:,} "
+                                                             f"({done / (time.perf_counter() - started):.0f}/s)",
+                                                             flush=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def _latencies(index: ItemIndex, queries: np.ndarray) -> tuple[float, float]:
+    times = []
+    for query in queries[:500]:
+        started = time.perf_counter()
+        index.search(query, 10)
+        times.append(time.perf_counter() - started)
+    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
+
+
+def _run(name: str, index: ItemIndex, build_seconds: float, queries: np.ndarray, truth: np.ndarray) -> dict:
+    started = time.perf_counter()
+    found, _ = index.search(queries, 10)
+    qps = len(queries) / (time.perf_counter() - started)
+    recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+    p50, p99 = _latencies(index, queries)
+    size = faiss.serialize_index(index.index).nbytes / 2**20
+    run = {"index": name, "recall_at_10": round(recall, 4), "queries_per_second": round(qps),
+           "p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "build_seconds": round(build_seconds, 2),
+           "index_mib": round(size, 1), "meets_goal": recall >= 0.95 and qps >= 5000}
+    print(f"{name}: recall@10 {recall:.4f}, {qps:,.0f} q/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+          f"build {build_seconds:.1f} s, {size:,.0f} MiB", flush=True)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=200_000)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/shopml-bench"))
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(2)
+    texts, asked = _catalogue_and_queries(args.items, args.queries)
+    vectors = _embeddings(texts, args.cache / f"item_embeddings_{args.items}.npy")
+    queries = encode(load_text_model(), asked)
+    ids = np.arange(args.items)
+    started = time.perf_counter()
+    exact = ItemIndex.build(ids, vectors, IndexConfig(exact_below=args.items + 1))
+    exact_build = time.perf_counter() - started
+    truth, _ = exact.search(queries, 10)
+    runs = [_run("exact (IndexFlatIP)", exact, exact_build, queries, truth)]
+    for m, construction, search in SETTINGS:
+        started = time.perf_counter()
+        index = ItemIndex.build(ids, vectors, IndexConfig(exact_below=0, hnsw_m=m, ef_construction=construction,
+                                                          ef_search=search))
+        runs.append(_run(f"HNSW M={m} efConstruction={construction} efSearch={search}", index,
+                         time.perf_counter() - started, queries, truth))
+    print(f"wrote {write_results('faiss_index', {'items': args.items, 'queries': len(queries), 'runs': runs})}")
+
+
+if __name__ == "__main__":
+    main()
