@@ -95,5 +95,6 @@ def materialize(settings: Settings, end: datetime | None = None) -> Materializat
     end = end or newest_snapshot(settings) + timedelta(seconds=1)
     with warnings.catch_warnings():        # ibis (under Feast) warns of a DuckDB rename on every view
         warnings.simplefilter("ignore", DeprecationWarning)
-        store.materialize(start_date=BEGINNING, end_date=end, feature_views=list(names.BATCH_VIEWS))
+        store.materialize(start_date=BEGINNING, end_date=end,
+                          feature_views=[*names.BATCH_VIEWS, names.ITEM_EMBEDDING])
     return Materialization(start=BEGINNING, end=end)
