@@ -1,6 +1,6 @@
-"""Gradient-boosted binary models, as every tabular task trains them: the LightGBM settings a
-task config inherits, fitting with early stopping on the validation split, and the metadata a
-saved model carries (config, training window, row counts, feature layout)."""
+"""Gradient-boosted models, as every tabular task trains them: the LightGBM settings a task config
+inherits, fitting binary models with early stopping on the validation split, and saving a task's
+boosters with the metadata they carry (config, training window, row counts, feature layout)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from dataclasses import asdict, dataclass
 import lightgbm as lgb
 import polars as pl
 
+from shopml.settings import Settings
+
 from .labels import CUTOFF
 from .matrix import FeatureLayout
+from .model_store import save_boosters
 
 
 @dataclass(frozen=True)
@@ -24,15 +27,27 @@ class BoostingConfig:
     seed: int = 7
 
 
+def lgb_params(config: BoostingConfig, **objective) -> dict:
+    """LightGBM's parameters for ``config``, with the objective (and its metric) given."""
+    return {**objective, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+            "min_data_in_leaf": config.min_data_in_leaf, "feature_fraction": config.feature_fraction,
+            "seed": config.seed, "deterministic": True, "num_threads": 2, "verbosity": -1}
+
+
 def fit_binary(config: BoostingConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
                label: str) -> lgb.Booster:
-    params = {"objective": "binary", "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
-              "min_data_in_leaf": config.min_data_in_leaf, "feature_fraction": config.feature_fraction,
-              "seed": config.seed, "deterministic": True, "num_threads": 2, "verbosity": -1}
+    params = lgb_params(config, objective="binary")
     train_set = lgb.Dataset(layout.matrix(train), train[label].cast(pl.Int8).to_numpy())
     valid_set = lgb.Dataset(layout.matrix(valid), valid[label].cast(pl.Int8).to_numpy(), reference=train_set)
     return lgb.train(params, train_set, num_boost_round=config.max_rounds, valid_sets=[valid_set],
                      callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+
+
+def save_task_model(task, model: dict[str, lgb.Booster], primary: str, config, splits: dict[str, pl.DataFrame],
+                    layout: FeatureLayout, metrics: dict, settings: Settings) -> str:
+    """Save a task's boosters under its name, labelled with the task and its feature service."""
+    return save_boosters(task.name, model, primary, {"task": task.name, "feature_service": task.feature_service},
+                         model_metadata(config, splits, layout, metrics), settings)
 
 
 def model_metadata(config, splits: dict[str, pl.DataFrame], layout: FeatureLayout, metrics: dict) -> dict:

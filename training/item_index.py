@@ -107,14 +107,15 @@ def build_item_index(settings: Settings, config: ItemIndexConfig = ItemIndexConf
     item_ids, vectors = read_item_embeddings(settings)
 
     step("judging similar items on held-out co-purchases")
-    holdout_start = _last_event(settings) - timedelta(days=config.holdout_days)
+    last_event = _last_event(settings)
+    holdout_start = last_event - timedelta(days=config.holdout_days)
     index_config = IndexConfig(**{f: getattr(config, f) for f in IndexConfig.__dataclass_fields__})
     judged = ItemIndex.build(item_ids, vectors, index_config,
                              co_occurrence(settings, holdout_start, config.co_top))
     quality = similar_item_quality(settings, judged, config, holdout_start)
 
     step("building the index")
-    every_session = co_occurrence(settings, _last_event(settings) + timedelta(seconds=1), config.co_top)
+    every_session = co_occurrence(settings, last_event + timedelta(seconds=1), config.co_top)
     started = time.perf_counter()
     index = ItemIndex.build(item_ids, vectors, index_config, every_session)
     build_seconds = time.perf_counter() - started

@@ -33,12 +33,16 @@ class LabelSpec:
     step_days: int = 7
 
 
+def midnight_after(ts: datetime) -> datetime:
+    return datetime.combine(ts.astimezone(timezone.utc).date() + timedelta(days=1), datetime.min.time(),
+                            tzinfo=timezone.utc)
+
+
 def cutoff_times(con: duckdb.DuckDBPyConnection, spec: LabelSpec) -> list[datetime]:
     first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
     if first is None:
         raise ValueError("the warehouse has no events")
-    data_end = datetime.combine(last.astimezone(timezone.utc).date() + timedelta(days=1),
-                                datetime.min.time(), tzinfo=timezone.utc)
+    data_end = midnight_after(last)
     earliest = datetime.combine(first.astimezone(timezone.utc).date(), datetime.min.time(),
                                 tzinfo=timezone.utc) + timedelta(days=ACTIVE_DAYS)
     latest = data_end - timedelta(days=spec.horizon_days)
@@ -84,11 +88,6 @@ def labelled_users(warehouse: Path, spec: LabelSpec) -> pl.DataFrame:
 
 # the start of the week (counted back from a given end, the first parameter) holding ``ts``
 WEEK_START_SQL = "?::TIMESTAMPTZ - to_days(7 * CAST(ceil(datediff('second', {ts}, ?::TIMESTAMPTZ) / 604800.0) AS INTEGER))"
-
-
-def midnight_after(ts: datetime) -> datetime:
-    return datetime.combine(ts.astimezone(timezone.utc).date() + timedelta(days=1), datetime.min.time(),
-                            tzinfo=timezone.utc)
 
 
 IMPRESSION_SQL = """

@@ -20,12 +20,11 @@ from shopml.settings import Settings
 
 from .baselines import recency_frequency
 from .bg_nbd import bg_nbd_scores
-from .boosting import BoostingConfig, fit_binary, model_metadata
+from .boosting import BoostingConfig, fit_binary, save_task_model
 from .datasets import point_in_time_dataset
 from .evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
 from .labels import LabelSpec, labelled_users, split_by_time
 from .matrix import FeatureLayout
-from .model_store import save_boosters
 from .oracle import oracle_probabilities
 
 
@@ -97,6 +96,4 @@ class UserOutcomeTask:
 
     def save(self, config: UserOutcomeConfig, model: dict[str, lgb.Booster], data: UserOutcomeData,
              metrics: dict, settings: Settings) -> str:
-        return save_boosters(self.name, model, self.primary,
-                             {"task": self.name, "feature_service": self.feature_service},
-                             model_metadata(config, data.splits, data.layout, metrics), settings)
+        return save_task_model(self, model, self.primary, config, data.splits, data.layout, metrics, settings)

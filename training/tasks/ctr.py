@@ -18,12 +18,11 @@ from feature_repo.definitions import names
 from shopml.settings import Settings
 
 from ..baselines import ad_popularity
-from ..boosting import BoostingConfig, fit_binary, model_metadata
+from ..boosting import BoostingConfig, fit_binary, save_task_model
 from ..datasets import point_in_time_dataset
 from ..evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
 from ..labels import labelled_impressions, split_by_time
 from ..matrix import FeatureLayout
-from ..model_store import save_boosters
 from ..oracle import oracle_click_probabilities
 
 HEAD, LABEL = "click", "clicked"
@@ -71,5 +70,4 @@ class CtrTask:
 
     def save(self, config: CtrConfig, model: dict[str, lgb.Booster], data: CtrData, metrics: dict,
              settings: Settings) -> str:
-        return save_boosters(self.name, model, HEAD, {"task": self.name, "feature_service": self.feature_service},
-                             model_metadata(config, data.splits, data.layout, metrics), settings)
+        return save_task_model(self, model, HEAD, config, data.splits, data.layout, metrics, settings)

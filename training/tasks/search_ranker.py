@@ -35,7 +35,7 @@ from shopml.search import MAX_QUERY_CHARS, QUERY_ITEM_FEATURES, query_item_featu
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
-from ..boosting import BoostingConfig, model_metadata
+from ..boosting import BoostingConfig, lgb_params, save_task_model
 from ..datasets import point_in_time_dataset
 from ..embeddings import encode, load_text_model
 from ..evaluation import Evaluation
@@ -43,7 +43,7 @@ from ..item_index import INDEX_MODEL
 from ..labels import CUTOFF, WEEK_START_SQL, midnight_after, split_by_time
 from ..matrix import FeatureLayout
 from ..metrics import ndcg_at_k, recall_at_k
-from ..model_store import artifact_folder, save_boosters
+from ..model_store import artifact_folder
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +169,7 @@ class SearchRankerTask:
 
     def train(self, config: SearchRankerConfig, data: SearchData) -> dict[str, lgb.Booster]:
         train, valid = data.splits["train"], data.splits["validation"]
-        params = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": config.learning_rate,
-                  "num_leaves": config.num_leaves, "min_data_in_leaf": config.min_data_in_leaf,
-                  "feature_fraction": config.feature_fraction, "seed": config.seed, "deterministic": True,
-                  "num_threads": 2, "verbosity": -1}
+        params = lgb_params(config, objective="lambdarank", metric="ndcg", eval_at=[10])
         position = {"position": train["position"].to_numpy() - 1} if config.debias_position else {}
         train_set = lgb.Dataset(data.layout.matrix(train), train[LABEL].to_numpy(), group=_groups(train), **position)
         valid_set = lgb.Dataset(data.layout.matrix(valid), valid[LABEL].to_numpy(), group=_groups(valid),
@@ -210,8 +207,7 @@ class SearchRankerTask:
 
     def save(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData, metrics: dict,
              settings: Settings) -> str:
-        return save_boosters(self.name, model, HEAD, {"task": self.name, "feature_service": self.feature_service},
-                             model_metadata(config, data.splits, data.layout, metrics), settings)
+        return save_task_model(self, model, HEAD, config, data.splits, data.layout, metrics, settings)
 
 
 def _grades(settings: Settings, searches: pl.DataFrame) -> pl.DataFrame:
