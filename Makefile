@@ -27,6 +27,7 @@ demo: $(STAMP)
 	$(BIN)/shopml index build --home $(DEMO_HOME)
 	$(BIN)/shopml features materialize --home $(DEMO_HOME)
 	$(BIN)/shopml train all --home $(DEMO_HOME)
+	$(BIN)/shopml serve --try-endpoints --home $(DEMO_HOME)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

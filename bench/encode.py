@@ -17,7 +17,8 @@ import torch
 
 from bench.measure import write_results
 from shopml.settings import Settings
-from training.embeddings import encode, item_texts, load_text_model
+from shopml.text_model import encode, load_text_model
+from training.embeddings import item_texts
 
 MIN_COSINE = 0.99
 

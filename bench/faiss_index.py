@@ -21,7 +21,7 @@ from shopml.retrieval import IndexConfig, ItemIndex
 from shopml.warehouse.simulator import SimulationConfig
 from shopml.warehouse.simulator import text
 from shopml.warehouse.simulator.catalog import build_catalog
-from training.embeddings import encode, load_text_model
+from shopml.text_model import encode, load_text_model
 
 SETTINGS = [(16, 40, 32), (16, 40, 64), (32, 200, 32), (32, 200, 64), (32, 200, 128)]   # (M, efConstruction, efSearch)
 

@@ -29,7 +29,7 @@ from feature_repo.store import apply
 from shopml.settings import Settings
 from shopml.warehouse.simulator import SimulationConfig, simulate
 from training.config import resolve_config
-from training.model_store import load_boosters
+from shopml.model_store import load_boosters
 from training.task import run
 from training.tasks import TASKS
 users, days, home, task_name = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]

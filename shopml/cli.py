@@ -230,6 +230,38 @@ def index_build(
 
 
 @app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    try_endpoints: Annotated[bool, typer.Option(
+        "--try-endpoints", help="Start on a free port, call each endpoint once, print the answers, stop.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Serve every endpoint (`bentoml serve services.service:Shop`) over this home's models and features."""
+    import json
+    import subprocess
+
+    from services.server import ServerError, running_server, serve_command, serve_environment
+
+    settings = _settings(home)
+    if not try_endpoints:
+        console.print(f"serving on http://{host}:{port} (health: /health/, readiness: /readyz; Ctrl-C stops)")
+        raise typer.Exit(subprocess.run(serve_command(port, host), env=serve_environment(settings)).returncode)
+    from services.examples import call_endpoints, example_requests
+
+    console.print("starting the server on a free port (about 20 s)")
+    try:
+        with running_server(settings) as url:
+            console.print(f"server ready at {url}")
+            for route, response in call_endpoints(url, example_requests(settings)).items():
+                console.print(f"[bold]POST {route}[/] -> {response.status_code}")
+                console.print(json.dumps(response.json(), indent=1)[:1500])
+    except ServerError as error:
+        _fail(str(error))
+    console.print("server stopped")
+
+
+@app.command()
 def summary(home: HomeOption = None) -> None:
     """Row counts per table, the date range and a sample of each table of the warehouse."""
     from .warehouse.database import WarehouseMissingError

@@ -8,7 +8,8 @@ fewer than k items exist; those never leave this module, and ``k`` larger than t
 returns the whole catalogue.
 
 On disk (a folder, e.g. inside a BentoML model): ``index.faiss``, ``item_ids.npy`` and, when
-built, ``co_occurrence.parquet`` (item_id, other_id, weight in [0, 1]).
+given, ``co_occurrence.parquet`` (item_id, other_id, weight in [0, 1]) and ``titles.parquet``
+(item_id, title: what search matches words against and shows).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import faiss
 import numpy as np
 import polars as pl
 
-INDEX_FILE, IDS_FILE, CO_FILE = "index.faiss", "item_ids.npy", "co_occurrence.parquet"
+INDEX_FILE, IDS_FILE, CO_FILE, TITLES_FILE = "index.faiss", "item_ids.npy", "co_occurrence.parquet", "titles.parquet"
 EXACT, HNSW = "flat_ip", "hnsw_flat_ip"
 
 
@@ -41,17 +42,20 @@ def index_type(items: int, config: IndexConfig) -> str:
 
 
 class ItemIndex:
-    def __init__(self, index: faiss.Index, item_ids: np.ndarray, co_occurrence: pl.DataFrame | None = None):
+    def __init__(self, index: faiss.Index, item_ids: np.ndarray, co_occurrence: pl.DataFrame | None = None,
+                 titles: pl.DataFrame | None = None):
         if index.ntotal != len(item_ids):
             raise ValueError(f"the index holds {index.ntotal} vectors but the id map {len(item_ids)} ids")
         self.index = index
         self.item_ids = np.asarray(item_ids, dtype=np.int64)
         self._position = {int(item): i for i, item in enumerate(self.item_ids)}
         self.co_occurrence = co_occurrence
+        self.titles = titles
+        self._title = dict(titles.iter_rows()) if titles is not None else {}
 
     @classmethod
     def build(cls, item_ids: np.ndarray, vectors: np.ndarray, config: IndexConfig = IndexConfig(),
-              co_occurrence: pl.DataFrame | None = None) -> ItemIndex:
+              co_occurrence: pl.DataFrame | None = None, titles: pl.DataFrame | None = None) -> ItemIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dimension = vectors.shape[1]
         if index_type(len(vectors), config) == EXACT:
@@ -61,7 +65,7 @@ class ItemIndex:
             index.hnsw.efConstruction = config.ef_construction
             index.hnsw.efSearch = config.ef_search
         index.add(vectors)
-        return cls(index, item_ids, co_occurrence)
+        return cls(index, item_ids, co_occurrence, titles)
 
     @property
     def kind(self) -> str:
@@ -72,6 +76,9 @@ class ItemIndex:
 
     def __contains__(self, item_id: int) -> bool:
         return int(item_id) in self._position
+
+    def title(self, item_id: int) -> str | None:
+        return self._title.get(int(item_id))
 
     def set_ef_search(self, ef_search: int) -> None:
         if isinstance(self.index, faiss.IndexHNSW):
@@ -125,13 +132,16 @@ class ItemIndex:
         np.save(folder / IDS_FILE, self.item_ids, allow_pickle=False)
         if self.co_occurrence is not None:
             self.co_occurrence.write_parquet(folder / CO_FILE)
+        if self.titles is not None:
+            self.titles.write_parquet(folder / TITLES_FILE)
 
     @classmethod
     def load(cls, folder: Path, ef_search: int | None = None) -> ItemIndex:
         folder = Path(folder)
-        co_path = folder / CO_FILE
+        optional = {name: pl.read_parquet(folder / name) if (folder / name).is_file() else None
+                    for name in (CO_FILE, TITLES_FILE)}
         loaded = cls(faiss.read_index(str(folder / INDEX_FILE)), np.load(folder / IDS_FILE, allow_pickle=False),
-                     pl.read_parquet(co_path) if co_path.is_file() else None)
+                     optional[CO_FILE], optional[TITLES_FILE])
         if ef_search is not None:
             loaded.set_ef_search(ef_search)
         return loaded

@@ -1,19 +1,23 @@
 """Query–item features for product search, shared by the ranker's training and the service:
 embedding similarity and lexical overlap of the query with the item's title, category,
-subcategory and brand (words compared lower-case, plural s dropped). Vectorised over a frame of (query, item) pairs; the item features from
-Feast are joined by the caller.
+subcategory and brand (words compared lower-case, plural s dropped). Vectorised over a frame of
+(query, item) pairs that already holds the item's Feast features (``search_v1``).
 
-Input columns: ``query``, ``cosine`` (query embedding · item embedding), ``title``, ``category``,
-``subcategory``, ``brand`` (text columns may be null).
+Input columns: ``query``, ``cosine`` (query embedding · item embedding), ``title`` and the Feast
+columns of ``ITEM_WORDS`` (text columns may be null).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from feature_repo.definitions import names
+
 QUERY_ITEM_FEATURES = ("cosine", "title_overlap", "title_coverage", "category_in_query",
                        "subcategory_in_query", "brand_in_query")
 MAX_QUERY_CHARS = 200           # longer queries are refused by the service and cut by the trainer
+# what an item is called, as search_v1 names it (``<view>__<feature>``)
+ITEM_WORDS = {word: f"{names.ITEM_CONTENT}__{word}" for word in ("category", "subcategory", "brand")}
 
 
 def tokens(column: str) -> pl.Expr:
@@ -35,7 +39,5 @@ def query_item_features(pairs: pl.DataFrame) -> pl.DataFrame:
     return pairs.with_columns(
         (shared / query.list.len().clip(1)).alias("title_overlap"),        # share of the query in the title
         (shared / title.list.len().clip(1)).alias("title_coverage"),       # share of the title in the query
-        _contained("category").alias("category_in_query"),
-        _contained("subcategory").alias("subcategory_in_query"),
-        _contained("brand").alias("brand_in_query"),
+        *(_contained(column).alias(f"{word}_in_query") for word, column in ITEM_WORDS.items()),
     )

@@ -4,16 +4,18 @@ boosters with the metadata they carry (config, training window, row counts, feat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import lightgbm as lgb
 import polars as pl
 
+from shopml.matrix import FeatureLayout
+from shopml.model_store import save_boosters
 from shopml.settings import Settings
 
 from .labels import CUTOFF
-from .matrix import FeatureLayout
-from .model_store import save_boosters
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,11 @@ def fit_binary(config: BoostingConfig, layout: FeatureLayout, train: pl.DataFram
 
 
 def save_task_model(task, model: dict[str, lgb.Booster], primary: str, config, splits: dict[str, pl.DataFrame],
-                    layout: FeatureLayout, metrics: dict, settings: Settings) -> str:
+                    layout: FeatureLayout, metrics: dict, settings: Settings,
+                    extra: Callable[[Path], None] | None = None) -> str:
     """Save a task's boosters under its name, labelled with the task and its feature service."""
     return save_boosters(task.name, model, primary, {"task": task.name, "feature_service": task.feature_service},
-                         model_metadata(config, splits, layout, metrics), settings)
+                         model_metadata(config, splits, layout, metrics), settings, extra)
 
 
 def model_metadata(config, splits: dict[str, pl.DataFrame], layout: FeatureLayout, metrics: dict) -> dict:

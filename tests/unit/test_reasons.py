@@ -4,7 +4,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from training.reasons import OTHER, REASONS, explain
+from shopml.reasons import OTHER, REASONS, explain
 
 
 def test_the_driving_feature_group_is_the_top_reason():

@@ -10,13 +10,13 @@ import numpy as np
 import polars as pl
 
 from feature_repo.definitions import names
+from shopml.reasons import explain
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
 from ..bg_nbd import NO_PURCHASE, NOT_ALIVE
 from ..evaluation import Evaluation
 from ..labels import CUTOFF
-from ..reasons import explain
 from ..user_outcomes import Head, UserOutcomeConfig, UserOutcomeData, UserOutcomeTask
 
 # the simulator's churn causes, as the reasons a model can give

@@ -4,28 +4,34 @@ Rows are the shown slots of the latest weeks (ghost-ad holdout slots were never 
 no label); features come from ``ctr_v1`` as of the slot's time, including the request-time
 position and hour; train on the earliest weeks, stop early on the next, test on the latest.
 The baseline is the ad's smoothed click-through and the position; the oracle, on simulated data,
-is the probability each click was drawn with.
+is the probability each click was drawn with. The saved model carries the ad catalogue (each ad's
+item and category, which the features are keyed on) for the service.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightgbm as lgb
 import polars as pl
 
 from feature_repo.definitions import names
+from shopml.matrix import FeatureLayout
+from shopml.model_store import AD_CATALOGUE_FILE
 from shopml.settings import Settings
+from shopml.warehouse.database import connect
 
 from ..baselines import ad_popularity
 from ..boosting import BoostingConfig, fit_binary, save_task_model
 from ..datasets import point_in_time_dataset
 from ..evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
 from ..labels import labelled_impressions, split_by_time
-from ..matrix import FeatureLayout
 from ..oracle import oracle_click_probabilities
 
 HEAD, LABEL = "click", "clicked"
+AD_CATALOGUE_SQL = f"""SELECT ads.ad_id AS {names.AD_ID}, ads.item_id AS {names.ITEM_ID}, i.category AS {names.CATEGORY}
+                       FROM ads JOIN items i USING (item_id) ORDER BY ads.ad_id"""
 
 
 @dataclass(frozen=True)
@@ -70,4 +76,10 @@ class CtrTask:
 
     def save(self, config: CtrConfig, model: dict[str, lgb.Booster], data: CtrData, metrics: dict,
              settings: Settings) -> str:
-        return save_task_model(self, model, HEAD, config, data.splits, data.layout, metrics, settings)
+        with connect(settings.warehouse_path) as con:
+            ads = con.sql(AD_CATALOGUE_SQL).pl()
+
+        def write_ads(folder: Path) -> None:      # the service looks up an ad's item and category here
+            ads.write_parquet(folder / AD_CATALOGUE_FILE)
+
+        return save_task_model(self, model, HEAD, config, data.splits, data.layout, metrics, settings, write_ads)

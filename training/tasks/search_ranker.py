@@ -32,18 +32,18 @@ import polars as pl
 from feature_repo.definitions import names
 from shopml.retrieval import ItemIndex
 from shopml.search import MAX_QUERY_CHARS, QUERY_ITEM_FEATURES, query_item_features
+from shopml.matrix import FeatureLayout
+from shopml.model_store import artifact_folder
 from shopml.settings import Settings
+from shopml.text_model import encode, load_text_model
 from shopml.warehouse.database import connect, has_truth
 
 from ..boosting import BoostingConfig, lgb_params, save_task_model
 from ..datasets import point_in_time_dataset
-from ..embeddings import encode, load_text_model
 from ..evaluation import Evaluation
 from ..item_index import INDEX_MODEL
 from ..labels import CUTOFF, WEEK_START_SQL, midnight_after, split_by_time
-from ..matrix import FeatureLayout
 from ..metrics import ndcg_at_k, recall_at_k
-from ..model_store import artifact_folder
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,7 @@ def _features(settings: Settings, pairs: pl.DataFrame, query_vectors: dict[int, 
     rows = np.array([order[s] for s in pairs[SEARCH_ID]])
     pairs = pairs.with_columns(pl.Series("cosine", np.einsum("ij,ij->i", queries[rows], item_vectors)))
     featured = point_in_time_dataset(pairs, names.SEARCH_V1, settings)
-    featured = featured.join(titles, on=names.ITEM_ID, how="left").with_columns(
-        pl.col("item_content__category").alias("category"), pl.col("item_content__subcategory").alias("subcategory"),
-        pl.col("item_content__brand").alias("brand"))
-    return query_item_features(featured)
+    return query_item_features(featured.join(titles, on=names.ITEM_ID, how="left"))
 
 
 def _groups(frame: pl.DataFrame) -> np.ndarray:

@@ -16,6 +16,7 @@ import lightgbm as lgb
 from shopml.settings import Settings
 
 PRIMARY_FILE = "model.txt"
+AD_CATALOGUE_FILE = "ads.parquet"      # the ctr model's ads: ad_id, item_id, category (as trained)
 
 
 def head_file(head: str, primary: str) -> str:
@@ -54,17 +55,24 @@ def artifact_folder(tag: str, settings: Settings) -> tuple[Path, dict]:
 
 
 def save_boosters(name: str, boosters: dict[str, lgb.Booster], primary: str, labels: dict[str, str],
-                  metadata: dict, settings: Settings) -> str:
+                  metadata: dict, settings: Settings, extra: Callable[[Path], None] | None = None) -> str:
+    """Save one booster per head (``extra(folder)`` adds any other files the model needs)."""
     def write(folder: Path) -> None:
         for head, booster in boosters.items():
             booster.save_model(str(folder / head_file(head, primary)))
+        if extra is not None:
+            extra(folder)
 
     return save_artifact(name, labels, {**metadata, "primary_head": primary, "heads": sorted(boosters)},
                          settings, write)
 
 
+def boosters_in(folder: Path, metadata: dict) -> dict[str, lgb.Booster]:
+    """The boosters of a saved model's folder, by head."""
+    primary = metadata["primary_head"]
+    return {head: lgb.Booster(model_file=str(folder / head_file(head, primary))) for head in metadata["heads"]}
+
+
 def load_boosters(tag: str, settings: Settings) -> tuple[dict[str, lgb.Booster], dict]:
     folder, metadata = artifact_folder(tag, settings)
-    primary = metadata["primary_head"]
-    boosters = {head: lgb.Booster(model_file=str(folder / head_file(head, primary))) for head in metadata["heads"]}
-    return boosters, metadata
+    return boosters_in(folder, metadata), metadata

@@ -21,12 +21,19 @@ class FeatureLayout:
         return cls(numeric=tuple(c for c in features if c not in text),
                    categorical={c: tuple(sorted(frame[c].drop_nulls().unique().to_list())) for c in text})
 
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> FeatureLayout:
+        """The layout a saved model was trained with (its ``features`` and ``categories``)."""
+        categorical = {column: tuple(values) for column, values in metadata["categories"].items()}
+        return cls(numeric=tuple(c for c in metadata["features"] if c not in categorical), categorical=categorical)
+
     @property
     def columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
     def matrix(self, frame: pl.DataFrame) -> pd.DataFrame:
-        data = frame.select(self.columns).to_pandas()
+        # numbers as floats: an online read of unknown entities yields all-null (untyped) columns
+        data = frame.select(pl.col(self.numeric).cast(pl.Float64), *self.categorical).to_pandas()
         for column, categories in self.categorical.items():
             data[column] = pd.Categorical(data[column], categories=list(categories))
         return data

@@ -1,0 +1,35 @@
+"""One example request per endpoint, taken from the shop's own data (a recently active user and
+one never seen, the most shown ads, the most bought item, a recent search), and calling each
+endpoint once over HTTP: what ``make demo`` shows at its end."""
+
+from __future__ import annotations
+
+import httpx
+
+from shopml.settings import Settings
+from shopml.warehouse.database import connect
+
+UNKNOWN_USER = -1          # no user has this id: the answer shows the documented fallback
+
+
+def example_requests(settings: Settings) -> dict[str, dict]:
+    with connect(settings.warehouse_path) as con:
+        user = con.execute("""SELECT user_id FROM events WHERE ts >= (SELECT max(ts) FROM events) - INTERVAL 30 DAY
+                              GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1""").fetchall()[0][0]
+        ads = [row[0] for row in con.execute("""SELECT ad_id FROM ad_impressions GROUP BY ad_id
+                                                ORDER BY count(*) DESC, ad_id LIMIT 5""").fetchall()]
+        item = con.execute("""SELECT item_id FROM events WHERE event_type = 'purchase' GROUP BY item_id
+                              ORDER BY count(*) DESC, item_id LIMIT 1""").fetchall()[0][0]
+        query = con.execute("SELECT query FROM searches ORDER BY ts DESC, search_id LIMIT 1").fetchall()[0][0]
+    return {
+        "/propensity": {"user_ids": [user, UNKNOWN_USER]},
+        "/churn": {"user_ids": [user, UNKNOWN_USER]},
+        "/ctr": {"user_id": user, "ad_ids": ads, "position": 1},
+        "/similar_items": {"item_id": item, "k": 5},
+        "/search": {"query": query, "k": 5},
+    }
+
+
+def call_endpoints(url: str, requests: dict[str, dict]) -> dict[str, httpx.Response]:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        return {route: client.post(route, json=body) for route, body in requests.items()}

@@ -1,0 +1,206 @@
+"""The entry service over real HTTP (`bentoml serve` in its own process, models from the model
+store, features from Feast's SQLite online store, the FAISS index, the real text model): every
+endpoint answers what the same models answer in-process, every bad input is a 400 that names
+the problem, unknown ids get their documented fallbacks, a home without models or online store
+never becomes ready and says why, and `bentoml build` packs the Bento."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import bentoml
+import httpx
+import polars as pl
+import pytest
+
+from feature_repo.definitions import names
+from services.items import ItemFinder
+from services.online import OnlineFeatures
+from services.runtime import load_model
+from services.schemas import MAX_K, MAX_USERS
+from services.scoring import Scorer
+from services.server import running_server
+from shopml.search import MAX_QUERY_CHARS
+from shopml.settings import Settings
+from shopml.warehouse.database import connect
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+TRAINING = {                                    # quick settings: the tiny shop, no oracle
+    "propensity": ["cutoffs=4", "test_cutoffs=1", "oracle_futures=0"],
+    "churn": ["horizon_days=14", "cutoffs=4", "test_cutoffs=1", "oracle_futures=0"],
+    "ctr": ["weeks=6", "test_weeks=1"],
+    "search_ranker": ["weeks=4", "max_train_searches=2000", "max_test_searches=200"],
+}
+
+
+@pytest.fixture(scope="module")
+def settings(model_home) -> Settings:
+    """The tiny shop's home with every model the entry service needs."""
+    from training.config import resolve_config
+    from training.item_index import ItemIndexConfig, build_item_index
+    from training.task import run
+    from training.tasks import TASKS
+
+    build_item_index(model_home, ItemIndexConfig())
+    for name, overrides in TRAINING.items():
+        task = TASKS[name]
+        run(task, resolve_config(task.config_type, overrides=overrides), model_home)
+    return model_home
+
+
+@pytest.fixture(scope="module")
+def url(settings):
+    with running_server(settings) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def client(url):
+    with httpx.Client(base_url=url, timeout=60) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def local(settings):
+    """The same models, in this process."""
+    online = OnlineFeatures(settings)
+    model = lambda name: load_model(bentoml.models.BentoModel(f"{name}:latest"), "")   # noqa: E731
+    return {"scorer": Scorer(online, model("propensity"), model("churn"), model("ctr")),
+            "items": ItemFinder(online, model("item_index"), model("search_ranker"))}
+
+
+@pytest.fixture(scope="module")
+def ids(settings) -> dict:
+    with connect(settings.warehouse_path) as con:
+        users = [r[0] for r in con.execute("""SELECT user_id FROM events GROUP BY user_id
+                                              ORDER BY count(*) DESC, user_id LIMIT 5""").fetchall()]
+        ads = [r[0] for r in con.execute("SELECT ad_id FROM ads ORDER BY ad_id LIMIT 8").fetchall()]
+        item = con.execute("SELECT min(item_id) FROM items").fetchall()[0][0]
+        query = con.execute("SELECT query FROM searches ORDER BY ts DESC LIMIT 1").fetchall()[0][0]
+    return {"users": users, "ads": ads, "item": item, "query": query}
+
+
+def _post(client, route: str, body) -> dict:
+    response = client.post(route, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_health_lists_the_models_and_readiness(client):
+    assert client.get("/readyz").status_code == 200
+    health = client.get("/health/").json()
+    assert health["ready"] and not health["problems"]
+    assert set(health["models"]["scorer"]) == {"propensity", "churn", "ctr"}
+    assert set(health["models"]["items"]) == {"item_index", "search_ranker"}
+
+
+def test_user_scores_match_the_models_in_process(client, local, ids):
+    body = {"user_ids": ids["users"]}
+    assert _post(client, "/propensity", body) == local["scorer"].propensity(ids["users"]).model_dump()
+    churn = _post(client, "/churn", body)
+    assert churn == local["scorer"].churn(ids["users"]).model_dump()
+    for score in churn["scores"]:
+        assert score["known_user"] and 0 < score["probability"] < 1
+        shares = [r["share"] for r in score["reasons"]]
+        assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1, abs=1e-3)
+        assert score["top_reason"] in {r["reason"] for r in score["reasons"]} | {"inactive lately"}
+
+
+def test_ctr_ranks_the_candidates_like_the_model_in_process(client, local, ids):
+    body = {"user_id": ids["users"][0], "ad_ids": ids["ads"], "position": 2, "hour_of_day": 20}
+    answer = _post(client, "/ctr", body)
+    assert answer == local["scorer"].ctr(ids["users"][0], ids["ads"], 2, 20).model_dump()
+    probabilities = [ad["probability"] for ad in answer["ads"]]
+    assert probabilities == sorted(probabilities, reverse=True) and len(set(probabilities)) > 1
+    assert sorted(ad["ad_id"] for ad in answer["ads"]) == sorted(ids["ads"]) and answer["known_user"]
+
+
+def test_similar_items_and_search_match_in_process(client, local, ids):
+    similar = _post(client, "/similar_items", {"item_id": ids["item"], "k": 7})
+    assert similar == local["items"].similar(ids["item"], 7, True).model_dump()
+    found = [i["item_id"] for i in similar["items"]]
+    assert len(found) == 7 == len(set(found)) and ids["item"] not in found and similar["known_item"]
+    search = _post(client, "/search", {"query": ids["query"], "k": 10, "user_id": ids["users"][0]})
+    in_process = local["items"].search(ids["query"], 10, None).model_dump()["items"]
+    assert [i["item_id"] for i in search["items"]] == [i["item_id"] for i in in_process]
+    assert [i["score"] for i in search["items"]] == pytest.approx([i["score"] for i in in_process], abs=1e-4)
+    scores = [i["score"] for i in search["items"]]
+    assert len(scores) == 10 and scores == sorted(scores, reverse=True)
+
+
+def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
+    churn = _post(client, "/churn", {"user_ids": [-5, ids["users"][0]]})["scores"]
+    prior = local["scorer"].churn_model.prior("churn")
+    assert churn[0] == {"user_id": -5, "probability": pytest.approx(prior), "top_reason": None, "reasons": [],
+                        "known_user": False}
+    assert churn[1]["known_user"]
+    propensity = _post(client, "/propensity", {"user_ids": [-5]})["scores"][0]
+    assert not propensity["known_user"] and propensity["purchase"] == pytest.approx(
+        local["scorer"].propensity_model.prior("purchase"))
+    ctr = _post(client, "/ctr", {"user_id": -5, "ad_ids": [ids["ads"][0], 10**9]})
+    assert not ctr["known_user"]
+    assert {ad["ad_id"]: ad["known_ad"] for ad in ctr["ads"]} == {ids["ads"][0]: True, 10**9: False}
+    similar = _post(client, "/similar_items", {"item_id": 10**9, "k": 5})
+    assert similar["fallback"] == "popular items" and not similar["known_item"]
+    assert [i["item_id"] for i in similar["items"]] == local["items"].popular[:5].tolist()
+
+
+BAD_REQUESTS = [
+    ("/churn", {"user_ids": []}, "too_short"),
+    ("/churn", {"user_ids": list(range(MAX_USERS + 1))}, "too_long"),
+    ("/churn", {"user_ids": ["7"]}, "int_type"),
+    ("/churn", {}, "missing"),
+    ("/churn", {"user_ids": [1], "verbose": True}, "extra_forbidden"),
+    ("/propensity", {"user_id": 1}, "extra_forbidden"),
+    ("/ctr", {"user_id": 1, "ad_ids": []}, "too_short"),
+    ("/ctr", {"user_id": 1, "ad_ids": [1], "position": 0}, "greater_than_equal"),
+    ("/ctr", {"user_id": 1, "ad_ids": [1], "hour_of_day": 24}, "less_than_equal"),
+    ("/similar_items", {"item_id": 1, "k": 0}, "greater_than_equal"),
+    ("/similar_items", {"item_id": 1, "k": MAX_K + 1}, "less_than_equal"),
+    ("/similar_items", {"item_id": 1.5}, "int_type"),
+    ("/search", {"query": "x" * (MAX_QUERY_CHARS + 1)}, "string_too_long"),
+    ("/search", {"query": "   "}, "string_too_short"),
+    ("/search", {"query": "mug", "k": "10"}, "int_type"),
+]
+
+
+@pytest.mark.parametrize("route, body, problem", BAD_REQUESTS)
+def test_bad_input_is_a_400_naming_the_problem(client, route, body, problem):
+    response = client.post(route, json=body)
+    assert response.status_code == 400, response.text
+    assert problem in response.text
+
+
+def test_a_body_that_is_not_json_is_a_400(client):
+    response = client.post("/churn", content=b"user_ids=1", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "json" in response.text.lower()
+
+
+def test_a_home_without_models_or_online_store_never_becomes_ready(tmp_path):
+    empty = Settings.resolve(tmp_path / "empty_home")
+    empty.ensure_home()
+    with running_server(empty, require_ready=False) as base:
+        assert httpx.get(f"{base}/readyz", timeout=10).status_code == 503
+        health = httpx.get(f"{base}/health/", timeout=10)
+        assert health.status_code == 503
+        assert "shopml features apply" in " ".join(health.json()["problems"])
+        refused = httpx.post(f"{base}/churn", json={"user_ids": [1]}, timeout=10)
+        assert refused.status_code == 503 and "features apply" in refused.text
+
+
+def test_bentoml_build_packs_the_service_and_its_models(settings, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "BENTOML_HOME": str(settings.model_store), "BENTOML_DO_NOT_TRACK": "True"}
+    done = subprocess.run([str(Path(sys.executable).parent / "bentoml"), "build", "--output", "tag"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tag = done.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    bento = bentoml.bentos.get(tag)
+    packed = {model.tag.name for model in bento.info.all_models}
+    assert packed == {"propensity", "churn", "ctr", "item_index", "search_ranker"}
+    source = Path(bento.path) / "src"
+    assert (source / "services" / "service.py").is_file() and (source / "feature_repo" / "feature_store.yaml").is_file()
+    assert not (source / "data").exists() and not list(source.rglob("*.duckdb"))
