@@ -4,7 +4,8 @@ starting the service's parts (each part's problem is collected, never raised), r
 
 A service that cannot load a model or reach the online store still starts but refuses to become
 ready: ``/readyz`` answers 503, ``/health`` lists every problem (so does the log), and an endpoint
-whose part did not start answers 503 with the reason.
+whose part did not start answers 503 (BentoML keeps a 5xx's message out of the answer; ``/health``
+has it). A model missing from the store stops ``bentoml serve`` itself, with a message naming it.
 """
 
 from __future__ import annotations

@@ -1,28 +1,26 @@
 """The entry service over real HTTP (`bentoml serve` in its own process, models from the model
 store, features from Feast's SQLite online store, the FAISS index, the real text model): every
 endpoint answers what the same models answer in-process, every bad input is a 400 that names
-the problem, unknown ids get their documented fallbacks, a home without models or online store
-never becomes ready and says why, and `bentoml build` packs the Bento."""
+the problem, unknown ids get their documented fallbacks, a home without an online store never becomes ready
+and says why, a home without models refuses to start and names them, and `bentoml build` packs
+the Bento.
+
+BentoML reads its model store's location once, when first imported, so this module imports it
+(and the services, which do) only after the session's model home is set."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import bentoml
 import httpx
-import polars as pl
 import pytest
 
-from feature_repo.definitions import names
-from services.items import ItemFinder
-from services.online import OnlineFeatures
-from services.runtime import load_model
 from services.schemas import MAX_K, MAX_USERS
-from services.scoring import Scorer
-from services.server import running_server
+from services.server import ServerError, running_server
 from shopml.search import MAX_QUERY_CHARS
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
@@ -66,6 +64,13 @@ def client(url):
 @pytest.fixture(scope="module")
 def local(settings):
     """The same models, in this process."""
+    import bentoml
+
+    from services.items import ItemFinder
+    from services.online import OnlineFeatures
+    from services.runtime import load_model
+    from services.scoring import Scorer
+
     online = OnlineFeatures(settings)
     model = lambda name: load_model(bentoml.models.BentoModel(f"{name}:latest"), "")   # noqa: E731
     return {"scorer": Scorer(online, model("propensity"), model("churn"), model("ctr")),
@@ -179,19 +184,28 @@ def test_a_body_that_is_not_json_is_a_400(client):
     assert response.status_code == 400 and "json" in response.text.lower()
 
 
-def test_a_home_without_models_or_online_store_never_becomes_ready(tmp_path):
-    empty = Settings.resolve(tmp_path / "empty_home")
-    empty.ensure_home()
-    with running_server(empty, require_ready=False) as base:
+def test_a_home_without_an_online_store_never_becomes_ready_and_says_why(settings, tmp_path):
+    bare = Settings.resolve(tmp_path / "models_only")
+    shutil.copytree(settings.model_store, bare.model_store)        # the models, but no feature store
+    with running_server(bare, require_ready=False) as base:
         assert httpx.get(f"{base}/readyz", timeout=10).status_code == 503
         health = httpx.get(f"{base}/health/", timeout=10)
-        assert health.status_code == 503
-        assert "shopml features apply" in " ".join(health.json()["problems"])
+        assert health.status_code == 503 and "shopml features apply" in " ".join(health.json()["problems"])
         refused = httpx.post(f"{base}/churn", json={"user_ids": [1]}, timeout=10)
-        assert refused.status_code == 503 and "features apply" in refused.text
+        assert refused.status_code == 503          # BentoML hides a 5xx's message: /health says why
 
 
-def test_bentoml_build_packs_the_service_and_its_models(settings, tmp_path):
+def test_a_home_without_models_refuses_to_start_and_names_the_model(tmp_path):
+    empty = Settings.resolve(tmp_path / "empty_home")
+    empty.ensure_home()
+    with pytest.raises(ServerError, match=r"Model \w+:latest could not be found"):
+        with running_server(empty, timeout=60):
+            pass
+
+
+def test_bentoml_build_packs_the_service_and_its_models(settings):
+    import bentoml
+
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "BENTOML_HOME": str(settings.model_store), "BENTOML_DO_NOT_TRACK": "True"}
     done = subprocess.run([str(Path(sys.executable).parent / "bentoml"), "build", "--output", "tag"],
