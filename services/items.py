@@ -71,7 +71,7 @@ class ItemFinder:
         features = self.online.read(names.SEARCH_V1, {names.ITEM_ID: ids.tolist()}).with_columns(
             pl.lit(query).alias("query"), pl.Series("cosine", cosines, dtype=pl.Float64),
             pl.Series("title", [self.index.title(i) for i in ids], dtype=pl.String))
-        scores = self.ranker.predict(self.layout.matrix(query_item_features(features)), num_threads=1)
+        scores = self.ranker.predict(self.layout.array(query_item_features(features)), num_threads=1)
         best = np.argsort(-scores, kind="stable")[:k]
         return SearchResponse(query=query, personalised=False, items=[self._result(ids[i], scores[i]) for i in best])
 

@@ -42,7 +42,7 @@ class BoostedModel:
         return cls(saved, boosters_in(saved.folder, saved.metadata), FeatureLayout.from_metadata(saved.metadata))
 
     def predict(self, head: str, features: pl.DataFrame) -> np.ndarray:
-        return self.boosters[head].predict(self.layout.matrix(features), num_threads=1)
+        return self.boosters[head].predict(self.layout.array(features), num_threads=1)
 
     def prior(self, head: str) -> float:
         """The share of positives in the latest labelled weeks (the test split)."""
@@ -89,7 +89,7 @@ class Scorer:
         top = np.full(len(user_ids), None, dtype=object)
         shares = np.zeros((len(user_ids), len(REASONS)))
         if known.any():
-            matrix = model.layout.matrix(features.filter(pl.Series(known)))
+            matrix = model.layout.array(features.filter(pl.Series(known)))
             probability[known] = model.boosters["churn"].predict(matrix, num_threads=1)
             reasons = explain(model.boosters["churn"], matrix)
             top[known], shares[known] = reasons.top, reasons.shares

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -30,6 +31,15 @@ class FeatureLayout:
     @property
     def columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+    def array(self, frame: pl.DataFrame) -> np.ndarray:
+        """The same matrix as plain floats, categories as their codes (NaN when unknown or
+        missing), which LightGBM takes as is: several times faster than ``matrix`` for the few
+        rows of an online request, and the same predictions."""
+        codes = [pl.col(column).replace_strict(list(categories), list(range(len(categories))), default=None,
+                                               return_dtype=pl.Float64)
+                 for column, categories in self.categorical.items()]
+        return frame.select(pl.col(self.numeric).cast(pl.Float64), *codes).to_numpy().astype(np.float64, copy=False)
 
     def matrix(self, frame: pl.DataFrame) -> pd.DataFrame:
         # numbers as floats: an online read of unknown entities yields all-null (untyped) columns

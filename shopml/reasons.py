@@ -51,13 +51,14 @@ class Reasons:
     shares: np.ndarray       # (rows, REASONS): each reason's share of the positive contributions
 
 
-def explain(booster: lgb.Booster, matrix: pd.DataFrame) -> Reasons:
-    contributions = booster.predict(matrix, pred_contrib=True)[:, :-1]        # drop the bias column
-    group = {column: OTHER for column in matrix.columns}
+def explain(booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray) -> Reasons:
+    contributions = booster.predict(matrix, pred_contrib=True, num_threads=1)[:, :-1]   # drop the bias column
+    features = booster.feature_name()
+    group = {column: OTHER for column in features}
     for reason, columns in REASON_FEATURES.items():
         group.update({column: reason for column in columns if column in group})
     by_reason = np.column_stack([
-        contributions[:, [i for i, c in enumerate(matrix.columns) if group[c] == reason]].sum(axis=1)
+        contributions[:, [i for i, c in enumerate(features) if group[c] == reason]].sum(axis=1)
         for reason in REASONS])
     positive = np.clip(by_reason, 0, None)
     total = positive.sum(axis=1, keepdims=True)

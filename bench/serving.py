@@ -1,0 +1,152 @@
+"""The entry service under load, over loopback HTTP, next to the same calls in-process: per
+endpoint and concurrency (1, 8, 32), p50 / p95 / p99 latency, requests per second and errors;
+the serving overhead is the ratio of HTTP p50 to in-process p50. Runs are bounded in count and
+time. Client and server share the machine's 2 cores, as they would not in production.
+
+Goals on 2 cores (at concurrency 1): single-user churn p99 <= 25 ms, ctr for 50 candidate ads
+p99 <= 50 ms, similar_items p99 <= 15 ms, search p99 <= 60 ms; zero errors anywhere.
+
+    python -m bench.serving [--home data] [--requests 400] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.measure import write_results
+from shopml.settings import Settings
+from shopml.warehouse.database import connect
+
+CONCURRENCY = (1, 8, 32)
+GOALS_MS = {"churn": 25.0, "ctr": 50.0, "similar_items": 15.0, "search": 60.0}
+CANDIDATE_ADS = 50
+
+
+def _bodies(settings: Settings, count: int, seed: int = 7) -> dict[str, list[dict]]:
+    """``count`` request bodies per endpoint, drawn from the shop's own ids and searches."""
+    rng = np.random.default_rng(seed)
+    with connect(settings.warehouse_path) as con:
+        users = np.array([r[0] for r in con.execute("""SELECT DISTINCT user_id FROM events
+                          WHERE ts >= (SELECT max(ts) FROM events) - INTERVAL 30 DAY""").fetchall()])
+        ads = np.array([r[0] for r in con.execute("SELECT ad_id FROM ads").fetchall()])
+        items = np.array([r[0] for r in con.execute("SELECT item_id FROM items").fetchall()])
+        queries = [r[0] for r in con.execute("SELECT query FROM searches ORDER BY ts DESC LIMIT 5000").fetchall()]
+    pick = lambda values: values[rng.integers(len(values), size=count)].tolist()   # noqa: E731
+    return {
+        "propensity": [{"user_ids": [u]} for u in pick(users)],
+        "churn": [{"user_ids": [u]} for u in pick(users)],
+        "ctr": [{"user_id": u, "ad_ids": rng.choice(ads, CANDIDATE_ADS, replace=False).tolist(), "position": 1,
+                 "hour_of_day": 20} for u in pick(users)],
+        "similar_items": [{"item_id": i, "k": 10} for i in pick(items)],
+        "search": [{"query": q, "k": 10} for q in pick(np.array(queries, dtype=object))],
+    }
+
+
+def _summary(latencies: list[float], seconds: float, errors: int) -> dict:
+    ms = np.array(latencies) * 1e3
+    return {"requests": len(latencies), "errors": errors, "requests_per_second": round(len(latencies) / seconds, 1),
+            **{f"p{q}_ms": round(float(np.percentile(ms, q)), 2) for q in (50, 95, 99)}}
+
+
+def _over_http(url: str, route: str, bodies: list[dict], concurrency: int, time_limit: float) -> dict:
+    deadline = time.monotonic() + time_limit
+    clients = [httpx.Client(base_url=url, timeout=30) for _ in range(concurrency)]
+
+    def worker(index: int) -> tuple[list[float], int]:
+        times, errors = [], 0
+        for body in bodies[index::concurrency]:
+            if time.monotonic() > deadline:
+                break
+            started = time.perf_counter()
+            response = clients[index].post(route, json=body)
+            times.append(time.perf_counter() - started)
+            errors += response.status_code != 200
+        return times, errors
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(worker, range(concurrency)))
+    seconds = time.perf_counter() - started
+    for client in clients:
+        client.close()
+    return _summary([t for times, _ in results for t in times], seconds, sum(e for _, e in results))
+
+
+def _in_process(call, bodies: list[dict]) -> dict:
+    times = []
+    for body in bodies:
+        started = time.perf_counter()
+        call(body)
+        times.append(time.perf_counter() - started)
+    return _summary(times, sum(times), 0)
+
+
+def _local_calls(settings: Settings) -> dict:
+    os.environ["BENTOML_HOME"] = str(settings.model_store)          # before bentoml is imported
+    import bentoml
+
+    from services.items import ItemFinder
+    from services.online import OnlineFeatures
+    from services.runtime import load_model
+    from services.scoring import Scorer
+
+    online = OnlineFeatures(settings)
+    model = lambda name: load_model(bentoml.models.BentoModel(f"{name}:latest"), "")    # noqa: E731
+    scorer = Scorer(online, model("propensity"), model("churn"), model("ctr"))
+    items = ItemFinder(online, model("item_index"), model("search_ranker"))
+    return {
+        "propensity": lambda b: scorer.propensity(b["user_ids"]),
+        "churn": lambda b: scorer.churn(b["user_ids"]),
+        "ctr": lambda b: scorer.ctr(b["user_id"], b["ad_ids"], b["position"], b["hour_of_day"]),
+        "similar_items": lambda b: items.similar(b["item_id"], b["k"], True),
+        "search": lambda b: items.search(b["query"], b["k"], None),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, default=Path("data"))
+    parser.add_argument("--requests", type=int, default=400, help="requests per endpoint and concurrency")
+    parser.add_argument("--seconds", type=float, default=30.0, help="time limit per endpoint and concurrency")
+    args = parser.parse_args()
+    settings = Settings.resolve(args.home)
+    bodies = _bodies(settings, args.requests)
+    local = _local_calls(settings)
+    in_process = {}
+    for endpoint, call in local.items():
+        for body in bodies[endpoint][:20]:
+            call(body)                                                        # warm up
+        in_process[endpoint] = _in_process(call, bodies[endpoint])
+        print(f"in-process {endpoint}: {in_process[endpoint]}", flush=True)
+    del local
+
+    from services.server import running_server
+
+    report = {"endpoints": {}}
+    with running_server(settings) as url:
+        for endpoint, endpoint_bodies in bodies.items():
+            _over_http(url, f"/{endpoint}", endpoint_bodies[:20], 1, args.seconds)           # warm up
+            runs = {c: _over_http(url, f"/{endpoint}", endpoint_bodies, c, args.seconds) for c in CONCURRENCY}
+            single = runs[1]
+            entry = {"in_process": in_process[endpoint], "http": {str(c): run for c, run in runs.items()},
+                     "overhead_p50_ratio": round(single["p50_ms"] / in_process[endpoint]["p50_ms"], 2),
+                     "errors": sum(run["errors"] for run in runs.values())}
+            if endpoint in GOALS_MS:
+                entry["goal_p99_ms"] = GOALS_MS[endpoint]
+                entry["meets_goal"] = single["p99_ms"] <= GOALS_MS[endpoint] and entry["errors"] == 0
+            report["endpoints"][endpoint] = entry
+            print(f"{endpoint}: " + "; ".join(f"c={c} p50 {r['p50_ms']} p99 {r['p99_ms']} ms {r['requests_per_second']}/s "
+                                               f"errors {r['errors']}" for c, r in runs.items())
+                  + f"; in-process p50 {in_process[endpoint]['p50_ms']} ms", flush=True)
+    print(f"wrote {write_results('serving', report)}")
+
+
+if __name__ == "__main__":
+    main()
