@@ -36,7 +36,7 @@ class FeatureLayout:
         """The same matrix as plain floats, categories as their codes (NaN when unknown or
         missing), which LightGBM takes as is: several times faster than ``matrix`` for the few
         rows of an online request, and the same predictions."""
-        codes = [pl.col(column).replace_strict(list(categories), list(range(len(categories))), default=None,
+        codes = [pl.col(column).cast(pl.String).replace_strict(list(categories), list(range(len(categories))), default=None,
                                                return_dtype=pl.Float64)
                  for column, categories in self.categorical.items()]
         return frame.select(pl.col(self.numeric).cast(pl.Float64), *codes).to_numpy().astype(np.float64, copy=False)

@@ -22,3 +22,5 @@ def test_array_and_matrix_predict_the_same():
     probes = pl.DataFrame({"item__size": [0.1, None, 2.0, -1.0], "item__colour": ["red", "blue", None, "purple"]})
     np.testing.assert_array_equal(booster.predict(layout.matrix(probes)), booster.predict(layout.array(probes)))
     assert layout.array(probes)[:, 1].tolist()[:2] == [2.0, 0.0] and np.isnan(layout.array(probes)[2:, 1]).all()
+    unknown = pl.DataFrame({"item__size": [None], "item__colour": [None]})        # all-null columns have no type
+    assert np.isnan(layout.array(unknown)).all()
