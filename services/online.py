@@ -1,6 +1,13 @@
 """The Feast online-feature client every service shares: the latest features of a batch of
-entities, through a feature service, with columns named ``<view>__<feature>`` exactly as the
+entity rows through a feature service, with columns named ``<view>__<feature>`` exactly as the
 training sets name them, so a model's saved feature layout applies unchanged.
+
+Catalogue-side views (keyed by item or ad) change only when the online store is materialised
+(once a day), so their rows are kept in memory for ``cache_seconds`` (default 60: a new
+materialisation is seen within a minute); user-side views are read from the store on every
+request. Each request makes at most one Feast read for the user side and one per catalogue view
+with rows not in memory, each over distinct keys only: for 50 candidate ads of one user that is
+one user row per category instead of 50 rows of every view.
 
 Feast does not enforce feature-view TTLs on online reads (PITFALLS); the models were trained on
 the same latest snapshots the online store holds, so none is enforced here either.
@@ -13,7 +20,10 @@ same inputs, so the definition stays the one in ``feature_repo``.
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -21,38 +31,111 @@ from feature_repo.definitions import names
 from feature_repo.store import open_store
 from shopml.settings import Settings
 
+SERVICES = (names.PROPENSITY_V1, names.CHURN_V1, names.CTR_V1, names.SEARCH_V1)
+CATALOGUE_KEYS = {names.ITEM_ID, names.AD_ID}      # views keyed by these alone are cached
+CACHE_SECONDS = 60.0
+
 
 class OnlineStoreError(RuntimeError):
     """The online store cannot be read (not applied, not materialised, unreachable)."""
 
 
+@dataclass(frozen=True)
+class ViewRead:
+    view: str
+    keys: tuple[str, ...]
+    features: tuple[str, ...]
+
+    @property
+    def refs(self) -> list[str]:
+        return [f"{self.view}:{f}" for f in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"{self.view}__{f}" for f in self.features]
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    user_side: list[ViewRead]               # read on every request, in one Feast call
+    catalogue: list[ViewRead]               # cached per key
+    on_demand: list[tuple[object, ViewRead, list[str]]]  # (the registered view, its features, its inputs)
+
+
 class OnlineFeatures:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, cache_seconds: float = CACHE_SECONDS):
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, dict] = {}          # view -> key -> (read at, feature values)
+        self._lock = threading.Lock()
         try:
             self.store = open_store(settings)
-            self._services = {name: self.store.get_feature_service(name)
-                              for name in (names.PROPENSITY_V1, names.CHURN_V1, names.CTR_V1, names.SEARCH_V1)}
-            on_demand = {view.name: view for view in self.store.list_on_demand_feature_views()}
-            self._on_demand = {name: [(on_demand[p.name], [f.name for f in p.features])
-                                      for p in service.feature_view_projections if p.name in on_demand]
-                               for name, service in self._services.items()}
+            self._plans = {name: self._plan(name) for name in SERVICES}
         except Exception as error:          # Feast raises many types; all mean "cannot serve"
             raise OnlineStoreError(f"cannot open the feature store: {error}") from error
+
+    def _plan(self, service_name: str) -> ServicePlan:
+        service = self.store.get_feature_service(service_name)
+        on_demand = {view.name: view for view in self.store.list_on_demand_feature_views()}
+        plan = ServicePlan([], [], [])
+        for projection in service.feature_view_projections:
+            features = tuple(f.name for f in projection.features)
+            if projection.name in on_demand:
+                view = on_demand[projection.name]
+                inputs = [*(f"{source.name}__{f.name}" for source in view.source_feature_view_projections.values()
+                            for f in source.features),
+                          *(field.name for source in view.source_request_sources.values() for field in source.schema)]
+                plan.on_demand.append((view, ViewRead(projection.name, (), features), inputs))
+                continue
+            view = self.store.get_feature_view(projection.name)
+            read = ViewRead(projection.name, tuple(c.name for c in view.entity_columns), features)
+            (plan.catalogue if len(read.keys) == 1 and read.keys[0] in CATALOGUE_KEYS else plan.user_side).append(read)
+        return plan
+
+    def _feast(self, refs: list[str], rows: pl.DataFrame) -> pl.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            response = self.store.get_online_features(features=refs, entity_rows=rows.to_dict(as_series=False),
+                                                      full_feature_names=True).to_dict()
+        return pl.DataFrame(response, strict=False, infer_schema_length=None)
+
+    def _catalogue(self, read: ViewRead, ids: list) -> pl.DataFrame:
+        """The view's features for ``ids`` (one row per distinct id), from memory when fresh."""
+        key = read.keys[0]
+        now = time.monotonic()
+        with self._lock:
+            held = self._cache.setdefault(read.view, {})
+            missing = [i for i in ids if i not in held or now - held[i][0] > self.cache_seconds]
+        if missing:
+            fresh = self._feast(read.refs, pl.DataFrame({key: missing}))
+            values = fresh.select(read.columns).rows()
+            with self._lock:
+                held.update((i, (now, row)) for i, row in zip(fresh[key].to_list(), values))
+        with self._lock:
+            rows = [held[i][1] for i in ids]
+        return pl.DataFrame({key: ids, **{column: [row[j] for row in rows] for j, column in enumerate(read.columns)}},
+                            strict=False)
 
     def read(self, feature_service: str, entity_rows: dict[str, list]) -> pl.DataFrame:
         """One row per entity row, in order: the entity keys and request inputs as given, then
         every feature of ``feature_service`` (null where the store has no value)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            response = self.store.get_online_features(features=self._services[feature_service],
-                                                      entity_rows=entity_rows, full_feature_names=True).to_dict()
-        for view, features in self._on_demand[feature_service]:
-            computed = view.transform_dict({**response, **entity_rows})
-            response.update({f"{view.name}__{f}": computed[f] for f in features if f"{view.name}__{f}" not in response})
-        return pl.DataFrame(response, strict=False, infer_schema_length=None)
+        plan = self._plans[feature_service]
+        frame = pl.DataFrame(entity_rows, strict=False)
+        if plan.user_side:
+            keys = sorted({key for read in plan.user_side for key in read.keys})
+            distinct = frame.select(keys).unique(maintain_order=True)
+            refs = [ref for read in plan.user_side for ref in read.refs]
+            frame = frame.join(self._feast(refs, distinct), on=keys, how="left", maintain_order="left")
+        for read in plan.catalogue:
+            ids = frame[read.keys[0]].unique(maintain_order=True).to_list()
+            frame = frame.join(self._catalogue(read, ids), on=read.keys[0], how="left", maintain_order="left")
+        for view, read, inputs in plan.on_demand:
+            computed = view.transform_dict(frame.select(inputs).to_dict(as_series=False))
+            frame = frame.with_columns(pl.Series(column, computed[f], dtype=pl.Float64, strict=False)
+                                       for column, f in zip(read.columns, read.features))
+        return frame
 
     def check(self) -> None:
-        """Raise OnlineStoreError unless the online store answers and holds materialised users."""
+        """Raise OnlineStoreError unless the online store answers."""
         try:
             self.read(names.CHURN_V1, {names.USER_ID: [0]})
         except Exception as error:
