@@ -19,21 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import psutil
 
 from feature_repo.definitions import names
 from shopml.settings import Settings
+from shopml.warehouse.database import limit_memory
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 MANIFEST = "manifest.json"
-# DuckDB takes 80 % of the machine's memory by default; the build asks for less and spills to disk.
-MEMORY_ENV_VAR = "SHOPML_BUILD_MEMORY"      # e.g. "8GB"; default: half of physical memory
-
-
-def memory_limit() -> str:
-    return os.environ.get(MEMORY_ENV_VAR) or f"{psutil.virtual_memory().total // 2**21}MB"
 
 CALENDAR_SQL = """
 CREATE TEMP TABLE snapshot_days AS
@@ -77,11 +71,10 @@ def _fingerprint(view: str, warehouse: Path) -> str:
 def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     if not warehouse.is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse}: run `shopml simulate` or `shopml ingest` first")
-    con = duckdb.connect()
+    con = limit_memory(duckdb.connect())
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     con.execute("SET preserve_insertion_order = false")       # row order of a feature file is free
-    con.execute(f"SET memory_limit = '{memory_limit()}'")
     con.execute(f"SET temp_directory = '{warehouse.parent / '.duckdb_spill'}'")
     con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
     con.execute("USE wh")

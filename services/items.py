@@ -47,8 +47,9 @@ class ItemFinder:
 
     def _most_bought(self) -> np.ndarray:
         ids = self.index.item_ids.tolist()
-        bought = pl.concat([self.online.read(names.SEARCH_V1, {names.ITEM_ID: ids[i:i + READ_BATCH]})
-                            .select(names.ITEM_ID, POPULARITY) for i in range(0, len(ids), READ_BATCH)])
+        bought = pl.concat([pl.DataFrame({column: read[column] for column in (names.ITEM_ID, POPULARITY)}, strict=False)
+                            for read in (self.online.read(names.SEARCH_V1, {names.ITEM_ID: ids[i:i + READ_BATCH]})
+                                         for i in range(0, len(ids), READ_BATCH))])
         return bought.sort([POPULARITY, names.ITEM_ID], descending=[True, False], nulls_last=True)[names.ITEM_ID].to_numpy()
 
     def _result(self, item_id: int, score: float) -> ItemResult:
@@ -68,7 +69,8 @@ class ItemFinder:
         ids, cosines = self.index.search(vector, max(k, self.candidates))
         keep = ids[0] >= 0
         ids, cosines = ids[0][keep], cosines[0][keep]
-        features = self.online.read(names.SEARCH_V1, {names.ITEM_ID: ids.tolist()}).with_columns(
+        features = pl.DataFrame(self.online.read(names.SEARCH_V1, {names.ITEM_ID: ids.tolist()}), strict=False,
+                                infer_schema_length=None).with_columns(
             pl.lit(query).alias("query"), pl.Series("cosine", cosines, dtype=pl.Float64),
             pl.Series("title", [self.index.title(i) for i in ids], dtype=pl.String))
         scores = self.ranker.predict(self.layout.array(query_item_features(features)), num_threads=1)

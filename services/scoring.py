@@ -41,7 +41,7 @@ class BoostedModel:
     def load(cls, saved: SavedModel) -> BoostedModel:
         return cls(saved, boosters_in(saved.folder, saved.metadata), FeatureLayout.from_metadata(saved.metadata))
 
-    def predict(self, head: str, features: pl.DataFrame) -> np.ndarray:
+    def predict(self, head: str, features: dict[str, list]) -> np.ndarray:
         return self.boosters[head].predict(self.layout.array(features), num_threads=1)
 
     def prior(self, head: str) -> float:
@@ -49,9 +49,10 @@ class BoostedModel:
         return float(self.saved.metadata["metrics"][head]["model"]["positive_rate"])
 
 
-def known_users(features: pl.DataFrame) -> np.ndarray:
-    columns = [c for c in features.columns if c.split("__")[0] in USER_VIEWS]
-    return features.select(pl.any_horizontal(pl.col(columns).is_not_null())).to_series().to_numpy()
+def known_users(features: dict[str, list]) -> np.ndarray:
+    """Per row, whether the online store holds any of the user's activity or engagement."""
+    columns = [values for column, values in features.items() if column.split("__")[0] in USER_VIEWS]
+    return np.array([any(value is not None for value in row) for row in zip(*columns)], dtype=bool)
 
 
 def _reasons(shares: np.ndarray) -> list[Reason]:
@@ -69,7 +70,7 @@ class Scorer:
     def models(self) -> dict[str, str]:
         return {m.saved.tag.split(":")[0]: m.saved.tag for m in (self.propensity_model, self.churn_model, self.ctr_model)}
 
-    def _user_features(self, service: str, user_ids: list[int]) -> tuple[pl.DataFrame, np.ndarray]:
+    def _user_features(self, service: str, user_ids: list[int]) -> tuple[dict[str, list], np.ndarray]:
         features = self.online.read(service, {names.USER_ID: user_ids})
         return features, known_users(features)
 
@@ -89,9 +90,9 @@ class Scorer:
         top = np.full(len(user_ids), None, dtype=object)
         shares = np.zeros((len(user_ids), len(REASONS)))
         if known.any():
-            matrix = model.layout.array(features.filter(pl.Series(known)))
-            probability[known] = model.boosters["churn"].predict(matrix, num_threads=1)
+            matrix = model.layout.array(features)[known]
             reasons = explain(model.boosters["churn"], matrix)
+            probability[known] = reasons.probability
             top[known], shares[known] = reasons.top, reasons.shares
         scores = [ChurnScore(user_id=u, probability=float(p), top_reason=t, reasons=_reasons(s), known_user=bool(k))
                   for u, p, t, s, k in zip(user_ids, probability, top, shares, known)]

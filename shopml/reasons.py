@@ -49,10 +49,12 @@ CAUSES = tuple(reason for reason in REASON_FEATURES if reason != SYMPTOM)
 class Reasons:
     top: np.ndarray          # per row: the strongest cause when it pushes hard enough, else the symptom
     shares: np.ndarray       # (rows, REASONS): each reason's share of the positive contributions
+    probability: np.ndarray  # per row: the model's probability (the contributions and bias, summed)
 
 
 def explain(booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray) -> Reasons:
-    contributions = booster.predict(matrix, pred_contrib=True, num_threads=1)[:, :-1]   # drop the bias column
+    with_bias = booster.predict(matrix, pred_contrib=True, num_threads=1)
+    contributions = with_bias[:, :-1]
     features = booster.feature_name()
     group = {column: OTHER for column in features}
     for reason, columns in REASON_FEATURES.items():
@@ -66,4 +68,4 @@ def explain(booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray) -> Reasons:
     causes = by_reason[:, [REASONS.index(cause) for cause in CAUSES]]
     strongest = np.asarray(CAUSES, dtype=object)[causes.argmax(axis=1)]
     top = np.where(causes.max(axis=1) >= MIN_CAUSE_PUSH, strongest, SYMPTOM)
-    return Reasons(top=top, shares=shares)
+    return Reasons(top=top, shares=shares, probability=1 / (1 + np.exp(-with_bias.sum(axis=1))))

@@ -23,6 +23,7 @@ import polars as pl
 from feature_repo.definitions import names
 from feature_repo.store import open_store
 from shopml.settings import Settings
+from shopml.warehouse.database import limit_memory
 
 ROW = "__row"
 ENGINES = ("auto", "feast", "asof")
@@ -84,7 +85,7 @@ def asof_join(rows: pl.DataFrame, requests: list[ViewRequest]) -> pl.DataFrame:
         fresh = (f"e.{ts} - {alias}.__ts <= INTERVAL {int(request.ttl.total_seconds())} SECOND"
                  if request.ttl else "true")
         selects += [f"CASE WHEN {fresh} THEN {alias}.{f} END AS {request.view}__{f}" for f in request.features]
-    with duckdb.connect() as con:
+    with limit_memory(duckdb.connect()) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("entity_rows", rows.to_arrow())
         query = f"SELECT {', '.join(selects)} FROM entity_rows e {' '.join(joins)} ORDER BY e.{ROW}"

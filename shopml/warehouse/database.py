@@ -15,8 +15,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import psutil
 
 from . import schema
+
+
+# DuckDB takes 80 % of the machine's memory by default, which leaves too little beside the Python
+# frames of a large job; every shopml connection asks for less and spills to disk instead.
+MEMORY_ENV_VAR = "SHOPML_DUCKDB_MEMORY"     # e.g. "8GB"; default: half of physical memory
+
+
+def memory_limit() -> str:
+    return os.environ.get(MEMORY_ENV_VAR) or f"{psutil.virtual_memory().total // 2**21}MB"
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
+    return con
 
 
 class WarehouseMissingError(FileNotFoundError):
@@ -28,7 +43,7 @@ def connect(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
         raise WarehouseMissingError(
             f"no warehouse at {path}: run `shopml simulate` or `shopml ingest` first"
         )
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = limit_memory(duckdb.connect(str(path), read_only=read_only))
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -74,7 +89,7 @@ def new_warehouse(path: Path, with_truth: bool) -> Iterator[duckdb.DuckDBPyConne
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{os.getpid()}.building")
     staging.unlink(missing_ok=True)
-    con = duckdb.connect(str(staging))
+    con = limit_memory(duckdb.connect(str(staging)))
     try:
         con.execute("SET TimeZone = 'UTC'")
         create_schema(con, with_truth)

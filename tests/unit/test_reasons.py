@@ -24,6 +24,7 @@ def test_the_driving_feature_group_is_the_top_reason():
     sums = reasons.shares.sum(axis=1)
     assert np.allclose(sums[sums > 0], 1.0)
     assert OTHER in REASONS
+    np.testing.assert_allclose(reasons.probability, booster.predict(frame), rtol=1e-12)   # contributions sum up
 
 
 def test_the_symptom_is_named_only_when_no_cause_pushes():
