@@ -21,11 +21,12 @@ from shopml.search import query_item_features
 from shopml.text_model import encode, load_text_model
 
 from .online import OnlineFeatures
-from .runtime import SavedModel, ServiceParts, health_app
+from .runtime import NotReady, SavedModel, ServiceParts, health_app
 from .schemas import ItemResult, SearchRequest, SearchResponse, SimilarItemsRequest, SimilarItemsResponse
 
 POPULAR = "popular items"
 POPULARITY = f"{names.ITEM_STATS}__purchases_30d"
+CATEGORY = f"{names.ITEM_CONTENT}__category"         # every materialised item has one
 READ_BATCH = 2000           # items per online read when ranking the whole catalogue by popularity
 
 
@@ -46,10 +47,15 @@ class ItemFinder:
         return {"item_index": self.index_model.tag, "search_ranker": self.ranker_model.tag}
 
     def _most_bought(self) -> np.ndarray:
+        """The catalogue, most bought in the last 30 days first; reading it also warms the
+        catalogue cache and proves the online store holds the items."""
         ids = self.index.item_ids.tolist()
-        bought = pl.concat([pl.DataFrame({column: read[column] for column in (names.ITEM_ID, POPULARITY)}, strict=False)
+        columns = (names.ITEM_ID, POPULARITY, CATEGORY)
+        bought = pl.concat([pl.DataFrame({column: read[column] for column in columns}, strict=False)
                             for read in (self.online.read(names.SEARCH_V1, {names.ITEM_ID: ids[i:i + READ_BATCH]})
                                          for i in range(0, len(ids), READ_BATCH))])
+        if bought[CATEGORY].null_count() == bought.height:
+            raise NotReady("the online store holds none of the index's items: run `shopml features materialize`")
         return bought.sort([POPULARITY, names.ITEM_ID], descending=[True, False], nulls_last=True)[names.ITEM_ID].to_numpy()
 
     def _result(self, item_id: int, score: float) -> ItemResult:
@@ -57,9 +63,8 @@ class ItemFinder:
 
     def similar(self, item_id: int, k: int, blend: bool) -> SimilarItemsResponse:
         if item_id not in self.index:
-            popular = [i for i in self.popular[:k]]
             return SimilarItemsResponse(item_id=item_id, known_item=False, fallback=POPULAR,
-                                        items=[self._result(i, 0.0) for i in popular])
+                                        items=[self._result(i, 0.0) for i in self.popular[:k]])
         found = self.index.similar(item_id, k, co_weight=self.co_weight if blend else 0.0)
         return SimilarItemsResponse(item_id=item_id, known_item=True, fallback=None,
                                     items=[self._result(i, score) for i, score in found])
