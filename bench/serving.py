@@ -3,6 +3,8 @@ endpoint and concurrency (1, 8, 32), p50 / p95 / p99 latency, requests per secon
 the serving overhead is the ratio of HTTP p50 to in-process p50. Runs are bounded in count and
 time. Client and server share the machine's 2 cores, as they would not in production.
 
+``churn_without_reasons`` is ``/churn`` with ``"explain": false`` (no TreeSHAP).
+
 Goals on 2 cores (at concurrency 1): single-user churn p99 <= 25 ms, ctr for 50 candidate ads
 p99 <= 50 ms, similar_items p99 <= 15 ms, search p99 <= 60 ms; zero errors anywhere.
 
@@ -42,6 +44,7 @@ def _bodies(settings: Settings, count: int, seed: int = 7) -> dict[str, list[dic
     return {
         "propensity": [{"user_ids": [u]} for u in pick(users)],
         "churn": [{"user_ids": [u]} for u in pick(users)],
+        "churn_without_reasons": [{"user_ids": [u], "explain": False} for u in pick(users)],
         "ctr": [{"user_id": u, "ad_ids": rng.choice(ads, CANDIDATE_ADS, replace=False).tolist(), "position": 1,
                  "hour_of_day": 20} for u in pick(users)],
         "similar_items": [{"item_id": i, "k": 10} for i in pick(items)],
@@ -104,6 +107,7 @@ def _local_calls(settings: Settings) -> dict:
     return {
         "propensity": lambda b: scorer.propensity(b["user_ids"]),
         "churn": lambda b: scorer.churn(b["user_ids"]),
+        "churn_without_reasons": lambda b: scorer.churn(b["user_ids"], False),
         "ctr": lambda b: scorer.ctr(b["user_id"], b["ad_ids"], b["position"], b["hour_of_day"]),
         "similar_items": lambda b: items.similar(b["item_id"], b["k"], True),
         "search": lambda b: items.search(b["query"], b["k"], None),
@@ -132,8 +136,9 @@ def main() -> None:
     report = {"endpoints": {}}
     with running_server(settings) as url:
         for endpoint, endpoint_bodies in bodies.items():
-            _over_http(url, f"/{endpoint}", endpoint_bodies[:20], 1, args.seconds)           # warm up
-            runs = {c: _over_http(url, f"/{endpoint}", endpoint_bodies, c, args.seconds) for c in CONCURRENCY}
+            route = f"/{endpoint.removesuffix('_without_reasons')}"
+            _over_http(url, route, endpoint_bodies[:20], 1, args.seconds)                     # warm up
+            runs = {c: _over_http(url, route, endpoint_bodies, c, args.seconds) for c in CONCURRENCY}
             single = runs[1]
             entry = {"in_process": in_process[endpoint], "http": {str(c): run for c, run in runs.items()},
                      "overhead_p50_ratio": round(single["p50_ms"] / in_process[endpoint]["p50_ms"], 2),

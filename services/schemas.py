@@ -34,6 +34,10 @@ class UsersRequest(Request):
     user_ids: UserIds
 
 
+class ChurnRequest(UsersRequest):
+    explain: bool = True                 # false: probabilities only, without the (costly) reasons
+
+
 class CtrRequest(Request):
     user_id: int
     ad_ids: Annotated[list[int], Field(min_length=1, max_length=MAX_ADS)]
@@ -74,7 +78,7 @@ class Reason(BaseModel):
 class ChurnScore(BaseModel):
     user_id: int
     probability: float                   # P(no event at all within the horizon)
-    top_reason: str | None               # None for an unknown user
+    top_reason: str | None               # None for an unknown user, or when reasons were not asked for
     reasons: list[Reason]                # largest share first, zero shares left out
     known_user: bool
 

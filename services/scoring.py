@@ -25,7 +25,7 @@ from shopml.reasons import REASONS, explain
 
 from .online import OnlineFeatures
 from .runtime import SavedModel, ServiceParts, health_app
-from .schemas import (AdScore, ChurnResponse, ChurnScore, CtrRequest, CtrResponse, PropensityResponse,
+from .schemas import (AdScore, ChurnRequest, ChurnResponse, ChurnScore, CtrRequest, CtrResponse, PropensityResponse,
                       PropensityScore, Reason, UsersRequest)
 
 USER_VIEWS = (names.USER_ACTIVITY, names.USER_ENGAGEMENT)     # a user is known when these have a row online
@@ -83,17 +83,20 @@ class Scorer:
         return PropensityResponse(model=model.saved.tag, horizon_days=model.saved.metadata["config"]["horizon_days"],
                                   scores=scores)
 
-    def churn(self, user_ids: list[int]) -> ChurnResponse:
+    def churn(self, user_ids: list[int], with_reasons: bool = True) -> ChurnResponse:
+        """P(churn) per user and, unless ``with_reasons`` is false, the reasons: TreeSHAP over
+        every tree, most of the time a churn request takes."""
         model = self.churn_model
         features, known = self._user_features(names.CHURN_V1, user_ids)
         probability = np.full(len(user_ids), model.prior("churn"))
         top = np.full(len(user_ids), None, dtype=object)
         shares = np.zeros((len(user_ids), len(REASONS)))
-        if known.any():
-            matrix = model.layout.array(features)[known]
-            reasons = explain(model.boosters["churn"], matrix)
+        if known.any() and with_reasons:
+            reasons = explain(model.boosters["churn"], model.layout.array(features)[known])
             probability[known] = reasons.probability
             top[known], shares[known] = reasons.top, reasons.shares
+        elif known.any():
+            probability[known] = model.predict("churn", features)[known]
         scores = [ChurnScore(user_id=u, probability=float(p), top_reason=t, reasons=_reasons(s), known_user=bool(k))
                   for u, p, t, s, k in zip(user_ids, probability, top, shares, known)]
         return ChurnResponse(model=model.saved.tag, horizon_days=model.saved.metadata["config"]["horizon_days"],
@@ -136,10 +139,10 @@ class ScoringEndpoints:
         """P(purchase) and P(add to cart) within the horizon, per user."""
         return self.part("scorer").propensity(user_ids)
 
-    @bentoml.api(route="/churn", input_spec=UsersRequest)
-    def churn(self, user_ids: list[int]) -> ChurnResponse:
-        """P(no event at all within the horizon), per user, with the reasons."""
-        return self.part("scorer").churn(user_ids)
+    @bentoml.api(route="/churn", input_spec=ChurnRequest)
+    def churn(self, user_ids: list[int], explain: bool = True) -> ChurnResponse:
+        """P(no event at all within the horizon), per user, with the reasons unless ``explain`` is false."""
+        return self.part("scorer").churn(user_ids, explain)
 
     @bentoml.api(route="/ctr", input_spec=CtrRequest)
     def ctr(self, user_id: int, ad_ids: list[int], position: int = 1, hour_of_day: int | None = None) -> CtrResponse:

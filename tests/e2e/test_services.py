@@ -138,6 +138,9 @@ def test_user_scores_match_the_models_in_process(client, local, ids):
         shares = [r["share"] for r in score["reasons"]]
         assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1, abs=1e-3)
         assert score["top_reason"] in {r["reason"] for r in score["reasons"]} | {"inactive lately"}
+    quick = _post(client, "/churn", body | {"explain": False})["scores"]
+    assert [s["probability"] for s in quick] == pytest.approx([s["probability"] for s in churn["scores"]], abs=1e-12)
+    assert all(s["reasons"] == [] and s["top_reason"] is None for s in quick)
 
 
 def test_ctr_ranks_the_candidates_like_the_model_in_process(client, local, ids):
