@@ -110,7 +110,7 @@ def _local_calls(settings: Settings) -> dict:
         "churn_without_reasons": lambda b: scorer.churn(b["user_ids"], False),
         "ctr": lambda b: scorer.ctr(b["user_id"], b["ad_ids"], b["position"], b["hour_of_day"]),
         "similar_items": lambda b: items.similar(b["item_id"], b["k"], True),
-        "search": lambda b: items.search(b["query"], b["k"], None),
+        "search": lambda b: items.search(b["query"], b["k"]),
     }
 
 

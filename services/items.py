@@ -69,7 +69,7 @@ class ItemFinder:
         return SimilarItemsResponse(item_id=item_id, known_item=True, fallback=None,
                                     items=[self._result(i, score) for i, score in found])
 
-    def search(self, query: str, k: int, user_id: int | None) -> SearchResponse:
+    def search(self, query: str, k: int) -> SearchResponse:
         vector = encode(self.text_model, [query])
         ids, cosines = self.index.search(vector, max(k, self.candidates))
         keep = ids[0] >= 0
@@ -100,8 +100,8 @@ class ItemEndpoints:
 
     @bentoml.api(route="/search", input_spec=SearchRequest)
     def search(self, query: str, k: int = 10, user_id: int | None = None) -> SearchResponse:
-        """The k items that best answer ``query``, best first."""
-        return self.part("items").search(query, k, user_id)
+        """The k items that best answer ``query``, best first (``user_id`` is not used for ranking yet)."""
+        return self.part("items").search(query, k)
 
 
 @bentoml.asgi_app(health_app, path="/health")

@@ -158,7 +158,7 @@ def test_similar_items_and_search_match_in_process(client, local, ids):
     found = [i["item_id"] for i in similar["items"]]
     assert len(found) == 7 == len(set(found)) and ids["item"] not in found and similar["known_item"]
     search = _post(client, "/search", {"query": ids["query"], "k": 10, "user_id": ids["users"][0]})
-    in_process = local["items"].search(ids["query"], 10, None).model_dump()["items"]
+    in_process = local["items"].search(ids["query"], 10).model_dump()["items"]
     assert [i["item_id"] for i in search["items"]] == [i["item_id"] for i in in_process]
     assert [i["score"] for i in search["items"]] == pytest.approx([i["score"] for i in in_process], abs=1e-4)
     scores = [i["score"] for i in search["items"]]
