@@ -20,9 +20,9 @@ import polars as pl
 
 from bench.measure import measure, write_results
 from feature_repo.definitions import names
-from feature_repo.store import newest_snapshot, open_store
+from feature_repo.store import ViewRequest, newest_snapshot, open_store
 from shopml.settings import Settings
-from training.datasets import ROW, ViewRequest, asof_join
+from training.datasets import ROW, asof_join
 
 VIEWS = (names.USER_ACTIVITY, names.USER_MONETARY, names.ITEM_STATS)
 

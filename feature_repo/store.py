@@ -82,6 +82,45 @@ def newest_snapshot(settings: Settings) -> datetime:
     return newest.astimezone(timezone.utc)
 
 
+@dataclass(frozen=True)
+class ViewRequest:
+    """The features a feature service asks of one view, with what a reader needs to know of it:
+    its entity keys, TTL and parquet source (offline joins), and its feature references and
+    column names (online reads)."""
+
+    view: str
+    keys: tuple[str, ...]
+    features: tuple[str, ...]
+    ttl: timedelta
+    path: str | None           # the parquet source, None when the view has none (on-demand, push-only)
+    on_demand: bool = False    # computed at request time from other views and request inputs
+
+    @property
+    def refs(self) -> list[str]:
+        return [f"{self.view}:{f}" for f in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"{self.view}__{f}" for f in self.features]
+
+
+def view_requests(store, feature_service: str) -> list[ViewRequest]:
+    service = store.get_feature_service(feature_service)
+    on_demand = {v.name for v in store.list_on_demand_feature_views()}
+    requests = []
+    for projection in service.feature_view_projections:
+        features = tuple(f.name for f in projection.features)
+        if projection.name in on_demand:
+            requests.append(ViewRequest(projection.name, (), features, timedelta(0), None, on_demand=True))
+            continue
+        view = store.get_feature_view(projection.name)
+        source = view.batch_source
+        path = getattr(source, "path", None)
+        requests.append(ViewRequest(projection.name, tuple(c.name for c in view.entity_columns), features,
+                                    view.ttl or timedelta(0), path if str(path).endswith(".parquet") else None))
+    return requests
+
+
 @dataclass
 class Materialization:
     start: datetime

@@ -26,7 +26,7 @@ import warnings
 from dataclasses import dataclass
 
 from feature_repo.definitions import names
-from feature_repo.store import open_store
+from feature_repo.store import ViewRequest, open_store, view_requests
 from shopml.settings import Settings
 
 SERVICES = (names.PROPENSITY_V1, names.CHURN_V1, names.CTR_V1, names.SEARCH_V1)
@@ -39,25 +39,10 @@ class OnlineStoreError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ViewRead:
-    view: str
-    keys: tuple[str, ...]
-    features: tuple[str, ...]
-
-    @property
-    def refs(self) -> list[str]:
-        return [f"{self.view}:{f}" for f in self.features]
-
-    @property
-    def columns(self) -> list[str]:
-        return [f"{self.view}__{f}" for f in self.features]
-
-
-@dataclass(frozen=True)
 class ServicePlan:
-    user_side: list[ViewRead]               # read on every request, in one Feast call
-    catalogue: list[ViewRead]               # cached per key
-    on_demand: list[tuple[object, ViewRead, list[str]]]  # (the registered view, its features, its inputs)
+    user_side: list[ViewRequest]            # read on every request, in one Feast call
+    catalogue: list[ViewRequest]            # cached per key
+    on_demand: list[tuple[object, ViewRequest, list[str]]]  # (the registered view, its request, its inputs)
 
 
 class OnlineFeatures:
@@ -72,21 +57,18 @@ class OnlineFeatures:
             raise OnlineStoreError(f"cannot open the feature store: {error}") from error
 
     def _plan(self, service_name: str) -> ServicePlan:
-        service = self.store.get_feature_service(service_name)
-        on_demand = {view.name: view for view in self.store.list_on_demand_feature_views()}
         plan = ServicePlan([], [], [])
-        for projection in service.feature_view_projections:
-            features = tuple(f.name for f in projection.features)
-            if projection.name in on_demand:
-                view = on_demand[projection.name]
+        for request in view_requests(self.store, service_name):
+            if request.on_demand:
+                view = self.store.get_on_demand_feature_view(request.view)
                 inputs = [*(f"{source.name}__{f.name}" for source in view.source_feature_view_projections.values()
                             for f in source.features),
                           *(field.name for source in view.source_request_sources.values() for field in source.schema)]
-                plan.on_demand.append((view, ViewRead(projection.name, (), features), inputs))
-                continue
-            view = self.store.get_feature_view(projection.name)
-            read = ViewRead(projection.name, tuple(c.name for c in view.entity_columns), features)
-            (plan.catalogue if len(read.keys) == 1 and read.keys[0] in CATALOGUE_KEYS else plan.user_side).append(read)
+                plan.on_demand.append((view, request, inputs))
+            elif len(request.keys) == 1 and request.keys[0] in CATALOGUE_KEYS:
+                plan.catalogue.append(request)
+            else:
+                plan.user_side.append(request)
         return plan
 
     def _feast(self, refs: list[str], rows: dict[str, list]) -> dict[str, list]:
@@ -94,7 +76,7 @@ class OnlineFeatures:
             warnings.simplefilter("ignore")
             return self.store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True).to_dict()
 
-    def _user_side(self, reads: list[ViewRead], entity_rows: dict[str, list]) -> dict[str, list]:
+    def _user_side(self, reads: list[ViewRequest], entity_rows: dict[str, list]) -> dict[str, list]:
         """The user-side features of every entity row, read once per distinct key."""
         keys = sorted({key for read in reads for key in read.keys})
         key_rows = list(zip(*(entity_rows[key] for key in keys)))
@@ -105,7 +87,7 @@ class OnlineFeatures:
         index = [position[row] for row in key_rows]
         return {column: [response[column][i] for i in index] for read in reads for column in read.columns}
 
-    def _catalogue(self, read: ViewRead, ids: list) -> dict[str, list]:
+    def _catalogue(self, read: ViewRequest, ids: list) -> dict[str, list]:
         """The view's features for each id, from memory when read within ``cache_seconds``."""
         now = time.monotonic()
         with self._lock:

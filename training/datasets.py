@@ -14,14 +14,11 @@ picks it when it can, since it is many times faster on large entity sets (see be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-
 import duckdb
 import polars as pl
 
 from feature_repo.definitions import names
-from feature_repo.store import open_store
+from feature_repo.store import ViewRequest, open_store, view_requests
 from shopml.settings import Settings
 from shopml.warehouse.database import limit_memory
 
@@ -31,34 +28,6 @@ ENGINES = ("auto", "feast", "asof")
 
 class EntityRowsError(ValueError):
     """The entity rows cannot be joined: missing keys, or timestamps without a time zone."""
-
-
-@dataclass(frozen=True)
-class ViewRequest:
-    """The features asked of one batch view, with what the as-of join needs to know of it."""
-
-    view: str
-    keys: tuple[str, ...]
-    features: tuple[str, ...]
-    ttl: timedelta
-    path: str | None           # the parquet source, None when the view has none (on-demand, push-only)
-
-
-def view_requests(store, feature_service: str) -> list[ViewRequest]:
-    service = store.get_feature_service(feature_service)
-    on_demand = {v.name for v in store.list_on_demand_feature_views()}
-    requests = []
-    for projection in service.feature_view_projections:
-        features = tuple(f.name for f in projection.features)
-        if projection.name in on_demand:
-            requests.append(ViewRequest(projection.name, (), features, timedelta(0), None))
-            continue
-        view = store.get_feature_view(projection.name)
-        source = view.batch_source
-        path = getattr(source, "path", None)
-        requests.append(ViewRequest(projection.name, tuple(c.name for c in view.entity_columns), features,
-                                    view.ttl or timedelta(0), path if str(path).endswith(".parquet") else None))
-    return requests
 
 
 def _check(rows: pl.DataFrame, requests: list[ViewRequest]) -> None:
