@@ -18,7 +18,7 @@ from shopml.matrix import FeatureLayout
 from shopml.model_store import boosters_in
 from shopml.retrieval import ItemIndex
 from shopml.search import query_item_features
-from shopml.text_model import encode, load_text_model
+from shopml.text_model import encode_one, load_text_model
 
 from .online import OnlineFeatures
 from .runtime import NotReady, SavedModel, ServiceParts, health_app
@@ -39,8 +39,8 @@ class ItemFinder:
         self.ranker = boosters_in(ranker.folder, ranker.metadata)[ranker.metadata["primary_head"]]
         self.layout = FeatureLayout.from_metadata(ranker.metadata)
         self.candidates = int(ranker.metadata["config"]["candidates"])
-        self.text_model = load_text_model()
-        encode(self.text_model, ["warm up"])          # the first call pays for lazy initialisation
+        self.text_model = load_text_model(threads=1)
+        encode_one(self.text_model, "warm up")        # the first call pays for lazy initialisation
         self.popular = self._most_bought()
 
     def models(self) -> dict[str, str]:
@@ -70,7 +70,7 @@ class ItemFinder:
                                     items=[self._result(i, score) for i, score in found])
 
     def search(self, query: str, k: int) -> SearchResponse:
-        vector = encode(self.text_model, [query])
+        vector = encode_one(self.text_model, query)
         ids, cosines = self.index.search(vector, max(k, self.candidates))
         keep = ids[0] >= 0
         ids, cosines = ids[0][keep], cosines[0][keep]

@@ -22,6 +22,7 @@ from .labels import CUTOFF
 class BoostingConfig:
     learning_rate: float = 0.05
     num_leaves: int = 31
+    max_depth: int = -1                   # no limit; TreeSHAP (churn reasons) costs grow with the square of it
     min_data_in_leaf: int = 100
     feature_fraction: float = 0.8
     max_rounds: int = 1000
@@ -32,7 +33,8 @@ class BoostingConfig:
 def lgb_params(config: BoostingConfig, **objective) -> dict:
     """LightGBM's parameters for ``config``, with the objective (and its metric) given."""
     return {**objective, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
-            "min_data_in_leaf": config.min_data_in_leaf, "feature_fraction": config.feature_fraction,
+            "max_depth": config.max_depth, "min_data_in_leaf": config.min_data_in_leaf,
+            "feature_fraction": config.feature_fraction,
             "seed": config.seed, "deterministic": True, "num_threads": 2, "verbosity": -1}
 
 

@@ -34,6 +34,11 @@ REASON_SAMPLE = 20_000      # churned test users whose reasons are summarised (a
 class ChurnConfig(UserOutcomeConfig):
     horizon_days: int = 30            # no event at all within this many days of the cut-off
     cutoffs: int = 6                  # fewer weekly cut-offs fit before a 30-day horizon
+    # Shallow trees: every reason is a TreeSHAP pass, whose cost grows with depth squared. On the
+    # demo shop, depth 4 with 16 leaves against the default (no limit, 31 leaves): 1.4 vs 5.2 ms
+    # per user, test AUC 0.856 vs 0.852, validation AUC 0.864 vs 0.872.
+    num_leaves: int = 16
+    max_depth: int = 4
 
 
 def _true_causes(settings: Settings, test: pl.DataFrame, horizon_days: int) -> np.ndarray | None:
