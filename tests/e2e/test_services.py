@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from feature_repo import store as feature_store
 from services.schemas import MAX_K, MAX_USERS
 from services.server import ServerError, running_server
 from shopml.search import MAX_QUERY_CHARS
@@ -26,6 +27,7 @@ from shopml.settings import Settings
 from shopml.warehouse.database import connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+PRODUCTION_REDIS_DB = 12        # not the production-store test's database: the two may run at once
 TRAINING = {                                    # quick settings: the tiny shop, no oracle
     "propensity": ["cutoffs=4", "test_cutoffs=1", "oracle_futures=0"],
     "churn": ["horizon_days=14", "cutoffs=4", "test_cutoffs=1", "oracle_futures=0"],
@@ -163,6 +165,29 @@ def test_similar_items_and_search_match_in_process(client, local, ids):
     assert [i["score"] for i in search["items"]] == pytest.approx([i["score"] for i in in_process], abs=1e-4)
     scores = [i["score"] for i in search["items"]]
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)
+
+
+def test_the_production_store_serves_what_the_local_store_serves(settings, client, ids, monkeypatch):
+    """The same home served over the production feature store (PostgreSQL registry, Redis online
+    store: infra/feature_store.production.yaml) answers every endpoint exactly as over SQLite."""
+    import redis
+
+    from tests.integration.test_production_store import REDIS, SERVERS_UP, WHY_SKIPPED, production_store
+
+    if not SERVERS_UP:
+        pytest.skip(WHY_SKIPPED)
+    bodies = {"/propensity": {"user_ids": [*ids["users"], -5]}, "/churn": {"user_ids": [*ids["users"], -5]},
+              "/ctr": {"user_id": ids["users"][0], "ad_ids": [*ids["ads"], -7], "position": 3, "hour_of_day": 9},
+              "/similar_items": {"item_id": ids["item"], "k": 5}, "/search": {"query": ids["query"], "k": 10}}
+    local_answers = {route: _post(client, route, body) for route, body in bodies.items()}
+    with production_store(settings, monkeypatch, redis_db=PRODUCTION_REDIS_DB):
+        feature_store.apply(settings)
+        feature_store.materialize(settings)
+        assert redis.Redis(*REDIS, db=PRODUCTION_REDIS_DB).dbsize() > 0        # the rows are in Redis
+        with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as production:
+            assert production.get("/health/").json()["ready"]
+            for route, body in bodies.items():
+                assert _post(production, route, body) == local_answers[route], route
 
 
 def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):

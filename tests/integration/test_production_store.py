@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -33,30 +34,39 @@ def reachable(address) -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(
-    not (reachable(POSTGRES) and reachable(REDIS)),
-    reason="needs PostgreSQL on 127.0.0.1:5432 (database test) and Redis on 127.0.0.1:6379")
+SERVERS_UP = reachable(POSTGRES) and reachable(REDIS)
+WHY_SKIPPED = "needs PostgreSQL on 127.0.0.1:5432 (database test) and Redis on 127.0.0.1:6379"
+pytestmark = pytest.mark.skipif(not SERVERS_UP, reason=WHY_SKIPPED)
 
 
-@pytest.fixture()
-def production(tiny_warehouse, tmp_path, monkeypatch):
-    settings = feature_home(tiny_warehouse, tmp_path / "local")           # features built locally
+@contextmanager
+def production_store(settings, monkeypatch, redis_db: int = REDIS_DB):
+    """This home's feature store switched to the production file: a fresh registry schema in
+    PostgreSQL and Redis database ``redis_db``; torn down (schema dropped, keys removed) after."""
     schema = f"shopml_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv(feature_store.YAML_ENV_VAR, str(PRODUCTION_YAML))
     monkeypatch.setenv("SHOPML_REGISTRY_URL",
                        f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test?options=-csearch_path%3D{schema}")
-    monkeypatch.setenv("SHOPML_REDIS", f"{REDIS[0]}:{REDIS[1]},db={REDIS_DB}")
+    monkeypatch.setenv("SHOPML_REDIS", f"{REDIS[0]}:{REDIS[1]},db={redis_db}")
     import psycopg2
 
     with psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="test") as pg:
         pg.autocommit = True
         pg.cursor().execute(f"CREATE SCHEMA {schema}")
-    yield settings
-    feature_store.feast_cli(settings, "teardown")
-    with psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="test") as pg:
-        pg.autocommit = True
-        pg.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-    os.environ[feature_store.HOME_ENV_VAR] = str(settings.home)
+    try:
+        yield settings
+    finally:
+        feature_store.feast_cli(settings, "teardown")
+        with psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="test") as pg:
+            pg.autocommit = True
+            pg.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
+        os.environ[feature_store.HOME_ENV_VAR] = str(settings.home)
+
+
+@pytest.fixture()
+def production(tiny_warehouse, tmp_path, monkeypatch):
+    with production_store(feature_home(tiny_warehouse, tmp_path / "local"), monkeypatch) as settings:
+        yield settings           # features built locally, registry and online store in production
 
 
 def test_apply_materialize_and_read_online_through_postgres_and_redis(production):

@@ -15,6 +15,13 @@ rating and price 0.537, conversion rate, rating and price change 0.595. The old 
 items ranked by appeal, so among shown results an item's popularity stands for its position and
 clicks; the ranker then learns the old engine back. Hence ``item_features`` is empty by default.
 
+The features themselves do carry relevance (shoppers look for appealing items): trained on the
+simulator's true grades instead of the logged clicks, on the same searches, the reranker reaches
+0.643 without item features and 0.677 with all of them. It is the logged labels that mislead.
+Tried and dropped: training on each search's retrieved candidates (unshown ones labelled 0;
+0.612 without item features, 0.583 with all), monotone-increasing constraints on popularity,
+conversion and rating (0.570), and purchases as the only positives (934 training searches; 0.590).
+
 Evaluation is on later searches, against the simulator's relevance grades (``truth``): NDCG@10
 and recall@100 (items of grade >= ``relevant_grade``) for (a) the most-bought items of the last
 30 days, (b) embedding retrieval alone, (c) retrieval + reranker. Recall@100 of (b) and (c) is
