@@ -53,6 +53,8 @@ class OnlineFeatures:
         try:
             self.store = open_store(settings)
             self._plans = {name: self._plan(name) for name in SERVICES}
+            # per catalogue view, held while one request reads it from the store
+            self._readers = {read.view: threading.Lock() for plan in self._plans.values() for read in plan.catalogue}
         except Exception as error:          # Feast raises many types; all mean "cannot serve"
             raise OnlineStoreError(f"cannot open the feature store: {error}") from error
 
@@ -87,18 +89,28 @@ class OnlineFeatures:
         index = [position[row] for row in key_rows]
         return {column: [response[column][i] for i in index] for read in reads for column in read.columns}
 
-    def _catalogue(self, read: ViewRequest, ids: list) -> dict[str, list]:
-        """The view's features for each id, from memory when read within ``cache_seconds``."""
+    def _missing(self, view: str, ids: list) -> list:
+        """The ids whose rows of ``view`` are not held or older than ``cache_seconds``."""
         now = time.monotonic()
         with self._lock:
-            held = self._cache.setdefault(read.view, {})
-            missing = list(dict.fromkeys(i for i in ids if i not in held or now - held[i][0] > self.cache_seconds))
-        if missing:
-            fresh = self._feast(read.refs, {read.keys[0]: missing})
-            values = list(zip(*(fresh[column] for column in read.columns)))
-            with self._lock:
-                held.update((i, (now, row)) for i, row in zip(missing, values))
+            held = self._cache.setdefault(view, {})
+            return list(dict.fromkeys(i for i in ids if i not in held or now - held[i][0] > self.cache_seconds))
+
+    def _catalogue(self, read: ViewRequest, ids: list) -> dict[str, list]:
+        """The view's features for each id, from memory when read within ``cache_seconds``. One
+        request at a time reads a view from the store; requests that miss the same rows meanwhile
+        wait for it and find them held (no stampede of identical reads when the rows expire)."""
+        if self._missing(read.view, ids):
+            with self._readers[read.view]:
+                missing = self._missing(read.view, ids)
+                if missing:
+                    read_at = time.monotonic()
+                    fresh = self._feast(read.refs, {read.keys[0]: missing})
+                    values = zip(missing, zip(*(fresh[column] for column in read.columns)))
+                    with self._lock:
+                        self._cache[read.view].update((i, (read_at, row)) for i, row in values)
         with self._lock:
+            held = self._cache[read.view]
             rows = [held[i][1] for i in ids]
         return {column: [row[j] for row in rows] for j, column in enumerate(read.columns)}
 

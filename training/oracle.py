@@ -1,7 +1,11 @@
 """The oracle for tasks on simulated data: for labelled rows (user, cut-off), the probability of
 each outcome given the simulator's hidden state at the cut-off (see simulator/oracle.py); for ad
 slots, the click probability the simulator drew the click from. Returns nothing for imported
-data, which has no simulator behind it."""
+data, which has no simulator behind it.
+
+Part of that hidden state is who has already left: a churned user goes silent for good, and a
+user last seen a few days before the cut-off may be gone or merely quiet. The oracle knows which;
+no model of the recorded events can. ``oracle_lead`` says how much of the oracle's lead that is."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from shopml.warehouse.simulator import SimulationConfig
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 
 from .labels import CUTOFF
+from .metrics import roc_auc
 
 
 def simulation_config(settings: Settings) -> SimulationConfig | None:
@@ -60,3 +65,41 @@ def oracle_click_probabilities(settings: Settings, impression_ids: np.ndarray) -
     if found.height != len(impression_ids):
         raise ValueError(f"{len(impression_ids) - found.height} ad slots have no recorded click probability")
     return found["p_click"].to_numpy()
+
+
+def departed_by_cutoff(settings: Settings, rows: pl.DataFrame) -> np.ndarray | None:
+    """Per row of ``rows`` (user_id, cutoff), whether the user had left for good by the cut-off."""
+    with connect(settings.warehouse_path) as con:
+        if not has_truth(con):
+            return None
+        con.register("wanted", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
+        found = con.sql(f"""SELECT w.row, coalesce(u.churn_ts <= w.{CUTOFF}, false) AS departed
+                            FROM wanted w JOIN truth.users u USING ({names.USER_ID}) ORDER BY w.row""").pl()
+    if found.height != rows.height:
+        raise ValueError(f"{rows.height - found.height} users are missing from the simulator's truth")
+    return found["departed"].to_numpy()
+
+
+def oracle_lead(labels: np.ndarray, model: np.ndarray, oracle: np.ndarray, departed: np.ndarray,
+                if_departed: float) -> dict[str, float]:
+    """How much of the oracle's AUC lead over the model is knowing who has left: the share of test
+    rows (and of positives) already departed at the cut-off, model/oracle AUC among the users still
+    there, and model/oracle AUC when the model is told who has left (``if_departed`` is the
+    outcome's certain probability for them: 1 for no event, 0 for a purchase)."""
+    stayed = ~departed
+    told = np.where(departed, if_departed, model)
+    oracle_auc = roc_auc(labels, oracle)
+    return {"departed_share": float(departed.mean()),
+            "departed_share_of_positives": float(departed[labels == 1].mean()) if labels.any() else 0.0,
+            "stayed_model_over_oracle_auc": roc_auc(labels[stayed], model[stayed]) / roc_auc(labels[stayed], oracle[stayed]),
+            "told_model_over_oracle_auc": roc_auc(labels, told) / oracle_auc}
+
+
+def describe_oracle_lead(metrics: dict) -> str | None:
+    """One sentence on ``oracle_lead``'s figures in a head's metrics (None when there are none)."""
+    if "told_model_over_oracle_auc" not in metrics:
+        return None
+    return (f"Left for good by the cut-off, which only the oracle knows: {metrics['departed_share']:.1%} of test users, "
+            f"{metrics['departed_share_of_positives']:.1%} of positives. Model/oracle AUC among the users still "
+            f"there {metrics['stayed_model_over_oracle_auc']:.3f}; told who has left, "
+            f"{metrics['told_model_over_oracle_auc']:.3f}.")

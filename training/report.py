@@ -14,6 +14,7 @@ import numpy as np
 
 from .evaluation import Evaluation
 from .metrics import reliability_table, threshold_curves
+from .oracle import describe_oracle_lead
 
 COLOURS = {"model": "#1f6feb", "baseline": "#d29922", "oracle": "#2da44e", "bg_nbd_expected_purchases": "#8250df",
            "bg_nbd_not_alive": "#8250df", "bg_nbd_no_purchase": "#bf3989", "reference": "#8b949e"}
@@ -135,6 +136,8 @@ def _head_section(head: str, evaluation, metrics: dict) -> str:
              _scorer_table(metrics, scorers)]
     if "model_over_oracle_auc" in metrics:
         parts.append(f"<p class='ratio'>model / oracle AUC = {metrics['model_over_oracle_auc']:.3f}</p>")
+    if describe_oracle_lead(metrics):
+        parts.append(f"<p>{html.escape(describe_oracle_lead(metrics))}</p>")
     parts.append(f"<div class='charts'>{''.join(charts)}</div>")
     parts.append("<div class='charts'>" + bar_chart("SHAP summary: mean |contribution| per feature",
                                                     evaluation.importance))

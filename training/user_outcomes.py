@@ -25,7 +25,7 @@ from .boosting import BoostingConfig, fit_binary, save_task_model
 from .datasets import point_in_time_dataset
 from .evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
 from .labels import LabelSpec, labelled_users, split_by_time
-from .oracle import oracle_probabilities
+from .oracle import departed_by_cutoff, oracle_lead, oracle_probabilities
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Head:
     label: str                        # label column of training.labels
     oracle: str                       # its outcome in training.oracle
     bg_nbd: tuple[str, ...] = ()      # BG/NBD outcomes (training.bg_nbd) to score it with
+    if_departed: float = 0.0          # the label's probability for a user who has left for good
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class UserOutcomeTask:
         test = data.splits["test"]
         matrix = data.layout.matrix(test)
         oracle = oracle_probabilities(settings, test, config.horizon_days, config.oracle_futures)
+        departed = departed_by_cutoff(settings, test) if oracle is not None else None
         bg_nbd = (bg_nbd_scores(settings, test, config.horizon_days)
                   if any(spec.bg_nbd for spec in self.heads.values()) else {})
         heads = {}
@@ -87,11 +89,13 @@ class UserOutcomeTask:
             baseline = recency_frequency(data.splits["train"], spec.label)
             scores = {MODEL: booster.predict(matrix), BASELINE: baseline(test),
                       **{f"bg_nbd_{outcome}": bg_nbd[outcome] for outcome in spec.bg_nbd}}
+            labels = test[spec.label].cast(pl.Int8).to_numpy()
+            findings = {"best_iteration": booster.best_iteration}
             if oracle is not None:
                 scores[ORACLE] = oracle[spec.oracle]
-            heads[head] = HeadEvaluation(labels=test[spec.label].cast(pl.Int8).to_numpy(), scores=scores,
-                                         importance=shap_importance(booster, matrix),
-                                         findings={"best_iteration": booster.best_iteration})
+                findings |= oracle_lead(labels, scores[MODEL], scores[ORACLE], departed, spec.if_departed)
+            heads[head] = HeadEvaluation(labels=labels, scores=scores, importance=shap_importance(booster, matrix),
+                                         findings=findings)
         return Evaluation(heads)
 
     def save(self, config: UserOutcomeConfig, model: dict[str, lgb.Booster], data: UserOutcomeData,

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -120,6 +121,27 @@ def test_online_reads_equal_feasts_own_feature_service_read(local, ids, settings
         assert {c: ours[c] for c in theirs} == theirs
         if service == "ctr_v1":                  # Feast itself drops these online (see services/online.py)
             assert len(computed) == 3 and ours["request_context__position_prior"][:3] == [1.0, 0.64, 0.64**2]
+
+
+def test_catalogue_rows_that_expire_under_load_are_read_once(settings, ids):
+    """Sixteen concurrent requests missing the same item rows make one store read per catalogue
+    view, not sixteen; once the rows expire, the next wave reads them once again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.online import OnlineFeatures
+
+    online = OnlineFeatures(settings, cache_seconds=1.0)
+    store_reads, read_from_store = [], online._feast
+    online._feast = lambda refs, rows: store_reads.append(refs) or read_from_store(refs, rows)
+    with connect(settings.warehouse_path) as con:
+        items = [r[0] for r in con.execute("SELECT item_id FROM items ORDER BY item_id LIMIT 60").fetchall()]
+    views = len(online._plans["search_v1"].catalogue)
+    for wave in (1, 2):
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: online.read("search_v1", {"item_id": items}), range(16)))
+        assert all(answer == answers[0] for answer in answers)
+        assert len(store_reads) == views * wave
+        time.sleep(1.1)
 
 
 def test_health_lists_the_models_and_readiness(client):

@@ -9,6 +9,7 @@ from shopml.settings import Settings
 from training.config import resolve_config
 from training.labels import CUTOFF
 from training.metrics import roc_auc
+from training.oracle import departed_by_cutoff
 from shopml.model_store import load_boosters
 from training.task import run
 from training.tasks import TASKS
@@ -31,6 +32,10 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(sett
     purchase = result.metrics["purchase"]
     assert purchase["oracle"]["auc"] > purchase["model"]["auc"] > purchase["baseline"]["auc"] - 0.02
     assert 0.7 < purchase["model_over_oracle_auc"] <= 1.05
+    departed = departed_by_cutoff(settings, data.splits["test"])       # they buy nothing more
+    assert not data.splits["test"].filter(pl.Series(departed))["will_purchase"].any()
+    assert purchase["departed_share"] == pytest.approx(departed.mean(), abs=1e-12)
+    assert purchase["told_model_over_oracle_auc"] >= purchase["model_over_oracle_auc"]
 
     boosters, metadata = load_boosters(result.tag, settings)
     assert metadata["config"]["cutoffs"] == 5 and set(boosters) == set(PropensityTask.heads)
@@ -55,6 +60,9 @@ def test_churn_trains_and_explains_itself(settings):
     assert churn["reason_agreement_rows"] > 50 and 0 <= churn["reason_agreement"] <= 1
     _, metadata = load_boosters(result.tag, settings)
     assert metadata["metrics"]["churn"]["reason_agreement"] == churn["reason_agreement"]
+    # a user who has left has no event ahead: every departed row is a positive, and knowing them helps
+    assert 0 < churn["departed_share"] < churn["departed_share_of_positives"] <= 1
+    assert churn["told_model_over_oracle_auc"] > churn["model_over_oracle_auc"]
 
 
 @pytest.mark.slow

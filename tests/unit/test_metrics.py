@@ -101,3 +101,20 @@ def test_ndcg_and_recall_by_hand():
     assert recall_at_k([1, 0, 1, 0], total_relevant=4, k=3) == 0.5
     # with 0/1 grades the exponential gain is the linear one scikit-learn uses
     assert ndcg_at_k([1, 0, 1], [1, 1], k=3) == pytest.approx(sk.ndcg_score([[1, 0, 1, 0]], [[4, 3, 2, 1]], k=3))
+
+
+def test_oracle_lead_against_scikit_learn():
+    from training.oracle import oracle_lead
+
+    rng = np.random.default_rng(3)
+    departed = rng.random(400) < 0.3
+    labels = np.where(departed, 1, rng.random(400) < 0.2).astype(int)       # churn: the departed are all positives
+    model, oracle = rng.random(400) + 0.3 * labels, np.where(departed, 1.0, rng.random(400) + labels)
+    lead = oracle_lead(labels, model, oracle, departed, if_departed=1.0)
+    assert lead["departed_share"] == departed.mean()
+    assert lead["departed_share_of_positives"] == departed.sum() / labels.sum()
+    stayed = ~departed
+    assert lead["stayed_model_over_oracle_auc"] == pytest.approx(
+        sk.roc_auc_score(labels[stayed], model[stayed]) / sk.roc_auc_score(labels[stayed], oracle[stayed]))
+    assert lead["told_model_over_oracle_auc"] == pytest.approx(
+        sk.roc_auc_score(labels, np.where(departed, 1.0, model)) / sk.roc_auc_score(labels, oracle))

@@ -60,7 +60,7 @@ class ChurnTask(UserOutcomeTask):
     name = "churn"
     feature_service = names.CHURN_V1
     config_type = ChurnConfig
-    heads = {"churn": Head(label="will_churn", oracle="no_event", bg_nbd=(NOT_ALIVE, NO_PURCHASE))}
+    heads = {"churn": Head(label="will_churn", oracle="no_event", bg_nbd=(NOT_ALIVE, NO_PURCHASE), if_departed=1.0)}
 
     def evaluate(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> Evaluation:
         evaluation = super().evaluate(config, model, data, settings)
