@@ -21,7 +21,7 @@ from shopml.retrieval import IndexConfig, ItemIndex
 from shopml.warehouse.simulator import SimulationConfig
 from shopml.warehouse.simulator import text
 from shopml.warehouse.simulator.catalog import build_catalog
-from shopml.text_model import encode, load_text_model
+from shopml.text_model import ENCODER, TextEncoder
 
 SETTINGS = [(16, 40, 32), (16, 40, 64), (32, 200, 32), (32, 200, 64), (32, 200, 128)]   # (M, efConstruction, efSearch)
 
@@ -39,9 +39,9 @@ def _catalogue_and_queries(items: int, queries: int) -> tuple[list[str], list[st
 def _embeddings(texts: list[str], path: Path) -> np.ndarray:
     if path.is_file():
         return np.load(path)
-    model = load_text_model()
+    encoder = TextEncoder.load()
     started = time.perf_counter()
-    vectors = encode(model, texts, lambda done, total: print(f"  encoded {done:,} of {total:,} "
+    vectors = encoder.encode(texts, lambda done, total: print(f"  encoded {done:,} of {total:,} "
                                                              f"({done / (time.perf_counter() - started):.0f}/s)",
                                                              flush=True))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,8 +81,8 @@ def main() -> None:
     args = parser.parse_args()
     faiss.omp_set_num_threads(2)
     texts, asked = _catalogue_and_queries(args.items, args.queries)
-    vectors = _embeddings(texts, args.cache / f"item_embeddings_{args.items}.npy")
-    queries = encode(load_text_model(), asked)
+    vectors = _embeddings(texts, args.cache / f"item_embeddings_{args.items}_{ENCODER.replace('/', '_')}.npy")
+    queries = TextEncoder.load().encode(asked)
     ids = np.arange(args.items)
     started = time.perf_counter()
     exact = ItemIndex.build(ids, vectors, IndexConfig(exact_below=args.items + 1))

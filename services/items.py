@@ -18,7 +18,7 @@ from shopml.matrix import FeatureLayout
 from shopml.model_store import boosters_in
 from shopml.retrieval import ItemIndex
 from shopml.search import query_item_features
-from shopml.text_model import encode_one, load_text_model
+from shopml.text_model import ENCODER, TextEncoder
 
 from .online import OnlineFeatures
 from .runtime import NotReady, SavedModel, ServiceParts, health_app
@@ -39,8 +39,12 @@ class ItemFinder:
         self.ranker = boosters_in(ranker.folder, ranker.metadata)[ranker.metadata["primary_head"]]
         self.layout = FeatureLayout.from_metadata(ranker.metadata)
         self.candidates = int(ranker.metadata["config"]["candidates"])
-        self.text_model = load_text_model(threads=1)
-        encode_one(self.text_model, "warm up")        # the first call pays for lazy initialisation
+        built_by = index.metadata.get("text_encoder")
+        if built_by != ENCODER:
+            raise NotReady(f"the item index was encoded by {built_by}, queries are encoded by {ENCODER}: "
+                           "run `shopml index build`")
+        self.text_encoder = TextEncoder.load(threads=1)
+        self.text_encoder.encode_one("warm up")           # the first call pays for lazy initialisation
         self.popular = self._most_bought()
 
     def models(self) -> dict[str, str]:
@@ -70,7 +74,7 @@ class ItemFinder:
                                     items=[self._result(i, score) for i, score in found])
 
     def search(self, query: str, k: int) -> SearchResponse:
-        vector = encode_one(self.text_model, query)
+        vector = self.text_encoder.encode_one(query)
         ids, cosines = self.index.search(vector, max(k, self.candidates))
         keep = ids[0] >= 0
         ids, cosines = ids[0][keep], cosines[0][keep]

@@ -21,7 +21,7 @@ import polars as pl
 
 from feature_repo.definitions import names
 from shopml.settings import Settings
-from shopml.text_model import TEXT_MODEL, encode, load_text_model
+from shopml.text_model import ENCODER, TextEncoder
 from shopml.warehouse.database import connect
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ CACHE_FILE = "cache.parquet"
 
 
 def text_hash(text: str) -> str:
-    return hashlib.sha1(f"{TEXT_MODEL}\n{text}".encode()).hexdigest()
+    return hashlib.sha1(f"{ENCODER}\n{text}".encode()).hexdigest()
 
 
 def item_texts(settings: Settings) -> pl.DataFrame:
@@ -59,7 +59,7 @@ def _write_atomically(frame: pl.DataFrame, target: Path) -> None:
     staging.replace(target)
 
 
-def build_item_embeddings(settings: Settings, model=None,
+def build_item_embeddings(settings: Settings, encoder: TextEncoder | None = None,
                           on_batch: Callable[[int, int], None] | None = None) -> EmbeddingBuild:
     """Embed every item (only texts not seen before are encoded) and write the feature table."""
     import time
@@ -72,8 +72,8 @@ def build_item_embeddings(settings: Settings, model=None,
         schema={"hash": pl.String, "vector": pl.Array(pl.Float32, 384)})
     missing = items.filter(~pl.col("hash").is_in(cache["hash"].implode())).unique("hash", maintain_order=True)
     if missing.height:
-        model = model or load_text_model()
-        vectors = encode(model, missing["text"].to_list(), on_batch)
+        encoder = encoder or TextEncoder.load()
+        vectors = encoder.encode(missing["text"].to_list(), on_batch)
         fresh = pl.DataFrame({"hash": missing["hash"],
                               "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, vectors.shape[1]))})
         cache = pl.concat([cache.cast(fresh.schema), fresh]) if cache.height else fresh

@@ -25,7 +25,7 @@ from feature_repo.definitions import names
 from shopml.retrieval import IndexConfig, ItemIndex, index_type
 from shopml.model_store import save_artifact
 from shopml.settings import Settings
-from shopml.text_model import TEXT_MODEL
+from shopml.text_model import ENCODER, TEXT_MODEL
 from shopml.warehouse.database import connect
 
 from .embeddings import build_item_embeddings, read_item_embeddings
@@ -125,7 +125,8 @@ def build_item_index(settings: Settings, config: ItemIndexConfig = ItemIndexConf
     started = time.perf_counter()
     index = ItemIndex.build(item_ids, vectors, index_config, every_session, _titles(settings))
     build_seconds = time.perf_counter() - started
-    metadata = {"text_model": TEXT_MODEL, "dimension": int(vectors.shape[1]), "metric": "inner_product (cosine)",
+    metadata = {"text_model": TEXT_MODEL, "text_encoder": ENCODER, "dimension": int(vectors.shape[1]),
+                "metric": "inner_product (cosine)",
                 "index_type": index_type(len(item_ids), index_config), "items": int(len(item_ids)),
                 "build_seconds": round(build_seconds, 3), "encoded_now": embedded.encoded,
                 "embedding_seconds": round(embedded.seconds, 2), "config": asdict(config), "similar_items": quality}

@@ -43,7 +43,7 @@ from shopml.search import MAX_QUERY_CHARS, QUERY_ITEM_FEATURES, query_item_featu
 from shopml.matrix import FeatureLayout
 from shopml.model_store import artifact_folder
 from shopml.settings import Settings
-from shopml.text_model import encode, load_text_model
+from shopml.text_model import TextEncoder
 from shopml.warehouse.database import connect, has_truth
 
 from ..boosting import BoostingConfig, lgb_params, save_task_model
@@ -152,7 +152,7 @@ class SearchRankerTask:
         searches = _searches(settings, config)
         everything = pl.concat(searches.values())
         log.info("encoding %d queries", everything.height)
-        vectors = encode(load_text_model(), everything["query"].to_list())
+        vectors = TextEncoder.load().encode(everything["query"].to_list())
         query_vectors = dict(zip(everything[SEARCH_ID].to_list(), vectors))
         with connect(settings.warehouse_path) as con:
             titles = con.sql(f"SELECT item_id AS {names.ITEM_ID}, title FROM items").pl()
