@@ -95,7 +95,8 @@ def main() -> None:
                                                           ef_search=search))
         runs.append(_run(f"HNSW M={m} efConstruction={construction} efSearch={search}", index,
                          time.perf_counter() - started, queries, truth))
-    print(f"wrote {write_results('faiss_index', {'items': args.items, 'queries': len(queries), 'runs': runs})}")
+    name = "faiss_index" if args.items == 200_000 else f"faiss_index_{args.items}"
+    print(f"wrote {write_results(name, {'items': args.items, 'queries': len(queries), 'runs': runs})}")
 
 
 if __name__ == "__main__":

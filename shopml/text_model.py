@@ -79,26 +79,27 @@ def export_onnx(target: Path, quantise: bool = True) -> Path:
     exported, staging = (target.with_name(f".{target.name}.{os.getpid()}.{step}") for step in ("fp32", "writing"))
     example = model[0].tokenizer(["an example"], return_tensors="pt")
     axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # the tracer's notes on branches that are constant for BERT
-        torch.onnx.export(LastHiddenState(), tuple(example[name] for name in INPUTS), str(exported),
-                          input_names=list(INPUTS), output_names=["last_hidden_state"], dynamic_axes=axes,
-                          opset_version=17, dynamo=False)
-    if quantise:
-        quantize_dynamic(str(exported), str(staging), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])
-        exported.unlink()
-    else:
-        exported.replace(staging)
-    staging.replace(target)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # the tracer's notes on branches that are constant for BERT
+            torch.onnx.export(LastHiddenState(), tuple(example[name] for name in INPUTS), str(exported),
+                              input_names=list(INPUTS), output_names=["last_hidden_state"], dynamic_axes=axes,
+                              opset_version=17, dynamo=False)
+        if quantise:
+            quantize_dynamic(str(exported), str(staging), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul"])
+        else:
+            exported.replace(staging)
+        staging.replace(target)
+    finally:                                     # nothing half-written stays behind
+        exported.unlink(missing_ok=True)
+        staging.unlink(missing_ok=True)
     return target
 
 
 class TextEncoder:
     """The shipped model's tokenizer, its transformer in ONNX Runtime, then mean pooling over the
     real tokens and L2 normalisation, exactly as the sentence-transformers pipeline does."""
-
-    name = ENCODER
 
     def __init__(self, onnx_file: Path, threads: int | None = None):
         import onnxruntime
