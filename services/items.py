@@ -17,7 +17,7 @@ from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
 from shopml.model_store import boosters_in
 from shopml.retrieval import ItemIndex
-from shopml.search import query_item_features
+from shopml.search import TIE_BREAK, query_item_features, ranking
 from shopml.text_model import ENCODER, TextEncoder
 
 from .online import OnlineFeatures
@@ -83,7 +83,7 @@ class ItemFinder:
             pl.lit(query).alias("query"), pl.Series("cosine", cosines, dtype=pl.Float64),
             pl.Series("title", [self.index.title(i) for i in ids], dtype=pl.String))
         scores = self.ranker.predict(self.layout.array(query_item_features(features)), num_threads=1)
-        best = np.argsort(-scores, kind="stable")[:k]
+        best = ranking(scores, features[TIE_BREAK].to_numpy())[:k]
         return SearchResponse(query=query, personalised=False, items=[self._result(ids[i], scores[i]) for i in best])
 
 

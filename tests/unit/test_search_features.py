@@ -1,5 +1,6 @@
 """Query-item features by hand: word overlap both ways, plurals, and whole-name containment."""
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -23,3 +24,13 @@ def test_query_item_features_by_hand():
     assert out["category_in_query"].to_list() == [0.0, 0.0, 0.0]        # "books" is not asked for
     assert out["subcategory_in_query"].to_list() == [1.0, 1.0, 0.0]     # plurals match singulars
     assert out["brand_in_query"].to_list() == [1.0, 0.0, 0.0]           # every word of the brand is needed
+
+
+def test_ranking_orders_by_score_then_the_tie_break_then_retrieval():
+    from shopml.search import ranking
+
+    scores = np.array([0.5, 0.9, 0.5, 0.5, 0.9, 0.1])
+    views = np.array([3.0, 1.0, np.nan, 7.0, 1.0, 99.0])
+    # 0.9s first (equal views: retrieval order), then 0.5s by views with the missing one last, then 0.1
+    assert ranking(scores, views).tolist() == [1, 4, 3, 0, 2, 5]
+    assert ranking(np.zeros(4), np.full(4, np.nan)).tolist() == [0, 1, 2, 3]
