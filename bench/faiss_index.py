@@ -36,10 +36,9 @@ def _catalogue_and_queries(items: int, queries: int) -> tuple[list[str], list[st
     return texts, [str(q) for q in asked]
 
 
-def _embeddings(texts: list[str], path: Path) -> np.ndarray:
+def _embeddings(encoder: TextEncoder, texts: list[str], path: Path) -> np.ndarray:
     if path.is_file():
         return np.load(path)
-    encoder = TextEncoder.load()
     started = time.perf_counter()
     vectors = encoder.encode(texts, lambda done, total: print(f"  encoded {done:,} of {total:,} "
                                                              f"({done / (time.perf_counter() - started):.0f}/s)",
@@ -81,8 +80,9 @@ def main() -> None:
     args = parser.parse_args()
     faiss.omp_set_num_threads(2)
     texts, asked = _catalogue_and_queries(args.items, args.queries)
-    vectors = _embeddings(texts, args.cache / f"item_embeddings_{args.items}_{ENCODER.replace('/', '_')}.npy")
-    queries = TextEncoder.load().encode(asked)
+    encoder = TextEncoder.load()
+    vectors = _embeddings(encoder, texts, args.cache / f"item_embeddings_{args.items}_{ENCODER.replace('/', '_')}.npy")
+    queries = encoder.encode(asked)
     ids = np.arange(args.items)
     started = time.perf_counter()
     exact = ItemIndex.build(ids, vectors, IndexConfig(exact_below=args.items + 1))

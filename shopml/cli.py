@@ -192,8 +192,8 @@ def train(
                 continue
             ratio = f", model/oracle {scores['model_over_oracle_auc']:.3f}" if "model_over_oracle_auc" in scores else ""
             console.print(f"  {head}: " + ", ".join(parts) + ratio)
-            if describe_oracle_lead(scores):
-                console.print(f"  {describe_oracle_lead(scores)}")
+            if lead := describe_oracle_lead(scores):
+                console.print(f"  {lead}")
             if "reasons_of_churned" in scores:
                 top = ", ".join(f"{reason} {share:.0%}" for reason, share in scores["reasons_of_churned"].items())
                 console.print(f"  top reasons of the churned: {top}")

@@ -136,8 +136,8 @@ def _head_section(head: str, evaluation, metrics: dict) -> str:
              _scorer_table(metrics, scorers)]
     if "model_over_oracle_auc" in metrics:
         parts.append(f"<p class='ratio'>model / oracle AUC = {metrics['model_over_oracle_auc']:.3f}</p>")
-    if describe_oracle_lead(metrics):
-        parts.append(f"<p>{html.escape(describe_oracle_lead(metrics))}</p>")
+    if lead := describe_oracle_lead(metrics):
+        parts.append(f"<p>{html.escape(lead)}</p>")
     parts.append(f"<div class='charts'>{''.join(charts)}</div>")
     parts.append("<div class='charts'>" + bar_chart("SHAP summary: mean |contribution| per feature",
                                                     evaluation.importance))
