@@ -4,7 +4,7 @@ same vector for a text whatever it is encoded with, and an export that lands who
 
 import numpy as np
 
-from shopml.text_model import TextEncoder, export_onnx, load_text_model
+from shopml.text_model import TextEncoder, export_onnx, int8_weights, load_text_model
 
 TEXTS = ["red wool hat", "Lantern Lit award-winning beige bedtime stories XL. A calm story for small readers.",
          "x", "running shoes size 42 waterproof", "Quillhouse award-winning black bedtime stories", "ü ß 東京"]
@@ -24,7 +24,7 @@ def test_vectors_follow_the_plain_model_and_do_not_depend_on_their_neighbours(tm
     np.testing.assert_array_equal(encoder.encode_one(TEXTS[3])[0], vectors[3])
     np.testing.assert_array_equal(encoder.encode(TEXTS[::-1])[::-1], vectors)
     exported = [path.name for path in tmp_path.rglob("*") if path.is_file()]
-    assert exported == ["onnx-int8.onnx"]                       # no staging file left behind
+    assert exported == [f"onnx-int8-{int8_weights().lower()}.onnx"]        # no staging file left behind
     assert TextEncoder.load().encode(TEXTS[:2]).tobytes() == vectors[:2].tobytes()   # from the cache, same vectors
 
 

@@ -34,3 +34,19 @@ def test_ranking_orders_by_score_then_the_tie_break_then_retrieval():
     # 0.9s first (equal views: retrieval order), then 0.5s by views with the missing one last, then 0.1
     assert ranking(scores, views).tolist() == [1, 4, 3, 0, 2, 5]
     assert ranking(np.zeros(4), np.full(4, np.nan)).tolist() == [0, 1, 2, 3]
+
+
+def test_the_rankers_item_features_are_chosen_by_name_and_unknown_names_refused():
+    from training.tasks.search_ranker import feature_layout
+
+    train = pl.DataFrame({"item_content__category": ["books", None, "toys"],
+                          "item_content__subcategory": ["a", "b", "a"]})
+    assert feature_layout("", train).columns == ["cosine", "title_overlap", "title_coverage", "category_in_query",
+                                                 "subcategory_in_query", "brand_in_query"]
+    assert feature_layout("views_7d,avg_rating", train).columns[-2:] == ["item_stats__views_7d",
+                                                                          "item_stats__avg_rating"]
+    every = feature_layout("all", train)
+    assert "item_content__base_price" in every.numeric and "item_stats__days_since_launch" in every.numeric
+    assert every.categorical == {"item_content__category": ("books", "toys"), "item_content__subcategory": ("a", "b")}
+    with pytest.raises(ValueError, match="views_30d"):
+        feature_layout("views_7d,views_30d", train)

@@ -8,25 +8,34 @@ to the ranking so the model ranks by relevance, not by where the old engine put 
 Features: embedding cosine and lexical overlap (``shopml.search``) and the item's features from
 Feast (``search_v1``) as of the search's time.
 
-Measured on the demo shop (NDCG@10 on 2,000 later searches against the truth): embedding alone
-0.594; the reranker on query-item features alone 0.623; with Feast item features added, below or
-level with embedding alone, with or without position debiasing: every item feature 0.559,
-rating and price 0.537, conversion rate, rating and price change 0.595. The old engine showed
-items ranked by appeal, so among shown results an item's popularity stands for its position and
-clicks; the ranker then learns the old engine back. Hence ``item_features`` is empty by default.
+The Feast item features are off by default (``item_features``): learned from these logs they
+cost quality. ``python -m bench.search_labels`` trains the same ranker on each source of labels,
+without and with them (demo shop, NDCG@10 on 2,000 later searches against the truth; embedding
+alone 0.591):
 
-The features themselves do carry relevance (shoppers look for appealing items): trained on the
-simulator's true grades instead of the logged clicks, on the same searches, the reranker reaches
-0.643 without item features and 0.677 with all of them. It is the logged labels that mislead.
-Tried and dropped: training on each search's retrieved candidates (unshown ones labelled 0;
-0.612 without item features, 0.583 with all), monotone-increasing constraints on popularity,
-conversion and rating (0.570), and purchases as the only positives (934 training searches; 0.590).
+- logged, shown results (this task): 0.633 without, 0.554 with;
+- logged, every retrieved candidate (unshown ones 0): 0.623 and 0.579;
+- an exploring engine, emulated (random results from the intended item's subcategory and
+  category, random order), on every training search: 0.631 and 0.649; on a fifth: 0.606, 0.589;
+- the simulator's true grades, which no shop has: 0.648 and 0.678.
+
+So the features carry relevance (shoppers look for appealing items), and the logs cannot teach
+it: the old engine filled its results with the most appealing items of the subcategory, and
+showed a less appealing item only when it was the one sought. Among shown results popularity
+marks the items *not* sought; among retrieved candidates every unpopular item is unseen. Only
+traffic that shows unpopular items without regard to relevance can tell their worth, and in
+the emulation it takes all of it. Also tried once and dropped (scripts not kept):
+monotone-increasing popularity, conversion and rating (0.570); purchases as the only positives
+(0.590); a learned preference among equally scored candidates (0.634, no better than the
+tie-break below); the log of 7-day views added to a calibrated click model (0.541 at weight 1,
+0.616 at best).
 
 What the logged labels can teach is little: validation NDCG@10 on shown results peaks at the
 first tree, and on the truth more trees lose too (without item features, later searches:
 0.622 at 1 tree, 0.626 at 10, 0.609 at 100, 0.596 at 200), so early stopping keeps one tree on
 lexical features. Its score takes a few distinct values per search; ties go to the more viewed
-item (``shopml.search.ranking``), which is where Feast item features enter the ranking: 0.633.
+item (``shopml.search.ranking``), which is where Feast item features enter the ranking: 0.633
+(0.622 in retrieval order).
 
 Evaluation is on later searches, against the simulator's relevance grades (``truth``): NDCG@10
 and recall@100 (items of grade >= ``relevant_grade``) for (a) the most-bought items of the last
@@ -76,9 +85,9 @@ class SearchRankerConfig(BoostingConfig):
     candidates: int = 100             # retrieved by FAISS, then reranked
     relevant_grade: int = 2           # recall counts items of at least this grade
     # Feast item features in the ranker: "all" (item_stats, base price, category, subcategory),
-    # "" (none), or a comma-separated list of item_stats features. Off by default: the shown
-    # results were ordered by the old engine by appeal, so among them these features stand for the
-    # position and the reranker learns the old engine back (see the module docstring).
+    # "" (none), or a comma-separated list of item_stats features. Off by default: learned from
+    # logs of an engine that showed the most appealing items, they lower NDCG@10 (module docstring,
+    # bench.search_labels); turn them on for logs with exploration traffic.
     item_features: str = ""
     debias_position: bool = True      # hand the shown position to LightGBM's unbiased lambdarank
     min_data_in_leaf: int = 50
@@ -90,6 +99,7 @@ class SearchData:
     layout: FeatureLayout
     grades: pl.DataFrame                 # test searches: every relevant item with its grade
     popular: np.ndarray                  # item ids, most bought first, as of the first test week
+    pairs: SearchPairs                   # builds more rows of the sampled searches (bench.search_labels)
 
 
 SEARCHES_SQL = f"""
@@ -113,34 +123,59 @@ def _searches(settings: Settings, config: SearchRankerConfig) -> dict[str, pl.Da
             for name, frame in splits.items()}
 
 
-def _shown(settings: Settings, searches: pl.DataFrame) -> pl.DataFrame:
-    with connect(settings.warehouse_path) as con:
-        con.register("wanted", searches.select(SEARCH_ID).to_arrow())
-        shown = con.sql(f"""SELECT i.search_id, i.item_id AS {names.ITEM_ID}, i.position,
-                                   CASE WHEN i.purchased THEN 2 WHEN i.clicked THEN 1 ELSE 0 END AS {LABEL}
-                            FROM search_impressions i JOIN wanted USING (search_id)""").pl()
-    return searches.join(shown, on=SEARCH_ID)
+@dataclass(frozen=True)
+class SearchPairs:
+    """(search, item) rows with their features, for any of the sampled searches: the results
+    shoppers were shown, or the candidates FAISS retrieves for the query."""
+
+    settings: Settings
+    index: ItemIndex
+    titles: pl.DataFrame
+    query_vectors: dict[int, np.ndarray]     # every sampled search's query embedding
+
+    def shown(self, searches: pl.DataFrame) -> pl.DataFrame:
+        """What the old engine showed, ``position`` as shown and the logged ``LABEL``."""
+        with connect(self.settings.warehouse_path) as con:
+            con.register("wanted", searches.select(SEARCH_ID).to_arrow())
+            shown = con.sql(f"""SELECT i.search_id, i.item_id AS {names.ITEM_ID}, i.position,
+                                       CASE WHEN i.purchased THEN 2 WHEN i.clicked THEN 1 ELSE 0 END AS {LABEL}
+                                FROM search_impressions i JOIN wanted USING (search_id)""").pl()
+        return self._featured(searches.join(shown, on=SEARCH_ID))
+
+    def retrieved(self, searches: pl.DataFrame, k: int) -> pl.DataFrame:
+        """The k nearest items to each query, ``position`` in retrieval order."""
+        ids, _ = self.index.search(np.stack([self.query_vectors[s] for s in searches[SEARCH_ID]]), k)
+        per_search = ids.shape[1]
+        return self._featured(searches.select(pl.all().repeat_by(per_search).explode()).with_columns(
+            pl.Series(names.ITEM_ID, ids.reshape(-1)),
+            pl.Series("position", np.tile(np.arange(1, per_search + 1), searches.height)),
+        ).filter(pl.col(names.ITEM_ID) >= 0))
+
+    def _featured(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """Cosine, lexical overlap and the item's Feast features as of the search."""
+        order = {search: i for i, search in enumerate(self.query_vectors)}
+        queries = np.stack(list(self.query_vectors.values()))
+        item_vectors = self.index.vectors(pairs[names.ITEM_ID].to_numpy())
+        rows = np.array([order[s] for s in pairs[SEARCH_ID]])
+        pairs = pairs.with_columns(pl.Series("cosine", np.einsum("ij,ij->i", queries[rows], item_vectors)))
+        featured = point_in_time_dataset(pairs, names.SEARCH_V1, self.settings)
+        featured = query_item_features(featured.join(self.titles, on=names.ITEM_ID, how="left"))
+        return featured.sort(SEARCH_ID, "position")
 
 
-def _retrieved(index: ItemIndex, searches: pl.DataFrame, query_vectors: np.ndarray, k: int) -> pl.DataFrame:
-    ids, _ = index.search(query_vectors, k)
-    per_search = ids.shape[1]
-    return searches.select(pl.all().repeat_by(per_search).explode()).with_columns(
-        pl.Series(names.ITEM_ID, ids.reshape(-1)), pl.Series("position", np.tile(np.arange(1, per_search + 1),
-                                                                                 searches.height))
-    ).filter(pl.col(names.ITEM_ID) >= 0)
-
-
-def _features(settings: Settings, pairs: pl.DataFrame, query_vectors: dict[int, np.ndarray], index: ItemIndex,
-              titles: pl.DataFrame) -> pl.DataFrame:
-    """Cosine, lexical overlap and the item's Feast features as of the search."""
-    order = {search: i for i, search in enumerate(query_vectors)}
-    queries = np.stack(list(query_vectors.values()))
-    item_vectors = index.vectors(pairs[names.ITEM_ID].to_numpy())
-    rows = np.array([order[s] for s in pairs[SEARCH_ID]])
-    pairs = pairs.with_columns(pl.Series("cosine", np.einsum("ij,ij->i", queries[rows], item_vectors)))
-    featured = point_in_time_dataset(pairs, names.SEARCH_V1, settings)
-    return query_item_features(featured.join(titles, on=names.ITEM_ID, how="left"))
+def feature_layout(item_features: str, train: pl.DataFrame) -> FeatureLayout:
+    """The ranker's inputs: the query-item features, and the Feast item features chosen by
+    ``item_features`` (as ``SearchRankerConfig.item_features``)."""
+    every = item_features == "all"
+    chosen = names.FEATURES[names.ITEM_STATS][1] if every else [f for f in item_features.split(",") if f]
+    unknown = set(chosen) - set(names.FEATURES[names.ITEM_STATS][1])
+    if unknown:
+        raise ValueError(f"item_features: {sorted(unknown)} are not item_stats features")
+    return FeatureLayout(
+        numeric=(*QUERY_ITEM_FEATURES, *(f"item_stats__{f}" for f in chosen),
+                 *(("item_content__base_price",) if every else ())),
+        categorical={c: tuple(sorted(train[c].drop_nulls().unique().to_list()))
+                     for c in (CATEGORICAL if every else ())})
 
 
 def _groups(frame: pl.DataFrame) -> np.ndarray:
@@ -154,35 +189,20 @@ class SearchRankerTask:
 
     def build_dataset(self, config: SearchRankerConfig, settings: Settings) -> SearchData:
         folder, _ = artifact_folder(f"{INDEX_MODEL}:latest", settings)
-        index = ItemIndex.load(folder)
         searches = _searches(settings, config)
         everything = pl.concat(searches.values())
         log.info("encoding %d queries", everything.height)
         vectors = TextEncoder.load().encode(everything["query"].to_list())
-        query_vectors = dict(zip(everything[SEARCH_ID].to_list(), vectors))
         with connect(settings.warehouse_path) as con:
             titles = con.sql(f"SELECT item_id AS {names.ITEM_ID}, title FROM items").pl()
-        test_vectors = np.stack([query_vectors[s] for s in searches["test"][SEARCH_ID]])
-        splits = {
-            "train": _shown(settings, searches["train"]),
-            "validation": _shown(settings, searches["validation"]),
-            "test": _retrieved(index, searches["test"], test_vectors, config.candidates),
-        }
-        splits = {name: _features(settings, frame, query_vectors, index, titles).sort(SEARCH_ID, "position")
-                  for name, frame in splits.items()}
-        every = config.item_features == "all"
-        chosen = names.FEATURES[names.ITEM_STATS][1] if every else [f for f in config.item_features.split(",") if f]
-        unknown = set(chosen) - set(names.FEATURES[names.ITEM_STATS][1])
-        if unknown:
-            raise ValueError(f"item_features: {sorted(unknown)} are not item_stats features")
-        layout = FeatureLayout(
-            numeric=(*QUERY_ITEM_FEATURES, *(f"item_stats__{f}" for f in chosen),
-                     *(("item_content__base_price",) if every else ())),
-            categorical={c: tuple(sorted(splits["train"][c].drop_nulls().unique().to_list()))
-                         for c in (CATEGORICAL if every else ())})
+        query_vectors = dict(zip(everything[SEARCH_ID].to_list(), vectors))
+        pairs = SearchPairs(settings, ItemIndex.load(folder), titles, query_vectors)
+        splits = {"train": pairs.shown(searches["train"]), "validation": pairs.shown(searches["validation"]),
+                  "test": pairs.retrieved(searches["test"], config.candidates)}
         first_test = searches["test"][names.EVENT_TIMESTAMP].min()
-        return SearchData(splits=splits, layout=layout, grades=_grades(settings, searches["test"]),
-                          popular=_most_bought(settings, first_test))
+        return SearchData(splits=splits, layout=feature_layout(config.item_features, splits["train"]),
+                          grades=true_grades(settings, searches["test"]), popular=_most_bought(settings, first_test),
+                          pairs=pairs)
 
     def train(self, config: SearchRankerConfig, data: SearchData) -> dict[str, lgb.Booster]:
         train, valid = data.splits["train"], data.splits["validation"]
@@ -228,7 +248,7 @@ class SearchRankerTask:
         return save_task_model(self, model, HEAD, config, data.splits, data.layout, metrics, settings)
 
 
-def _grades(settings: Settings, searches: pl.DataFrame) -> pl.DataFrame:
+def true_grades(settings: Settings, searches: pl.DataFrame) -> pl.DataFrame:
     """Every relevant item of each search with its grade, from the simulator's truth."""
     with connect(settings.warehouse_path) as con:
         if not has_truth(con):
