@@ -50,3 +50,12 @@ def test_the_rankers_item_features_are_chosen_by_name_and_unknown_names_refused(
     assert every.categorical == {"item_content__category": ("books", "toys"), "item_content__subcategory": ("a", "b")}
     with pytest.raises(ValueError, match="views_30d"):
         feature_layout("views_7d,views_30d", train)
+
+
+def test_a_misspelt_item_feature_is_refused_before_any_data_is_read(tmp_path):
+    from shopml.settings import Settings
+    from training.tasks.search_ranker import SearchRankerConfig, SearchRankerTask
+
+    empty_home = Settings.resolve(tmp_path)            # no model, no warehouse: any read would fail differently
+    with pytest.raises(ValueError, match="views_30d"):
+        SearchRankerTask().build_dataset(SearchRankerConfig(item_features="views_30d"), empty_home)

@@ -163,16 +163,23 @@ class SearchPairs:
         return featured.sort(SEARCH_ID, "position")
 
 
-def feature_layout(item_features: str, train: pl.DataFrame) -> FeatureLayout:
-    """The ranker's inputs: the query-item features, and the Feast item features chosen by
-    ``item_features`` (as ``SearchRankerConfig.item_features``)."""
-    every = item_features == "all"
-    chosen = names.FEATURES[names.ITEM_STATS][1] if every else [f for f in item_features.split(",") if f]
-    unknown = set(chosen) - set(names.FEATURES[names.ITEM_STATS][1])
+def chosen_item_stats(item_features: str) -> list[str]:
+    """The item_stats features named by ``item_features`` (as ``SearchRankerConfig.item_features``);
+    a name item_stats lacks is refused."""
+    stats = names.FEATURES[names.ITEM_STATS][1]
+    chosen = list(stats) if item_features == "all" else [f for f in item_features.split(",") if f]
+    unknown = set(chosen) - set(stats)
     if unknown:
         raise ValueError(f"item_features: {sorted(unknown)} are not item_stats features")
+    return chosen
+
+
+def feature_layout(item_features: str, train: pl.DataFrame) -> FeatureLayout:
+    """The ranker's inputs: the query-item features, and the Feast item features chosen by
+    ``item_features`` (``all`` adds the base price, category and subcategory)."""
+    every = item_features == "all"
     return FeatureLayout(
-        numeric=(*QUERY_ITEM_FEATURES, *(f"item_stats__{f}" for f in chosen),
+        numeric=(*QUERY_ITEM_FEATURES, *(f"item_stats__{f}" for f in chosen_item_stats(item_features)),
                  *(("item_content__base_price",) if every else ())),
         categorical={c: tuple(sorted(train[c].drop_nulls().unique().to_list()))
                      for c in (CATEGORICAL if every else ())})
@@ -188,6 +195,7 @@ class SearchRankerTask:
     config_type = SearchRankerConfig
 
     def build_dataset(self, config: SearchRankerConfig, settings: Settings) -> SearchData:
+        chosen_item_stats(config.item_features)          # a misspelt name fails before any work
         folder, _ = artifact_folder(f"{INDEX_MODEL}:latest", settings)
         searches = _searches(settings, config)
         everything = pl.concat(searches.values())
