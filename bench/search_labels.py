@@ -25,34 +25,19 @@ import argparse
 import dataclasses
 import time
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
 
 from bench.measure import write_results
 from feature_repo.definitions import names
-from shopml.matrix import FeatureLayout
 from shopml.settings import Settings
 from shopml.warehouse.simulator.config import Behaviour
 from shopml.warehouse.simulator.search import EXAMINATION_DECAY, SUBCATEGORY_SLOTS
-from training.boosting import lgb_params
 from training.labels import CUTOFF
 from training.tasks.search_ranker import (HEAD, LABEL, SEARCH_ID, SearchRankerConfig, SearchRankerTask, feature_layout,
-                                          true_grades)
+                                          fit_ranker, true_grades)
 
 SUBCATEGORY, CATEGORY = "item_content__subcategory", "item_content__category"
-
-
-def _fit(config: SearchRankerConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
-         label: str, label_gain: list[float] | None = None, position: bool = False) -> lgb.Booster:
-    groups = lambda frame: frame.group_by(SEARCH_ID, maintain_order=True).len()["len"].to_numpy()  # noqa: E731
-    params = lgb_params(config, objective="lambdarank", metric="ndcg", eval_at=[10],
-                        **({"label_gain": label_gain} if label_gain else {}))
-    extra = {"position": train["position"].to_numpy() - 1} if position else {}
-    train_set = lgb.Dataset(layout.matrix(train), train[label].to_numpy(), group=groups(train), **extra)
-    valid_set = lgb.Dataset(layout.matrix(valid), valid[label].to_numpy(), group=groups(valid), reference=train_set)
-    return lgb.train(params, train_set, num_boost_round=config.max_rounds, valid_sets=[valid_set],
-                     callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
 
 
 def _with_truth(retrieved: pl.DataFrame, shown: pl.DataFrame, grades: pl.DataFrame) -> pl.DataFrame:
@@ -111,14 +96,14 @@ def main() -> None:
     explored = {share: {name: _explored(frame, share, seed=i) for i, (name, frame) in enumerate(retrieved.items())}
                 for share in (1.0, 0.2)}
     sources = {
-        "logged, shown results (the platform)": lambda layout: _fit(
+        "logged, shown results (the platform)": lambda layout: fit_ranker(
             config, layout, data.splits["train"], data.splits["validation"], LABEL, position=True),
-        "logged, retrieved candidates": lambda layout: _fit(
+        "logged, retrieved candidates": lambda layout: fit_ranker(
             config, layout, retrieved["train"], retrieved["validation"], "logged"),
-        **{f"exploring engine (emulated), {share:.0%} of searches": (lambda layout, share=share: _fit(
+        **{f"exploring engine (emulated), {share:.0%} of searches": (lambda layout, share=share: fit_ranker(
             config, layout, explored[share]["train"][0], explored[share]["validation"][0], "explored",
             label_gain=explored[share]["train"][1])) for share in explored},
-        "true grades (ceiling)": lambda layout: _fit(
+        "true grades (ceiling)": lambda layout: fit_ranker(
             config, layout, retrieved["train"], retrieved["validation"], "grade"),
     }
     rows = []

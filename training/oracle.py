@@ -91,7 +91,8 @@ def oracle_lead(labels: np.ndarray, model: np.ndarray, oracle: np.ndarray, depar
     oracle_auc = roc_auc(labels, oracle)
     return {"departed_share": float(departed.mean()),
             "departed_share_of_positives": float(departed[labels == 1].mean()) if labels.any() else 0.0,
-            "stayed_model_over_oracle_auc": roc_auc(labels[stayed], model[stayed]) / roc_auc(labels[stayed], oracle[stayed]),
+            "stayed_model_over_oracle_auc": (roc_auc(labels[stayed], model[stayed])
+                                             / roc_auc(labels[stayed], oracle[stayed])),
             "told_model_over_oracle_auc": roc_auc(labels, told) / oracle_auc}
 
 
@@ -99,7 +100,7 @@ def describe_oracle_lead(metrics: dict) -> str | None:
     """One sentence on ``oracle_lead``'s figures in a head's metrics (None when there are none)."""
     if "told_model_over_oracle_auc" not in metrics:
         return None
-    return (f"Left for good by the cut-off, which only the oracle knows: {metrics['departed_share']:.1%} of test users, "
-            f"{metrics['departed_share_of_positives']:.1%} of positives. Model/oracle AUC among the users still "
+    return (f"Left for good by the cut-off, which only the oracle knows: {metrics['departed_share']:.1%} of test "
+            f"users, {metrics['departed_share_of_positives']:.1%} of positives. Model/oracle AUC among the users still "
             f"there {metrics['stayed_model_over_oracle_auc']:.3f}; told who has left, "
             f"{metrics['told_model_over_oracle_auc']:.3f}.")

@@ -24,11 +24,11 @@ it: the old engine filled its results with the most appealing items of the subca
 showed a less appealing item only when it was the one sought. Among shown results popularity
 marks the items *not* sought; among retrieved candidates every unpopular item is unseen. Only
 traffic that shows unpopular items without regard to relevance can tell their worth, and in
-the emulation it takes all of it (on a fifth of the searches they stay below this task's 0.633). Also tried once and dropped (scripts not kept):
-monotone-increasing popularity, conversion and rating (0.570); purchases as the only positives
-(0.590); a learned preference among equally scored candidates (0.634, no better than the
-tie-break below); the log of 7-day views added to a calibrated click model (0.541 at weight 1,
-0.616 at best).
+the emulation it takes all of it (on a fifth of the searches they stay below this task's
+0.633). Also tried once and dropped (scripts not kept): monotone-increasing popularity,
+conversion and rating (0.570); purchases as the only positives (0.590); a learned preference
+among equally scored candidates (0.634, no better than the tie-break below); the log of 7-day
+views added to a calibrated click model (0.541 at weight 1, 0.616 at best).
 
 What the logged labels can teach is little: validation NDCG@10 on shown results peaks at the
 first tree, and on the truth more trees lose too (without item features, later searches:
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import lightgbm as lgb
 import numpy as np
@@ -144,19 +145,25 @@ class SearchPairs:
 
     def retrieved(self, searches: pl.DataFrame, k: int) -> pl.DataFrame:
         """The k nearest items to each query, ``position`` in retrieval order."""
-        ids, _ = self.index.search(np.stack([self.query_vectors[s] for s in searches[SEARCH_ID]]), k)
+        row_of, queries = self._queries
+        ids, _ = self.index.search(queries[[row_of[s] for s in searches[SEARCH_ID]]], k)
         per_search = ids.shape[1]
         return self._featured(searches.select(pl.all().repeat_by(per_search).explode()).with_columns(
             pl.Series(names.ITEM_ID, ids.reshape(-1)),
             pl.Series("position", np.tile(np.arange(1, per_search + 1), searches.height)),
         ).filter(pl.col(names.ITEM_ID) >= 0))
 
+    @cached_property
+    def _queries(self) -> tuple[dict[int, int], np.ndarray]:
+        """Each search's row in one matrix of every query vector, stacked once."""
+        return ({search: i for i, search in enumerate(self.query_vectors)},
+                np.stack(list(self.query_vectors.values())))
+
     def _featured(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Cosine, lexical overlap and the item's Feast features as of the search."""
-        order = {search: i for i, search in enumerate(self.query_vectors)}
-        queries = np.stack(list(self.query_vectors.values()))
+        row_of, queries = self._queries
         item_vectors = self.index.vectors(pairs[names.ITEM_ID].to_numpy())
-        rows = np.array([order[s] for s in pairs[SEARCH_ID]])
+        rows = np.array([row_of[s] for s in pairs[SEARCH_ID]])
         pairs = pairs.with_columns(pl.Series("cosine", np.einsum("ij,ij->i", queries[rows], item_vectors)))
         featured = point_in_time_dataset(pairs, names.SEARCH_V1, self.settings)
         featured = query_item_features(featured.join(self.titles, on=names.ITEM_ID, how="left"))
@@ -189,6 +196,20 @@ def _groups(frame: pl.DataFrame) -> np.ndarray:
     return frame.group_by(SEARCH_ID, maintain_order=True).len()["len"].to_numpy()
 
 
+def fit_ranker(config: SearchRankerConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
+               label: str = LABEL, position: bool = False, label_gain: list[float] | None = None) -> lgb.Booster:
+    """A lambdarank booster on (search, item) rows sorted by search, early-stopped on NDCG@10 of
+    ``valid``; ``position`` hands the shown position to LightGBM's unbiased lambdarank,
+    ``label_gain`` replaces the default gain of each label value."""
+    params = lgb_params(config, objective="lambdarank", metric="ndcg", eval_at=[10],
+                        **({"label_gain": label_gain} if label_gain else {}))
+    shown_at = {"position": train["position"].to_numpy() - 1} if position else {}
+    train_set = lgb.Dataset(layout.matrix(train), train[label].to_numpy(), group=_groups(train), **shown_at)
+    valid_set = lgb.Dataset(layout.matrix(valid), valid[label].to_numpy(), group=_groups(valid), reference=train_set)
+    return lgb.train(params, train_set, num_boost_round=config.max_rounds, valid_sets=[valid_set],
+                     callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+
+
 class SearchRankerTask:
     name = "search_ranker"
     feature_service = names.SEARCH_V1
@@ -213,15 +234,8 @@ class SearchRankerTask:
                           pairs=pairs)
 
     def train(self, config: SearchRankerConfig, data: SearchData) -> dict[str, lgb.Booster]:
-        train, valid = data.splits["train"], data.splits["validation"]
-        params = lgb_params(config, objective="lambdarank", metric="ndcg", eval_at=[10])
-        position = {"position": train["position"].to_numpy() - 1} if config.debias_position else {}
-        train_set = lgb.Dataset(data.layout.matrix(train), train[LABEL].to_numpy(), group=_groups(train), **position)
-        valid_set = lgb.Dataset(data.layout.matrix(valid), valid[LABEL].to_numpy(), group=_groups(valid),
-                                reference=train_set)
-        booster = lgb.train(params, train_set, num_boost_round=config.max_rounds, valid_sets=[valid_set],
-                            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
-        return {HEAD: booster}
+        return {HEAD: fit_ranker(config, data.layout, data.splits["train"], data.splits["validation"],
+                                 position=config.debias_position)}
 
     def evaluate(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData,
                  settings: Settings) -> Evaluation:
