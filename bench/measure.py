@@ -42,8 +42,10 @@ def measure(fn, *args, **kwargs):
 def add_size_arguments(parser) -> None:
     """--demo-users/--demo-days and --large-users/--large-days, defaulting to the demo shop and
     1,000,000 users x 90 days."""
+    from shopml.warehouse.simulator import SimulationConfig
+
     parser.add_argument("--demo-users", type=int, default=20_000)
-    parser.add_argument("--demo-days", type=int, default=120)
+    parser.add_argument("--demo-days", type=int, default=SimulationConfig.days)
     parser.add_argument("--large-users", type=int, default=1_000_000)
     parser.add_argument("--large-days", type=int, default=90)
 

@@ -99,8 +99,9 @@ def _local_calls(settings: Settings) -> dict:
     from services.online import OnlineFeatures
     from services.runtime import load_model
     from services.scoring import Scorer
+    from services.server import home_clock
 
-    online = OnlineFeatures(settings)
+    online = OnlineFeatures(settings, clock=home_clock(settings))
     model = lambda name: load_model(bentoml.models.BentoModel(f"{name}:latest"), "")    # noqa: E731
     scorer = Scorer(online, model("propensity"), model("churn"), model("ctr"))
     items = ItemFinder(online, model("item_index"), model("search_ranker"))

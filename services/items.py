@@ -17,7 +17,7 @@ from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
 from shopml.model_store import boosters_in
 from shopml.retrieval import ItemIndex
-from shopml.search import TIE_BREAK, query_item_features, ranking
+from shopml.search import query_item_features, ranking
 from shopml.text_model import ENCODER, TextEncoder
 
 from .online import OnlineFeatures
@@ -39,6 +39,7 @@ class ItemFinder:
         self.ranker = boosters_in(ranker.folder, ranker.metadata)[ranker.metadata["primary_head"]]
         self.layout = FeatureLayout.from_metadata(ranker.metadata)
         self.candidates = int(ranker.metadata["config"]["candidates"])
+        self.tie_break = ranker.metadata["config"].get("tie_break") or None    # chosen on validation searches
         built_by = index.metadata.get("text_encoder")
         if built_by != ENCODER:
             raise NotReady(f"the item index was encoded by {built_by or 'an unrecorded text encoder'}, queries "
@@ -83,7 +84,7 @@ class ItemFinder:
             pl.lit(query).alias("query"), pl.Series("cosine", cosines, dtype=pl.Float64),
             pl.Series("title", [self.index.title(i) for i in ids], dtype=pl.String))
         scores = self.ranker.predict(self.layout.array(query_item_features(features)), num_threads=1)
-        best = ranking(scores, features[TIE_BREAK].to_numpy())[:k]
+        best = ranking(scores, None if self.tie_break is None else features[self.tie_break].to_numpy())[:k]
         return SearchResponse(query=query, personalised=False, items=[self._result(ids[i], scores[i]) for i in best])
 
 

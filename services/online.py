@@ -9,8 +9,12 @@ request. Each request makes at most one Feast read for the user side and one per
 with rows not in memory, each over distinct keys only: for 50 candidate ads of one user that is
 one user row per category instead of 50 rows of every view.
 
-Feast does not enforce feature-view TTLs on online reads (PITFALLS); the models were trained on
-the same latest snapshots the online store holds, so none is enforced here either.
+Feature-view TTLs are applied here as training applies them: Feast's online read returns a value
+however old it is (feast-dev/feast#6821), so each view's values are read with their event
+timestamps and nulled when older than the view's TTL at the services' clock
+(``shopml.settings.serving_time``), exactly as the point-in-time join nulls them for a training
+row. ``stale_views`` names the views whose newest materialised snapshot is already past its TTL,
+for ``/health``.
 
 Feast 0.67 silently drops a python-mode on-demand view's features from online reads with
 ``full_feature_names=True`` (it looks for prefixed names in the UDF's output, which returns plain
@@ -23,15 +27,33 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from feature_repo.definitions import names
 from feature_repo.store import ViewRequest, open_store, view_requests
-from shopml.settings import Settings
+from shopml.settings import Settings, serving_time
 
 SERVICES = (names.PROPENSITY_V1, names.CHURN_V1, names.CTR_V1, names.SEARCH_V1)
 CATALOGUE_KEYS = {names.ITEM_ID, names.AD_ID}      # views keyed by these alone are cached
 CACHE_SECONDS = 60.0
+STAMP = "__ts"          # Feast's suffix of a feature's event timestamp (seconds) in an online read
+
+
+def stamps(read: ViewRequest, response: dict[str, list]) -> list[int]:
+    """Per row, the event time (epoch seconds; 0 when absent) of the view's values in a Feast read."""
+    return response[read.columns[0] + STAMP]
+
+
+def fresh_only(read: ViewRequest, values: dict[str, list], event_seconds: list[int], now: datetime) -> dict[str, list]:
+    """The view's columns with the values older than its TTL at ``now`` nulled (a TTL of 0 keeps all)."""
+    if not read.ttl:
+        return values
+    oldest = (now - read.ttl).timestamp()
+    fresh = [stamp >= oldest for stamp in event_seconds]
+    return {column: [value if ok else None for value, ok in zip(column_values, fresh)]
+            for column, column_values in values.items()}
 
 
 class OnlineStoreError(RuntimeError):
@@ -46,9 +68,11 @@ class ServicePlan:
 
 
 class OnlineFeatures:
-    def __init__(self, settings: Settings, cache_seconds: float = CACHE_SECONDS):
+    def __init__(self, settings: Settings, cache_seconds: float = CACHE_SECONDS,
+                 clock: Callable[[], datetime] = serving_time):
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, dict] = {}          # view -> key -> (read at, feature values)
+        self.clock = clock
+        self._cache: dict[str, dict] = {}          # view -> key -> (read at, feature values, event seconds)
         self._lock = threading.Lock()
         try:
             self.store = open_store(settings)
@@ -76,10 +100,11 @@ class OnlineFeatures:
     def _feast(self, refs: list[str], rows: dict[str, list]) -> dict[str, list]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return self.store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True).to_dict()
+            return self.store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True).to_dict(
+                include_event_timestamps=True)
 
-    def _user_side(self, reads: list[ViewRequest], entity_rows: dict[str, list]) -> dict[str, list]:
-        """The user-side features of every entity row, read once per distinct key."""
+    def _user_side(self, reads: list[ViewRequest], entity_rows: dict[str, list], now: datetime) -> dict[str, list]:
+        """The user-side features of every entity row, read once per distinct key, stale ones nulled."""
         keys = sorted({key for read in reads for key in read.keys})
         key_rows = list(zip(*(entity_rows[key] for key in keys)))
         distinct = list(dict.fromkeys(key_rows))
@@ -87,7 +112,12 @@ class OnlineFeatures:
                                {key: [row[i] for row in distinct] for i, key in enumerate(keys)})
         position = {row: i for i, row in enumerate(distinct)}
         index = [position[row] for row in key_rows]
-        return {column: [response[column][i] for i in index] for read in reads for column in read.columns}
+        out: dict[str, list] = {}
+        for read in reads:
+            event_seconds = stamps(read, response)
+            values = fresh_only(read, {column: response[column] for column in read.columns}, event_seconds, now)
+            out.update({column: [column_values[i] for i in index] for column, column_values in values.items()})
+        return out
 
     def _missing(self, view: str, ids: list) -> list:
         """The ids whose rows of ``view`` are not held or older than ``cache_seconds``."""
@@ -96,38 +126,54 @@ class OnlineFeatures:
             held = self._cache.setdefault(view, {})
             return list(dict.fromkeys(i for i in ids if i not in held or now - held[i][0] > self.cache_seconds))
 
-    def _catalogue(self, read: ViewRequest, ids: list) -> dict[str, list]:
-        """The view's features for each id, from memory when read within ``cache_seconds``. One
-        request at a time reads a view from the store; requests that miss the same rows meanwhile
-        wait for it and find them held (no stampede of identical reads when the rows expire)."""
+    def _catalogue(self, read: ViewRequest, ids: list, now: datetime) -> dict[str, list]:
+        """The view's features for each id, from memory when read within ``cache_seconds``, stale
+        ones nulled. One request at a time reads a view from the store; requests that miss the same
+        rows meanwhile wait for it and find them held (no stampede of identical reads when the rows
+        expire)."""
         if self._missing(read.view, ids):
             with self._readers[read.view]:
                 missing = self._missing(read.view, ids)
                 if missing:
                     read_at = time.monotonic()
                     fresh = self._feast(read.refs, {read.keys[0]: missing})
-                    values = zip(missing, zip(*(fresh[column] for column in read.columns)))
+                    values = zip(missing, zip(*(fresh[column] for column in read.columns)), stamps(read, fresh))
                     with self._lock:
-                        self._cache[read.view].update((i, (read_at, row)) for i, row in values)
+                        self._cache[read.view].update((i, (read_at, row, stamp)) for i, row, stamp in values)
         with self._lock:
             held = self._cache[read.view]
-            rows = [held[i][1] for i in ids]
-        return {column: [row[j] for row in rows] for j, column in enumerate(read.columns)}
+            rows = [held[i] for i in ids]
+        values = {column: [row[1][j] for row in rows] for j, column in enumerate(read.columns)}
+        return fresh_only(read, values, [row[2] for row in rows], now)
 
     def read(self, feature_service: str, entity_rows: dict[str, list]) -> dict[str, list]:
         """Columns of one value per entity row, in order: the entity keys and request inputs as
         given, then every feature of ``feature_service`` (None where the store has no value).
         Plain lists, as Feast returns them: a request's few rows cost less so than as a frame."""
         plan = self._plans[feature_service]
+        now = self.clock()
         columns = dict(entity_rows)
         if plan.user_side:
-            columns.update(self._user_side(plan.user_side, entity_rows))
+            columns.update(self._user_side(plan.user_side, entity_rows, now))
         for read in plan.catalogue:
-            columns.update(self._catalogue(read, entity_rows[read.keys[0]]))
+            columns.update(self._catalogue(read, entity_rows[read.keys[0]], now))
         for view, read, inputs in plan.on_demand:
             computed = view.transform_dict({column: columns[column] for column in inputs})
             columns.update({column: computed[f] for column, f in zip(read.columns, read.features)})
         return columns
+
+    def stale_views(self) -> list[str]:
+        """One line per view served with a TTL whose newest materialised snapshot is older than its
+        TTL at the services' clock: every value of it is served as missing."""
+        now, lines = self.clock(), []
+        reads = {read.view: read for plan in self._plans.values() for read in (*plan.user_side, *plan.catalogue)}
+        for name, read in sorted(reads.items()):
+            newest = self.store.get_feature_view(name).most_recent_end_time if read.ttl else None
+            if newest is not None and now - newest.astimezone(timezone.utc) > read.ttl:
+                lines.append(f"{name}: the online store holds snapshots up to {newest:%Y-%m-%d %H:%M} UTC, older than "
+                             f"its TTL of {read.ttl} at {now:%Y-%m-%d %H:%M} UTC, so its features are served as "
+                             "missing; run `shopml features build` and `shopml features materialize`")
+        return lines
 
     def check(self) -> None:
         """Raise OnlineStoreError unless the online store answers."""

@@ -1,7 +1,8 @@
 """Every request and response body of shopml's HTTP endpoints, with the limits they enforce.
 
-Requests are strict: unknown fields, wrong types (``"7"`` for an id), empty or oversized lists,
-``k`` out of range and over-long queries are refused with a 400 that names the field. Responses
+Requests are strict: unknown fields, wrong types (``"7"`` for an id), ids outside the signed
+64-bit range the stores key on, empty or oversized lists, ``k`` out of range and over-long
+queries are refused with a 400 that names the field. Responses
 say when a fallback answered instead of the model: an unknown user gets the population prior
 (the share of positives in the model's latest labelled weeks) with ``known_user: false``; an ad
 the ctr model has never seen gets its overall click rate with ``known_ad: false``; an unknown item
@@ -21,7 +22,9 @@ MAX_ADS = 200             # candidate ads per /ctr request
 MAX_K = 100               # results per /similar_items or /search request
 MAX_POSITION = 50         # ad slot positions 1..MAX_POSITION
 
-UserIds = Annotated[list[int], Field(min_length=1, max_length=MAX_USERS)]
+# an entity id: the feature store and the models key on signed 64-bit integers
+Id = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+UserIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_USERS)]
 Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)]
 K = Annotated[int, Field(ge=1, le=MAX_K)]
 
@@ -39,14 +42,14 @@ class ChurnRequest(UsersRequest):
 
 
 class CtrRequest(Request):
-    user_id: int
-    ad_ids: Annotated[list[int], Field(min_length=1, max_length=MAX_ADS)]
+    user_id: Id
+    ad_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_ADS)]
     position: Annotated[int, Field(ge=1, le=MAX_POSITION)] = 1
     hour_of_day: Annotated[int, Field(ge=0, le=23)] | None = None      # default: the hour now, in UTC
 
 
 class SimilarItemsRequest(Request):
-    item_id: int
+    item_id: Id
     k: K = 10
     blend_co_occurrence: bool = True     # blend in items seen in the same sessions
 
@@ -54,7 +57,7 @@ class SimilarItemsRequest(Request):
 class SearchRequest(Request):
     query: Query
     k: K = 10
-    user_id: int | None = None           # accepted for logging; ranking is not personalised yet
+    user_id: Id | None = None            # accepted for logging; ranking is not personalised yet
 
 
 class PropensityScore(BaseModel):

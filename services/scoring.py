@@ -21,7 +21,7 @@ import polars as pl
 from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
 from shopml.model_store import AD_CATALOGUE_FILE, boosters_in
-from shopml.reasons import REASONS, explain
+from shopml.reasons import MIN_CAUSE_PUSH, REASONS, explain
 
 from .online import OnlineFeatures
 from .runtime import SavedModel, ServiceParts, health_app
@@ -64,6 +64,8 @@ class Scorer:
     def __init__(self, online: OnlineFeatures, propensity: SavedModel, churn: SavedModel, ctr: SavedModel):
         self.online = online
         self.propensity_model, self.churn_model, self.ctr_model = (BoostedModel.load(m) for m in (propensity, churn, ctr))
+        chosen = churn.metadata["config"].get("min_cause_push")           # chosen on validation when trained
+        self.min_cause_push = MIN_CAUSE_PUSH if chosen is None else float(chosen)
         ads = pl.read_parquet(ctr.folder / AD_CATALOGUE_FILE)
         self.ads = {ad: (item, category) for ad, item, category in ads.iter_rows()}
 
@@ -92,7 +94,7 @@ class Scorer:
         top = np.full(len(user_ids), None, dtype=object)
         shares = np.zeros((len(user_ids), len(REASONS)))
         if known.any() and with_reasons:
-            reasons = explain(model.boosters["churn"], model.layout.array(features)[known])
+            reasons = explain(model.boosters["churn"], model.layout.array(features)[known], self.min_cause_push)
             probability[known] = reasons.probability
             top[known], shares[known] = reasons.top, reasons.shares
         elif known.any():

@@ -50,7 +50,7 @@ def _fail(message: str) -> None:
 @app.command()
 def simulate(
     users: Annotated[int, typer.Option(help="Customers, including those who sign up during the run.")] = 20_000,
-    days: Annotated[int, typer.Option(help="Simulated days.")] = 120,
+    days: Annotated[Optional[int], typer.Option(help="Simulated days (default: the demo shop's).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same tables.")] = 7,
     items: Annotated[Optional[int], typer.Option(help="Catalogue size (default: scales with users).")] = None,
     start: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="First simulated day (UTC).")] = None,
@@ -63,12 +63,12 @@ def simulate(
 
     settings = _settings(home)
     try:
-        extra = {"start": start.date()} if start else {}
-        config = SimulationConfig(users=users, days=days, seed=seed, items=items, **extra)
+        extra = {**({"start": start.date()} if start else {}), **({"days": days} if days is not None else {})}
+        config = SimulationConfig(users=users, seed=seed, items=items, **extra)
     except ValueError as error:
         _fail(str(error))
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"simulating {users:,} users x {days} days", total=days)
+        task = progress.add_task(f"simulating {users:,} users x {config.days} days", total=config.days)
         counts = run(config, settings.warehouse_path, on_day=lambda done, _: progress.update(task, completed=done))
     console.print(f"wrote {settings.warehouse_path} ({counts['events']:,} events, {counts['users']:,} users)")
 
@@ -165,7 +165,7 @@ def train(
 ) -> None:
     """Train a task on point-in-time features, evaluate it on later cut-offs, save it to the model store."""
     from training.config import ConfigError, resolve_config
-    from training.oracle import describe_oracle_lead
+    from training.oracle import describe_oracle_lead, describe_reason_agreement
     from training.task import run
     from training.tasks import TASKS
 
@@ -179,8 +179,11 @@ def train(
             config = resolve_config(TASKS[name].config_type, preset, set_ or [])
         except (ConfigError, OSError) as error:
             _fail(str(error))
-        with console.status(f"{name}") as status:
-            result = run(TASKS[name], config, settings, on_step=lambda step: status.update(f"{name}: {step}"))
+        try:
+            with console.status(f"{name}") as status:
+                result = run(TASKS[name], config, settings, on_step=lambda step: status.update(f"{name}: {step}"))
+        except ValueError as error:          # the data cannot make this task's rows (too short, no truth, ...)
+            _fail(f"{name}: {error}")
         console.print(f"[bold]{name}[/] saved as {result.tag} ({sum(result.seconds.values()):.0f} s)")
         for head, scores in result.metrics.items():
             parts = [f"{who} AUC {value['auc']:.3f}" for who, value in scores.items()
@@ -190,7 +193,8 @@ def train(
                 for row, values in scores.items():
                     console.print(f"    {row}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "searches"))
                 continue
-            ratio = f", model/oracle {scores['model_over_oracle_auc']:.3f}" if "model_over_oracle_auc" in scores else ""
+            ratio = (f", skill {scores['model_skill']:.3f} (model/oracle AUC {scores['model_over_oracle_auc']:.3f})"
+                     if "model_skill" in scores else "")
             console.print(f"  {head}: " + ", ".join(parts) + ratio)
             if lead := describe_oracle_lead(scores):
                 console.print(f"  {lead}")
@@ -198,8 +202,7 @@ def train(
                 top = ", ".join(f"{reason} {share:.0%}" for reason, share in scores["reasons_of_churned"].items())
                 console.print(f"  top reasons of the churned: {top}")
             if "reason_agreement" in scores:
-                console.print(f"  top reason = the simulator's cause for {scores['reason_agreement']:.1%} "
-                              f"of {scores['reason_agreement_rows']:,} churned test users")
+                console.print(f"  {describe_reason_agreement(scores)}")
         console.print(f"  report: {result.report}")
 
 

@@ -5,10 +5,10 @@ the positive push towards the prediction.
 The top reason names a cause before the symptom. Inactivity is what every way of leaving ends
 in, so its features dominate a churn model's contributions for nearly every churner; the top
 reason is therefore the cause group with the largest push when that push is at least
-``MIN_CAUSE_PUSH`` (in log-odds), and "inactive lately" only when no cause pushes that hard.
-On the demo shop this raised agreement with the simulator's recorded cause from 18% (plain
-largest group) to 34% (threshold picked among 0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5 on the demo's
-test churners: a mildly optimistic choice).
+``min_cause_push`` (in log-odds), and "inactive lately" only when no cause pushes that hard.
+The churn task chooses ``min_cause_push`` on its validation churners (``CAUSE_PUSH_GRID``) where
+the data has recorded causes and saves it with the model; ``MIN_CAUSE_PUSH`` is the default
+elsewhere.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import pandas as pd
 
 OTHER = "other signals"
 SYMPTOM = "inactive lately"
-MIN_CAUSE_PUSH = 0.1        # log-odds a cause group must add before it outranks the symptom
+MIN_CAUSE_PUSH = 0.0        # log-odds a cause group must add before it outranks the symptom
+CAUSE_PUSH_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 # reason -> feature columns (``<view>__<feature>``) that speak for it
 REASON_FEATURES: dict[str, tuple[str, ...]] = {
     "inactive lately": (
@@ -52,7 +53,7 @@ class Reasons:
     probability: np.ndarray  # per row: the model's probability (the contributions and bias, summed)
 
 
-def explain(booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray) -> Reasons:
+def explain(booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray, min_cause_push: float = MIN_CAUSE_PUSH) -> Reasons:
     with_bias = booster.predict(matrix, pred_contrib=True, num_threads=1)
     contributions = with_bias[:, :-1]
     features = booster.feature_name()
@@ -67,5 +68,5 @@ def explain(booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray) -> Reasons:
     shares = np.divide(positive, total, out=np.zeros_like(positive), where=total > 0)
     causes = by_reason[:, [REASONS.index(cause) for cause in CAUSES]]
     strongest = np.asarray(CAUSES, dtype=object)[causes.argmax(axis=1)]
-    top = np.where(causes.max(axis=1) >= MIN_CAUSE_PUSH, strongest, SYMPTOM)
+    top = np.where(causes.max(axis=1) >= min_cause_push, strongest, SYMPTOM)
     return Reasons(top=top, shares=shares, probability=1 / (1 + np.exp(-with_bias.sum(axis=1))))

@@ -19,12 +19,10 @@ QUERY_ITEM_FEATURES = ("cosine", "title_overlap", "title_coverage", "category_in
 MAX_QUERY_CHARS = 200           # longer queries are refused by the service and cut by the trainer
 # what an item is called, as search_v1 names it (``<view>__<feature>``)
 ITEM_WORDS = {word: f"{names.ITEM_CONTENT}__{word}" for word in ("category", "subcategory", "brand")}
-# Between candidates the ranker scores alike, the more viewed item goes first (Feast, item_stats).
-# The ranker's score is coarse (a median of 5 distinct values among a search's 100 candidates),
-# and shoppers look for appealing items. On the demo shop's later searches (NDCG@10): ties in
-# retrieval order 0.622, by 7-day views 0.633, by 30-day purchases 0.631 (picked on these
-# same searches, so mildly optimistic), by conversion rate 0.618, by rating 0.621.
-TIE_BREAK = f"{names.ITEM_STATS}__views_7d"
+# Candidates the ranker scores alike are ordered by one Feast item feature (the ranker's score is
+# coarse: a handful of distinct values among a search's 100 candidates). Which one is a choice
+# made on validation searches (``SearchRankerConfig.tie_break``); "" keeps retrieval order.
+TIE_BREAK_CANDIDATES = ("", *(f"{names.ITEM_STATS}__{f}" for f in names.FEATURES[names.ITEM_STATS][1]))
 
 
 def tokens(column: str) -> pl.Expr:
@@ -50,8 +48,10 @@ def query_item_features(pairs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def ranking(scores: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
+def ranking(scores: np.ndarray, tie_break: np.ndarray | None = None) -> np.ndarray:
     """The order of a search's candidates (given in retrieval order), best first: by score, equal
-    scores by ``tie_break`` (TIE_BREAK's values; missing ones last), then as retrieved."""
-    tie_break = np.nan_to_num(np.asarray(tie_break, dtype=float), nan=-np.inf)
+    scores by ``tie_break`` (the chosen feature's values, larger first, missing ones last; None:
+    none), then as retrieved."""
+    tie_break = (np.zeros(len(scores)) if tie_break is None
+                 else np.nan_to_num(np.asarray(tie_break, dtype=float), nan=-np.inf))
     return np.lexsort((np.arange(len(scores)), -tie_break, -np.asarray(scores, dtype=float)))

@@ -3,15 +3,21 @@
 The data home is, in order of precedence: an explicit path (the CLI's ``--home``), the environment
 variable ``SHOPML_HOME``, or ``./data`` at the project root (the folder holding ``pyproject.toml``
 above this package; the working directory when shopml is installed elsewhere).
+
+The services' clock, against which feature TTLs are applied online, is the wall clock, or the
+fixed time ``SHOPML_SERVING_TIME`` names (ISO 8601; UTC when it gives no zone): serving a
+simulated shop, whose world stops on its last day, or replaying a past day.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 HOME_ENV_VAR = "SHOPML_HOME"
+SERVING_TIME_ENV_VAR = "SHOPML_SERVING_TIME"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -24,6 +30,18 @@ def project_root() -> Path:
 def default_home() -> Path:
     from_env = os.environ.get(HOME_ENV_VAR)
     return Path(from_env) if from_env else project_root() / "data"
+
+
+def serving_time() -> datetime:
+    """Now, in UTC, or the fixed time ``SHOPML_SERVING_TIME`` names."""
+    fixed = os.environ.get(SERVING_TIME_ENV_VAR)
+    if not fixed:
+        return datetime.now(timezone.utc)
+    try:
+        chosen = datetime.fromisoformat(fixed)
+    except ValueError:
+        raise ValueError(f"{SERVING_TIME_ENV_VAR}={fixed!r} is not an ISO 8601 time (e.g. 2026-05-05T00:00:00Z)") from None
+    return chosen if chosen.tzinfo else chosen.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

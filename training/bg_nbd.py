@@ -10,9 +10,13 @@ before T and scores the labelled rows of that cut-off: the expected purchase day
 horizon (propensity), 1 - P(alive), and P(no purchase within the horizon) (churn). The last is
 exact: alive at T, a customer's rate has the posterior Gamma(r + x, alpha + T) and dropping out
 needs a purchase, so P(none in t) = 1 - P(alive) + P(alive) * ((alpha + T) / (alpha + T + t))^(r + x).
-A scored user with no purchase before T gets the values of a customer born at T. When the
-fit does not converge, a stronger penalty is tried (on Online Retail the unpenalised optimum
-is a boundary with no dropout at all, a -> 0).
+A scored user with no purchase before T gets the values of a customer born at T.
+
+The model is fitted as published: by plain maximum likelihood, no penalty. On the CDNOW data of
+the paper (shipped inside ``lifetimes``) that reproduces the published parameters (tested). Only
+when the unpenalised fit does not converge is an L2 penalty used, the weakest of ``FALLBACK_PENALIZERS``
+that converges, and logged as a fallback: on Online Retail the unpenalised optimum is a boundary
+with no dropout at all (a -> 0).
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from .labels import CUTOFF
 log = logging.getLogger(__name__)
 
 EXPECTED_PURCHASES, NOT_ALIVE, NO_PURCHASE = "expected_purchases", "not_alive", "no_purchase"
-PENALIZERS = (0.001, 0.01, 0.1)    # L2 on the parameters, the weakest that converges
+PENALIZER = "penalizer"       # per scored row: the L2 penalty of its cut-off's fit (0: as published)
+FALLBACK_PENALIZERS = (0.001, 0.01, 0.1)    # L2 on the parameters, only when the plain fit fails
 DAYS_PER_UNIT = 7.0        # the model's time unit: a week
 
 SUMMARY_SQL = f"""
@@ -51,21 +56,27 @@ FROM days GROUP BY user_id
 
 
 def fit_bg_nbd(frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> BetaGeoFitter:
-    for penalizer in PENALIZERS:
+    """The published BG/NBD fit (no penalty); a penalised one only when that does not converge."""
+    for penalizer in (0.0, *FALLBACK_PENALIZERS):
         try:
             # quiet: autograd warns of overflows on the way to the optimum, lifetimes prints failed fits
             with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
-                return BetaGeoFitter(penalizer_coef=penalizer).fit(frequency, recency, age, tol=1e-5)
+                fitted = BetaGeoFitter(penalizer_coef=penalizer).fit(frequency, recency, age, tol=1e-5)
         except ConvergenceError:
             log.info("BG/NBD did not converge with penalizer %g", penalizer)
-    raise ConvergenceError(f"BG/NBD did not converge with any penalizer of {PENALIZERS}")
+            continue
+        if penalizer:
+            log.warning("BG/NBD fallback: the unpenalised fit did not converge; fitted with L2 penalizer %g", penalizer)
+        return fitted
+    raise ConvergenceError(f"BG/NBD did not converge unpenalised nor with any penalizer of {FALLBACK_PENALIZERS}")
 
 
 def bg_nbd_scores(settings: Settings, rows: pl.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
     """Per row of ``rows`` (user_id, cutoff): expected purchase days within the horizon, the
-    probability that the customer is no longer alive, and that of no purchase in the horizon."""
-    out = {name: np.zeros(rows.height) for name in (EXPECTED_PURCHASES, NOT_ALIVE, NO_PURCHASE)}
+    probability that the customer is no longer alive, that of no purchase in the horizon, and the
+    penalty its cut-off's fit needed (``PENALIZER``)."""
+    out = {name: np.zeros(rows.height) for name in (EXPECTED_PURCHASES, NOT_ALIVE, NO_PURCHASE, PENALIZER)}
     horizon = horizon_days / DAYS_PER_UNIT
     indexed = rows.select(names.USER_ID, CUTOFF).with_row_index("row")
     with connect(settings.warehouse_path) as con:
@@ -86,6 +97,7 @@ def bg_nbd_scores(settings: Settings, rows: pl.DataFrame, horizon_days: int) -> 
             alive = model.conditional_probability_alive(frequency, recency, age)
             r, alpha = model.params_["r"], model.params_["alpha"]
             quiet_if_alive = ((alpha + age) / (alpha + age + horizon)) ** (r + frequency)
+            out[PENALIZER][at] = model.penalizer_coef
             out[NOT_ALIVE][at] = 1 - alive
             out[NO_PURCHASE][at] = 1 - alive + alive * quiet_if_alive
     return out

@@ -12,7 +12,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from .metrics import binary_report, reliability_table
+from .metrics import auc_difference_se, auc_skill, binary_report, reliability_table
 
 MODEL, BASELINE, ORACLE = "model", "baseline", "oracle"
 RANK_FREE = ("log_loss", "ece")      # metrics that need probabilities, not just an order
@@ -46,7 +46,13 @@ class HeadEvaluation:
         out: dict = {name: binary_report(self.labels, p) for name, p in self.scores.items()}
         for name in self.scores.keys() - self.probabilities().keys():     # ranks only
             out[name] = {k: v for k, v in out[name].items() if k not in RANK_FREE}
-        if ORACLE in out:
+        for name in self.scores.keys() - {MODEL}:      # how far the model leads each reference, with its spread
+            out[name]["model_auc_lead"] = out[MODEL]["auc"] - out[name]["auc"]
+            out[name]["model_auc_lead_se"] = auc_difference_se(self.labels, self.scores[MODEL], self.scores[name])
+        if ORACLE in out:           # skill: the share of the oracle's lead over a coin each scorer wins
+            for name in self.scores:
+                out[name]["skill"] = auc_skill(out[name]["auc"], out[ORACLE]["auc"])
+            out["model_skill"] = out[MODEL]["skill"]
             out["model_over_oracle_auc"] = out[MODEL]["auc"] / out[ORACLE]["auc"]
         out["model_reliability"] = [asdict(b) for b in reliability_table(self.labels, self.scores[MODEL]) if b.count]
         return {**out, "importance": self.importance, **self.findings}

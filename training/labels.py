@@ -2,9 +2,13 @@
 
 As-of times are weekly cut-offs at 00:00 UTC. A cut-off T is usable for a horizon of H days when
 the warehouse holds every event of [T, T + H days), i.e. T + H days <= the midnight after the last
-event; the latest usable cut-off comes first and the others step back a week at a time. A user is
-scored at T when active (any event) in [T - 30 days, T). Labels read only events in
-[T, T + H days): features see only ``ts < T`` (see feature_repo), so the two never meet.
+event. A user is scored at T when active (any event) in [T - 30 days, T). Labels read only events
+in [T, T + H days): features see only ``ts < T`` (see feature_repo), so the two never meet.
+
+Splits are purged (../shared/EVALUATION.md): the test cut-offs are the latest usable ones, and a
+validation (training) cut-off's label window must end by the first test (validation) cut-off, so
+no label that trains a model or makes a choice reads the period it is judged on. With a 30-day
+horizon that leaves gaps of about a month between the splits.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from feature_repo.definitions import names
@@ -29,8 +32,14 @@ CUTOFF = "cutoff"
 @dataclass(frozen=True)
 class LabelSpec:
     horizon_days: int                  # how far after the as-of time a label looks
-    cutoffs: int = 8                   # weekly cut-offs, the latest usable one and those before it
+    train_cutoffs: int = 5             # weekly cut-offs to train on, the latest the purge allows
+    validation_cutoffs: int = 1
+    test_cutoffs: int = 2              # the latest usable cut-offs
     step_days: int = 7
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.horizon_days)
 
 
 def midnight_after(ts: datetime) -> datetime:
@@ -38,23 +47,34 @@ def midnight_after(ts: datetime) -> datetime:
                             tzinfo=timezone.utc)
 
 
-def cutoff_times(con: duckdb.DuckDBPyConnection, spec: LabelSpec) -> list[datetime]:
-    first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-    if first is None:
-        raise ValueError("the warehouse has no events")
-    data_end = midnight_after(last)
+def purged_cutoffs(first: datetime, last: datetime, spec: LabelSpec) -> dict[str, list[datetime]]:
+    """Weekly cut-offs per split for events spanning [first, last]: test the latest usable ones,
+    validation the latest whose label windows end by the first test cut-off, train the latest
+    whose windows end by the first validation cut-off. Cut-offs with less than ACTIVE_DAYS of
+    history before them are dropped (with a warning); a split left empty is an error."""
     earliest = datetime.combine(first.astimezone(timezone.utc).date(), datetime.min.time(),
                                 tzinfo=timezone.utc) + timedelta(days=ACTIVE_DAYS)
-    latest = data_end - timedelta(days=spec.horizon_days)
-    times = [latest - timedelta(days=spec.step_days * k) for k in range(spec.cutoffs)]
-    usable = sorted(t for t in times if t >= earliest)
-    if not usable:
-        raise ValueError(f"the warehouse spans too little time for a {spec.horizon_days}-day horizon "
-                         f"after {ACTIVE_DAYS} days of history")
-    if len(usable) < spec.cutoffs:
-        log.warning("only %d of %d weekly cut-offs have %d days of history and a complete %d-day horizon",
-                    len(usable), spec.cutoffs, ACTIVE_DAYS, spec.horizon_days)
-    return usable
+    step = timedelta(days=spec.step_days)
+    latest = midnight_after(last) - spec.horizon
+
+    def weekly(end: datetime, count: int) -> list[datetime]:
+        """``count`` cut-offs on the weekly grid of ``latest``, the last at or before ``end``."""
+        newest = latest - step * max(0, -((end - latest) // step))
+        return [newest - step * k for k in range(count)][::-1]
+
+    schedule = {"test": weekly(latest, spec.test_cutoffs)}
+    schedule["validation"] = weekly(schedule["test"][0] - spec.horizon, spec.validation_cutoffs)
+    schedule["train"] = weekly(schedule["validation"][0] - spec.horizon, spec.train_cutoffs)
+    usable = {name: [t for t in times if t >= earliest] for name, times in schedule.items()}
+    if not all(usable.values()):
+        raise ValueError(f"the warehouse spans too little time for a {spec.horizon_days}-day horizon: "
+                         f"{ACTIVE_DAYS} days of history, then train, validation and test cut-offs whose label "
+                         f"windows do not overlap the next split")
+    for name, times in usable.items():
+        if len(times) < len(schedule[name]):
+            log.warning("only %d of %d weekly %s cut-offs have %d days of history", len(times), len(schedule[name]),
+                        name, ACTIVE_DAYS)
+    return {name: usable[name] for name in ("train", "validation", "test")}
 
 
 LABEL_SQL = """
@@ -76,11 +96,16 @@ FROM ahead ORDER BY t, user_id
 """
 
 
-def labelled_users(warehouse: Path, spec: LabelSpec) -> pl.DataFrame:
+def labelled_users(warehouse: Path, spec: LabelSpec, times: list[datetime] | None = None) -> pl.DataFrame:
     """One row per (active user, cut-off): ``user_id``, ``event_timestamp`` (= ``cutoff``), and
-    the outcomes over the horizon: ``will_purchase``, ``will_cart``, ``will_churn`` (no event)."""
+    the outcomes over the horizon: ``will_purchase``, ``will_cart``, ``will_churn`` (no event).
+    Cut-offs are ``purged_cutoffs`` of the warehouse's events unless ``times`` names them."""
     with connect(warehouse) as con:
-        times = cutoff_times(con, spec)
+        if times is None:
+            first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
+            if first is None:
+                raise ValueError("the warehouse has no events")
+            times = [t for split in purged_cutoffs(first, last, spec).values() for t in split]
         query = LABEL_SQL.format(active=ACTIVE_DAYS, horizon=spec.horizon_days, user=names.USER_ID,
                                  ts=names.EVENT_TIMESTAMP, cutoff=CUTOFF)
         return con.sql(query, params=[times]).pl()
@@ -115,15 +140,29 @@ def labelled_impressions(warehouse: Path, weeks: int) -> pl.DataFrame:
         return con.sql(query, params=[end, end, end, weeks]).pl()
 
 
-def split_by_time(rows: pl.DataFrame, validation_cutoffs: int = 1, test_cutoffs: int = 1) -> dict[str, pl.DataFrame]:
-    """Train on the earliest cut-offs, validate on the next, test on the latest: never a row split."""
+def split_by_time(rows: pl.DataFrame, validation_cutoffs: int = 1, test_cutoffs: int = 1,
+                  horizon: timedelta = timedelta(0)) -> dict[str, pl.DataFrame]:
+    """Train on the earliest cut-offs, validate on the next, test on the latest: never a row split.
+    Purged: a row's label reads events up to ``horizon`` after its as-of time (``event_timestamp``),
+    and a training row whose label window ends after the first validation cut-off, or a validation
+    row's after the first test cut-off, is dropped (with a warning), so no label used to train or to
+    choose reads the period it is judged on."""
     times = sorted(rows[CUTOFF].unique().to_list())
     if len(times) < validation_cutoffs + test_cutoffs + 1:
         raise ValueError(f"{len(times)} cut-offs cannot make train, {validation_cutoffs} validation "
                          f"and {test_cutoffs} test cut-offs")
     first_validation, first_test = times[-(validation_cutoffs + test_cutoffs)], times[-test_cutoffs]
-    return {
-        "train": rows.filter(pl.col(CUTOFF) < first_validation),
-        "validation": rows.filter((pl.col(CUTOFF) >= first_validation) & (pl.col(CUTOFF) < first_test)),
+    label_end = pl.col(names.EVENT_TIMESTAMP) + horizon
+    splits = {
+        "train": rows.filter((pl.col(CUTOFF) < first_validation) & (label_end <= first_validation)),
+        "validation": rows.filter((pl.col(CUTOFF) >= first_validation) & (pl.col(CUTOFF) < first_test)
+                                  & (label_end <= first_test)),
         "test": rows.filter(pl.col(CUTOFF) >= first_test),
     }
+    purged = rows.height - sum(split.height for split in splits.values())
+    if purged:
+        log.warning("purged %d rows whose label windows reach into the next split", purged)
+    for name in ("train", "validation"):
+        if splits[name].is_empty():
+            raise ValueError(f"no {name} rows are left once label windows that reach into the next split are purged")
+    return splits

@@ -62,6 +62,27 @@ def log_loss(labels, probabilities) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
+def auc_skill(auc: float, oracle_auc: float) -> float:
+    """How much of the oracle's lead over a coin a scorer wins: (AUC - 0.5) / (oracle AUC - 0.5).
+    1 is the oracle, 0 a coin, below 0 worse than a coin; nan when the oracle is no better than
+    a coin. A plain ratio of AUCs flatters: a coin scores 0.5 / 0.8 = 0.62 of a 0.8 oracle."""
+    lead = oracle_auc - 0.5
+    return float((auc - 0.5) / lead) if lead > 0 else float("nan")
+
+
+def auc_difference_se(labels, scores_a, scores_b, resamples: int = 200, seed: int = 0) -> float:
+    """Standard error of AUC(a) - AUC(b) on the same rows: the spread of the difference over
+    ``resamples`` paired bootstrap resamples of the rows (seeded)."""
+    y = np.asarray(labels, dtype=float)
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(y), len(y))
+        differences.append(roc_auc(y[rows], a[rows]) - roc_auc(y[rows], b[rows]))
+    return float(np.nanstd(differences, ddof=1))
+
+
 @dataclass(frozen=True)
 class ReliabilityBin:
     low: float

@@ -19,10 +19,11 @@ from feature_repo.definitions import names
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 from shopml.warehouse.simulator import SimulationConfig
+from shopml.warehouse.simulator.churn import CAUSES as CHURN_CAUSES
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 
 from .labels import CUTOFF
-from .metrics import roc_auc
+from .metrics import auc_skill, roc_auc
 
 
 def simulation_config(settings: Settings) -> SimulationConfig | None:
@@ -82,25 +83,60 @@ def departed_by_cutoff(settings: Settings, rows: pl.DataFrame) -> np.ndarray | N
 
 def oracle_lead(labels: np.ndarray, model: np.ndarray, oracle: np.ndarray, departed: np.ndarray,
                 if_departed: float) -> dict[str, float]:
-    """How much of the oracle's AUC lead over the model is knowing who has left: the share of test
-    rows (and of positives) already departed at the cut-off, model/oracle AUC among the users still
-    there, and model/oracle AUC when the model is told who has left (``if_departed`` is the
-    outcome's certain probability for them: 1 for no event, 0 for a purchase)."""
+    """A diagnostic that uses hidden truth: how much of the oracle's AUC lead over the model is
+    knowing who has left. The share of test rows (and of positives) already departed at the
+    cut-off, the model's skill and AUC ratio against the oracle among the users still there, and
+    the same when the model is told who has left (``if_departed`` is the outcome's certain
+    probability for them: 1 for no event, 0 for a purchase). No model can be told this."""
     stayed = ~departed
     told = np.where(departed, if_departed, model)
-    oracle_auc = roc_auc(labels, oracle)
+    oracle_auc, stayed_oracle_auc = roc_auc(labels, oracle), roc_auc(labels[stayed], oracle[stayed])
+    stayed_auc, told_auc = roc_auc(labels[stayed], model[stayed]), roc_auc(labels, told)
     return {"departed_share": float(departed.mean()),
             "departed_share_of_positives": float(departed[labels == 1].mean()) if labels.any() else 0.0,
-            "stayed_model_over_oracle_auc": (roc_auc(labels[stayed], model[stayed])
-                                             / roc_auc(labels[stayed], oracle[stayed])),
-            "told_model_over_oracle_auc": roc_auc(labels, told) / oracle_auc}
+            "stayed_model_skill": auc_skill(stayed_auc, stayed_oracle_auc),
+            "stayed_model_over_oracle_auc": stayed_auc / stayed_oracle_auc,
+            "told_model_skill": auc_skill(told_auc, oracle_auc),
+            "told_model_over_oracle_auc": told_auc / oracle_auc}
 
 
 def describe_oracle_lead(metrics: dict) -> str | None:
     """One sentence on ``oracle_lead``'s figures in a head's metrics (None when there are none)."""
     if "told_model_over_oracle_auc" not in metrics:
         return None
-    return (f"Left for good by the cut-off, which only the oracle knows: {metrics['departed_share']:.1%} of test "
-            f"users, {metrics['departed_share_of_positives']:.1%} of positives. Model/oracle AUC among the users still "
-            f"there {metrics['stayed_model_over_oracle_auc']:.3f}; told who has left, "
-            f"{metrics['told_model_over_oracle_auc']:.3f}.")
+    return (f"Diagnostic from hidden truth: left for good by the cut-off, which only the oracle knows: "
+            f"{metrics['departed_share']:.1%} of test users, {metrics['departed_share_of_positives']:.1%} of positives. "
+            f"Among the users still there, skill {metrics['stayed_model_skill']:.3f} (AUC ratio "
+            f"{metrics['stayed_model_over_oracle_auc']:.3f}); told who has left, skill {metrics['told_model_skill']:.3f} "
+            f"(AUC ratio {metrics['told_model_over_oracle_auc']:.3f}).")
+
+
+HAZARD_COLUMNS = tuple(f"hazard_{cause.removesuffix('_decay')}" for cause in CHURN_CAUSES)
+
+
+def oracle_churn_causes(settings: Settings, user_ids: np.ndarray) -> np.ndarray | None:
+    """Per churned user, the cause the simulator's hidden state makes likeliest: the largest of
+    the user's churn hazards on the day the churn was drawn (the day before the first silent
+    one), as the recorded cause is drawn in proportion to them. None for imported data."""
+    with connect(settings.warehouse_path) as con:
+        if not has_truth(con):
+            return None
+        con.register("wanted", pl.DataFrame({names.USER_ID: user_ids}).with_row_index("row").to_arrow())
+        found = con.sql(f"""SELECT w.row, {', '.join(f'd.{c}' for c in HAZARD_COLUMNS)}
+                            FROM wanted w JOIN truth.users u USING ({names.USER_ID})
+                            JOIN truth.user_days d ON d.user_id = u.user_id
+                             AND d.day = CAST(u.churn_ts AS DATE) - INTERVAL 1 DAY
+                            ORDER BY w.row""").pl()
+    if found.height != len(user_ids):
+        raise ValueError(f"{len(user_ids) - found.height} churned users have no hazards on their last day")
+    return np.asarray(CHURN_CAUSES, dtype=object)[found.select(HAZARD_COLUMNS).to_numpy().argmax(axis=1)]
+
+
+def describe_reason_agreement(metrics: dict) -> str:
+    """One sentence on the churn reasons' agreement with the recorded causes and its references."""
+    return (f"The top reason names the simulator's recorded cause for {metrics['reason_agreement']:.1%} of "
+            f"{metrics['reason_agreement_rows']:,} churned test users; always naming the validation churners' most "
+            f"common cause ({metrics['reason_majority_cause']}) {metrics['reason_agreement_majority']:.1%}; the oracle "
+            f"(the largest true hazard on the churn day) {metrics['reason_agreement_oracle']:.1%}. Model/oracle "
+            f"{metrics['reason_agreement_over_oracle']:.3f}, skill over the majority baseline "
+            f"{metrics['reason_agreement_skill']:.3f}.")

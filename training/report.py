@@ -14,13 +14,13 @@ import numpy as np
 
 from .evaluation import Evaluation
 from .metrics import reliability_table, threshold_curves
-from .oracle import describe_oracle_lead
+from .oracle import describe_oracle_lead, describe_reason_agreement
 
 COLOURS = {"model": "#1f6feb", "baseline": "#d29922", "oracle": "#2da44e", "bg_nbd_expected_purchases": "#8250df",
            "bg_nbd_not_alive": "#8250df", "bg_nbd_no_purchase": "#bf3989", "reference": "#8b949e"}
 WIDTH, HEIGHT, MARGIN = 360, 280, 44
 MAX_POINTS = 300
-METRICS = (("auc", "AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("ece", "calibration error"),
+METRICS = (("auc", "AUC"), ("skill", "skill"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("ece", "calibration error"),
            ("top_decile_lift", "top-decile lift"))
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1180px; color: #1f2328; }
@@ -134,8 +134,9 @@ def _head_section(head: str, evaluation, metrics: dict) -> str:
     parts = [f"<h2>{html.escape(head)}</h2>",
              f"<p class='meta'>{len(evaluation.labels):,} test rows, positive rate {base_rate:.2%}</p>",
              _scorer_table(metrics, scorers)]
-    if "model_over_oracle_auc" in metrics:
-        parts.append(f"<p class='ratio'>model / oracle AUC = {metrics['model_over_oracle_auc']:.3f}</p>")
+    if "model_skill" in metrics:
+        parts.append(f"<p class='ratio'>skill (AUC − 0.5) / (oracle AUC − 0.5) = {metrics['model_skill']:.3f}"
+                     f" · model / oracle AUC = {metrics['model_over_oracle_auc']:.3f}</p>")
     if lead := describe_oracle_lead(metrics):
         parts.append(f"<p>{html.escape(lead)}</p>")
     parts.append(f"<div class='charts'>{''.join(charts)}</div>")
@@ -145,8 +146,7 @@ def _head_section(head: str, evaluation, metrics: dict) -> str:
         parts.append(bar_chart("Top reason of the churned test users", metrics["reasons_of_churned"], "{:.1%}"))
     parts.append("</div>")
     if "reason_agreement" in metrics:
-        parts.append(f"<p>The top reason equals the simulator's recorded cause for "
-                     f"{metrics['reason_agreement']:.1%} of {metrics['reason_agreement_rows']:,} churned test users.</p>")
+        parts.append(f"<p>{html.escape(describe_reason_agreement(metrics))}</p>")
     return "".join(parts)
 
 

@@ -1,7 +1,12 @@
 """The shape every training task shares: a frozen config dataclass with commented defaults, and
-``build_dataset``, ``train``, ``evaluate``, ``save``. ``run`` drives the four in order and writes
-the task's HTML report; the registry ``TASKS`` (in ``training.tasks``) lets ``shopml train <task>``
-find them."""
+``build_dataset``, ``train``, ``evaluate``, ``save``, and optionally ``choose``. ``run`` drives them
+in order and writes the task's HTML report; the registry ``TASKS`` (in ``training.tasks``) lets
+``shopml train <task>`` find them.
+
+Every choice is made on validation data and the test split is read once, by ``evaluate``
+(../shared/EVALUATION.md). A config value left to be chosen (``"auto"``, ``None``) is resolved by
+the task's ``choose`` after training, from the validation split only; the config it returns, with
+the choices made, is what is evaluated, saved with the model and served."""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ class Task(Protocol):
 
     def build_dataset(self, config, settings: Settings) -> Any: ...
     def train(self, config, data) -> Any: ...
+    # optional: def choose(self, config, model, data, settings) -> config (choices made on validation)
     def evaluate(self, config, model, data, settings: Settings) -> Evaluation: ...
     def save(self, config, model, data, metrics: dict, settings: Settings) -> str: ...
 
@@ -54,6 +60,8 @@ def run(task: Task, config, settings: Settings, on_step: Callable[[str], None] |
 
     data = step("build_dataset", task.build_dataset, config, settings)
     model = step("train", task.train, config, data)
+    if hasattr(task, "choose"):
+        config = step("choose", task.choose, config, model, data, settings)
     evaluation = step("evaluate", task.evaluate, config, model, data, settings)
     metrics = evaluation.metrics()
     tag = step("save", task.save, config, model, data, {**metrics, "seconds": seconds}, settings)

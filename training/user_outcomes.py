@@ -2,7 +2,8 @@
 
 Rows are (user, weekly cut-off) pairs for users active in the 30 days before the cut-off, features
 come from the task's feature service at the cut-off, labels from events after it. Train on the
-earliest cut-offs, stop early on the next, test on the latest. Each head is one LightGBM binary
+earliest cut-offs, stop early on the next, test on the latest, with the splits purged so that
+no training or validation label reads the period after it (training.labels). Each head is one LightGBM binary
 model, scored against a recency-frequency logistic regression, against BG/NBD (the classic
 buy-till-you-die model of purchase histories) where a head names its BG/NBD counterpart, and, on
 simulated data, against the oracle: the same metrics for the simulator's own probabilities on
@@ -20,7 +21,7 @@ from shopml.matrix import FeatureLayout
 from shopml.settings import Settings
 
 from .baselines import recency_frequency
-from .bg_nbd import bg_nbd_scores
+from .bg_nbd import PENALIZER, bg_nbd_scores
 from .boosting import BoostingConfig, fit_binary, save_task_model
 from .datasets import point_in_time_dataset
 from .evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
@@ -39,8 +40,8 @@ class Head:
 @dataclass(frozen=True)
 class UserOutcomeConfig(BoostingConfig):
     horizon_days: int = 7             # the label looks this many days past the cut-off
-    cutoffs: int = 8                  # weekly cut-offs (the latest usable ones)
-    validation_cutoffs: int = 1       # for early stopping
+    train_cutoffs: int = 5            # weekly cut-offs to train on, the latest the purge allows
+    validation_cutoffs: int = 1       # for early stopping and every other choice
     test_cutoffs: int = 2             # held out, the latest
     oracle_futures: int = 200         # Monte Carlo futures per user for the oracle (simulated data; 0: none)
 
@@ -65,9 +66,10 @@ class UserOutcomeTask:
         return next(iter(self.heads))
 
     def build_dataset(self, config: UserOutcomeConfig, settings: Settings) -> UserOutcomeData:
-        rows = labelled_users(settings.warehouse_path, LabelSpec(config.horizon_days, config.cutoffs))
+        spec = LabelSpec(config.horizon_days, config.train_cutoffs, config.validation_cutoffs, config.test_cutoffs)
+        rows = labelled_users(settings.warehouse_path, spec)
         dataset = point_in_time_dataset(rows, self.feature_service, settings)
-        splits = split_by_time(dataset, config.validation_cutoffs, config.test_cutoffs)
+        splits = split_by_time(dataset, config.validation_cutoffs, config.test_cutoffs, spec.horizon)
         return UserOutcomeData(splits=splits, layout=FeatureLayout.from_training(splits["train"]))
 
     def train(self, config: UserOutcomeConfig, data: UserOutcomeData) -> dict[str, lgb.Booster]:
@@ -90,7 +92,8 @@ class UserOutcomeTask:
             scores = {MODEL: booster.predict(matrix), BASELINE: baseline(test),
                       **{f"bg_nbd_{outcome}": bg_nbd[outcome] for outcome in spec.bg_nbd}}
             labels = test[spec.label].cast(pl.Int8).to_numpy()
-            findings = {"best_iteration": booster.best_iteration}
+            findings = {"best_iteration": booster.best_iteration,
+                        **({"bg_nbd_penalizer": float(bg_nbd[PENALIZER].max())} if spec.bg_nbd else {})}
             if oracle is not None:
                 scores[ORACLE] = oracle[spec.oracle]
                 findings |= oracle_lead(labels, scores[MODEL], scores[ORACLE], departed, spec.if_departed)

@@ -15,14 +15,16 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from feature_repo import store as feature_store
+from feature_repo.definitions import names
 from services.schemas import MAX_K, MAX_USERS
-from services.server import ServerError, running_server
+from services.server import ServerError, home_clock, running_server, simulated_world_end
 from shopml.search import MAX_QUERY_CHARS
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
@@ -30,8 +32,8 @@ from shopml.warehouse.database import connect
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 PRODUCTION_REDIS_DB = 12        # not the production-store test's database: the two may run at once
 TRAINING = {                                    # quick settings: the tiny shop, no oracle
-    "propensity": ["cutoffs=4", "test_cutoffs=1", "oracle_futures=0"],
-    "churn": ["horizon_days=14", "cutoffs=4", "test_cutoffs=1", "oracle_futures=0"],
+    "propensity": ["train_cutoffs=2", "test_cutoffs=1", "oracle_futures=0"],
+    "churn": ["horizon_days=7", "train_cutoffs=2", "test_cutoffs=1", "oracle_futures=0"],
     "ctr": ["weeks=6", "test_weeks=1"],
     "search_ranker": ["weeks=4", "max_train_searches=2000", "max_test_searches=200"],
 }
@@ -53,8 +55,13 @@ def settings(model_home) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def url(settings):
-    with running_server(settings) as base:
+def server_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("server") / "serve.log"
+
+
+@pytest.fixture(scope="module")
+def url(settings, server_log):
+    with running_server(settings, log_path=server_log) as base:
         yield base
 
 
@@ -74,7 +81,7 @@ def local(settings):
     from services.runtime import load_model
     from services.scoring import Scorer
 
-    online = OnlineFeatures(settings)
+    online = OnlineFeatures(settings, clock=home_clock(settings))      # the server's clock
     model = lambda name: load_model(bentoml.models.BentoModel(f"{name}:latest"), "")   # noqa: E731
     return {"scorer": Scorer(online, model("propensity"), model("churn"), model("ctr")),
             "items": ItemFinder(online, model("item_index"), model("search_ranker"))}
@@ -123,6 +130,43 @@ def test_online_reads_equal_feasts_own_feature_service_read(local, ids, settings
             assert len(computed) == 3 and ours["request_context__position_prior"][:3] == [1.0, 0.64, 0.64**2]
 
 
+def test_a_stale_online_store_serves_nulls_and_health_warns(settings, ids, local, monkeypatch):
+    """Feast returns values however old (feast-dev/feast#6821): past a view's TTL the client nulls
+    them as the training join does, the user becomes unknown (the prior answers) and /health warns."""
+    from services.online import OnlineFeatures
+    from services.runtime import ServiceParts
+    from services.scoring import Scorer
+    from shopml.settings import HOME_ENV_VAR, SERVING_TIME_ENV_VAR
+
+    world_end = simulated_world_end(settings)
+    late = world_end + timedelta(days=2, seconds=2)          # the daily views' TTL is two days
+    user, rows = ids["users"][0], {names.USER_ID: [ids["users"][0]]}
+    fresh = OnlineFeatures(settings, clock=lambda: world_end)
+    stale = OnlineFeatures(settings, clock=lambda: late)
+    read_fresh, read_stale = fresh.read(names.CHURN_V1, rows), stale.read(names.CHURN_V1, rows)
+    assert read_fresh["user_activity__views_30d"][0] is not None
+    assert read_stale["user_activity__views_30d"][0] is None and read_stale["user_engagement__searches_30d"][0] is None
+    items = stale.read(names.SEARCH_V1, {names.ITEM_ID: [ids["item"]]})
+    assert items["item_content__category"][0] is not None and items["item_stats__views_7d"][0] is None   # no TTL / 2 days
+    assert fresh.stale_views() == [] and any(line.startswith("user_activity:") for line in stale.stale_views())
+
+    scorer = local["scorer"]
+    churn_stale = Scorer(stale, *(model.saved for model in (scorer.propensity_model, scorer.churn_model,
+                                                             scorer.ctr_model))).churn([user])
+    assert not churn_stale.scores[0].known_user and scorer.churn([user]).scores[0].known_user
+
+    monkeypatch.setenv(HOME_ENV_VAR, str(settings.home))
+    monkeypatch.setenv(SERVING_TIME_ENV_VAR, late.isoformat())
+
+    class Bare(ServiceParts):             # the readiness and /health of every service, without endpoints
+        parts = ()
+
+    health = Bare().health()
+    assert health["ready"] and health["serving_time"] == late.isoformat()
+    assert any("older than its TTL" in warning and "shopml features materialize" in warning
+               for warning in health["warnings"])
+
+
 def test_catalogue_rows_that_expire_under_load_are_read_once(settings, ids):
     """Sixteen concurrent requests missing the same item rows make one store read per catalogue
     view, not sixteen; once the rows expire, the next wave reads them once again."""
@@ -130,7 +174,7 @@ def test_catalogue_rows_that_expire_under_load_are_read_once(settings, ids):
 
     from services.online import OnlineFeatures
 
-    online = OnlineFeatures(settings, cache_seconds=1.0)
+    online = OnlineFeatures(settings, cache_seconds=1.0, clock=home_clock(settings))
     store_reads, read_from_store = [], online._feast
     online._feast = lambda refs, rows: store_reads.append(refs) or read_from_store(refs, rows)
     with connect(settings.warehouse_path) as con:
@@ -268,6 +312,35 @@ def test_bad_input_is_a_400_naming_the_problem(client, route, body, problem):
     response = client.post(route, json=body)
     assert response.status_code == 400, response.text
     assert problem in response.text
+
+
+OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bit integers
+    ("/propensity", {"user_ids": [1, 2**63]}, ["user_ids", 1]),
+    ("/churn", {"user_ids": [-(2**63) - 1]}, ["user_ids", 0]),
+    ("/ctr", {"user_id": 2**63, "ad_ids": [1]}, ["user_id"]),
+    ("/ctr", {"user_id": 1, "ad_ids": [1, 2, 2**64]}, ["ad_ids", 2]),
+    ("/similar_items", {"item_id": 2**63}, ["item_id"]),
+    ("/search", {"query": "mug", "user_id": 2**63}, ["user_id"]),
+]
+
+
+@pytest.mark.parametrize("route, body, field", OUT_OF_RANGE_IDS)
+def test_an_id_outside_the_signed_64_bit_range_is_a_400_naming_the_field(client, route, body, field):
+    response = client.post(route, json=body)
+    assert response.status_code == 400, response.text
+    assert [problem["loc"] for problem in response.json()["detail"]] == [field]
+
+
+def test_a_client_error_is_one_warning_line_in_the_log(client, server_log):
+    marker = "user_ids.3: Input should be a valid integer"           # no other test sends this
+    assert client.post("/churn", json={"user_ids": [1, 2, 3, "seven"]}).status_code == 400
+    deadline = time.monotonic() + 10
+    while marker not in server_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    lines = server_log.read_text().splitlines()
+    logged = [line for line in lines if marker in line]
+    assert len(logged) == 1 and "WARNING" in logged[0] and "/churn" in logged[0], logged
+    assert not any("Traceback" in line or "Exception on" in line for line in lines), "\n".join(lines[-40:])
 
 
 def test_a_body_that_is_not_json_is_a_400(client):

@@ -12,7 +12,7 @@ from shopml.warehouse import schema
 from shopml.warehouse.simulator.engine import Simulation
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 from tests.conftest import TINY_SHOP
-from training.labels import CUTOFF, LabelSpec, labelled_users
+from training.labels import LabelSpec, labelled_users
 from training.metrics import roc_auc
 
 START = datetime(TINY_SHOP.start.year, TINY_SHOP.start.month, TINY_SHOP.start.day, tzinfo=timezone.utc)
@@ -44,9 +44,8 @@ def test_one_day_oracle_matches_the_closed_form_truth(wh):
 
 @pytest.mark.slow
 def test_seven_day_oracle_is_calibrated_against_what_happened(tiny_warehouse):
-    rows = labelled_users(tiny_warehouse, LabelSpec(horizon_days=7, cutoffs=3))
     cutoff = START + timedelta(days=DAY)
-    at = rows.filter(pl.col(CUTOFF) == cutoff)
+    at = labelled_users(tiny_warehouse, LabelSpec(horizon_days=7), times=[cutoff])
     assert at.height > 500
     users = at["user_id"].to_numpy() - 1
     estimate = outcome_probabilities(replay(TINY_SHOP, DAY), users, DAY, horizon_days=7, futures=200)

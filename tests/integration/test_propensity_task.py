@@ -24,13 +24,15 @@ def settings(model_home) -> Settings:
 @pytest.mark.slow
 def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(settings):
     task = TASKS["propensity"]
-    config = resolve_config(task.config_type, overrides=["cutoffs=5", "test_cutoffs=1", "oracle_futures=100"])
+    config = resolve_config(task.config_type, overrides=["train_cutoffs=3", "test_cutoffs=1", "oracle_futures=100"])
     data = task.build_dataset(config, settings)
     assert data.splits["train"][CUTOFF].max() < data.splits["validation"][CUTOFF].min()
     assert not any(c.startswith(("will_", "truth")) for c in data.layout.columns)      # no label leaks in
     result = run(task, config, settings)
     purchase = result.metrics["purchase"]
-    assert purchase["oracle"]["auc"] > purchase["model"]["auc"] > purchase["baseline"]["auc"] - 0.02
+    assert purchase["oracle"]["auc"] > purchase["model"]["auc"] > purchase["baseline"]["auc"]
+    assert purchase["model_skill"] == pytest.approx((purchase["model"]["auc"] - 0.5) / (purchase["oracle"]["auc"] - 0.5))
+    assert purchase["model_skill"] > purchase["baseline"]["skill"] > 0 and purchase["oracle"]["skill"] == 1.0
     assert 0.7 < purchase["model_over_oracle_auc"] <= 1.05
     departed = departed_by_cutoff(settings, data.splits["test"])       # they buy nothing more
     assert not data.splits["test"].filter(pl.Series(departed))["will_purchase"].any()
@@ -38,7 +40,7 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(sett
     assert purchase["told_model_over_oracle_auc"] >= purchase["model_over_oracle_auc"]
 
     boosters, metadata = load_boosters(result.tag, settings)
-    assert metadata["config"]["cutoffs"] == 5 and set(boosters) == set(PropensityTask.heads)
+    assert metadata["config"]["train_cutoffs"] == 3 and set(boosters) == set(PropensityTask.heads)
     test = data.splits["test"]
     again = roc_auc(test["will_purchase"].cast(pl.Int8).to_numpy(), boosters["purchase"].predict(data.layout.matrix(test)))
     assert again == pytest.approx(metadata["metrics"]["purchase"]["model"]["auc"], abs=1e-12)
@@ -47,19 +49,24 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(sett
 
 @pytest.mark.slow
 def test_churn_trains_and_explains_itself(settings):
-    from shopml.reasons import REASONS
+    from shopml.reasons import CAUSE_PUSH_GRID, REASONS
 
     task = TASKS["churn"]
-    config = resolve_config(task.config_type,       # the tiny shop is too short for 30 days ahead
-                            overrides=["horizon_days=14", "cutoffs=4", "test_cutoffs=1", "oracle_futures=50"])
+    config = resolve_config(task.config_type,       # the tiny shop is too short for 30 days ahead, purged
+                            overrides=["horizon_days=7", "train_cutoffs=3", "test_cutoffs=1", "oracle_futures=50"])
     result = run(task, config, settings)
     churn = result.metrics["churn"]
     assert churn["oracle"]["auc"] > churn["model"]["auc"] > churn["baseline"]["auc"] - 0.03
     assert set(churn["reasons_of_churned"]) <= set(REASONS)
     assert abs(sum(churn["reasons_of_churned"].values()) - 1) < 1e-9
     assert churn["reason_agreement_rows"] > 50 and 0 <= churn["reason_agreement"] <= 1
+    assert 0 < churn["reason_agreement_majority"] < churn["reason_agreement_oracle"] <= 1     # the two references
+    assert churn["reason_agreement_skill"] == pytest.approx(
+        (churn["reason_agreement"] - churn["reason_agreement_majority"])
+        / (churn["reason_agreement_oracle"] - churn["reason_agreement_majority"]))
     _, metadata = load_boosters(result.tag, settings)
     assert metadata["metrics"]["churn"]["reason_agreement"] == churn["reason_agreement"]
+    assert metadata["config"]["min_cause_push"] in CAUSE_PUSH_GRID          # chosen on validation, saved for serving
     # a user who has left has no event ahead: every departed row is a positive, and knowing them helps
     assert 0 < churn["departed_share"] < churn["departed_share_of_positives"] <= 1
     assert churn["told_model_over_oracle_auc"] > churn["model_over_oracle_auc"]

@@ -118,3 +118,22 @@ def test_oracle_lead_against_scikit_learn():
         sk.roc_auc_score(labels[stayed], model[stayed]) / sk.roc_auc_score(labels[stayed], oracle[stayed]))
     assert lead["told_model_over_oracle_auc"] == pytest.approx(
         sk.roc_auc_score(labels, np.where(departed, 1.0, model)) / sk.roc_auc_score(labels, oracle))
+
+
+def test_auc_skill_is_zero_for_a_coin_and_one_for_the_oracle():
+    from training.metrics import auc_skill
+
+    assert auc_skill(0.5, 0.8) == 0.0 and auc_skill(0.8, 0.8) == 1.0
+    assert auc_skill(0.65, 0.8) == pytest.approx(0.5) and auc_skill(0.4, 0.9) == pytest.approx(-0.25)
+    assert math.isnan(auc_skill(0.7, 0.5))
+
+
+def test_auc_difference_se_is_zero_for_one_scorer_and_shrinks_with_rows():
+    from training.metrics import auc_difference_se
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 4000)
+    a, b = y + rng.normal(0, 1, 4000), y + rng.normal(0, 1.5, 4000)
+    assert auc_difference_se(y, a, a) == 0.0
+    small, large = auc_difference_se(y[:400], a[:400], b[:400]), auc_difference_se(y, a, b)
+    assert 0 < large < small

@@ -27,7 +27,7 @@ def test_the_driving_feature_group_is_the_top_reason():
     np.testing.assert_allclose(reasons.probability, booster.predict(frame), rtol=1e-12)   # contributions sum up
 
 
-def test_the_symptom_is_named_only_when_no_cause_pushes():
+def test_the_symptom_is_named_only_when_no_cause_pushes_hard_enough():
     rng = np.random.default_rng(1)
     n = 4000
     frame = pd.DataFrame({
@@ -38,6 +38,6 @@ def test_the_symptom_is_named_only_when_no_cause_pushes():
     searching = frame["user_engagement__searches_without_click_30d"] >= 3
     label = (inactive | searching).astype(int)
     booster = lgb.train({"objective": "binary", "verbosity": -1, "seed": 1}, lgb.Dataset(frame, label), 50)
-    top = explain(booster, frame).top
+    top = explain(booster, frame, min_cause_push=0.1).top
     assert np.mean(top[(searching & ~inactive).to_numpy()] == "searches without results") > 0.95
     assert np.mean(top[(inactive & ~searching).to_numpy()] == "inactive lately") > 0.95

@@ -1,22 +1,28 @@
 """Churn: among users active in the last 30 days, who has no event at all in the next 30 days,
-and why. Reasons are the model's own SHAP contributions grouped into named reasons; on simulated
-data their agreement with the cause the simulator recorded is reported for the churned users."""
+and why. Reasons are the model's own SHAP contributions grouped into named reasons
+(``shopml.reasons``). On simulated data the top reason's agreement with the cause the simulator
+recorded is reported for the churned test users beside two references on the same users: always
+naming the most common cause of the validation churners (the majority baseline), and the oracle,
+the cause with the largest true hazard on the day the churn was drawn (``oracle_churn_causes``).
+The reasons' one choice, ``min_cause_push``, is made on the validation churners."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from feature_repo.definitions import names
-from shopml.reasons import explain
+from shopml.reasons import CAUSE_PUSH_GRID, MIN_CAUSE_PUSH, explain
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
 from ..bg_nbd import NO_PURCHASE, NOT_ALIVE
 from ..evaluation import Evaluation
 from ..labels import CUTOFF
+from ..oracle import oracle_churn_causes
 from ..user_outcomes import Head, UserOutcomeConfig, UserOutcomeData, UserOutcomeTask
 
 # the simulator's churn causes, as the reasons a model can give
@@ -27,33 +33,56 @@ CAUSE_REASONS = {
 }
 
 
+log = logging.getLogger(__name__)
 REASON_SAMPLE = 20_000      # churned test users whose reasons are summarised (a seeded sample beyond)
 
 
 @dataclass(frozen=True)
 class ChurnConfig(UserOutcomeConfig):
     horizon_days: int = 30            # no event at all within this many days of the cut-off
-    cutoffs: int = 6                  # fewer weekly cut-offs fit before a 30-day horizon
     # Shallow trees: every reason is a TreeSHAP pass, whose cost grows with depth squared. On the
     # demo shop, depth 4 with 16 leaves against the default (no limit, 31 leaves): 1.4 vs 5.2 ms
     # per user, test AUC 0.856 vs 0.852, validation AUC 0.864 vs 0.872.
     num_leaves: int = 16
     max_depth: int = 4
+    # log-odds a cause must push before it outranks "inactive lately" as the top reason; None: the
+    # value of CAUSE_PUSH_GRID that agrees best with the validation churners' recorded causes
+    # (simulated data), else shopml.reasons.MIN_CAUSE_PUSH
+    min_cause_push: float | None = None
 
 
-def _true_causes(settings: Settings, test: pl.DataFrame, horizon_days: int) -> np.ndarray | None:
-    """Per test row, the simulator's cause when the user churned before the horizon ended."""
+def _true_causes(settings: Settings, rows: pl.DataFrame, horizon_days: int) -> np.ndarray | None:
+    """Per row, the simulator's cause when the user churned before the horizon ended."""
     with connect(settings.warehouse_path) as con:
         if not has_truth(con):
             return None
-        con.register("test_rows", test.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
+        con.register("wanted_rows", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
         causes = con.execute(f"""
-            SELECT r.row, u.churn_cause FROM test_rows r JOIN truth.users u USING ({names.USER_ID})
+            SELECT r.row, u.churn_cause FROM wanted_rows r JOIN truth.users u USING ({names.USER_ID})
             WHERE u.churn_ts < r.{CUTOFF} + INTERVAL {horizon_days} DAY ORDER BY r.row""").fetchall()
-    out = np.full(test.height, None, dtype=object)
+    out = np.full(rows.height, None, dtype=object)
     for row, cause in causes:
         out[row] = cause
     return out
+
+
+@dataclass
+class ChurnedUsers:
+    """The churned users of a split whose cause the simulator recorded (within the horizon)."""
+
+    rows: pl.DataFrame
+    causes: np.ndarray          # as reasons (CAUSE_REASONS)
+
+    @classmethod
+    def of(cls, split: pl.DataFrame, settings: Settings, config: ChurnConfig) -> ChurnedUsers | None:
+        churned = split.filter(pl.col("will_churn"))
+        if churned.height > REASON_SAMPLE:                                 # TreeSHAP is costly per row
+            churned = churned.sample(REASON_SAMPLE, seed=config.seed)
+        causes = _true_causes(settings, churned, config.horizon_days)
+        if causes is None:
+            return None
+        known = causes != None  # noqa: E711 - elementwise on an object array
+        return cls(churned.filter(pl.Series(known)), np.array([CAUSE_REASONS[c] for c in causes[known]], dtype=object))
 
 
 class ChurnTask(UserOutcomeTask):
@@ -62,19 +91,52 @@ class ChurnTask(UserOutcomeTask):
     config_type = ChurnConfig
     heads = {"churn": Head(label="will_churn", oracle="no_event", bg_nbd=(NOT_ALIVE, NO_PURCHASE), if_departed=1.0)}
 
+    def choose(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> ChurnConfig:
+        """``min_cause_push``, when left to None: the grid value whose top reasons agree best with
+        the recorded causes of the validation churners (the smaller of equals)."""
+        if config.min_cause_push is not None:
+            return config
+        churned = ChurnedUsers.of(data.splits["validation"], settings, config)
+        if churned is None or churned.rows.is_empty():
+            return replace(config, min_cause_push=MIN_CAUSE_PUSH)
+        matrix = data.layout.matrix(churned.rows)
+        agreement = {push: float(np.mean(explain(model["churn"], matrix, push).top == churned.causes))
+                     for push in CAUSE_PUSH_GRID}
+        chosen = max(agreement, key=agreement.get)
+        log.info("min_cause_push on %d validation churners (agreement): %s; chosen %g", churned.rows.height,
+                 agreement, chosen)
+        return replace(config, min_cause_push=chosen)
+
     def evaluate(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> Evaluation:
         evaluation = super().evaluate(config, model, data, settings)
         findings = evaluation.heads["churn"].findings
         churned = data.splits["test"].filter(pl.col("will_churn"))       # reasons are asked of the churned
-        if churned.height > REASON_SAMPLE:                                 # TreeSHAP is costly per row
+        if churned.height > REASON_SAMPLE:
             churned = churned.sample(REASON_SAMPLE, seed=config.seed)
-        reasons = explain(model["churn"], data.layout.matrix(churned))
+        reasons = explain(model["churn"], data.layout.matrix(churned), config.min_cause_push)
         distribution = pl.Series(reasons.top).value_counts(normalize=True).sort("proportion", descending=True)
         findings["reasons_of_churned"] = dict(distribution.iter_rows())
-        causes = _true_causes(settings, churned, config.horizon_days)
-        if causes is not None:
-            known = causes != None  # noqa: E711 - elementwise on an object array
-            expected = np.array([CAUSE_REASONS.get(c) for c in causes[known]], dtype=object)
-            findings["reason_agreement"] = float(np.mean(reasons.top[known] == expected))
-            findings["reason_agreement_rows"] = int(known.sum())
+        known = ChurnedUsers.of(data.splits["test"], settings, config)
+        if known is not None and known.rows.height:
+            findings |= reason_agreement(model, data, settings, config, known)
         return evaluation
+
+
+def reason_agreement(model, data: UserOutcomeData, settings: Settings, config: ChurnConfig,
+                     test: ChurnedUsers) -> dict:
+    """How often the top reason names the recorded cause of the churned test users, beside the
+    majority baseline (the validation churners' most common cause) and the oracle; skill is
+    (model - baseline) / (oracle - baseline), as for a loss (../shared/EVALUATION.md)."""
+    top = explain(model["churn"], data.layout.matrix(test.rows), config.min_cause_push).top
+    validation = ChurnedUsers.of(data.splits["validation"], settings, config)
+    reference = validation if validation is not None and len(validation.causes) else test
+    majority = pl.Series(reference.causes).mode().sort()[0]
+    oracle = np.array([CAUSE_REASONS[c] for c in oracle_churn_causes(settings, test.rows[names.USER_ID].to_numpy())],
+                      dtype=object)
+    model_agreement, baseline, best = (float(np.mean(guess == test.causes)) for guess in (top, majority, oracle))
+    return {"reason_agreement": model_agreement, "reason_agreement_rows": test.rows.height,
+            "reason_majority_cause": majority, "reason_agreement_majority": baseline,
+            "reason_agreement_oracle": best,
+            "reason_agreement_over_oracle": model_agreement / best if best else float("nan"),
+            "reason_agreement_skill": (model_agreement - baseline) / (best - baseline) if best > baseline
+            else float("nan")}

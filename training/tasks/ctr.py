@@ -11,6 +11,7 @@ item and category, which the features are keyed on) for the service.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import lightgbm as lgb
@@ -30,6 +31,7 @@ from ..labels import labelled_impressions, split_by_time
 from ..oracle import oracle_click_probabilities
 
 HEAD, LABEL = "click", "clicked"
+CLICK_WINDOW = timedelta(0)       # a click is recorded with its slot: the label reads nothing later
 AD_CATALOGUE_SQL = f"""SELECT ads.ad_id AS {names.AD_ID}, ads.item_id AS {names.ITEM_ID}, i.category AS {names.CATEGORY}
                        FROM ads JOIN items i USING (item_id) ORDER BY ads.ad_id"""
 
@@ -55,7 +57,7 @@ class CtrTask:
     def build_dataset(self, config: CtrConfig, settings: Settings) -> CtrData:
         rows = labelled_impressions(settings.warehouse_path, config.weeks)
         dataset = point_in_time_dataset(rows, self.feature_service, settings)
-        splits = split_by_time(dataset, config.validation_weeks, config.test_weeks)
+        splits = split_by_time(dataset, config.validation_weeks, config.test_weeks, horizon=CLICK_WINDOW)
         return CtrData(splits=splits, layout=FeatureLayout.from_training(splits["train"]))
 
     def train(self, config: CtrConfig, data: CtrData) -> dict[str, lgb.Booster]:

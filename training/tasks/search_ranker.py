@@ -5,48 +5,27 @@ Training rows are what shoppers were shown (the simulated search impressions of 
 weeks), labelled 2 when bought, 1 when clicked, else 0; the shown position is handed to
 LightGBM's unbiased lambdarank (``Dataset(position=...)``), which learns the position bias next
 to the ranking so the model ranks by relevance, not by where the old engine put an item.
-Features: embedding cosine and lexical overlap (``shopml.search``) and the item's features from
-Feast (``search_v1``) as of the search's time.
+Features: embedding cosine and lexical overlap (``shopml.search``) and, when ``item_features``
+names them, the item's features from Feast (``search_v1``) as of the search's time. They are off
+by default: learned from logs of an engine that showed the most appealing items, they rank worse
+on validation searches (``python -m bench.search_labels``; docs/decisions/search-labels.md).
 
-The Feast item features are off by default (``item_features``): learned from these logs they
-cost quality. ``python -m bench.search_labels`` trains the same ranker on each source of labels,
-without and with them (demo shop, NDCG@10 on 2,000 later searches against the truth; embedding
-alone 0.595):
-
-- logged, shown results (this task): 0.633 without, 0.555 with;
-- logged, every retrieved candidate (unshown ones 0): 0.625 and 0.581;
-- an exploring engine, emulated (random results from the intended item's subcategory and
-  category, random order), on every training search: 0.627 and 0.645; on a fifth: 0.619, 0.625;
-- the simulator's true grades, which no shop has: 0.644 and 0.679.
-
-So the features carry relevance (shoppers look for appealing items), and the logs cannot teach
-it: the old engine filled its results with the most appealing items of the subcategory, and
-showed a less appealing item only when it was the one sought. Among shown results popularity
-marks the items *not* sought; among retrieved candidates every unpopular item is unseen. Only
-traffic that shows unpopular items without regard to relevance can tell their worth, and in
-the emulation it takes all of it (on a fifth of the searches they stay below this task's
-0.633). Also tried once and dropped (scripts not kept): monotone-increasing popularity,
-conversion and rating (0.570); purchases as the only positives (0.590); a learned preference
-among equally scored candidates (0.634, no better than the tie-break below); the log of 7-day
-views added to a calibrated click model (0.541 at weight 1, 0.616 at best).
-
-What the logged labels can teach is little: validation NDCG@10 on shown results peaks at the
-first tree, and on the truth more trees lose too (without item features, later searches:
-0.622 at 1 tree, 0.626 at 10, 0.609 at 100, 0.596 at 200), so early stopping keeps one tree on
-lexical features. Its score takes a few distinct values per search; ties go to the more viewed
-item (``shopml.search.ranking``), which is where Feast item features enter the ranking: 0.633
-(0.622 in retrieval order).
+The ranker's score is coarse (a few distinct values among a search's candidates); candidates it
+scores alike are ordered by one Feast item feature, the ``tie_break`` chosen on the validation
+searches' candidates (``choose``).
 
 Evaluation is on later searches, against the simulator's relevance grades (``truth``): NDCG@10
 and recall@100 (items of grade >= ``relevant_grade``) for (a) the most-bought items of the last
 30 days, (b) embedding retrieval alone, (c) retrieval + reranker. Recall@100 of (b) and (c) is
-the same candidate set.
+the same candidate set. Every choice reads the validation searches only; the test searches are
+read once, by ``evaluate``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from functools import cached_property
 
 import lightgbm as lgb
@@ -55,7 +34,7 @@ import polars as pl
 
 from feature_repo.definitions import names
 from shopml.retrieval import ItemIndex
-from shopml.search import MAX_QUERY_CHARS, QUERY_ITEM_FEATURES, TIE_BREAK, query_item_features, ranking
+from shopml.search import MAX_QUERY_CHARS, QUERY_ITEM_FEATURES, TIE_BREAK_CANDIDATES, query_item_features, ranking
 from shopml.matrix import FeatureLayout
 from shopml.model_store import artifact_folder
 from shopml.settings import Settings
@@ -73,7 +52,7 @@ log = logging.getLogger(__name__)
 
 HEAD, LABEL, SEARCH_ID = "rank", "grade_label", "search_id"
 CATEGORICAL = ("item_content__category", "item_content__subcategory")
-POPULARITY = "item_stats__purchases_30d"
+LABEL_WINDOW = timedelta(hours=1)    # a search's clicks and purchase come within its session (under 30 min)
 
 
 @dataclass(frozen=True)
@@ -87,19 +66,24 @@ class SearchRankerConfig(BoostingConfig):
     relevant_grade: int = 2           # recall counts items of at least this grade
     # Feast item features in the ranker: "all" (item_stats, base price, category, subcategory),
     # "" (none), or a comma-separated list of item_stats features. Off by default: learned from
-    # logs of an engine that showed the most appealing items, they lower NDCG@10 (module docstring,
-    # bench.search_labels); turn them on for logs with exploration traffic.
+    # logs of an engine that showed the most appealing items, they lower validation NDCG@10
+    # (bench.search_labels); turn them on for logs with exploration traffic.
     item_features: str = ""
     debias_position: bool = True      # hand the shown position to LightGBM's unbiased lambdarank
     min_data_in_leaf: int = 50
+    # The item_stats column that orders candidates the ranker scores alike (larger first), "" for
+    # retrieval order; "auto": the best of TIE_BREAK_CANDIDATES by NDCG@10 on the validation
+    # searches' candidates (never the test's).
+    tie_break: str = "auto"
 
 
 @dataclass
 class SearchData:
     splits: dict[str, pl.DataFrame]      # train/validation: shown results; test: retrieved candidates
     layout: FeatureLayout
-    grades: pl.DataFrame                 # test searches: every relevant item with its grade
-    popular: np.ndarray                  # item ids, most bought first, as of the first test week
+    candidates: dict[str, pl.DataFrame]  # validation and test searches: the retrieved candidates
+    grades: dict[str, pl.DataFrame]      # validation and test searches: every relevant item with its grade
+    popular: dict[str, np.ndarray]       # item ids, most bought first, as of the first validation / test week
     pairs: SearchPairs                   # builds more rows of the sampled searches (bench.search_labels)
 
 
@@ -117,7 +101,7 @@ def _searches(settings: Settings, config: SearchRankerConfig) -> dict[str, pl.Da
             raise ValueError("the warehouse has no searches")
         end = midnight_after(last)
         searches = con.sql(SEARCHES_SQL, params=[end, end, end, config.weeks]).pl()
-    splits = split_by_time(searches, config.validation_weeks, config.test_weeks)
+    splits = split_by_time(searches, config.validation_weeks, config.test_weeks, horizon=LABEL_WINDOW)
     caps = {"train": config.max_train_searches, "validation": config.max_train_searches // 5,
             "test": config.max_test_searches}
     return {name: frame.sample(min(frame.height, caps[name]), seed=config.seed).sort(SEARCH_ID)
@@ -226,48 +210,83 @@ class SearchRankerTask:
             titles = con.sql(f"SELECT item_id AS {names.ITEM_ID}, title FROM items").pl()
         query_vectors = dict(zip(everything[SEARCH_ID].to_list(), vectors))
         pairs = SearchPairs(settings, ItemIndex.load(folder), titles, query_vectors)
+        judged = {"validation": searches["validation"].head(config.max_test_searches), "test": searches["test"]}
+        candidates = {name: pairs.retrieved(frame, config.candidates) for name, frame in judged.items()}
         splits = {"train": pairs.shown(searches["train"]), "validation": pairs.shown(searches["validation"]),
-                  "test": pairs.retrieved(searches["test"], config.candidates)}
-        first_test = searches["test"][names.EVENT_TIMESTAMP].min()
+                  "test": candidates["test"]}
         return SearchData(splits=splits, layout=feature_layout(config.item_features, splits["train"]),
-                          grades=true_grades(settings, searches["test"]), popular=_most_bought(settings, first_test),
+                          candidates=candidates,
+                          grades={name: true_grades(settings, frame) for name, frame in judged.items()},
+                          popular={name: _most_bought(settings, frame[names.EVENT_TIMESTAMP].min())
+                                   for name, frame in judged.items()},
                           pairs=pairs)
 
     def train(self, config: SearchRankerConfig, data: SearchData) -> dict[str, lgb.Booster]:
         return {HEAD: fit_ranker(config, data.layout, data.splits["train"], data.splits["validation"],
                                  position=config.debias_position)}
 
+    def choose(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData,
+               settings: Settings) -> SearchRankerConfig:
+        """The tie-break, when left to ``auto``: see ``tie_break_on_validation``."""
+        if config.tie_break != "auto":
+            return config
+        ndcg = tie_break_on_validation(config, model, data)
+        chosen = max(ndcg, key=ndcg.get)
+        log.info("tie-break on validation searches (NDCG@10): %s; chosen %r",
+                 {k or "retrieval order": round(v, 4) for k, v in ndcg.items()}, chosen)
+        return replace(config, tie_break=chosen)
+
     def evaluate(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData,
                  settings: Settings) -> Evaluation:
-        test = data.splits["test"].with_columns(pl.Series("score", model[HEAD].predict(data.layout.matrix(
-            data.splits["test"]))))
-        grade_of = {(s, i): g for s, i, g in data.grades.iter_rows()}
-        relevant = data.grades.group_by(SEARCH_ID).agg(pl.col("grade"))
-        all_grades = dict(relevant.iter_rows())
-        systems = {"popularity": [], "embedding": [], "embedding + reranker": []}
-        recalls = {name: [] for name in systems}
-        for (search,), part in test.group_by(SEARCH_ID, maintain_order=True):
-            grades = all_grades.get(search, [])
-            if not grades:
-                continue
-            total = sum(g >= config.relevant_grade for g in grades)
-            rankings = {"popularity": data.popular[:config.candidates],
-                        "embedding": part.sort("position")[names.ITEM_ID].to_numpy(),
-                        "embedding + reranker": part[names.ITEM_ID].to_numpy()[
-                            ranking(part["score"].to_numpy(), part[TIE_BREAK].to_numpy())]}
-            for name, ranked in rankings.items():
-                ranked_grades = [grade_of.get((search, int(i)), 0) for i in ranked]
-                systems[name].append(ndcg_at_k(ranked_grades, grades, 10))
-                recalls[name].append(recall_at_k([g >= config.relevant_grade for g in ranked_grades], total,
-                                                 config.candidates))
-        table = {name: {"ndcg_at_10": float(np.nanmean(systems[name])),
-                        f"recall_at_{config.candidates}": float(np.nanmean(recalls[name])),
-                        "searches": float(len(systems[name]))} for name in systems}
+        table = search_quality(scored(model, data, "test"), data.grades["test"], data.popular["test"], config,
+                               config.tie_break)
         return Evaluation(heads={}, tables={"search quality on later searches": table})
 
     def save(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData, metrics: dict,
              settings: Settings) -> str:
         return save_task_model(self, model, HEAD, config, data.splits, data.layout, metrics, settings)
+
+
+def scored(model: dict[str, lgb.Booster], data: SearchData, split: str) -> pl.DataFrame:
+    """The split's retrieved candidates with the ranker's ``score``."""
+    candidates = data.candidates[split]
+    return candidates.with_columns(pl.Series("score", model[HEAD].predict(data.layout.matrix(candidates))))
+
+
+def tie_break_on_validation(config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData) -> dict[str, float]:
+    """NDCG@10 of the reranked validation candidates under each of TIE_BREAK_CANDIDATES, in order
+    (``max`` over it keeps the first of equals: retrieval order before any feature)."""
+    candidates = scored(model, data, "validation")
+    return {key: search_quality(candidates, data.grades["validation"], data.popular["validation"], config,
+                                key)["embedding + reranker"]["ndcg_at_10"] for key in TIE_BREAK_CANDIDATES}
+
+
+def search_quality(candidates: pl.DataFrame, grades: pl.DataFrame, popular: np.ndarray, config: SearchRankerConfig,
+                   tie_break: str) -> dict[str, dict[str, float]]:
+    """NDCG@10 and recall@candidates, averaged over the searches with a relevant item, of (a) the
+    most-bought items, (b) the retrieved candidates in retrieval order, (c) the candidates reranked
+    by ``score`` with ties ordered by the ``tie_break`` column ("" for retrieval order)."""
+    grade_of = {(s, i): g for s, i, g in grades.iter_rows()}
+    all_grades = dict(grades.group_by(SEARCH_ID).agg(pl.col("grade")).iter_rows())
+    systems = {"popularity": [], "embedding": [], "embedding + reranker": []}
+    recalls = {name: [] for name in systems}
+    for (search,), part in candidates.group_by(SEARCH_ID, maintain_order=True):
+        relevant = all_grades.get(search, [])
+        if not relevant:
+            continue
+        total = sum(g >= config.relevant_grade for g in relevant)
+        rankings = {"popularity": popular[:config.candidates],
+                    "embedding": part.sort("position")[names.ITEM_ID].to_numpy(),
+                    "embedding + reranker": part[names.ITEM_ID].to_numpy()[
+                        ranking(part["score"].to_numpy(), part[tie_break].to_numpy() if tie_break else None)]}
+        for name, ranked in rankings.items():
+            ranked_grades = [grade_of.get((search, int(i)), 0) for i in ranked]
+            systems[name].append(ndcg_at_k(ranked_grades, relevant, 10))
+            recalls[name].append(recall_at_k([g >= config.relevant_grade for g in ranked_grades], total,
+                                             config.candidates))
+    return {name: {"ndcg_at_10": float(np.nanmean(systems[name])),
+                   f"recall_at_{config.candidates}": float(np.nanmean(recalls[name])),
+                   "searches": float(len(systems[name]))} for name in systems}
 
 
 def true_grades(settings: Settings, searches: pl.DataFrame) -> pl.DataFrame:

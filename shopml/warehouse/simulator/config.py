@@ -82,7 +82,9 @@ class Behaviour:
 @dataclass(frozen=True)
 class SimulationConfig:
     users: int = 20_000                    # customers, including those who sign up during the run
-    days: int = 120                        # simulated days
+    # simulated days: 30 days of history, then a 30-day churn label's train, validation and test
+    # cut-offs with a label window between each split, fit in 180 (training.labels)
+    days: int = 180
     seed: int = 7                          # same seed, same tables
     start: date = date(2026, 1, 5)         # the first simulated day (a Monday), 00:00 UTC
     items: int | None = None               # catalogue size; default scales with users

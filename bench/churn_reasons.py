@@ -1,0 +1,133 @@
+"""How well can churn reasons name the cause the simulator recorded, and what limits them? On the
+demo shop's churn task (its own purged splits, the model ``shopml train churn`` trains, without
+the Monte Carlo oracle), the share of churned users whose reason equals the recorded cause:
+
+- **the platform's reasons**: SHAP pushes grouped into reasons (``shopml.reasons``), at each
+  ``min_cause_push`` of the grid;
+- **per-reason offsets**: a constant added to each reason's push, chosen by coordinate search on
+  the validation churners (a richer version of the same choice);
+- **a cause classifier on the pushes**: multinomial logistic regression from the grouped pushes
+  to the recorded cause, fitted on the validation churners (what a supervised read of the same
+  pushes could reach; no shop has recorded causes to fit it);
+- **a cause classifier on every feature**: the same on all of ``churn_v1``'s features;
+- **the true hazards at the cut-off**: the largest of the simulator's hidden hazards on the day
+  before the cut-off, what a model of the state at the as-of time could at best name;
+- **the oracle**: the largest hazard on the day the churn was drawn (after the cut-off);
+- **the majority cause** of the validation churners.
+
+Variants fitted or chosen on validation report validation figures, and their test figures only to
+show that the choice holds (EVALUATION.md: the platform's own choice is ``min_cause_push``).
+
+    python -m bench.churn_reasons --home data
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+import polars as pl
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from bench.measure import write_results
+from feature_repo.definitions import names
+from shopml.reasons import CAUSE_PUSH_GRID, CAUSES, REASON_FEATURES, REASONS, SYMPTOM, explain
+from shopml.settings import Settings
+from shopml.warehouse.database import connect
+from training.labels import CUTOFF
+from training.oracle import HAZARD_COLUMNS, oracle_churn_causes
+from training.tasks.churn import CAUSE_REASONS, ChurnConfig, ChurnedUsers, ChurnTask
+
+NAMED = (*CAUSES, SYMPTOM)          # the reasons that stand for a recorded cause
+OFFSET_GRID = np.linspace(-2, 2, 81)
+
+
+def grouped_pushes(booster, matrix) -> np.ndarray:
+    """(rows, NAMED) the SHAP contributions summed per reason, as ``shopml.reasons`` groups them."""
+    contributions = booster.predict(matrix, pred_contrib=True, num_threads=1)[:, :-1]
+    features = booster.feature_name()
+    return np.column_stack([contributions[:, [i for i, f in enumerate(features) if f in REASON_FEATURES[reason]]]
+                            .sum(axis=1) for reason in NAMED])
+
+
+def hazards_at_cutoff(settings: Settings, rows: pl.DataFrame) -> np.ndarray:
+    """Per churned row, the cause of the largest true hazard on the day before its cut-off."""
+    with connect(settings.warehouse_path) as con:
+        con.register("wanted", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
+        found = con.sql(f"""SELECT w.row, {', '.join(f'd.{c}' for c in HAZARD_COLUMNS)} FROM wanted w
+                            JOIN truth.user_days d ON d.user_id = w.{names.USER_ID}
+                             AND d.day = CAST(w.{CUTOFF} AS DATE) - INTERVAL 1 DAY ORDER BY w.row""").pl()
+    causes = np.full(rows.height, None, dtype=object)
+    causes[found["row"].to_numpy()] = np.asarray([CAUSE_REASONS[c] for c in (
+        "natural_decay", "bad_experience", "price_rise", "failed_search", "push_fatigue")], dtype=object)[
+        found.select(HAZARD_COLUMNS).to_numpy().argmax(axis=1)]
+    return causes
+
+
+def agreement(guess, truth) -> float:
+    return round(float(np.mean(np.asarray(guess, dtype=object) == truth)), 4)
+
+
+def best_offsets(pushes: np.ndarray, causes: np.ndarray) -> np.ndarray:
+    """Per-reason offsets maximising agreement, by coordinate search over OFFSET_GRID (4 sweeps)."""
+    offsets = np.zeros(len(NAMED))
+    named = np.asarray(NAMED, dtype=object)
+    for _ in range(4):
+        for j in range(len(NAMED)):
+            def score(value, j=j):
+                trial = offsets.copy()
+                trial[j] = value
+                return np.mean(named[(pushes + trial).argmax(axis=1)] == causes)
+            offsets[j] = max(OFFSET_GRID, key=score)
+    return offsets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", default=None)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    settings, task = Settings.resolve(args.home), ChurnTask()
+    config = dataclasses.replace(ChurnConfig(), oracle_futures=0)
+    data = task.build_dataset(config, settings)
+    booster = task.train(config, data)["churn"]
+    churned = {split: ChurnedUsers.of(data.splits[split], settings, config) for split in ("validation", "test")}
+    matrix = {split: data.layout.matrix(users.rows) for split, users in churned.items()}
+    causes = {split: users.causes for split, users in churned.items()}
+    pushes = {split: grouped_pushes(booster, matrix[split]) for split in churned}
+    rows = {}
+
+    def both(name: str, guess) -> None:
+        rows[name] = {split: agreement(guess(split), causes[split]) for split in churned}
+        print(f"{name:60s} validation {rows[name]['validation']:.3f}  test {rows[name]['test']:.3f}", flush=True)
+
+    for push in CAUSE_PUSH_GRID:
+        both(f"reasons, min_cause_push {push:g}", lambda split, push=push: explain(booster, matrix[split], push).top)
+    offsets = best_offsets(pushes["validation"], causes["validation"])
+    both("reasons, per-reason offsets (validation)",
+         lambda split: np.asarray(NAMED, dtype=object)[(pushes[split] + offsets).argmax(axis=1)])
+    on_pushes = LogisticRegression(max_iter=2000).fit(pushes["validation"], causes["validation"])
+    both("cause classifier on the grouped pushes (fitted on validation)", lambda split: on_pushes.predict(pushes[split]))
+    scale = StandardScaler().fit(np.nan_to_num(matrix["validation"].to_numpy(float)))
+    features = {split: scale.transform(np.nan_to_num(m.to_numpy(float))) for split, m in matrix.items()}
+    on_features = LogisticRegression(max_iter=3000).fit(features["validation"], causes["validation"])
+    both("cause classifier on every churn_v1 feature (fitted on validation)",
+         lambda split: on_features.predict(features[split]))
+    both("true hazards at the cut-off (hidden state)", lambda split: hazards_at_cutoff(settings, churned[split].rows))
+    both("oracle: true hazards on the churn day", lambda split: np.asarray(
+        [CAUSE_REASONS[c] for c in oracle_churn_causes(settings, churned[split].rows[names.USER_ID].to_numpy())],
+        dtype=object))
+    majority = pl.Series(causes["validation"]).mode().sort()[0]
+    both(f"majority cause of the validation churners ({majority})", lambda split: np.full(len(causes[split]), majority))
+    shares = {split: dict(pl.Series(c).value_counts(normalize=True).sort("proportion", descending=True).iter_rows())
+              for split, c in causes.items()}
+    write_results("churn_reasons", {"churned_users": {s: len(c) for s, c in causes.items()}, "cause_shares": shares,
+                                    "offsets": dict(zip(NAMED, offsets.round(3).tolist())), "agreement": rows,
+                                    "seconds": round(time.perf_counter() - started, 1), "reasons": list(REASONS)})
+
+
+if __name__ == "__main__":
+    main()
