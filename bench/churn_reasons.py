@@ -9,9 +9,10 @@ the Monte Carlo oracle), the share of churned users whose reason equals the reco
 - **a cause classifier on the pushes**: multinomial logistic regression from the grouped pushes
   to the recorded cause, fitted on the validation churners (what a supervised read of the same
   pushes could reach; no shop has recorded causes to fit it);
-- **a cause classifier on every feature**: the same on all of ``churn_v1``'s features;
-- **the true hazards at the cut-off**: the largest of the simulator's hidden hazards on the day
-  before the cut-off, what a model of the state at the as-of time could at best name;
+- **a cause classifier on every feature**: the same on all of ``churn_v1``'s numeric features;
+- **the true hazards as known at the cut-off**: the largest of the simulator's hidden hazards on
+  the day before the cut-off (on the churn day for a user already gone), what a model of the
+  hidden state at the as-of time could at best name;
 - **the oracle**: the largest hazard on the day the churn was drawn (after the cut-off);
 - **the majority cause** of the validation churners.
 
@@ -38,7 +39,7 @@ from shopml.reasons import CAUSE_PUSH_GRID, CAUSES, REASON_FEATURES, REASONS, SY
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
 from training.labels import CUTOFF
-from training.oracle import HAZARD_COLUMNS, oracle_churn_causes
+from training.oracle import CHURN_CAUSES, HAZARD_COLUMNS, oracle_churn_causes
 from training.tasks.churn import CAUSE_REASONS, ChurnConfig, ChurnedUsers, ChurnTask
 
 NAMED = (*CAUSES, SYMPTOM)          # the reasons that stand for a recorded cause
@@ -53,16 +54,18 @@ def grouped_pushes(booster, matrix) -> np.ndarray:
                             .sum(axis=1) for reason in NAMED])
 
 
-def hazards_at_cutoff(settings: Settings, rows: pl.DataFrame) -> np.ndarray:
-    """Per churned row, the cause of the largest true hazard on the day before its cut-off."""
+def hazards_by_cutoff(settings: Settings, rows: pl.DataFrame) -> np.ndarray:
+    """Per churned row, the cause of the largest true hazard on the last day the hidden state is
+    known at the cut-off: the day before the cut-off, or the churn day for a user gone before it."""
     with connect(settings.warehouse_path) as con:
         con.register("wanted", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
         found = con.sql(f"""SELECT w.row, {', '.join(f'd.{c}' for c in HAZARD_COLUMNS)} FROM wanted w
+                            JOIN truth.users u USING ({names.USER_ID})
                             JOIN truth.user_days d ON d.user_id = w.{names.USER_ID}
-                             AND d.day = CAST(w.{CUTOFF} AS DATE) - INTERVAL 1 DAY ORDER BY w.row""").pl()
+                             AND d.day = least(CAST(w.{CUTOFF} AS DATE), CAST(u.churn_ts AS DATE)) - INTERVAL 1 DAY
+                            ORDER BY w.row""").pl()
     causes = np.full(rows.height, None, dtype=object)
-    causes[found["row"].to_numpy()] = np.asarray([CAUSE_REASONS[c] for c in (
-        "natural_decay", "bad_experience", "price_rise", "failed_search", "push_fatigue")], dtype=object)[
+    causes[found["row"].to_numpy()] = np.asarray([CAUSE_REASONS[c] for c in CHURN_CAUSES], dtype=object)[
         found.select(HAZARD_COLUMNS).to_numpy().argmax(axis=1)]
     return causes
 
@@ -111,12 +114,14 @@ def main() -> None:
          lambda split: np.asarray(NAMED, dtype=object)[(pushes[split] + offsets).argmax(axis=1)])
     on_pushes = LogisticRegression(max_iter=2000).fit(pushes["validation"], causes["validation"])
     both("cause classifier on the grouped pushes (fitted on validation)", lambda split: on_pushes.predict(pushes[split]))
-    scale = StandardScaler().fit(np.nan_to_num(matrix["validation"].to_numpy(float)))
-    features = {split: scale.transform(np.nan_to_num(m.to_numpy(float))) for split, m in matrix.items()}
+    numeric = {split: np.nan_to_num(m.select_dtypes("number").to_numpy(float)) for split, m in matrix.items()}
+    scale = StandardScaler().fit(numeric["validation"])
+    features = {split: scale.transform(values) for split, values in numeric.items()}
     on_features = LogisticRegression(max_iter=3000).fit(features["validation"], causes["validation"])
     both("cause classifier on every churn_v1 feature (fitted on validation)",
          lambda split: on_features.predict(features[split]))
-    both("true hazards at the cut-off (hidden state)", lambda split: hazards_at_cutoff(settings, churned[split].rows))
+    both("true hazards as known at the cut-off (hidden state)",
+         lambda split: hazards_by_cutoff(settings, churned[split].rows))
     both("oracle: true hazards on the churn day", lambda split: np.asarray(
         [CAUSE_REASONS[c] for c in oracle_churn_causes(settings, churned[split].rows[names.USER_ID].to_numpy())],
         dtype=object))

@@ -14,9 +14,8 @@ A scored user with no purchase before T gets the values of a customer born at T.
 
 The model is fitted as published: by plain maximum likelihood, no penalty. On the CDNOW data of
 the paper (shipped inside ``lifetimes``) that reproduces the published parameters (tested). Only
-when the unpenalised fit does not converge is an L2 penalty used, the weakest of ``FALLBACK_PENALIZERS``
-that converges, and logged as a fallback: on Online Retail the unpenalised optimum is a boundary
-with no dropout at all (a -> 0).
+when the unpenalised fit does not converge is an L2 penalty used, the weakest of
+``FALLBACK_PENALIZERS`` that converges, logged as a fallback and saved as ``bg_nbd_penalizer``.
 """
 
 from __future__ import annotations

@@ -40,9 +40,8 @@ REASON_SAMPLE = 20_000      # churned test users whose reasons are summarised (a
 @dataclass(frozen=True)
 class ChurnConfig(UserOutcomeConfig):
     horizon_days: int = 30            # no event at all within this many days of the cut-off
-    # Shallow trees: every reason is a TreeSHAP pass, whose cost grows with depth squared. On the
-    # demo shop, depth 4 with 16 leaves against the default (no limit, 31 leaves): 1.4 vs 5.2 ms
-    # per user, test AUC 0.856 vs 0.852, validation AUC 0.864 vs 0.872.
+    # Shallow trees: every reason is a TreeSHAP pass, whose cost grows with depth squared, and a
+    # /churn request pays for it (bench.serving measures it).
     num_leaves: int = 16
     max_depth: int = 4
     # log-odds a cause must push before it outranks "inactive lately" as the top reason; None: the
@@ -66,6 +65,12 @@ def _true_causes(settings: Settings, rows: pl.DataFrame, horizon_days: int) -> n
     return out
 
 
+def churned_sample(split: pl.DataFrame, config: ChurnConfig) -> pl.DataFrame:
+    """The split's churned rows, a seeded sample of REASON_SAMPLE beyond (TreeSHAP is costly per row)."""
+    churned = split.filter(pl.col("will_churn"))
+    return churned.sample(REASON_SAMPLE, seed=config.seed) if churned.height > REASON_SAMPLE else churned
+
+
 @dataclass
 class ChurnedUsers:
     """The churned users of a split whose cause the simulator recorded (within the horizon)."""
@@ -75,9 +80,7 @@ class ChurnedUsers:
 
     @classmethod
     def of(cls, split: pl.DataFrame, settings: Settings, config: ChurnConfig) -> ChurnedUsers | None:
-        churned = split.filter(pl.col("will_churn"))
-        if churned.height > REASON_SAMPLE:                                 # TreeSHAP is costly per row
-            churned = churned.sample(REASON_SAMPLE, seed=config.seed)
+        churned = churned_sample(split, config)
         causes = _true_causes(settings, churned, config.horizon_days)
         if causes is None:
             return None
@@ -110,9 +113,7 @@ class ChurnTask(UserOutcomeTask):
     def evaluate(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> Evaluation:
         evaluation = super().evaluate(config, model, data, settings)
         findings = evaluation.heads["churn"].findings
-        churned = data.splits["test"].filter(pl.col("will_churn"))       # reasons are asked of the churned
-        if churned.height > REASON_SAMPLE:
-            churned = churned.sample(REASON_SAMPLE, seed=config.seed)
+        churned = churned_sample(data.splits["test"], config)             # reasons are asked of the churned
         reasons = explain(model["churn"], data.layout.matrix(churned), config.min_cause_push)
         distribution = pl.Series(reasons.top).value_counts(normalize=True).sort("proportion", descending=True)
         findings["reasons_of_churned"] = dict(distribution.iter_rows())
