@@ -52,18 +52,24 @@ def simulated_world_end(settings: Settings) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
+def fixed_serving_time(settings: Settings) -> datetime | None:
+    """The time a home's services are fixed at: its simulated world's end, unless
+    ``SHOPML_SERVING_TIME`` already fixes one (None: that, or the wall clock)."""
+    return None if os.environ.get(SERVING_TIME_ENV_VAR) else simulated_world_end(settings)
+
+
 def home_clock(settings: Settings) -> Callable[[], datetime]:
     """The clock the services of this home run on under ``serve_environment``, for in-process use."""
-    world_end = None if os.environ.get(SERVING_TIME_ENV_VAR) else simulated_world_end(settings)
-    return serving_time if world_end is None else lambda: world_end
+    fixed = fixed_serving_time(settings)
+    return serving_time if fixed is None else lambda: fixed
 
 
 def serve_environment(settings: Settings) -> dict[str, str]:
     environment = {**os.environ, HOME_ENV_VAR: str(settings.home), "BENTOML_HOME": str(settings.model_store),
                    "HF_HUB_OFFLINE": "1", "BENTOML_DO_NOT_TRACK": "True"}
-    world_end = None if environment.get(SERVING_TIME_ENV_VAR) else simulated_world_end(settings)
-    if world_end is not None:
-        environment[SERVING_TIME_ENV_VAR] = world_end.isoformat()
+    fixed = fixed_serving_time(settings)
+    if fixed is not None:
+        environment[SERVING_TIME_ENV_VAR] = fixed.isoformat()
     return environment
 
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .settings import HOME_ENV_VAR, Settings
+from .settings import HOME_ENV_VAR, SERVING_TIME_ENV_VAR, Settings
 
 app = typer.Typer(help="shopml: a feature-store-centred ML platform for e-commerce.",
                   no_args_is_help=True, add_completion=False)
@@ -250,9 +250,13 @@ def serve(
     from services.server import ServerError, running_server, serve_command, serve_environment
 
     settings = _settings(home)
+    environment = serve_environment(settings)
+    if SERVING_TIME_ENV_VAR in environment:
+        console.print(f"features are served as of {environment[SERVING_TIME_ENV_VAR]} ({SERVING_TIME_ENV_VAR}; "
+                      "a simulated shop's world ends on its last day)")
     if not try_endpoints:
         console.print(f"serving on http://{host}:{port} (health: /health/, readiness: /readyz; Ctrl-C stops)")
-        raise typer.Exit(subprocess.run(serve_command(port, host), env=serve_environment(settings)).returncode)
+        raise typer.Exit(subprocess.run(serve_command(port, host), env=environment).returncode)
     from services.examples import call_endpoints, example_requests
 
     console.print("starting the server on a free port (about 20 s)")
