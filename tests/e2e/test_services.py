@@ -10,6 +10,7 @@ BentoML reads its model store's location once, when first imported, so this modu
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from feature_repo import store as feature_store
 from feature_repo.definitions import names
@@ -341,6 +343,50 @@ def test_a_client_error_is_one_warning_line_in_the_log(client, server_log):
     logged = [line for line in lines if marker in line]
     assert len(logged) == 1 and "WARNING" in logged[0] and "/churn" in logged[0], logged
     assert not any("Traceback" in line or "Exception on" in line for line in lines), "\n".join(lines[-40:])
+
+
+class Body(BaseModel):     # a request schema to fail
+    user_ids: list[int]
+
+
+def _record(error: BaseException) -> logging.LogRecord:
+    """BentoML's record of a failed request, as ``log_exception`` makes it."""
+    try:
+        raise error
+    except BaseException:
+        return logging.LogRecord("bentoml._internal.server.http_app", logging.ERROR, __file__, 1,
+                                 "Exception on %s [%s]", ("/churn", "POST"), sys.exc_info())
+
+
+def _validation_error() -> ValidationError:
+    try:
+        Body(user_ids=["seven"])
+    except ValidationError as error:
+        return error
+    raise AssertionError("no error")
+
+
+def test_a_validation_error_becomes_one_warning_line_naming_the_field(settings):
+    from services.runtime import ClientErrorsInOneLine
+
+    record = _record(_validation_error())
+    assert ClientErrorsInOneLine().filter(record)
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert record.getMessage() == ("client error on /churn [POST]: user_ids.0: Input should be a valid integer, "
+                                   "unable to parse string as an integer")
+
+
+def test_a_4xx_becomes_one_line_and_a_server_error_keeps_its_traceback(settings):
+    from bentoml.exceptions import BadInput
+
+    from services.runtime import ClientErrorsInOneLine
+
+    bad = _record(BadInput("body is not\nvalid JSON"))
+    ClientErrorsInOneLine().filter(bad)
+    assert bad.levelno == logging.WARNING and bad.getMessage().endswith("400 body is not valid JSON")
+    crash = _record(RuntimeError("bug"))
+    ClientErrorsInOneLine().filter(crash)
+    assert crash.levelno == logging.ERROR and crash.exc_info is not None
 
 
 def test_a_body_that_is_not_json_is_a_400(client):

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from shopml.settings import HOME_ENV_VAR, Settings, project_root
 
 
@@ -20,3 +22,17 @@ def test_every_path_lives_under_the_home(tmp_path):
     settings = Settings.resolve(tmp_path)
     for path in (settings.warehouse_path, settings.features_dir, settings.reports_dir):
         assert Path(path).is_relative_to(tmp_path)
+
+
+def test_the_serving_clock_is_the_wall_clock_unless_fixed(monkeypatch):
+    from datetime import datetime, timezone
+
+    from shopml.settings import SERVING_TIME_ENV_VAR, serving_time
+
+    monkeypatch.delenv(SERVING_TIME_ENV_VAR, raising=False)
+    assert abs((serving_time() - datetime.now(timezone.utc)).total_seconds()) < 5
+    monkeypatch.setenv(SERVING_TIME_ENV_VAR, "2026-05-05T00:00:00")
+    assert serving_time() == datetime(2026, 5, 5, tzinfo=timezone.utc)
+    monkeypatch.setenv(SERVING_TIME_ENV_VAR, "yesterday")
+    with pytest.raises(ValueError, match=SERVING_TIME_ENV_VAR):
+        serving_time()
