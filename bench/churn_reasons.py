@@ -113,7 +113,8 @@ def main() -> None:
     both("reasons, per-reason offsets (validation)",
          lambda split: np.asarray(NAMED, dtype=object)[(pushes[split] + offsets).argmax(axis=1)])
     on_pushes = LogisticRegression(max_iter=2000).fit(pushes["validation"], causes["validation"])
-    both("cause classifier on the grouped pushes (fitted on validation)", lambda split: on_pushes.predict(pushes[split]))
+    both("cause classifier on the grouped pushes (fitted on validation)",
+         lambda split: on_pushes.predict(pushes[split]))
     numeric = {split: np.nan_to_num(m.select_dtypes("number").to_numpy(float)) for split, m in matrix.items()}
     scale = StandardScaler().fit(numeric["validation"])
     features = {split: scale.transform(values) for split, values in numeric.items()}

@@ -40,7 +40,8 @@ def serving_time() -> datetime:
     try:
         chosen = datetime.fromisoformat(fixed)
     except ValueError:
-        raise ValueError(f"{SERVING_TIME_ENV_VAR}={fixed!r} is not an ISO 8601 time (e.g. 2026-05-05T00:00:00Z)") from None
+        raise ValueError(f"{SERVING_TIME_ENV_VAR}={fixed!r} is not an ISO 8601 time "
+                         "(e.g. 2026-05-05T00:00:00Z)") from None
     return chosen if chosen.tzinfo else chosen.replace(tzinfo=timezone.utc)
 
 

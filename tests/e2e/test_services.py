@@ -149,7 +149,8 @@ def test_a_stale_online_store_serves_nulls_and_health_warns(settings, ids, local
     assert read_fresh["user_activity__views_30d"][0] is not None
     assert read_stale["user_activity__views_30d"][0] is None and read_stale["user_engagement__searches_30d"][0] is None
     items = stale.read(names.SEARCH_V1, {names.ITEM_ID: [ids["item"]]})
-    assert items["item_content__category"][0] is not None and items["item_stats__views_7d"][0] is None   # no TTL / 2 days
+    assert items["item_content__category"][0] is not None            # item_content never expires
+    assert items["item_stats__views_7d"][0] is None                  # item_stats: two days
     assert fresh.stale_views() == [] and any(line.startswith("user_activity:") for line in stale.stale_views())
 
     scorer = local["scorer"]

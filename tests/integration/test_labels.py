@@ -83,7 +83,8 @@ def test_the_schedule_leaves_a_label_window_between_the_splits(tiny_warehouse, h
     schedule = purged_cutoffs(first, last, spec)
     assert max(schedule["train"]) + spec.horizon <= min(schedule["validation"])
     assert max(schedule["validation"]) + spec.horizon <= min(schedule["test"])
-    assert min(schedule["validation"]) - spec.horizon < max(schedule["train"]) + timedelta(days=7)   # the latest allowed
+    # the latest training cut-off the purge allows: a week later would read into validation
+    assert min(schedule["validation"]) - spec.horizon < max(schedule["train"]) + timedelta(days=7)
 
 
 def test_no_training_or_validation_label_reads_the_test_period(tiny_warehouse, tmp_path):

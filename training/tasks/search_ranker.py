@@ -253,7 +253,8 @@ def scored(model: dict[str, lgb.Booster], data: SearchData, split: str) -> pl.Da
     return candidates.with_columns(pl.Series("score", model[HEAD].predict(data.layout.matrix(candidates))))
 
 
-def tie_break_on_validation(config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData) -> dict[str, float]:
+def tie_break_on_validation(config: SearchRankerConfig, model: dict[str, lgb.Booster],
+                            data: SearchData) -> dict[str, float]:
     """NDCG@10 of the reranked validation candidates under each of TIE_BREAK_CANDIDATES, in order
     (``max`` over it keeps the first of equals: retrieval order before any feature)."""
     candidates = scored(model, data, "validation")
