@@ -34,13 +34,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from bench.measure import write_results
-from feature_repo.definitions import names
 from shopml.reasons import CAUSE_PUSH_GRID, CAUSES, REASON_FEATURES, REASONS, SYMPTOM, explain
 from shopml.settings import Settings
-from shopml.warehouse.database import connect
-from training.labels import CUTOFF
-from training.oracle import CHURN_CAUSES, HAZARD_COLUMNS, oracle_churn_causes
-from training.tasks.churn import CAUSE_REASONS, ChurnConfig, ChurnedUsers, ChurnTask
+from training.tasks.churn import ChurnConfig, ChurnedUsers, ChurnTask, oracle_reasons
 
 NAMED = (*CAUSES, SYMPTOM)          # the reasons that stand for a recorded cause
 OFFSET_GRID = np.linspace(-2, 2, 81)
@@ -52,22 +48,6 @@ def grouped_pushes(booster, matrix) -> np.ndarray:
     features = booster.feature_name()
     return np.column_stack([contributions[:, [i for i, f in enumerate(features) if f in REASON_FEATURES[reason]]]
                             .sum(axis=1) for reason in NAMED])
-
-
-def hazards_by_cutoff(settings: Settings, rows: pl.DataFrame) -> np.ndarray:
-    """Per churned row, the cause of the largest true hazard on the last day the hidden state is
-    known at the cut-off: the day before the cut-off, or the churn day for a user gone before it."""
-    with connect(settings.warehouse_path) as con:
-        con.register("wanted", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
-        found = con.sql(f"""SELECT w.row, {', '.join(f'd.{c}' for c in HAZARD_COLUMNS)} FROM wanted w
-                            JOIN truth.users u USING ({names.USER_ID})
-                            JOIN truth.user_days d ON d.user_id = w.{names.USER_ID}
-                             AND d.day = least(CAST(w.{CUTOFF} AS DATE), CAST(u.churn_ts AS DATE)) - INTERVAL 1 DAY
-                            ORDER BY w.row""").pl()
-    causes = np.full(rows.height, None, dtype=object)
-    causes[found["row"].to_numpy()] = np.asarray([CAUSE_REASONS[c] for c in CHURN_CAUSES], dtype=object)[
-        found.select(HAZARD_COLUMNS).to_numpy().argmax(axis=1)]
-    return causes
 
 
 def agreement(guess, truth) -> float:
@@ -122,10 +102,9 @@ def main() -> None:
     both("cause classifier on every churn_v1 feature (fitted on validation)",
          lambda split: on_features.predict(features[split]))
     both("true hazards as known at the cut-off (hidden state)",
-         lambda split: hazards_by_cutoff(settings, churned[split].rows))
-    both("oracle: true hazards on the churn day", lambda split: np.asarray(
-        [CAUSE_REASONS[c] for c in oracle_churn_causes(settings, churned[split].rows[names.USER_ID].to_numpy())],
-        dtype=object))
+         lambda split: oracle_reasons(settings, churned[split].rows, as_of_cutoff=True))
+    both("oracle: true hazards on the churn day",
+         lambda split: oracle_reasons(settings, churned[split].rows))
     majority = pl.Series(causes["validation"]).mode().sort()[0]
     both(f"majority cause of the validation churners ({majority})", lambda split: np.full(len(causes[split]), majority))
     shares = {split: dict(pl.Series(c).value_counts(normalize=True).sort("proportion", descending=True).iter_rows())

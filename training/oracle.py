@@ -114,21 +114,24 @@ def describe_oracle_lead(metrics: dict) -> str | None:
 HAZARD_COLUMNS = tuple(f"hazard_{cause.removesuffix('_decay')}" for cause in CHURN_CAUSES)
 
 
-def oracle_churn_causes(settings: Settings, user_ids: np.ndarray) -> np.ndarray | None:
-    """Per churned user, the cause the simulator's hidden state makes likeliest: the largest of
-    the user's churn hazards on the day the churn was drawn (the day before the first silent
-    one), as the recorded cause is drawn in proportion to them. None for imported data."""
+def oracle_churn_causes(settings: Settings, rows: pl.DataFrame, as_of_cutoff: bool = False) -> np.ndarray | None:
+    """Per churned row (user_id, cutoff), the cause the simulator's hidden state makes likeliest:
+    the largest of the user's churn hazards on the day the churn was drawn (the day before the
+    first silent one), as the recorded cause is drawn in proportion to them. ``as_of_cutoff``
+    reads them on the last day known at the cut-off instead (the day before it, or the churn day
+    for a user already gone). None for imported data."""
+    day = "least(CAST(w.{CUTOFF} AS DATE), CAST(u.churn_ts AS DATE))" if as_of_cutoff else "CAST(u.churn_ts AS DATE)"
     with connect(settings.warehouse_path) as con:
         if not has_truth(con):
             return None
-        con.register("wanted", pl.DataFrame({names.USER_ID: user_ids}).with_row_index("row").to_arrow())
+        con.register("wanted", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
         found = con.sql(f"""SELECT w.row, {', '.join(f'd.{c}' for c in HAZARD_COLUMNS)}
                             FROM wanted w JOIN truth.users u USING ({names.USER_ID})
                             JOIN truth.user_days d ON d.user_id = u.user_id
-                             AND d.day = CAST(u.churn_ts AS DATE) - INTERVAL 1 DAY
+                             AND d.day = {day.format(CUTOFF=CUTOFF)} - INTERVAL 1 DAY
                             ORDER BY w.row""").pl()
-    if found.height != len(user_ids):
-        raise ValueError(f"{len(user_ids) - found.height} churned users have no hazards on their last day")
+    if found.height != rows.height:
+        raise ValueError(f"{rows.height - found.height} churned users have no hazards on the day asked")
     return np.asarray(CHURN_CAUSES, dtype=object)[found.select(HAZARD_COLUMNS).to_numpy().argmax(axis=1)]
 
 

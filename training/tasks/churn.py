@@ -71,6 +71,13 @@ def churned_sample(split: pl.DataFrame, config: ChurnConfig) -> pl.DataFrame:
     return churned.sample(REASON_SAMPLE, seed=config.seed) if churned.height > REASON_SAMPLE else churned
 
 
+def recorded_causes(settings: Settings, churned: pl.DataFrame, config: ChurnConfig) -> np.ndarray | None:
+    """Per churned row, the cause the simulator recorded, as a reason (None where the user did not
+    churn within the horizon); None for imported data."""
+    causes = _true_causes(settings, churned, config.horizon_days)
+    return None if causes is None else np.array([CAUSE_REASONS.get(c) for c in causes], dtype=object)
+
+
 @dataclass
 class ChurnedUsers:
     """The churned users of a split whose cause the simulator recorded (within the horizon)."""
@@ -81,11 +88,11 @@ class ChurnedUsers:
     @classmethod
     def of(cls, split: pl.DataFrame, settings: Settings, config: ChurnConfig) -> ChurnedUsers | None:
         churned = churned_sample(split, config)
-        causes = _true_causes(settings, churned, config.horizon_days)
+        causes = recorded_causes(settings, churned, config)
         if causes is None:
             return None
         known = causes != None  # noqa: E711 - elementwise on an object array
-        return cls(churned.filter(pl.Series(known)), np.array([CAUSE_REASONS[c] for c in causes[known]], dtype=object))
+        return cls(churned.filter(pl.Series(known)), causes[known])
 
 
 class ChurnTask(UserOutcomeTask):
@@ -117,24 +124,28 @@ class ChurnTask(UserOutcomeTask):
         reasons = explain(model["churn"], data.layout.matrix(churned), config.min_cause_push)
         distribution = pl.Series(reasons.top).value_counts(normalize=True).sort("proportion", descending=True)
         findings["reasons_of_churned"] = dict(distribution.iter_rows())
-        known = ChurnedUsers.of(data.splits["test"], settings, config)
-        if known is not None and known.rows.height:
-            findings |= reason_agreement(model, data, settings, config, known)
+        causes = recorded_causes(settings, churned, config)
+        if causes is not None and (known := causes != None).any():  # noqa: E711 - elementwise
+            test = ChurnedUsers(churned.filter(pl.Series(known)), causes[known])
+            findings |= reason_agreement(reasons.top[known], test, data, settings, config)
         return evaluation
 
 
-def reason_agreement(model, data: UserOutcomeData, settings: Settings, config: ChurnConfig,
-                     test: ChurnedUsers) -> dict:
-    """How often the top reason names the recorded cause of the churned test users, beside the
-    majority baseline (the validation churners' most common cause) and the oracle; skill is
+def oracle_reasons(settings: Settings, churned: pl.DataFrame, as_of_cutoff: bool = False) -> np.ndarray:
+    """``training.oracle.oracle_churn_causes`` of churned rows of simulated data, as reasons."""
+    return np.array([CAUSE_REASONS[c] for c in oracle_churn_causes(settings, churned, as_of_cutoff)], dtype=object)
+
+
+def reason_agreement(top: np.ndarray, test: ChurnedUsers, data: UserOutcomeData, settings: Settings,
+                     config: ChurnConfig) -> dict:
+    """How often ``top`` (the top reason per churned test user) names the recorded cause, beside
+    the majority baseline (the validation churners' most common cause) and the oracle; skill is
     (model - baseline) / (oracle - baseline), as for a loss (../shared/EVALUATION.md)."""
-    top = explain(model["churn"], data.layout.matrix(test.rows), config.min_cause_push).top
     validation = ChurnedUsers.of(data.splits["validation"], settings, config)
     reference = validation if validation is not None and len(validation.causes) else test
     majority = pl.Series(reference.causes).mode().sort()[0]
-    oracle = np.array([CAUSE_REASONS[c] for c in oracle_churn_causes(settings, test.rows[names.USER_ID].to_numpy())],
-                      dtype=object)
-    model_agreement, baseline, best = (float(np.mean(guess == test.causes)) for guess in (top, majority, oracle))
+    model_agreement, baseline, best = (float(np.mean(guess == test.causes))
+                                       for guess in (top, majority, oracle_reasons(settings, test.rows)))
     return {"reason_agreement": model_agreement, "reason_agreement_rows": test.rows.height,
             "reason_majority_cause": majority, "reason_agreement_majority": baseline,
             "reason_agreement_oracle": best,
