@@ -160,23 +160,3 @@ def threshold_curves(labels, scores) -> Curves:
                   true_positive_rate=np.r_[0.0, true_positives / positives],
                   precision=np.r_[np.nan, true_positives / selected],
                   selected_share=np.r_[0.0, selected / len(y)])
-
-
-# --- ranking ---------------------------------------------------------------------------------
-
-def dcg_at_k(grades, k: int) -> float:
-    """Discounted cumulative gain of graded results in ranked order: sum (2^g - 1) / log2(rank + 1)."""
-    gains = np.asarray(grades, dtype=float)[:k]
-    return float(((2.0 ** gains - 1) / np.log2(np.arange(2, len(gains) + 2))).sum())
-
-
-def ndcg_at_k(ranked_grades, all_grades, k: int) -> float:
-    """DCG@k of the ranking over that of the best possible ranking of every graded item
-    (``all_grades``: the grades of all relevant items, in any order); nan when none is relevant."""
-    ideal = dcg_at_k(np.sort(np.asarray(all_grades, dtype=float))[::-1], k)
-    return dcg_at_k(ranked_grades, k) / ideal if ideal > 0 else float("nan")
-
-
-def recall_at_k(ranked_relevant, total_relevant: int, k: int) -> float:
-    """Share of the relevant items found in the top k (``ranked_relevant``: 0/1 in ranked order)."""
-    return float(np.sum(np.asarray(ranked_relevant)[:k]) / total_relevant) if total_relevant else float("nan")
