@@ -3,7 +3,9 @@ endpoint and concurrency (1, 8, 32), p50 / p95 / p99 latency, requests per secon
 the serving overhead is the ratio of HTTP p50 to in-process p50. Runs are bounded in count and
 time. Client and server share the machine's 2 cores, as they would not in production.
 
-``churn_without_reasons`` is ``/churn`` with ``"explain": false`` (no TreeSHAP).
+Every serving task of the registry is run: with bodies drawn from the shop's ids where a task
+has a load profile below, else with its example request. ``churn_without_reasons`` is ``/churn``
+with ``"explain": false`` (no TreeSHAP).
 
 Goals on 2 cores (at concurrency 1): single-user churn p99 <= 25 ms, ctr for 50 candidate ads
 p99 <= 50 ms, similar_items p99 <= 15 ms, search p99 <= 60 ms; zero errors anywhere.
@@ -31,8 +33,8 @@ GOALS_MS = {"churn": 25.0, "ctr": 50.0, "similar_items": 15.0, "search": 60.0}
 CANDIDATE_ADS = 50
 
 
-def _bodies(settings: Settings, count: int, seed: int = 7) -> dict[str, list[dict]]:
-    """``count`` request bodies per endpoint, drawn from the shop's own ids and searches."""
+def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, list[dict]]:
+    """``count`` request bodies per run, drawn from the shop's own ids and searches."""
     rng = np.random.default_rng(seed)
     with connect(settings.warehouse_path) as con:
         users = np.array([r[0] for r in con.execute("""SELECT DISTINCT user_id FROM events
@@ -91,28 +93,37 @@ def _in_process(call, bodies: list[dict]) -> dict:
     return _summary(times, sum(times), 0)
 
 
+def _runs(settings: Settings, count: int) -> dict[str, tuple[str, list[dict]]]:
+    """Run name -> (route, request bodies): every serving task of the registry."""
+    from services.examples import example_requests
+
+    profiles = _load_profiles(settings, count)
+    runs = {}
+    for route, example in example_requests(settings).items():
+        name = route.removeprefix("/")
+        runs[name] = (route, profiles.get(name, [example] * count))
+    runs["churn_without_reasons"] = ("/churn", profiles["churn_without_reasons"])
+    return runs
+
+
 def _local_calls(settings: Settings) -> dict:
+    """Route -> the serving task's answer in this process, from the same models and store."""
     os.environ["BENTOML_HOME"] = str(settings.model_store)          # before bentoml is imported
     import bentoml
 
-    from services.items import ItemFinder
     from services.online import OnlineFeatures
     from services.runtime import load_model
-    from services.scoring import Scorer
     from services.server import home_clock
+    from training.tasks import serving_tasks
 
     online = OnlineFeatures(settings, clock=home_clock(settings))
-    model = lambda name: load_model(bentoml.models.BentoModel(f"{name}:latest"), "")    # noqa: E731
-    scorer = Scorer(online, model("propensity"), model("churn"), model("ctr"))
-    items = ItemFinder(online, model("item_index"), model("search_ranker"))
-    return {
-        "propensity": lambda b: scorer.propensity(b["user_ids"]),
-        "churn": lambda b: scorer.churn(b["user_ids"]),
-        "churn_without_reasons": lambda b: scorer.churn(b["user_ids"], False),
-        "ctr": lambda b: scorer.ctr(b["user_id"], b["ad_ids"], b["position"], b["hour_of_day"]),
-        "similar_items": lambda b: items.similar(b["item_id"], b["k"], True),
-        "search": lambda b: items.search(b["query"], b["k"]),
-    }
+    calls = {}
+    for task in serving_tasks():
+        endpoint = task.endpoint
+        answerer = endpoint.start({m: load_model(bentoml.models.BentoModel(f"{m}:latest")) for m in endpoint.models},
+                                  online)
+        calls[endpoint.path] = lambda body, answerer=answerer, request=endpoint.request: answerer.answer(request(**body))
+    return calls
 
 
 def main() -> None:
@@ -122,13 +133,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="time limit per endpoint and concurrency")
     args = parser.parse_args()
     settings = Settings.resolve(args.home)
-    bodies = _bodies(settings, args.requests)
+    runs_by_name = _runs(settings, args.requests)
     local = _local_calls(settings)
     in_process = {}
-    for endpoint, call in local.items():
-        for body in bodies[endpoint][:20]:
-            call(body)                                                        # warm up
-        in_process[endpoint] = _in_process(call, bodies[endpoint])
+    for endpoint, (route, bodies) in runs_by_name.items():
+        for body in bodies[:20]:
+            local[route](body)                                                # warm up
+        in_process[endpoint] = _in_process(local[route], bodies)
         print(f"in-process {endpoint}: {in_process[endpoint]}", flush=True)
     del local
 
@@ -136,8 +147,7 @@ def main() -> None:
 
     report = {"endpoints": {}}
     with running_server(settings) as url:
-        for endpoint, endpoint_bodies in bodies.items():
-            route = f"/{endpoint.removesuffix('_without_reasons')}"
+        for endpoint, (route, endpoint_bodies) in runs_by_name.items():
             _over_http(url, route, endpoint_bodies[:20], 1, args.seconds)                     # warm up
             runs = {c: _over_http(url, route, endpoint_bodies, c, args.seconds) for c in CONCURRENCY}
             single = runs[1]

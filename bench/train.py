@@ -1,4 +1,4 @@
-"""Training time per task: every task at the demo size, and churn at 1,000,000 users x 90 days,
+"""Training time per task: every task of the registry that `shopml train` fits, at the demo size, and churn at 1,000,000 users x 90 days,
 each step timed (dataset through Feast's registry and the ASOF path, LightGBM training,
 evaluation, saving, the report) with the peak memory of the whole run. Evaluation at the demo
 size includes the oracle (Monte Carlo over the simulator's own process); at the large size the
@@ -42,11 +42,11 @@ apply(settings)
 task = TASKS[task_name]
 result, seconds, peak, growth = measure(run, task, resolve_config(task.config_type, overrides=overrides), settings)
 _, metadata = load_boosters(result.tag, settings)
+headline = task.evaluation.headline(result.metrics)
 print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "steps": result.seconds, "rows": metadata["rows"],
-                  "metrics": {h: {k: v["auc"] for k, v in m.items() if isinstance(v, dict) and "auc" in v}
-                              for h, m in result.metrics.items()}}))
+                  "headline": headline and {"metric": headline.metric, "model": headline.model,
+                                            headline.reference_name: headline.reference, "skill": headline.skill}}))
 """
-TASKS = ("propensity", "churn", "ctr")
 
 
 def run_task(users: int, days: int, cache: Path, task: str, overrides: list[str]) -> dict:
@@ -60,7 +60,7 @@ def run_task(users: int, days: int, cache: Path, task: str, overrides: list[str]
     labelled = sum(result["rows"].values())
     run = {"task": task, "users": users, "days": days, "overrides": overrides, "labelled_rows": labelled,
            "rows": result["rows"], "seconds": round(result["seconds"], 1), "rows_per_second": round(labelled / result["seconds"]),
-           "peak_rss_mib": round(result["peak_rss_mib"]), "steps": result["steps"], "auc": result["metrics"]}
+           "peak_rss_mib": round(result["peak_rss_mib"]), "steps": result["steps"], "headline": result["headline"]}
     print(f"  {labelled:,} labelled rows in {run['seconds']} s ({run['rows_per_second']:,} rows/s), "
           f"peak {run['peak_rss_mib']:,} MiB; steps {run['steps']}", flush=True)
     return run
@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/shopml-bench"))
     parser.add_argument("--skip-large", action="store_true", help="time the demo size only")
     args = parser.parse_args()
+    from training.tasks import TASKS
+
     demo = [run_task(args.demo_users, args.demo_days, args.cache, task, []) for task in TASKS]
     report: dict = {"demo": demo}
     if not args.skip_large:

@@ -1,18 +1,18 @@
-"""One example request per endpoint, taken from the shop's own data (a recently active user and
-one never seen, the most shown ads, the most bought item, a recent search), and calling each
-endpoint once over HTTP: what ``make demo`` shows at its end."""
+"""One example request per endpoint of the registry, taken from the shop's own data (a recently
+active user and one never seen, the most shown ads, the most bought item, a recent search), and
+calling each endpoint once over HTTP: what ``make demo`` shows at its end."""
 
 from __future__ import annotations
 
 import httpx
 
+from shopml.serving import ExampleShop
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
+from training.tasks import serving_tasks
 
-UNKNOWN_USER = -1          # no user has this id: the answer shows the documented fallback
 
-
-def example_requests(settings: Settings) -> dict[str, dict]:
+def example_shop(settings: Settings) -> ExampleShop:
     with connect(settings.warehouse_path) as con:
         user = con.execute("""SELECT user_id FROM events WHERE ts >= (SELECT max(ts) FROM events) - INTERVAL 30 DAY
                               GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1""").fetchall()[0][0]
@@ -21,13 +21,13 @@ def example_requests(settings: Settings) -> dict[str, dict]:
         item = con.execute("""SELECT item_id FROM events WHERE event_type = 'purchase' GROUP BY item_id
                               ORDER BY count(*) DESC, item_id LIMIT 1""").fetchall()[0][0]
         query = con.execute("SELECT query FROM searches ORDER BY ts DESC, search_id LIMIT 1").fetchall()[0][0]
-    return {
-        "/propensity": {"user_ids": [user, UNKNOWN_USER]},
-        "/churn": {"user_ids": [user, UNKNOWN_USER]},
-        "/ctr": {"user_id": user, "ad_ids": ads, "position": 1},
-        "/similar_items": {"item_id": item, "k": 5},
-        "/search": {"query": query, "k": 5},
-    }
+    return ExampleShop(active_user=user, shown_ads=ads, bought_item=item, query=query)
+
+
+def example_requests(settings: Settings) -> dict[str, dict]:
+    """Path -> one request body, per serving task of the registry."""
+    shop = example_shop(settings)
+    return {task.endpoint.path: task.endpoint.example(shop) for task in serving_tasks()}
 
 
 def call_endpoints(url: str, requests: dict[str, dict]) -> dict[str, httpx.Response]:

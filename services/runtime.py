@@ -1,11 +1,11 @@
-"""What every shopml service shares: loading a saved model from a ``BentoModel`` reference,
-starting the service's parts (each part's problem is collected, never raised), readiness, and the
-``GET /health`` report.
+"""What the shopml service does around its tasks' answers: starting each serving task on its own
+(each problem collected, never raised), readiness, the ``GET /health`` report and quiet logs.
 
-A service that cannot load a model or reach the online store still starts but refuses to become
-ready: ``/readyz`` answers 503, ``/health`` lists every problem (so does the log), and an endpoint
-whose part did not start answers 503 (BentoML keeps a 5xx's message out of the answer; ``/health``
-has it). A model missing from the store stops ``bentoml serve`` itself, with a message naming it.
+A task whose model is not in the store answers 503 with the command that makes it, and the other
+tasks answer as usual; ``/health`` lists per task whether it answers. A service that cannot reach
+the online store, or whose task fails to start for another reason, or that has no task to serve,
+still starts but refuses to become ready: ``/readyz`` answers 503 and ``/health`` (and the log)
+says why.
 
 BentoML logs every failed request as an ERROR with a full traceback, a bad request from a client
 as much as a bug. ``ClientErrorsInOneLine`` turns the client's errors (a body that fails its
@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bentoml
-from bentoml.exceptions import BentoMLException, ServiceUnavailable
+from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from shopml.serving import Answerer, NotReady, SavedModel
 from shopml.settings import Settings
 
 from .online import OnlineFeatures, OnlineStoreError
@@ -67,77 +68,106 @@ def log_client_errors_in_one_line() -> None:
         logger.addFilter(ClientErrorsInOneLine())
 
 
-class NotReady(RuntimeError):
-    """A part of a service cannot start; the message says why and what to run."""
-
-
 @dataclass(frozen=True)
-class SavedModel:
-    tag: str
-    folder: Path
-    metadata: dict
+class Unavailable:
+    """Why a task's endpoint does not answer."""
+
+    reason: str
+    missing_model: bool          # true: nothing is broken, the model has not been made yet
 
 
-def load_model(reference: bentoml.models.BentoModel, made_by: str) -> SavedModel:
-    """The stored model a ``BentoModel`` reference names; a missing one is reported, never fetched."""
+def load_model(reference: bentoml.models.BentoModel) -> SavedModel:
     stored = reference.stored
-    if stored is None:
-        raise NotReady(f"model {reference.tag} is not in the model store {os.environ.get('BENTOML_HOME', '~/bentoml')}"
-                       f"; `{made_by}` makes it")
     return SavedModel(tag=str(stored.tag), folder=Path(stored.path), metadata=dict(stored.info.metadata))
 
 
-class ServiceParts:
-    """Base of every service class: ``parts`` names the ``start_<part>(online)`` methods the
-    service's endpoint groups provide; each sets ``self.<part>`` or raises NotReady."""
+def model_attribute(model: str) -> str:
+    return f"{model}_model"
 
-    parts: tuple[str, ...] = ()
+
+def stored_models(models: list[str]) -> dict[str, bentoml.models.BentoModel]:
+    """A ``BentoModel`` reference per model the store holds (its latest version), as the service
+    class's attributes (``bentoml build`` packs the models its service names). A model the store
+    lacks gets none: BentoML would stop the whole server for it, or reach for a remote store."""
+    references = {model: bentoml.models.BentoModel(f"{model}:latest") for model in models}
+    return {model_attribute(model): reference for model, reference in references.items() if reference.stored is not None}
+
+
+class ShopService:
+    """Base of the service class ``services.service`` builds from the registry: starts each
+    serving task on its own (its models from the class's ``BentoModel`` attributes, its answerer
+    from ``Endpoint.start``) and answers its endpoint, or says why it cannot. A task whose model
+    is missing answers 503 naming the command that makes it; the others keep answering."""
+
+    tasks: tuple = ()                    # the registry's serving tasks
+    made_by: dict[str, str] = {}         # model -> the command that makes it
 
     def __init__(self) -> None:
         log_client_errors_in_one_line()
-        self.problems: list[str] = []
-        self.online = online = None
+        self.problems: list[str] = []                   # what keeps the service from being ready
+        self.answerers: dict[str, Answerer] = {}
+        self.unavailable: dict[str, Unavailable] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.online = None
         try:
             online = OnlineFeatures(Settings.resolve())
             online.check()
             self.online = online
         except OnlineStoreError as error:
             self.problems.append(str(error))
-        for part in self.parts:
-            setattr(self, part, None)
-            if online is None:
-                continue
-            try:
-                getattr(self, f"start_{part}")(online)
-            except (NotReady, OnlineStoreError) as error:
-                self.problems.append(f"{part}: {error}")
+        for task in self.tasks:
+            self._start(task)
+        if not self.answerers and not self.problems:
+            self.problems.append("no task can answer: " + "; ".join(
+                f"{name}: {why.reason}" for name, why in self.unavailable.items()))
         for problem in self.problems:
             log.error("not ready: %s", problem)
+        for name, why in self.unavailable.items():
+            if why.missing_model:
+                log.warning("%s does not answer: %s", name, why.reason)
+
+    def _start(self, task) -> None:
+        endpoint = task.endpoint
+        missing = [m for m in endpoint.models if inspect.getattr_static(type(self), model_attribute(m), None) is None]
+        if missing:
+            reason = "; ".join(f"model {m} is not in the model store {os.environ.get('BENTOML_HOME', '~/bentoml')}: "
+                               f"run `{self.made_by.get(m, 'shopml train ' + m)}`" for m in missing)
+            self.unavailable[task.name] = Unavailable(reason, missing_model=True)
+            return
+        if self.online is None:
+            self.unavailable[task.name] = Unavailable("the online store cannot be read", missing_model=False)
+            return
+        models = {m: load_model(inspect.getattr_static(type(self), model_attribute(m))) for m in endpoint.models}
+        try:
+            self.answerers[task.name] = endpoint.start(models, self.online)
+            self.tags[task.name] = {m: saved.tag for m, saved in models.items()}
+        except (NotReady, OnlineStoreError) as error:
+            self.unavailable[task.name] = Unavailable(str(error), missing_model=False)
+            self.problems.append(f"{task.name}: {error}")
 
     def __is_ready__(self) -> bool:
         return not self.problems
 
-    def saved_model(self, attribute: str, made_by: str) -> SavedModel:
-        """The model a ``BentoModel`` class attribute names. Read statically: reading it from the
-        instance would resolve it, and BentoML resolves a missing model by reaching for a remote
-        store."""
-        return load_model(inspect.getattr_static(type(self), attribute), made_by)
-
-    def part(self, name: str):
-        started = getattr(self, name, None)
-        if started is None:
-            raise ServiceUnavailable(f"{name} is not available: {'; '.join(self.problems)}")
-        return started
+    def answer(self, task: str, request):
+        """The task's answer, or a 503 saying why it has none (BentoML's own 5xx hides the reason)."""
+        answerer = self.answerers.get(task)
+        if answerer is None:
+            why = self.unavailable.get(task, Unavailable("not started", missing_model=False))
+            return JSONResponse({"error": f"{task} is not available: {why.reason}"}, status_code=503)
+        return answerer.answer(request)
 
     def health(self) -> dict:
-        """Readiness, the problems that stop it, warnings (stale online features) and the models."""
-        models = {part: getattr(self, part).models() for part in self.parts if getattr(self, part, None) is not None}
+        """Readiness, the problems that stop it, warnings (stale online features), and per task
+        whether it answers, its models, or why not."""
         warnings = self.online.stale_views() if self.online is not None else []
         for warning in warnings:
             log.warning("stale features: %s", warning)
         clock = self.online.clock().isoformat() if self.online is not None else None
+        tasks = {task.name: ({"ready": True, "models": self.tags[task.name]} if task.name in self.answerers else
+                             {"ready": False, "reason": self.unavailable[task.name].reason})
+                 for task in self.tasks}
         return {"ready": not self.problems, "problems": self.problems, "warnings": warnings, "serving_time": clock,
-                "models": models}
+                "tasks": tasks}
 
 
 async def _health(request: Request) -> JSONResponse:

@@ -1,16 +1,34 @@
-"""The entry service: every endpoint of the scoring and item services in one process (no hop
-between services), started by ``shopml serve`` and built into the Bento (``pyproject.toml``)."""
+"""The entry service, built from the task registry: one endpoint per serving task (its path,
+request and response schemas from the task's ``Endpoint``), a ``BentoModel`` attribute per model
+the store holds, and ``GET /health``. Started by ``shopml serve`` and built into the Bento
+(``pyproject.toml``)."""
 
 from __future__ import annotations
 
 import bentoml
 
-from .items import ItemEndpoints
-from .runtime import ServiceParts, health_app
-from .scoring import ScoringEndpoints
+from training.tasks import REGISTRY, made_by, model_name, serving_tasks
+
+from .runtime import ShopService, health_app, stored_models
 
 
-@bentoml.asgi_app(health_app, path="/health")
-@bentoml.service(name="shopml", traffic={"timeout": 30})
-class Shop(ScoringEndpoints, ItemEndpoints, ServiceParts):
-    parts = ("scorer", "items")
+def endpoint_method(task):
+    """The BentoML API of ``task``'s endpoint: the validated body goes to the task's answerer."""
+    endpoint = task.endpoint
+
+    def call(self, **fields):
+        return self.answer(task.name, endpoint.request.model_construct(**fields))
+
+    call.__name__, call.__qualname__, call.__doc__ = task.name, f"Shop.{task.name}", endpoint.doc
+    return bentoml.api(route=endpoint.path, input_spec=endpoint.request, output_spec=endpoint.response)(call)
+
+
+def shop_class(tasks: list) -> type:
+    models = sorted({model for task in tasks for model in task.endpoint.models})
+    attributes = {"tasks": tuple(tasks), "made_by": {model_name(t): made_by(t) for t in REGISTRY.values()},
+                  **stored_models(models), **{task.name: endpoint_method(task) for task in tasks}}
+    return type("Shop", (ShopService,), attributes)
+
+
+Shop = bentoml.asgi_app(health_app, path="/health")(
+    bentoml.service(name="shopml", traffic={"timeout": 30})(shop_class(serving_tasks())))

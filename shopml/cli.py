@@ -165,13 +165,14 @@ def train(
 ) -> None:
     """Train a task on point-in-time features, evaluate it on later cut-offs, save it to the model store."""
     from training.config import ConfigError, resolve_config
-    from training.oracle import describe_oracle_lead, describe_reason_agreement
     from training.task import run
-    from training.tasks import TASKS
+    from training.tasks import REGISTRY, TASKS, made_by
 
     settings = _settings(home)
     chosen = list(TASKS) if task == "all" else [task]
     unknown = [name for name in chosen if name not in TASKS]
+    if unknown and unknown[0] in REGISTRY:
+        _fail(f"{unknown[0]} is not trained by `shopml train`: `{made_by(REGISTRY[unknown[0]])}` makes its model")
     if unknown:
         _fail(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}, all")
     for name in chosen:
@@ -185,25 +186,28 @@ def train(
         except ValueError as error:          # the data cannot make this task's rows (too short, no truth, ...)
             _fail(f"{name}: {error}")
         console.print(f"[bold]{name}[/] saved as {result.tag} ({sum(result.seconds.values()):.0f} s)")
-        for head, scores in result.metrics.items():
-            parts = [f"{who} AUC {value['auc']:.3f}" for who, value in scores.items()
-                     if isinstance(value, dict) and "auc" in value]
-            if not parts:                     # a table of figures (search quality), one row per system
-                console.print(f"  {head}:")
-                for row, values in scores.items():
-                    console.print(f"    {row}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "searches"))
-                continue
-            ratio = (f", skill {scores['model_skill']:.3f} (model/oracle AUC {scores['model_over_oracle_auc']:.3f})"
-                     if "model_skill" in scores else "")
-            console.print(f"  {head}: " + ", ".join(parts) + ratio)
-            if lead := describe_oracle_lead(scores):
-                console.print(f"  {lead}")
-            if "reasons_of_churned" in scores:
-                top = ", ".join(f"{reason} {share:.0%}" for reason, share in scores["reasons_of_churned"].items())
-                console.print(f"  top reasons of the churned: {top}")
-            if "reason_agreement" in scores:
-                console.print(f"  {describe_reason_agreement(scores)}")
+        trained = TASKS[name]
+        for line in [*trained.evaluation.summary(result.metrics),
+                     *getattr(trained, "describe", lambda metrics: [])(result.metrics)]:
+            console.print(f"  {line}")
         console.print(f"  report: {result.report}")
+
+
+@app.command()
+def tasks(home: HomeOption = None) -> None:
+    """Every task: the question it answers, its endpoint, its model in the store and its headline test figure."""
+    from training.catalogue import catalogue
+
+    settings = _settings(home)
+    table = Table("task", "question", "endpoint", "model", "headline (test)", "reference")
+    for entry in catalogue(settings):
+        figure = entry.headline
+        table.add_row(entry.name, entry.question, entry.endpoint or "",
+                      entry.tag or f"[yellow]not made: {entry.made_by}",
+                      f"{figure.metric} {figure.model:.3f}" + (f", skill {figure.skill:.2f}" if figure.skill is not None else "")
+                      if figure else "",
+                      f"{figure.reference_name} {figure.reference:.3f}" if figure and figure.reference is not None else "")
+    console.print(table)
 
 
 @index_app.command("build")
@@ -214,6 +218,7 @@ def index_build(
     """Embed the catalogue (only new texts), build the FAISS index, judge similar items, save it."""
     from training.config import ConfigError, resolve_config
     from training.item_index import ItemIndexConfig, build_item_index
+    from training.tasks import REGISTRY
 
     settings = _settings(home)
     try:
@@ -230,9 +235,8 @@ def index_build(
     console.print(f"[bold]item_index[/] saved as {tag}: {info['items']:,} items, {info['index_type']}, "
                   f"dimension {info['dimension']}, {info['encoded_now']:,} texts encoded now "
                   f"({info['embedding_seconds']:.1f} s), index built in {info['build_seconds']:.2f} s")
-    for name, quality in info["similar_items"].items():
-        console.print(f"  similar items ({name}): " + ", ".join(
-            f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value:,}" for key, value in quality.items()))
+    for line in REGISTRY["similar_items"].evaluation.summary(info["metrics"]):
+        console.print(f"  {line}")
 
 
 @app.command()

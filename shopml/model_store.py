@@ -9,10 +9,14 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
+import numpy as np
 
+from shopml.matrix import FeatureLayout
+from shopml.serving import SavedModel
 from shopml.settings import Settings
 
 PRIMARY_FILE = "model.txt"
@@ -76,3 +80,28 @@ def boosters_in(folder: Path, metadata: dict) -> dict[str, lgb.Booster]:
 def load_boosters(tag: str, settings: Settings) -> tuple[dict[str, lgb.Booster], dict]:
     folder, metadata = artifact_folder(tag, settings)
     return boosters_in(folder, metadata), metadata
+
+
+@dataclass
+class BoostedModel:
+    """A saved LightGBM task model as the services use it: its boosters by head and the feature
+    layout it was trained with."""
+
+    saved: SavedModel
+    boosters: dict[str, lgb.Booster]
+    layout: FeatureLayout
+
+    @classmethod
+    def load(cls, saved: SavedModel) -> BoostedModel:
+        return cls(saved, boosters_in(saved.folder, saved.metadata), FeatureLayout.from_metadata(saved.metadata))
+
+    @property
+    def config(self) -> dict:
+        return self.saved.metadata["config"]
+
+    def predict(self, head: str, features: dict[str, list]) -> np.ndarray:
+        return self.boosters[head].predict(self.layout.array(features), num_threads=1)
+
+    def prior(self, head: str) -> float:
+        """The share of positives in the latest labelled weeks (the test split)."""
+        return float(self.saved.metadata["metrics"][head]["model"]["positive_rate"])

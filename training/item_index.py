@@ -33,6 +33,7 @@ from .embeddings import build_item_embeddings, read_item_embeddings
 log = logging.getLogger(__name__)
 
 INDEX_MODEL = "item_index"
+SIMILAR_QUALITY = "similar items on later co-purchases"     # the metrics table saved with the index
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def build_item_index(settings: Settings, config: ItemIndexConfig = ItemIndexConf
                 "metric": "inner_product (cosine)",
                 "index_type": index_type(len(item_ids), index_config), "items": int(len(item_ids)),
                 "build_seconds": round(build_seconds, 3), "encoded_now": embedded.encoded,
-                "embedding_seconds": round(embedded.seconds, 2), "config": asdict(config), "similar_items": quality}
+                "embedding_seconds": round(embedded.seconds, 2), "config": asdict(config),
+                "metrics": {SIMILAR_QUALITY: quality}}
     step("saving")
     tag = save_artifact(INDEX_MODEL, {"task": INDEX_MODEL, "feature_view": names.ITEM_EMBEDDING}, metadata,
                         settings, index.save)

@@ -1,7 +1,8 @@
-"""The shape every training task shares: a frozen config dataclass with commented defaults, and
-``build_dataset``, ``train``, ``evaluate``, ``save``, and optionally ``choose``. ``run`` drives them
-in order and writes the task's HTML report; the registry ``TASKS`` (in ``training.tasks``) lets
-``shopml train <task>`` find them.
+"""The shape every task shares. It declares what it is (``Task``: name, question, family, entity,
+feature service, evaluation kind and, when served, its endpoint) and, when ``shopml train`` fits
+it, a frozen config dataclass with commented defaults and ``build_dataset``, ``train``,
+``evaluate``, ``save``, and optionally ``choose``. ``run`` drives them in order and writes the
+task's HTML report; the registry (``training.tasks``) lists every task.
 
 Every choice is made on validation data and the test split is read once, by ``evaluate``
 (../shared/EVALUATION.md). A config value left to be chosen (``"auto"``, ``None``) is resolved by
@@ -26,8 +27,15 @@ log = logging.getLogger(__name__)
 
 
 class Task(Protocol):
-    name: str
+    name: str                  # the CLI's and the model store's name
+    question: str              # what a shop asks, in one line
+    family: str                # users, sequences, ranking, marketing, text, demand (one docs page each)
+    entity: str                # user, item, ad
     feature_service: str
+    evaluation: Any            # its kind (training.kinds): headline and summary of its metrics
+    # optional: endpoint: shopml.serving.Endpoint; model (stored model name, default: name);
+    # made_by (the command that makes the model, default: `shopml train <name>`);
+    # describe(metrics) -> list[str] (task-specific lines after the kind's summary)
     config_type: type
 
     def build_dataset(self, config, settings: Settings) -> Any: ...

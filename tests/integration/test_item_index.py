@@ -12,7 +12,7 @@ from feature_repo.definitions import names
 from shopml.retrieval import ItemIndex
 from shopml.settings import Settings
 from training.embeddings import build_item_embeddings, read_item_embeddings
-from training.item_index import ItemIndexConfig, build_item_index
+from training.item_index import SIMILAR_QUALITY, ItemIndexConfig, build_item_index
 from shopml.model_store import artifact_folder
 
 
@@ -36,12 +36,12 @@ def test_index_build_saves_a_searchable_model_with_its_metadata(settings):
     assert len(index) == items and metadata["items"] == items
     first = int(ids[0])
     assert index.similar(first, 5) == ItemIndex.build(ids, vectors).similar(first, 5)
-    quality = info["similar_items"]["embedding"]
+    quality = info["metrics"][SIMILAR_QUALITY]["embedding"]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         chance = con.execute("SELECT sum(n * (n - 1)) / (sum(n) * (sum(n) - 1)) FROM "
                              "(SELECT count(*) AS n FROM items GROUP BY subcategory)").fetchall()[0][0]
     assert quality["precision_at_10_same_subcategory"] > 3 * chance       # text knows what an item is
-    blended = info["similar_items"]["blended"]
+    blended = info["metrics"][SIMILAR_QUALITY]["blended"]
     assert blended["co_purchase_hit_rate_at_10"] >= quality["co_purchase_hit_rate_at_10"]
 
 

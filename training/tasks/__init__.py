@@ -1,8 +1,36 @@
-"""The registry of training tasks: ``shopml train <name>`` runs ``TASKS[name]``."""
+"""The task registry: every task of the platform, one module each, in the order the README's
+table lists them. The CLI (``shopml train``, ``shopml tasks``), the services (one endpoint per
+task), ``serve --try-endpoints``, the benches and the end-to-end tests read it; adding a task is
+adding its module here.
 
+A task declares (``training.task.Task``): its name, the question it answers in a shop's words,
+its family, entity and feature service, its evaluation kind, the stored model it makes and the
+command that makes it, and, when it serves, its ``Endpoint``."""
+
+from __future__ import annotations
+
+from ..task import Task
 from .churn import ChurnTask
 from .ctr import CtrTask
 from .propensity import PropensityTask
 from .search_ranker import SearchRankerTask
+from .similar_items import SimilarItemsTask
 
-TASKS = {task.name: task for task in (PropensityTask(), ChurnTask(), CtrTask(), SearchRankerTask())}
+REGISTRY: dict[str, Task] = {task.name: task for task in (
+    PropensityTask(), ChurnTask(), CtrTask(), SimilarItemsTask(), SearchRankerTask())}
+# the tasks `shopml train` fits (the others say which command makes their model)
+TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
+
+
+def model_name(task: Task) -> str:
+    """The stored model a task makes (its name unless it says otherwise)."""
+    return getattr(task, "model", task.name)
+
+
+def made_by(task: Task) -> str:
+    """The command that makes the task's model."""
+    return getattr(task, "made_by", f"shopml train {task.name}")
+
+
+def serving_tasks() -> list[Task]:
+    return [task for task in REGISTRY.values() if getattr(task, "endpoint", None) is not None]

@@ -4,7 +4,10 @@ and why. Reasons are the model's own SHAP contributions grouped into named reaso
 recorded is reported for the churned test users beside two references on the same users: always
 naming the most common cause of the validation churners (the majority baseline), and the oracle,
 the cause with the largest true hazard on the day the churn was drawn (``oracle_churn_causes``).
-The reasons' one choice, ``min_cause_push``, is made on the validation churners."""
+The reasons' one choice, ``min_cause_push``, is made on the validation churners.
+
+Served as ``POST /churn``: P(churn) per user with the reasons, largest share first (TreeSHAP over
+every tree, most of a request's time; ``explain: false`` skips them)."""
 
 from __future__ import annotations
 
@@ -13,17 +16,20 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
+from pydantic import BaseModel
 
 from feature_repo.definitions import names
-from shopml.reasons import CAUSE_PUSH_GRID, MIN_CAUSE_PUSH, explain
+from shopml.reasons import CAUSE_PUSH_GRID, MIN_CAUSE_PUSH, REASONS, explain
+from shopml.serving import UNKNOWN_USER, Endpoint, OnlineReader, SavedModel, UsersRequest
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
 from ..bg_nbd import NO_PURCHASE, NOT_ALIVE
 from ..evaluation import Evaluation
+from ..kinds import BINARY
 from ..labels import CUTOFF
-from ..oracle import oracle_churn_causes
-from ..user_outcomes import Head, UserOutcomeConfig, UserOutcomeData, UserOutcomeTask
+from ..oracle import describe_reason_agreement, oracle_churn_causes
+from ..user_outcomes import Head, ServedUserOutcomes, UserOutcomeConfig, UserOutcomeData, UserOutcomeTask
 
 # the simulator's churn causes, as the reasons a model can give
 CAUSE_REASONS = {
@@ -95,11 +101,82 @@ class ChurnedUsers:
         return cls(churned.filter(pl.Series(known)), causes[known])
 
 
+class ChurnRequest(UsersRequest):
+    explain: bool = True                 # false: probabilities only, without the (costly) reasons
+
+
+class Reason(BaseModel):
+    reason: str
+    share: float                         # share of the positive push towards churn
+
+
+class ChurnScore(BaseModel):
+    user_id: int
+    probability: float                   # P(no event at all within the horizon)
+    top_reason: str | None               # None for an unknown user, or when reasons were not asked for
+    reasons: list[Reason]                # largest share first, zero shares left out
+    known_user: bool
+
+
+class ChurnResponse(BaseModel):
+    model: str
+    horizon_days: int
+    scores: list[ChurnScore]
+
+
+def _reasons(shares: np.ndarray) -> list[Reason]:
+    order = np.argsort(-shares)
+    return [Reason(reason=REASONS[i], share=round(float(shares[i]), 4)) for i in order if shares[i] > 0]
+
+
+class ChurnAnswers(ServedUserOutcomes):
+    def __init__(self, saved: SavedModel, online: OnlineReader):
+        super().__init__(saved, online, names.CHURN_V1)
+        chosen = self.model.config.get("min_cause_push")          # chosen on validation when trained
+        self.min_cause_push = MIN_CAUSE_PUSH if chosen is None else float(chosen)
+
+    def answer(self, request: ChurnRequest) -> ChurnResponse:
+        user_ids = request.user_ids
+        features, known = self.features(user_ids)
+        probability = np.full(len(user_ids), self.model.prior("churn"))
+        top = np.full(len(user_ids), None, dtype=object)
+        shares = np.zeros((len(user_ids), len(REASONS)))
+        if known.any() and request.explain:
+            reasons = explain(self.model.boosters["churn"], self.model.layout.array(features)[known],
+                              self.min_cause_push)
+            probability[known] = reasons.probability
+            top[known], shares[known] = reasons.top, reasons.shares
+        elif known.any():
+            probability[known] = self.model.predict("churn", features)[known]
+        return ChurnResponse(model=self.model.saved.tag, horizon_days=self.horizon_days, scores=[
+            ChurnScore(user_id=u, probability=float(p), top_reason=t, reasons=_reasons(s), known_user=bool(k))
+            for u, p, t, s, k in zip(user_ids, probability, top, shares, known)])
+
+
 class ChurnTask(UserOutcomeTask):
     name = "churn"
+    question = "Who is about to leave, and why?"
+    family = "users"
     feature_service = names.CHURN_V1
     config_type = ChurnConfig
+    evaluation = BINARY
     heads = {"churn": Head(label="will_churn", oracle="no_event", bg_nbd=(NOT_ALIVE, NO_PURCHASE), if_departed=1.0)}
+    endpoint = Endpoint(
+        path="/churn", request=ChurnRequest, response=ChurnResponse, models=("churn",), start=ChurnAnswers,
+        example=lambda shop: {"user_ids": [shop.active_user, UNKNOWN_USER]},
+        doc="P(no event at all within the horizon), per user, with the reasons unless `explain` is false.")
+
+    @staticmethod
+    def describe(metrics: dict) -> list[str]:
+        """The reasons' lines after the binary summary."""
+        churn = metrics.get("churn", {})
+        lines = []
+        if "reasons_of_churned" in churn:
+            lines.append("top reasons of the churned: " + ", ".join(
+                f"{reason} {share:.0%}" for reason, share in churn["reasons_of_churned"].items()))
+        if "reason_agreement" in churn:
+            lines.append(describe_reason_agreement(churn))
+        return lines
 
     def choose(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> ChurnConfig:
         """``min_cause_push``, when left to None: the grid value whose top reasons agree best with

@@ -19,6 +19,9 @@ and recall@100 (items of grade >= ``relevant_grade``) for (a) the most-bought it
 30 days, (b) embedding retrieval alone, (c) retrieval + reranker. Recall@100 of (b) and (c) is
 the same candidate set. Every choice reads the validation searches only; the test searches are
 read once, by ``evaluate``.
+
+Served as ``POST /search``: the query is encoded by the shipped text model, FAISS retrieves the
+candidates and the ranker reorders them on the items' online Feast features.
 """
 
 from __future__ import annotations
@@ -27,24 +30,28 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cached_property
+from typing import Annotated
 
 import lightgbm as lgb
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, StringConstraints
 
 from feature_repo.definitions import names
 from shopml.retrieval import ItemIndex
 from shopml.search import MAX_QUERY_CHARS, QUERY_ITEM_FEATURES, TIE_BREAK_CANDIDATES, query_item_features, ranking
 from shopml.matrix import FeatureLayout
-from shopml.model_store import artifact_folder
+from shopml.model_store import artifact_folder, boosters_in
+from shopml.serving import K, Endpoint, Id, ItemResult, NotReady, OnlineReader, Request, SavedModel
 from shopml.settings import Settings
-from shopml.text_model import TextEncoder
+from shopml.text_model import ENCODER, TextEncoder
 from shopml.warehouse.database import connect, has_truth
 
 from ..boosting import BoostingConfig, lgb_params, save_task_model
 from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
 from ..item_index import INDEX_MODEL
+from ..kinds import ranking as ranking_kind
 from ..labels import CUTOFF, WEEK_START_SQL, midnight_after, split_by_time
 from ..metrics import ndcg_at_k, recall_at_k
 
@@ -53,6 +60,7 @@ log = logging.getLogger(__name__)
 HEAD, LABEL, SEARCH_ID = "rank", "grade_label", "search_id"
 CATEGORICAL = ("item_content__category", "item_content__subcategory")
 LABEL_WINDOW = timedelta(hours=1)    # a search's clicks and purchase come within its session (under 30 min)
+QUALITY = "search quality on later searches"
 
 
 @dataclass(frozen=True)
@@ -194,8 +202,62 @@ def fit_ranker(config: SearchRankerConfig, layout: FeatureLayout, train: pl.Data
                      callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
 
 
+Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)]
+
+
+class SearchRequest(Request):
+    query: Query
+    k: K = 10
+    user_id: Id | None = None            # accepted for logging; ranking is not personalised yet
+
+
+class SearchResponse(BaseModel):
+    query: str
+    personalised: bool
+    items: list[ItemResult]              # best first; score = the reranker's score
+
+
+class SearchAnswers:
+    def __init__(self, models: dict[str, SavedModel], online: OnlineReader):
+        index, ranker = models[INDEX_MODEL], models["search_ranker"]
+        built_by = index.metadata.get("text_encoder")
+        if built_by != ENCODER:
+            raise NotReady(f"the item index was encoded by {built_by or 'an unrecorded text encoder'}, queries "
+                           f"are encoded by {ENCODER}: run `shopml index build`")
+        self.online, self.index = online, ItemIndex.load(index.folder)
+        self.ranker = boosters_in(ranker.folder, ranker.metadata)[ranker.metadata["primary_head"]]
+        self.ranker_tag, self.layout = ranker.tag, FeatureLayout.from_metadata(ranker.metadata)
+        self.candidates = int(ranker.metadata["config"]["candidates"])
+        self.tie_break = ranker.metadata["config"].get("tie_break") or None    # chosen on validation searches
+        self.text_encoder = TextEncoder.load(threads=1)
+        self.text_encoder.encode_one("warm up")           # the first call pays for lazy initialisation
+
+    def answer(self, request: SearchRequest) -> SearchResponse:
+        vector = self.text_encoder.encode_one(request.query)
+        ids, cosines = self.index.search(vector, max(request.k, self.candidates))
+        keep = ids[0] >= 0
+        ids, cosines = ids[0][keep], cosines[0][keep]
+        features = pl.DataFrame(self.online.read(names.SEARCH_V1, {names.ITEM_ID: ids.tolist()}), strict=False,
+                                infer_schema_length=None).with_columns(
+            pl.lit(request.query).alias("query"), pl.Series("cosine", cosines, dtype=pl.Float64),
+            pl.Series("title", [self.index.title(i) for i in ids], dtype=pl.String))
+        scores = self.ranker.predict(self.layout.array(query_item_features(features)), num_threads=1)
+        best = ranking(scores, None if self.tie_break is None else features[self.tie_break].to_numpy())[:request.k]
+        return SearchResponse(query=request.query, personalised=False, items=[
+            ItemResult(item_id=int(ids[i]), title=self.index.title(ids[i]), score=round(float(scores[i]), 6))
+            for i in best])
+
+
 class SearchRankerTask:
     name = "search_ranker"
+    question = "Which items answer this search query best?"
+    family = "ranking"
+    entity = "item"
+    evaluation = ranking_kind(QUALITY, model="embedding + reranker", reference="embedding")
+    endpoint = Endpoint(
+        path="/search", request=SearchRequest, response=SearchResponse, models=(INDEX_MODEL, "search_ranker"),
+        start=SearchAnswers, example=lambda shop: {"query": shop.query, "k": 5},
+        doc="The k items that best answer `query`, best first (`user_id` is not used for ranking yet).")
     feature_service = names.SEARCH_V1
     config_type = SearchRankerConfig
 
@@ -240,7 +302,7 @@ class SearchRankerTask:
                  settings: Settings) -> Evaluation:
         table = search_quality(scored(model, data, "test"), data.grades["test"], data.popular["test"], config,
                                config.tie_break)
-        return Evaluation(heads={}, tables={"search quality on later searches": table})
+        return Evaluation(heads={}, tables={QUALITY: table})
 
     def save(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData, metrics: dict,
              settings: Settings) -> str:
