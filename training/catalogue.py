@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shopml.model_store import artifact_folder
+from shopml.model_store import artifact_folder, use_model_store
 from shopml.settings import Settings
 
 from .kinds import Headline
@@ -25,6 +25,7 @@ class TaskEntry:
 
 
 def catalogue(settings: Settings) -> list[TaskEntry]:
+    use_model_store(settings)
     import bentoml
 
     entries = []

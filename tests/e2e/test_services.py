@@ -161,7 +161,7 @@ def test_a_stale_online_store_serves_nulls_and_health_warns(settings, ids, local
     assert items["item_stats__views_7d"][0] is None                  # item_stats: two days
     assert fresh.stale_views() == [] and any(line.startswith("user_activity:") for line in stale.stale_views())
 
-    churn_stale = ChurnAnswers(stored("churn"), stale).answer(ChurnRequest(user_ids=[user]))
+    churn_stale = ChurnAnswers({"churn": stored("churn")}, stale).answer(ChurnRequest(user_ids=[user]))
     assert not churn_stale.scores[0].known_user and local["churn"].answer(ChurnRequest(user_ids=[user])).scores[0].known_user
 
     monkeypatch.setenv(HOME_ENV_VAR, str(settings.home))

@@ -130,8 +130,8 @@ def _reasons(shares: np.ndarray) -> list[Reason]:
 
 
 class ChurnAnswers(ServedUserOutcomes):
-    def __init__(self, saved: SavedModel, online: OnlineReader):
-        super().__init__(saved, online, names.CHURN_V1)
+    def __init__(self, models: dict[str, SavedModel], online: OnlineReader):
+        super().__init__(models["churn"], online, names.CHURN_V1)
         chosen = self.model.config.get("min_cause_push")          # chosen on validation when trained
         self.min_cause_push = MIN_CAUSE_PUSH if chosen is None else float(chosen)
 

@@ -82,7 +82,8 @@ class CtrResponse(BaseModel):
 
 
 class CtrAnswers:
-    def __init__(self, saved: SavedModel, online: OnlineReader):
+    def __init__(self, models: dict[str, SavedModel], online: OnlineReader):
+        saved = models["ctr"]
         self.model, self.online = BoostedModel.load(saved), online
         ads = pl.read_parquet(saved.folder / AD_CATALOGUE_FILE)
         self.ads = {ad: (item, category) for ad, item, category in ads.iter_rows()}
