@@ -1,4 +1,6 @@
-"""Shared fixtures: a session-scoped tiny simulated shop, and paths to the shared datasets."""
+"""Shared fixtures: the tiny simulated shop, built once per test run (under ``-n 2`` the first
+worker builds it, under a file lock, and the other reads the same file), and paths to the
+shared datasets."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from filelock import FileLock
 
 from shopml.warehouse.simulator import SimulationConfig, simulate
 
@@ -13,10 +16,21 @@ TINY_SHOP = SimulationConfig(users=2_500, days=70, seed=11)
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
+def run_wide_folder(tmp_path_factory) -> Path:
+    """A folder every worker of this run shares (pytest-xdist's per-worker base's parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if base.name.startswith("popen-gw") else base
+
+
 @pytest.fixture(scope="session")
 def tiny_warehouse(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tiny_shop") / "warehouse.duckdb"
-    simulate(TINY_SHOP, path)
+    """The tiny shop's warehouse, read-only: a test that changes it works on a copy."""
+    folder = run_wide_folder(tmp_path_factory) / "tiny_shop"
+    folder.mkdir(exist_ok=True)
+    path = folder / "warehouse.duckdb"
+    with FileLock(str(folder / "build.lock")):
+        if not path.is_file():
+            simulate(TINY_SHOP, path)
     return path
 
 
