@@ -6,6 +6,10 @@ the Monte Carlo oracle), the share of churned users whose reason equals the reco
   ``min_cause_push`` of the grid;
 - **per-reason offsets**: a constant added to each reason's push, chosen by coordinate search on
   the validation churners (a richer version of the same choice);
+- **counterfactual pushes**: per reason, how much the model's log-odds fall when that reason's
+  features are set to a "no trouble" value (the training rows' 10th percentile for a cause, the
+  90th for the symptom), the largest fall named; unlike SHAP, measured from an untroubled user
+  rather than from the average one;
 - **a cause classifier on the pushes**: multinomial logistic regression from the grouped pushes
   to the recorded cause, fitted on the validation churners (what a supervised read of the same
   pushes could reach; no shop has recorded causes to fit it);
@@ -50,6 +54,18 @@ def grouped_pushes(booster, matrix) -> np.ndarray:
                             .sum(axis=1) for reason in NAMED])
 
 
+def counterfactual_pushes(booster, matrix, train_matrix) -> np.ndarray:
+    """(rows, NAMED) the fall in log-odds when each reason's features take their untroubled value."""
+    base = booster.predict(matrix, raw_score=True, num_threads=1)
+    pushes = []
+    for reason in NAMED:
+        untroubled = matrix.copy()
+        for column in (c for c in REASON_FEATURES[reason] if c in matrix.columns):
+            untroubled[column] = train_matrix[column].quantile(0.9 if reason == SYMPTOM else 0.1)
+        pushes.append(base - booster.predict(untroubled, raw_score=True, num_threads=1))
+    return np.column_stack(pushes)
+
+
 def agreement(guess, truth) -> float:
     return round(float(np.mean(np.asarray(guess, dtype=object) == truth)), 4)
 
@@ -92,6 +108,10 @@ def main() -> None:
     offsets = best_offsets(pushes["validation"], causes["validation"])
     both("reasons, per-reason offsets (validation)",
          lambda split: np.asarray(NAMED, dtype=object)[(pushes[split] + offsets).argmax(axis=1)])
+    train_matrix = data.layout.matrix(data.splits["train"])
+    counterfactual = {split: counterfactual_pushes(booster, matrix[split], train_matrix) for split in churned}
+    both("counterfactual pushes from an untroubled user",
+         lambda split: np.asarray(NAMED, dtype=object)[counterfactual[split].argmax(axis=1)])
     on_pushes = LogisticRegression(max_iter=2000).fit(pushes["validation"], causes["validation"])
     both("cause classifier on the grouped pushes (fitted on validation)",
          lambda split: on_pushes.predict(pushes[split]))
