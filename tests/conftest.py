@@ -16,6 +16,17 @@ TINY_SHOP = SimulationConfig(users=2_500, days=70, seed=11)
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
+TIERS = ("unit", "integration", "e2e")        # the folders under tests/, each a marker
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test with its tier, from its folder: ``pytest -m unit`` runs the fast tier."""
+    for item in items:
+        tier = next((part for part in item.path.parts if part in TIERS), None)
+        if tier is not None:
+            item.add_marker(tier)
+
+
 def run_wide_folder(tmp_path_factory) -> Path:
     """A folder every worker of this run shares (pytest-xdist's per-worker base's parent)."""
     base = tmp_path_factory.getbasetemp()
