@@ -29,8 +29,10 @@ demo: $(STAMP)
 	$(BIN)/shopml train all --home $(DEMO_HOME)
 	$(BIN)/shopml serve --try-endpoints --home $(DEMO_HOME)
 
+# --dist loadfile: a test module runs on one worker, so its module fixtures (the e2e home with
+# every task trained, its server) are built once, not once per worker
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.simulate

@@ -35,7 +35,6 @@ from feature_repo.definitions import names
 from feature_repo.store import ViewRequest, open_store, view_requests
 from shopml.settings import Settings, serving_time
 
-SERVICES = (names.PROPENSITY_V1, names.CHURN_V1, names.CTR_V1, names.SEARCH_V1)
 CATALOGUE_KEYS = {names.ITEM_ID, names.AD_ID}      # views keyed by these alone are cached
 CACHE_SECONDS = 60.0
 STAMP = "__ts"          # Feast's suffix of a feature's event timestamp (seconds) in an online read
@@ -76,7 +75,7 @@ class OnlineFeatures:
         self._lock = threading.Lock()
         try:
             self.store = open_store(settings)
-            self._plans = {name: self._plan(name) for name in SERVICES}
+            self._plans = {service.name: self._plan(service.name) for service in self.store.list_feature_services()}
             # per catalogue view, held while one request reads it from the store
             self._readers = {read.view: threading.Lock() for plan in self._plans.values() for read in plan.catalogue}
         except Exception as error:          # Feast raises many types; all mean "cannot serve"

@@ -59,3 +59,4 @@ REQUEST_INPUTS = ("ad_position", "hour_of_day")
 REQUEST_FEATURES = ("position_prior", "is_evening", "ctr_position_adjusted")
 
 PROPENSITY_V1, CHURN_V1, CTR_V1, SEARCH_V1 = "propensity_v1", "churn_v1", "ctr_v1", "search_v1"
+INTERACTION_V1 = "interaction_v1"

@@ -25,3 +25,8 @@ search_v1 = FeatureService(
     name=names.SEARCH_V1, features=[item_stats, item_content],
     description="What an item is and how it sells, for ranking search results",
 )
+interaction_v1 = FeatureService(
+    name=names.INTERACTION_V1,
+    features=[user_activity, user_engagement, user_category, item_stats, item_content],
+    description="Whether a user likes, favourites or shares an item they view",
+)

@@ -40,6 +40,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "churn": ["horizon_days=7", "train_cutoffs=2", "test_cutoffs=1", "oracle_futures=0"],
     "ctr": ["weeks=6", "test_weeks=1"],
     "search_ranker": ["weeks=4", "max_train_searches=2000", "max_test_searches=200"],
+    "interactions": ["weeks=6", "views_per_week=4000"],
 }
 
 
@@ -280,7 +281,8 @@ def test_the_production_store_serves_what_the_local_store_serves(settings, clien
 
     if not SERVERS_UP:
         pytest.skip(WHY_SKIPPED)
-    bodies = {"/propensity": {"user_ids": [*ids["users"], -5]}, "/churn": {"user_ids": [*ids["users"], -5]},
+    bodies = {**example_requests(settings),         # every endpoint of the registry, and these with unknown ids
+              "/propensity": {"user_ids": [*ids["users"], -5]}, "/churn": {"user_ids": [*ids["users"], -5]},
               "/ctr": {"user_id": ids["users"][0], "ad_ids": [*ids["ads"], -7], "position": 3, "hour_of_day": 9},
               "/similar_items": {"item_id": ids["item"], "k": 5}, "/search": {"query": ids["query"], "k": 10}}
     local_answers = {route: _post(client, route, body) for route, body in bodies.items()}
@@ -306,6 +308,10 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     ctr = _post(client, "/ctr", {"user_id": -5, "ad_ids": [ids["ads"][0], 10**9]})
     assert not ctr["known_user"]
     assert {ad["ad_id"]: ad["known_ad"] for ad in ctr["ads"]} == {ids["ads"][0]: True, 10**9: False}
+    interactions = _post(client, "/interactions", {"user_id": -5, "item_ids": [ids["item"], 10**9]})
+    assert not interactions["known_user"]
+    assert [i["known_item"] for i in interactions["items"]] == [True, False]
+    assert interactions["items"][1]["like"] == pytest.approx(local["interactions"].model.prior("like"))
     similar = _post(client, "/similar_items", {"item_id": 10**9, "k": 5})
     assert similar["fallback"] == "popular items" and not similar["known_item"]
     assert [i["item_id"] for i in similar["items"]] == local["similar_items"].popular[:5].tolist()
@@ -319,6 +325,8 @@ BAD_REQUESTS = [
     ("/churn", {"user_ids": [1], "verbose": True}, "extra_forbidden"),
     ("/propensity", {"user_id": 1}, "extra_forbidden"),
     ("/ctr", {"user_id": 1, "ad_ids": []}, "too_short"),
+    ("/interactions", {"user_id": 1, "item_ids": []}, "too_short"),
+    ("/interactions", {"user_ids": [1], "item_ids": [1]}, "extra_forbidden"),
     ("/ctr", {"user_id": 1, "ad_ids": [1], "position": 0}, "greater_than_equal"),
     ("/ctr", {"user_id": 1, "ad_ids": [1], "hour_of_day": 24}, "less_than_equal"),
     ("/similar_items", {"item_id": 1, "k": 0}, "greater_than_equal"),
@@ -343,6 +351,7 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/ctr", {"user_id": 2**63, "ad_ids": [1]}, ["user_id"]),
     ("/ctr", {"user_id": 1, "ad_ids": [1, 2, 2**64]}, ["ad_ids", 2]),
     ("/similar_items", {"item_id": 2**63}, ["item_id"]),
+    ("/interactions", {"user_id": 1, "item_ids": [2**63]}, ["item_ids", 0]),
     ("/search", {"query": "mug", "user_id": 2**63}, ["user_id"]),
 ]
 
