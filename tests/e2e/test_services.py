@@ -475,7 +475,8 @@ def test_bentoml_build_packs_the_service_and_its_models(settings):
     tag = done.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     bento = bentoml.bentos.get(tag)
     packed = {model.tag.name for model in bento.info.all_models}
-    assert packed == {"propensity", "churn", "ctr", "item_index", "search_ranker"}
+    assert packed == {model for task in serving_tasks() for model in task.endpoint.models}
     source = Path(bento.path) / "src"
+    assert (source / "training" / "tasks" / "__init__.py").is_file()       # the registry the service reads
     assert (source / "services" / "service.py").is_file() and (source / "feature_repo" / "feature_store.yaml").is_file()
     assert not (source / "data").exists() and not list(source.rglob("*.duckdb"))
