@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -3,13 +3,9 @@ run by ONNX Runtime with its matrix weights in int8, encoding texts into unit ve
 L2-normalised, so inner product is cosine similarity). Item embeddings, the search ranker and the
 search service all encode through ``TextEncoder``; ``ENCODER`` names its vectors.
 
-Why ONNX int8 (``python -m bench.encode``, 4,000 demo item texts, 2 cores): the plain torch model
-encodes 205 texts/s; exported to ONNX 365/s; with every MatMul weight quantised to int8 per
-output channel 722/s in batches of 64, 578/s one text at a time, at a mean cosine of 0.993-0.994
-to the plain model's vectors (the bar is 0.99; int8 in torch reaches only 0.94, per-tensor ONNX
-int8 0.96). One short query takes about 1 ms instead of 6. Those figures are from a CPU with
-VNNI; without it the weights are held unsigned (``int8_weights``), which keeps the mean cosine
-at 0.994.
+ONNX with int8 weights is several times faster than the plain torch model at a mean cosine above
+0.99 to its vectors (docs/decisions/text-encoder.md has the comparison). Without VNNI the weights
+are held unsigned (``int8_weights``).
 
 The ONNX file is exported from the package's own weights (torch) and quantised on first use,
 then kept in the cache folder (``SHOPML_CACHE``, default ``~/.cache/shopml``), keyed by the

@@ -1,6 +1,6 @@
 """Evaluation kinds: what a task is judged by. A kind owns how its metrics (``training.metrics.<kind>``)
-are read back from a saved model: the headline figure that ``shopml tasks`` and the README's task
-table show next to its reference, and the lines ``shopml train`` prints.
+are shown: the headline figure that ``shopml tasks`` and the README's task table show next to its
+reference, the lines ``shopml train`` prints, and its sections of the task's HTML report.
 
 Binary tasks evaluate heads (``HeadEvaluation``: the model, its baseline, the oracle where there
 is truth); every other kind evaluates tables of figures, one row per system (``Evaluation.tables``:
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .evaluation import Evaluation
 from .oracle import describe_oracle_lead
+from .report import head_section, table_section
 
 MODEL, BASELINE = "model", "baseline"
 
@@ -59,6 +61,10 @@ class Binary:
                 lines.append(lead)
         return lines
 
+    def report_sections(self, evaluation: Evaluation, metrics: dict) -> str:
+        """Per head: the scorers side by side, ROC, precision-recall, reliability, gain, SHAP."""
+        return "".join(head_section(head, evaluation.heads[head], metrics[head]) for head in evaluation.heads)
+
 
 @dataclass(frozen=True)
 class Tabled:
@@ -88,6 +94,10 @@ class Tabled:
                 lines += [f"  {row}: " + ", ".join(f"{k} {_figure(v)}" for k, v in values.items())
                           for row, values in rows.items()]
         return lines
+
+    def report_sections(self, evaluation: Evaluation, metrics: dict) -> str:
+        """One table per evaluation table, a row per system."""
+        return "".join(table_section(name, rows) for name, rows in evaluation.tables.items())
 
 
 def ranking(table: str, model: str, reference: str, metric: str = "ndcg_at_10", label: str = "NDCG@10") -> Tabled:

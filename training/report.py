@@ -110,7 +110,7 @@ def _scorer_table(metrics: dict, scorers: list[str]) -> str:
     return f"<table><tr><th>scorer</th>{header}</tr>{rows}</table>"
 
 
-def _head_section(head: str, evaluation, metrics: dict) -> str:
+def head_section(head: str, evaluation, metrics: dict) -> str:
     scorers = list(evaluation.scores)
     curves = {name: threshold_curves(evaluation.labels, p) for name, p in evaluation.scores.items()}
     base_rate = float(np.mean(evaluation.labels))
@@ -150,21 +150,23 @@ def _head_section(head: str, evaluation, metrics: dict) -> str:
     return "".join(parts)
 
 
-def _table_section(name: str, rows: dict[str, dict[str, float]]) -> str:
+def _cell(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 10 else f"{value:.4f}"
+
+
+def table_section(name: str, rows: dict[str, dict[str, float]]) -> str:
     columns = list(next(iter(rows.values())))
     header = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(f"<tr><td>{html.escape(row)}</td>" + "".join(f"<td>{values[c]:.4f}</td>" for c in columns)
+    body = "".join(f"<tr><td>{html.escape(row)}</td>" + "".join(f"<td>{_cell(values[c])}</td>" for c in columns)
                    + "</tr>" for row, values in rows.items())
     return f"<h2>{html.escape(name)}</h2><table><tr><th></th>{header}</tr>{body}</table>"
 
 
-def write_report(directory: Path, task: str, tag: str, feature_service: str, evaluation: Evaluation,
-                 metrics: dict) -> Path:
-    """Write ``index.html`` (replacing the previous report atomically) and return its path."""
+def write_report(directory: Path, task: str, tag: str, feature_service: str, sections: str) -> Path:
+    """Write ``index.html`` around the evaluation kind's ``sections`` (replacing the previous report
+    atomically) and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    sections = "".join(_head_section(head, evaluation.heads[head], metrics[head]) for head in evaluation.heads)
-    sections += "".join(_table_section(name, rows) for name, rows in evaluation.tables.items())
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>shopml · {html.escape(task)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(task)}</h1>"
             f"<p class='meta'>model {html.escape(tag)} · features from {html.escape(feature_service)} · "

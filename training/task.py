@@ -74,5 +74,5 @@ def run(task: Task, config, settings: Settings, on_step: Callable[[str], None] |
     metrics = evaluation.metrics()
     tag = step("save", task.save, config, model, data, {**metrics, "seconds": seconds}, settings)
     report = step("report", write_report, settings.reports_dir / task.name, task.name, tag, task.feature_service,
-                  evaluation, metrics)
+                  task.evaluation.report_sections(evaluation, metrics))
     return TaskResult(task=task.name, tag=tag, metrics=metrics, report=report, seconds=seconds)

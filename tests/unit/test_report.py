@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from training.evaluation import Evaluation, HeadEvaluation
+from training.kinds import BINARY, ranking
 from training.report import write_report
 
 
@@ -24,7 +25,7 @@ def evaluation() -> Evaluation:
 def test_report_is_self_contained_and_its_charts_stay_in_frame(tmp_path):
     result = evaluation()
     metrics = result.metrics()
-    path = write_report(tmp_path / "churn", "churn", "churn:abc", "churn_v1", result, metrics)
+    path = write_report(tmp_path / "churn", "churn", "churn:abc", "churn_v1", BINARY.report_sections(result, metrics))
     page = path.read_text()
     assert path == tmp_path / "churn" / "index.html"
     assert "<script" not in page and "src=" not in page and "href=" not in page      # nothing fetched
@@ -44,3 +45,14 @@ def test_report_is_self_contained_and_its_charts_stay_in_frame(tmp_path):
             assert len(points) > 1
             assert (points[:, 0] >= 0).all() and (points[:, 0] <= width).all()
             assert (points[:, 1] >= 0).all() and (points[:, 1] <= height).all()
+
+
+def test_a_tabled_kind_reports_its_tables_with_counts_as_counts(tmp_path):
+    table = {"popularity": {"ndcg_at_10": 0.0163, "searches": 2000.0}, "reranker": {"ndcg_at_10": 0.6171, "searches": 2000.0}}
+    kind = ranking("search quality", model="reranker", reference="popularity")
+    result = Evaluation(heads={}, tables={"search quality": table})
+    page = write_report(tmp_path / "search", "search", "search:abc", "search_v1",
+                        kind.report_sections(result, result.metrics())).read_text()
+    assert "<h2>search quality</h2>" in page and "0.6171" in page and "2,000" in page
+    assert kind.headline(result.metrics()).model == 0.6171 and kind.headline(result.metrics()).reference == 0.0163
+
