@@ -36,8 +36,7 @@ from shopml.matrix import FeatureLayout
 from shopml.model_store import BoostedModel
 from shopml.serving import Endpoint, Id, OnlineReader, Request, SavedModel, known_users
 from shopml.settings import Settings
-from shopml.warehouse.database import connect, has_truth
-from shopml.warehouse.simulator.config import Behaviour
+from shopml.warehouse.database import connect
 from shopml.warehouse.simulator.vocabulary import CATEGORIES
 
 from ..boosting import BoostingConfig, fit_binary, save_task_model
@@ -45,6 +44,7 @@ from ..datasets import point_in_time_dataset
 from ..evaluation import BASELINE, MODEL, ORACLE, Evaluation, HeadEvaluation, shap_importance
 from ..kinds import BINARY
 from ..labels import CUTOFF, WEEK_START_SQL, midnight_after, split_by_time
+from ..oracle import simulation_config
 
 HEADS = ("like", "favorite", "share")          # event types, one head each
 LABEL_WINDOW = timedelta(hours=1)              # the interaction comes within the viewing session
@@ -113,14 +113,15 @@ def labelled_views(settings: Settings, config: InteractionsConfig) -> pl.DataFra
 
 def oracle_probabilities(settings: Settings, rows: pl.DataFrame) -> dict[str, np.ndarray] | None:
     """Per row and head, the simulator's probability of the interaction over the row's views."""
+    config = simulation_config(settings)
+    if config is None:
+        return None
     with connect(settings.warehouse_path) as con:
-        if not has_truth(con):
-            return None
         con.register("wanted", rows.select(names.USER_ID, names.ITEM_ID, "views").with_row_index("row").to_arrow())
         found = con.sql(ORACLE_SQL, params=[list(CATEGORIES)]).pl()
     if found.height != rows.height:
         raise ValueError(f"{rows.height - found.height} views have no hidden taste or quality")
-    behaviour = Behaviour()
+    behaviour = config.behaviour
     relative = np.maximum(found["taste"].to_numpy() * len(CATEGORIES), 1e-6)
     base = 0.6 * np.log(relative) + 0.8 * found["quality"].to_numpy()
     views = found["views"].to_numpy()
