@@ -54,7 +54,10 @@ class TaskResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run(task: Task, config, settings: Settings, on_step: Callable[[str], None] | None = None) -> TaskResult:
+def run(task: Task, config, settings: Settings, on_step: Callable[[str], None] | None = None,
+        data: Any = None) -> TaskResult:
+    """Build the dataset (unless ``data`` is one the task built already for ``config``), train,
+    choose, evaluate, save and report."""
     seconds: dict[str, float] = {}
 
     def step(name: str, fn, *args):
@@ -66,7 +69,8 @@ def run(task: Task, config, settings: Settings, on_step: Callable[[str], None] |
         log.info("%s: %s took %.1f s", task.name, name, seconds[name])
         return result
 
-    data = step("build_dataset", task.build_dataset, config, settings)
+    if data is None:
+        data = step("build_dataset", task.build_dataset, config, settings)
     model = step("train", task.train, config, data)
     if hasattr(task, "choose"):
         config = step("choose", task.choose, config, model, data, settings)

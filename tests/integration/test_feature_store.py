@@ -33,17 +33,29 @@ def shopml(*args: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def feature_home(warehouse: Path, home: Path) -> Settings:
+def feature_home(warehouse: Path, home: Path, via_cli: bool = False) -> Settings:
+    """A home on a copy of ``warehouse`` with its features built, applied and materialised: by
+    `shopml features build/apply/materialize` as a user runs them (``via_cli``; this module's own
+    home), else by the same calls in this process (the other homes: a CLI start costs seconds)."""
+    from feature_repo.pipeline import build_features
+    from feature_repo.store import apply, materialize
+
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(warehouse, home / "warehouse.duckdb")
-    for step in ("build", "apply", "materialize"):
-        shopml("features", step, "--home", str(home))
-    return Settings.resolve(home)
+    settings = Settings.resolve(home)
+    if via_cli:
+        for step in ("build", "apply", "materialize"):
+            shopml("features", step, "--home", str(home))
+    else:
+        build_features(settings)
+        apply(settings)
+        materialize(settings)
+    return settings
 
 
 @pytest.fixture(scope="module")
 def settings(tiny_warehouse, tmp_path_factory) -> Settings:
-    return feature_home(tiny_warehouse, tmp_path_factory.mktemp("features_home"))
+    return feature_home(tiny_warehouse, tmp_path_factory.mktemp("features_home"), via_cli=True)
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,7 @@ def test_search_ranker_is_judged_against_the_truth_on_later_searches(settings):
     data = task.build_dataset(config, settings)
     assert data.splits["train"]["cutoff"].max() < data.splits["test"]["cutoff"].min()
     assert data.splits["test"].group_by("search_id").len()["len"].max() <= config.candidates
-    result = run(task, config, settings)
+    result = run(task, config, settings, data=data)            # the dataset once: encoding queries is costly
     quality = result.metrics["search quality on later searches"]
     popularity, embedding, reranked = (quality[k] for k in ("popularity", "embedding", "embedding + reranker"))
     assert embedding["ndcg_at_10"] > popularity["ndcg_at_10"] + 0.2
