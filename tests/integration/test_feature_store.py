@@ -319,10 +319,11 @@ def test_feast_cli_applies_a_temporary_copy_of_the_repo(settings, tmp_path):
     assert all(view in listed for view in names.BATCH_VIEWS)
     assert "No changes to registry" in feast("plan")
     assert names.CHURN_V1 in feast("feature-services", "list")
-    # An initial range, then incremental runs continue from where the last one ended.
+    # An initial range, then incremental runs continue from where the last one ended (a short range:
+    # stock Feast reads every daily snapshot in it, and the TTL is two days).
     newest = newest_snapshot(settings)
     stamp = "%Y-%m-%dT%H:%M:%S"
-    feast("materialize", "1970-01-01T00:00:00", (newest - timedelta(days=10)).strftime(stamp))
+    feast("materialize", (newest - timedelta(days=12)).strftime(stamp), (newest - timedelta(days=10)).strftime(stamp))
     feast("materialize-incremental", (newest + timedelta(seconds=1)).strftime(stamp))
     reader = subprocess.run(
         [sys.executable, "-c", "import sys; from feast import FeatureStore; "
