@@ -128,7 +128,8 @@ class ShopService:
 
     def _start(self, task) -> None:
         endpoint = task.endpoint
-        missing = [m for m in endpoint.models if inspect.getattr_static(type(self), model_attribute(m), None) is None]
+        references = {m: inspect.getattr_static(type(self), model_attribute(m), None) for m in endpoint.models}
+        missing = [m for m, reference in references.items() if reference is None]
         if missing:
             reason = "; ".join(f"model {m} is not in the model store {os.environ.get('BENTOML_HOME', '~/bentoml')}: "
                                f"run `{self.made_by.get(m, 'shopml train ' + m)}`" for m in missing)
@@ -137,7 +138,7 @@ class ShopService:
         if self.online is None:
             self.unavailable[task.name] = Unavailable("the online store cannot be read", missing_model=False)
             return
-        models = {m: load_model(inspect.getattr_static(type(self), model_attribute(m))) for m in endpoint.models}
+        models = {m: load_model(reference) for m, reference in references.items()}
         try:
             self.answerers[task.name] = endpoint.start(models, self.online)
             self.tags[task.name] = {m: saved.tag for m, saved in models.items()}
