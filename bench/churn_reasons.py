@@ -2,17 +2,16 @@
 demo shop's churn task (its own purged splits, the model ``shopml train churn`` trains, without
 the Monte Carlo oracle), the share of churned users whose reason equals the recorded cause:
 
-- **the platform's reasons**: SHAP pushes grouped into reasons (``shopml.reasons``), at each
-  ``min_cause_push`` of the grid;
-- **per-reason offsets**: a constant added to each reason's push, chosen by coordinate search on
-  the validation churners (a richer version of the same choice);
+- **the platform's reasons**: SHAP pushes grouped into reasons (``shopml.reasons``), each cause's
+  push plus its offset, the offsets chosen on the validation churners (what ``shopml train
+  churn`` saves), and with every offset 0 (the default where no causes are recorded);
 - **counterfactual pushes**: per reason, how much the model's log-odds fall when that reason's
   features are set to a "no trouble" value (the training rows' 10th percentile for a cause, the
   90th for the symptom), the largest fall named; unlike SHAP, measured from an untroubled user
   rather than from the average one;
 - **a cause classifier on the pushes**: multinomial logistic regression from the grouped pushes
   to the recorded cause, fitted on the validation churners (what a supervised read of the same
-  pushes could reach; no shop has recorded causes to fit it);
+  pushes could reach);
 - **a cause classifier on every feature**: the same on all of ``churn_v1``'s numeric features;
 - **the true hazards as known at the cut-off**: the largest of the simulator's hidden hazards on
   the day before the cut-off (on the churn day for a user already gone), what a model of the
@@ -20,8 +19,12 @@ the Monte Carlo oracle), the share of churned users whose reason equals the reco
 - **the oracle**: the largest hazard on the day the churn was drawn (after the cut-off);
 - **the majority cause** of the validation churners.
 
-Variants fitted or chosen on validation report validation figures, and their test figures only to
-show that the choice holds (EVALUATION.md: the platform's own choice is ``min_cause_push``).
+It also gives how closely each trouble feature follows the hidden hazard it stands for: the
+correlation, over every live user on every Monday, of the feature stamped that day with the
+simulator's hazard on that day (``FEATURE_HAZARDS``).
+
+Rows fitted or chosen on validation report validation figures, and their test figures are read
+once (EVALUATION.md).
 
     python -m bench.churn_reasons --home data
 """
@@ -38,20 +41,33 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from bench.measure import write_results
-from shopml.reasons import CAUSE_PUSH_GRID, CAUSES, REASON_FEATURES, REASONS, SYMPTOM, explain
+from shopml.reasons import CAUSES, REASON_FEATURES, REASONS, SYMPTOM, Pushes, choose_cause_offsets
 from shopml.settings import Settings
+from shopml.warehouse.database import connect
 from training.tasks.churn import ChurnConfig, ChurnedUsers, ChurnTask, oracle_reasons
 
 NAMED = (*CAUSES, SYMPTOM)          # the reasons that stand for a recorded cause
-OFFSET_GRID = np.linspace(-2, 2, 81)
+# (view, feature, the truth.user_days hazard it stands for): window counts beside their decayed twins
+FEATURE_HAZARDS = (
+    ("user_experience", "price_rise_seen_30d", "hazard_price_rise"),
+    ("user_experience", "price_rise_in_taste", "hazard_price_rise"),
+    ("user_experience", "low_rated_purchases_90d", "hazard_bad_experience"),
+    ("user_experience", "low_rated_purchases_decayed", "hazard_bad_experience"),
+    ("user_experience", "low_ratings_given_decayed", "hazard_bad_experience"),
+    ("user_engagement", "searches_without_click_30d", "hazard_failed_search"),
+    ("user_engagement", "searches_without_click_decayed", "hazard_failed_search"),
+    ("user_engagement", "pushes_received_90d", "hazard_push_fatigue"),
+    ("user_engagement", "pushes_received_decayed", "hazard_push_fatigue"),
+)
 
 
-def grouped_pushes(booster, matrix) -> np.ndarray:
-    """(rows, NAMED) the SHAP contributions summed per reason, as ``shopml.reasons`` groups them."""
-    contributions = booster.predict(matrix, pred_contrib=True, num_threads=1)[:, :-1]
-    features = booster.feature_name()
-    return np.column_stack([contributions[:, [i for i, f in enumerate(features) if f in REASON_FEATURES[reason]]]
-                            .sum(axis=1) for reason in NAMED])
+def feature_hazard_correlations(settings: Settings) -> dict[str, float]:
+    with connect(settings.warehouse_path) as con:
+        return {f"{feature} ~ {hazard}": round(con.execute(f"""
+            SELECT corr(f.{feature}, t.{hazard})
+            FROM read_parquet('{settings.features_dir / f"{view}.parquet"}') f
+            JOIN truth.user_days t ON t.user_id = f.user_id AND t.day = CAST(f.event_timestamp AS DATE)
+            WHERE dayofweek(t.day) = 1""").fetchall()[0][0], 3) for view, feature, hazard in FEATURE_HAZARDS}
 
 
 def counterfactual_pushes(booster, matrix, train_matrix) -> np.ndarray:
@@ -70,20 +86,6 @@ def agreement(guess, truth) -> float:
     return round(float(np.mean(np.asarray(guess, dtype=object) == truth)), 4)
 
 
-def best_offsets(pushes: np.ndarray, causes: np.ndarray) -> np.ndarray:
-    """Per-reason offsets maximising agreement, by coordinate search over OFFSET_GRID (4 sweeps)."""
-    offsets = np.zeros(len(NAMED))
-    named = np.asarray(NAMED, dtype=object)
-    for _ in range(4):
-        for j in range(len(NAMED)):
-            def score(value, j=j):
-                trial = offsets.copy()
-                trial[j] = value
-                return np.mean(named[(pushes + trial).argmax(axis=1)] == causes)
-            offsets[j] = max(OFFSET_GRID, key=score)
-    return offsets
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=None)
@@ -96,25 +98,23 @@ def main() -> None:
     churned = {split: ChurnedUsers.of(data.splits[split], settings, config) for split in ("validation", "test")}
     matrix = {split: data.layout.matrix(users.rows) for split, users in churned.items()}
     causes = {split: users.causes for split, users in churned.items()}
-    pushes = {split: grouped_pushes(booster, matrix[split]) for split in churned}
+    pushes = {split: Pushes.of(booster, matrix[split]) for split in churned}
     rows = {}
 
     def both(name: str, guess) -> None:
         rows[name] = {split: agreement(guess(split), causes[split]) for split in churned}
         print(f"{name:60s} validation {rows[name]['validation']:.3f}  test {rows[name]['test']:.3f}", flush=True)
 
-    for push in CAUSE_PUSH_GRID:
-        both(f"reasons, min_cause_push {push:g}", lambda split, push=push: explain(booster, matrix[split], push).top)
-    offsets = best_offsets(pushes["validation"], causes["validation"])
-    both("reasons, per-reason offsets (validation)",
-         lambda split: np.asarray(NAMED, dtype=object)[(pushes[split] + offsets).argmax(axis=1)])
+    offsets = choose_cause_offsets(pushes["validation"], causes["validation"])
+    both("reasons, cause offsets chosen on validation (the platform's)", lambda split: pushes[split].top(offsets))
+    both("reasons, every cause offset 0", lambda split: pushes[split].top())
     train_matrix = data.layout.matrix(data.splits["train"])
     counterfactual = {split: counterfactual_pushes(booster, matrix[split], train_matrix) for split in churned}
     both("counterfactual pushes from an untroubled user",
          lambda split: np.asarray(NAMED, dtype=object)[counterfactual[split].argmax(axis=1)])
-    on_pushes = LogisticRegression(max_iter=2000).fit(pushes["validation"], causes["validation"])
+    on_pushes = LogisticRegression(max_iter=2000).fit(pushes["validation"].by_reason, causes["validation"])
     both("cause classifier on the grouped pushes (fitted on validation)",
-         lambda split: on_pushes.predict(pushes[split]))
+         lambda split: on_pushes.predict(pushes[split].by_reason))
     numeric = {split: np.nan_to_num(m.select_dtypes("number").to_numpy(float)) for split, m in matrix.items()}
     scale = StandardScaler().fit(numeric["validation"])
     features = {split: scale.transform(values) for split, values in numeric.items()}
@@ -129,8 +129,11 @@ def main() -> None:
     both(f"majority cause of the validation churners ({majority})", lambda split: np.full(len(causes[split]), majority))
     shares = {split: dict(pl.Series(c).value_counts(normalize=True).sort("proportion", descending=True).iter_rows())
               for split, c in causes.items()}
-    write_results("churn_reasons", {"churned_users": {s: len(c) for s, c in causes.items()}, "cause_shares": shares,
-                                    "offsets": dict(zip(NAMED, offsets.round(3).tolist())), "agreement": rows,
+    correlations = feature_hazard_correlations(settings)
+    for pair, value in correlations.items():
+        print(f"{pair:60s} correlation {value:.3f}")
+    write_results("churn_reasons", {"feature_hazard_correlation": correlations, "churned_users": {s: len(c) for s, c in causes.items()}, "cause_shares": shares,
+                                    "cause_offsets": offsets, "agreement": rows,
                                     "seconds": round(time.perf_counter() - started, 1), "reasons": list(REASONS)})
 
 

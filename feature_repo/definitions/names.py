@@ -35,9 +35,12 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
     USER_ENGAGEMENT: ((USER_ID,), (
         "pushes_received_90d", "push_open_rate_90d", "ad_impressions_30d", "ad_ctr_30d",
         "likes_30d", "favorites_30d", "shares_30d", "reviews_written_90d", "avg_rating_given_90d",
-        "searches_30d", "searches_without_click_30d", "pushes_received_2d"), ()),
+        "searches_30d", "searches_without_click_30d", "pushes_received_2d", "pushes_received_decayed",
+        "searches_without_click_decayed"), ()),
     USER_PROFILE: ((USER_ID,), ("tenure_days",), ("country", "device", "age_band")),
-    USER_EXPERIENCE: ((USER_ID,), ("price_rise_seen_30d", "low_rated_purchases_90d", "low_ratings_given_90d"), ()),
+    USER_EXPERIENCE: ((USER_ID,), (
+        "price_rise_seen_30d", "price_rise_in_taste", "low_rated_purchases_90d", "low_ratings_given_90d",
+        "low_rated_purchases_decayed", "low_ratings_given_decayed"), ()),
     USER_CATEGORY: ((USER_ID, CATEGORY), (
         "views_90d", "carts_90d", "purchases_90d", "ad_impressions_90d", "ad_clicks_90d"), ()),
     ITEM_STATS: ((ITEM_ID,), (

@@ -1,6 +1,8 @@
 -- user_engagement: pushes and their opens, ad click-through, likes, favourites, shares, reviews
 -- and searches. A push counts (with its open) the night after it was sent; holdout ad slots were
 -- never shown and do not count; a search "without a click" had no result clicked.
+-- The "_decayed" counts weigh each past push or unclicked search by 0.5 ** (days ago / 21): a
+-- customer's memory of trouble, fading with a three-week half-life, rather than a hard window.
 WITH facts AS (
     SELECT user_id, CAST(ts AS DATE) + 1 AS day, treated::INT AS pushes, opened::INT AS opens,
            0 AS impressions, 0 AS clicks, 0 AS likes, 0 AS favorites, 0 AS shares,
@@ -27,8 +29,9 @@ daily AS (
            sum(unclicked_searches) AS unclicked_searches
     FROM facts GROUP BY ALL
 ),
-filled AS (
-    SELECT g.user_id, g.day, COLUMNS(d.* EXCLUDE (user_id, day))
+filled AS (      -- age: days since the user's first snapshot, the origin of the decay weights
+    SELECT g.user_id, g.day, g.day - min(g.day) OVER (PARTITION BY g.user_id) AS age,
+           COLUMNS(d.* EXCLUDE (user_id, day))
     FROM user_snapshots g LEFT JOIN daily d USING (user_id, day)
 )
 SELECT user_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,
@@ -43,8 +46,13 @@ SELECT user_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,
        CAST(sum(rating_sum) OVER w90 / nullif(sum(reviews) OVER w90, 0) AS DOUBLE) AS avg_rating_given_90d,
        CAST(coalesce(sum(searches) OVER w30, 0) AS DOUBLE) AS searches_30d,
        CAST(coalesce(sum(unclicked_searches) OVER w30, 0) AS DOUBLE) AS searches_without_click_30d,
-       CAST(coalesce(sum(pushes) OVER w2, 0) AS DOUBLE) AS pushes_received_2d
+       CAST(coalesce(sum(pushes) OVER w2, 0) AS DOUBLE) AS pushes_received_2d,
+       CAST(coalesce(sum(pushes * pow(2, age / 21)) OVER past, 0) / pow(2, age / 21) AS DOUBLE)
+           AS pushes_received_decayed,
+       CAST(coalesce(sum(unclicked_searches * pow(2, age / 21)) OVER past, 0) / pow(2, age / 21) AS DOUBLE)
+           AS searches_without_click_decayed
 FROM filled
-WINDOW w2 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND CURRENT ROW),
+WINDOW past AS (PARTITION BY user_id ORDER BY day ROWS UNBOUNDED PRECEDING),
+       w2 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND CURRENT ROW),
        w30 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 29 DAYS PRECEDING AND CURRENT ROW),
        w90 AS (PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 89 DAYS PRECEDING AND CURRENT ROW)

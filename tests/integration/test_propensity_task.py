@@ -49,7 +49,7 @@ def test_propensity_trains_beats_its_baseline_and_reproduces_from_the_store(sett
 
 @pytest.mark.slow
 def test_churn_trains_and_explains_itself(settings):
-    from shopml.reasons import CAUSE_PUSH_GRID, REASONS
+    from shopml.reasons import CAUSES, OFFSET_GRID, REASONS
 
     task = TASKS["churn"]
     config = resolve_config(task.config_type,       # the tiny shop is too short for 30 days ahead, purged
@@ -66,7 +66,8 @@ def test_churn_trains_and_explains_itself(settings):
         / (churn["reason_agreement_oracle"] - churn["reason_agreement_majority"]))
     _, metadata = load_boosters(result.tag, settings)
     assert metadata["metrics"]["churn"]["reason_agreement"] == churn["reason_agreement"]
-    assert metadata["config"]["min_cause_push"] in CAUSE_PUSH_GRID          # chosen on validation, saved for serving
+    offsets = metadata["config"]["cause_offsets"]                         # chosen on validation, saved for serving
+    assert set(offsets) == set(CAUSES) and set(offsets.values()) <= set(OFFSET_GRID.tolist())
     # a user who has left has no event ahead: every departed row is a positive, and knowing them helps
     assert 0 < churn["departed_share"] < churn["departed_share_of_positives"] <= 1
     assert churn["told_model_over_oracle_auc"] > churn["model_over_oracle_auc"]

@@ -4,7 +4,8 @@ and why. Reasons are the model's own SHAP contributions grouped into named reaso
 recorded is reported for the churned test users beside two references on the same users: always
 naming the most common cause of the validation churners (the majority baseline), and the oracle,
 the cause with the largest true hazard on the day the churn was drawn (``oracle_churn_causes``).
-The reasons' one choice, ``min_cause_push``, is made on the validation churners.
+The reasons' one choice, each cause's offset (``shopml.reasons.choose_cause_offsets``), is made
+on the validation churners.
 
 Served as ``POST /churn``: P(churn) per user with the reasons, largest share first (TreeSHAP over
 every tree, most of a request's time; ``explain: false`` skips them)."""
@@ -19,7 +20,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from feature_repo.definitions import names
-from shopml.reasons import CAUSE_PUSH_GRID, MIN_CAUSE_PUSH, REASONS, explain
+from shopml.reasons import REASONS, Pushes, choose_cause_offsets, explain
 from shopml.serving import UNKNOWN_USER, Endpoint, OnlineReader, SavedModel, UsersRequest
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
@@ -50,10 +51,9 @@ class ChurnConfig(UserOutcomeConfig):
     # /churn request pays for it (bench.serving measures it).
     num_leaves: int = 16
     max_depth: int = 4
-    # log-odds a cause must push before it outranks "inactive lately" as the top reason; None: the
-    # value of CAUSE_PUSH_GRID that agrees best with the validation churners' recorded causes
-    # (simulated data), else shopml.reasons.MIN_CAUSE_PUSH
-    min_cause_push: float | None = None
+    # log-odds added to each cause's push before the strongest is named (shopml.reasons); None: the
+    # offsets that agree best with the validation churners' recorded causes (simulated data), else 0
+    cause_offsets: dict[str, float] | None = None
 
 
 def _true_causes(settings: Settings, rows: pl.DataFrame, horizon_days: int) -> np.ndarray | None:
@@ -132,8 +132,7 @@ def _reasons(shares: np.ndarray) -> list[Reason]:
 class ChurnAnswers(ServedUserOutcomes):
     def __init__(self, models: dict[str, SavedModel], online: OnlineReader):
         super().__init__(models["churn"], online, names.CHURN_V1)
-        chosen = self.model.config.get("min_cause_push")          # chosen on validation when trained
-        self.min_cause_push = MIN_CAUSE_PUSH if chosen is None else float(chosen)
+        self.cause_offsets = self.model.config.get("cause_offsets")   # chosen on validation when trained
 
     def answer(self, request: ChurnRequest) -> ChurnResponse:
         user_ids = request.user_ids
@@ -143,7 +142,7 @@ class ChurnAnswers(ServedUserOutcomes):
         shares = np.zeros((len(user_ids), len(REASONS)))
         if known.any() and request.explain:
             reasons = explain(self.model.boosters["churn"], self.model.layout.array(features)[known],
-                              self.min_cause_push)
+                              self.cause_offsets)
             probability[known] = reasons.probability
             top[known], shares[known] = reasons.top, reasons.shares
         elif known.any():
@@ -179,26 +178,22 @@ class ChurnTask(UserOutcomeTask):
         return lines
 
     def choose(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> ChurnConfig:
-        """``min_cause_push``, when left to None: the grid value whose top reasons agree best with
-        the recorded causes of the validation churners (the smaller of equals)."""
-        if config.min_cause_push is not None:
+        """``cause_offsets``, when left to None: those whose top reasons agree best with the
+        recorded causes of the validation churners; 0 for every cause where none are recorded."""
+        if config.cause_offsets is not None:
             return config
         churned = ChurnedUsers.of(data.splits["validation"], settings, config)
         if churned is None or churned.rows.is_empty():
-            return replace(config, min_cause_push=MIN_CAUSE_PUSH)
-        matrix = data.layout.matrix(churned.rows)
-        agreement = {push: float(np.mean(explain(model["churn"], matrix, push).top == churned.causes))
-                     for push in CAUSE_PUSH_GRID}
-        chosen = max(agreement, key=agreement.get)
-        log.info("min_cause_push on %d validation churners (agreement): %s; chosen %g", churned.rows.height,
-                 agreement, chosen)
-        return replace(config, min_cause_push=chosen)
+            return replace(config, cause_offsets={})
+        offsets = choose_cause_offsets(Pushes.of(model["churn"], data.layout.matrix(churned.rows)), churned.causes)
+        log.info("cause offsets on %d validation churners: %s", churned.rows.height, offsets)
+        return replace(config, cause_offsets=offsets)
 
     def evaluate(self, config: ChurnConfig, model, data: UserOutcomeData, settings: Settings) -> Evaluation:
         evaluation = super().evaluate(config, model, data, settings)
         findings = evaluation.heads["churn"].findings
         churned = churned_sample(data.splits["test"], config)             # reasons are asked of the churned
-        reasons = explain(model["churn"], data.layout.matrix(churned), config.min_cause_push)
+        reasons = explain(model["churn"], data.layout.matrix(churned), config.cause_offsets)
         distribution = pl.Series(reasons.top).value_counts(normalize=True).sort("proportion", descending=True)
         findings["reasons_of_churned"] = dict(distribution.iter_rows())
         causes = recorded_causes(settings, churned, config)
