@@ -3,6 +3,8 @@ model: vectors are unit length and registered in Feast, a rebuild encodes only n
 saved BentoML model answers as built, similar items beat chance on the catalogue's own
 structure, and search beats popularity against the simulator's relevance grades."""
 
+import shutil
+
 import duckdb
 import numpy as np
 import polars as pl
@@ -21,9 +23,15 @@ def settings(model_home) -> Settings:
     return model_home
 
 
+@pytest.fixture(scope="module")
+def index_build(settings) -> tuple[str, dict]:
+    """The item index, built once for this module (the search ranker retrieves from it)."""
+    return build_item_index(settings, ItemIndexConfig())
+
+
 @pytest.mark.slow
-def test_index_build_saves_a_searchable_model_with_its_metadata(settings):
-    tag, info = build_item_index(settings, ItemIndexConfig())
+def test_index_build_saves_a_searchable_model_with_its_metadata(settings, index_build):
+    tag, info = index_build
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         items = con.execute("SELECT count(*) FROM items").fetchall()[0][0]
     assert info["items"] == items and info["dimension"] == names.EMBEDDING_DIMENSION
@@ -46,8 +54,11 @@ def test_index_build_saves_a_searchable_model_with_its_metadata(settings):
 
 
 @pytest.mark.slow
-def test_embeddings_reach_feast_and_a_rebuild_encodes_only_new_texts(settings):
-    build_item_embeddings(settings)                  # everything cached by the test above or now
+def test_embeddings_reach_feast_and_a_rebuild_encodes_only_new_texts(settings, index_build, tmp_path):
+    shared, settings = settings, Settings.resolve(tmp_path)      # the shared home stays: a copy grows
+    shutil.copy(shared.warehouse_path, settings.warehouse_path)
+    for folder in ("features", "embeddings"):
+        shutil.copytree(shared.home / folder, settings.home / folder)
     again = build_item_embeddings(settings)
     assert again.encoded == 0
     with duckdb.connect(str(settings.warehouse_path)) as con:
@@ -71,15 +82,14 @@ def test_embeddings_reach_feast_and_a_rebuild_encodes_only_new_texts(settings):
 
 
 @pytest.mark.slow
-def test_search_ranker_is_judged_against_the_truth_on_later_searches(settings):
+def test_search_ranker_is_judged_against_the_truth_on_later_searches(settings, index_build):
     from training.config import resolve_config
     from training.task import run
     from training.tasks import TASKS
 
-    build_item_index(settings, ItemIndexConfig())
     task = TASKS["search_ranker"]
-    config = resolve_config(task.config_type, overrides=["weeks=9", "max_train_searches=6000",
-                                                         "max_test_searches=1000"])
+    config = resolve_config(task.config_type, overrides=["weeks=7", "max_train_searches=3000",
+                                                         "max_test_searches=500"])
     data = task.build_dataset(config, settings)
     assert data.splits["train"]["cutoff"].max() < data.splits["test"]["cutoff"].min()
     assert data.splits["test"].group_by("search_id").len()["len"].max() <= config.candidates

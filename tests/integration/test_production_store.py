@@ -16,8 +16,7 @@ import pytest
 
 from feature_repo import store as feature_store
 from feature_repo.definitions import names
-from shopml.settings import project_root
-from tests.integration.test_feature_store import feature_home
+from shopml.settings import Settings, project_root
 from training.datasets import point_in_time_dataset
 
 PRODUCTION_YAML = project_root() / "infra" / "feature_store.production.yaml"
@@ -56,7 +55,7 @@ def production_store(settings, monkeypatch, redis_db: int = REDIS_DB):
     try:
         yield settings
     finally:
-        feature_store.feast_cli(settings, "teardown")
+        feature_store.open_store(settings).teardown()
         with psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="test") as pg:
             pg.autocommit = True
             pg.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
@@ -64,9 +63,15 @@ def production_store(settings, monkeypatch, redis_db: int = REDIS_DB):
 
 
 @pytest.fixture()
-def production(tiny_warehouse, tmp_path, monkeypatch):
-    with production_store(feature_home(tiny_warehouse, tmp_path / "local"), monkeypatch) as settings:
-        yield settings           # features built locally, registry and online store in production
+def production(model_home, tmp_path, monkeypatch):
+    """A home over the shared model home's warehouse and features (read, never written), with its
+    registry and online store in production."""
+    home = tmp_path / "local"
+    home.mkdir()
+    (home / "warehouse.duckdb").symlink_to(model_home.warehouse_path)
+    (home / "features").symlink_to(model_home.features_dir)
+    with production_store(Settings.resolve(home), monkeypatch) as settings:
+        yield settings
 
 
 def test_apply_materialize_and_read_online_through_postgres_and_redis(production):
