@@ -14,6 +14,7 @@ USER_ENGAGEMENT = "user_engagement"
 USER_PROFILE = "user_profile"
 USER_EXPERIENCE = "user_experience"
 USER_CATEGORY = "user_category"
+USER_TASTE = "user_taste"
 USER_REALTIME = "user_realtime"
 ITEM_STATS = "item_stats"
 ITEM_CONTENT = "item_content"
@@ -43,6 +44,7 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
         "low_rated_purchases_decayed", "low_ratings_given_decayed"), ()),
     USER_CATEGORY: ((USER_ID, CATEGORY), (
         "views_90d", "carts_90d", "purchases_90d", "ad_impressions_90d", "ad_clicks_90d"), ()),
+    USER_TASTE: ((USER_ID, CATEGORY), ("views_decayed", "carts_decayed", "purchases_decayed", "engagements_decayed"), ()),
     ITEM_STATS: ((ITEM_ID,), (
         "views_7d", "purchases_7d", "purchases_30d", "conversion_rate_30d", "avg_rating",
         "review_count", "current_price", "price_change_vs_30d_avg", "days_since_launch"), ()),
@@ -63,3 +65,4 @@ REQUEST_FEATURES = ("position_prior", "is_evening", "ctr_position_adjusted")
 
 PROPENSITY_V1, CHURN_V1, CTR_V1, SEARCH_V1 = "propensity_v1", "churn_v1", "ctr_v1", "search_v1"
 INTERACTION_V1 = "interaction_v1"
+PREFERENCE_V1 = "preference_v1"

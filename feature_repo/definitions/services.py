@@ -5,7 +5,7 @@ from feast import FeatureService
 from . import names
 from .on_demand import request_context
 from .views import (ad_stats, item_content, item_stats, user_activity, user_category, user_engagement,
-                    user_experience, user_monetary, user_profile)
+                    user_experience, user_monetary, user_profile, user_taste)
 
 propensity_v1 = FeatureService(
     name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
@@ -29,4 +29,8 @@ interaction_v1 = FeatureService(
     name=names.INTERACTION_V1,
     features=[user_activity, user_engagement, user_category, item_stats, item_content],
     description="Whether a user likes, favourites or shares an item they view",
+)
+preference_v1 = FeatureService(
+    name=names.PREFERENCE_V1, features=[user_taste, user_activity],
+    description="What each user prefers: recent behaviour per category, and how long ago it was",
 )

@@ -1,7 +1,7 @@
 """Feature views. Batch views hold daily snapshots stamped 00:00 UTC that describe what was known
 before that midnight; their TTL is two days, so a lookup more than two days past the newest
-snapshot gives nulls rather than stale values. ``item_content`` never expires, and neither does
-``user_category``, whose rows are written only on the days its counts change."""
+snapshot gives nulls rather than stale values. ``item_content`` never expires, and neither do
+``user_category`` and ``user_taste``, whose rows are written only on the days their figures change."""
 
 from datetime import timedelta
 
@@ -35,6 +35,8 @@ user_experience = batch_view(names.USER_EXPERIENCE, sources.user_experience_sour
                              description="Price rises seen while browsing, low-rated purchases, low ratings given")
 user_category = batch_view(names.USER_CATEGORY, sources.user_category_source, ttl=timedelta(0),
                            description="Views, carts, purchases and ads seen and clicked per category over 90 days")
+user_taste = batch_view(names.USER_TASTE, sources.user_taste_source, ttl=timedelta(0),
+                        description="Views, carts, purchases and engagements per category, decayed with a month's half-life")
 item_stats = batch_view(names.ITEM_STATS, sources.item_stats_source,
                         description="Popularity, conversion, ratings and price movement")
 item_content = batch_view(names.ITEM_CONTENT, sources.item_content_source, ttl=timedelta(0),

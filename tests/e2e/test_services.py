@@ -41,6 +41,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "ctr": ["weeks=6", "test_weeks=1"],
     "search_ranker": ["weeks=4", "max_train_searches=2000", "max_test_searches=200"],
     "interactions": ["weeks=6", "views_per_week=4000"],
+    "preferences": ["horizon_days=7"],
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from training.metrics.clustering import adjusted_rand, normalized_mutual_info, probe_r2, silhouette
 from training.metrics.multiclass import accuracy, macro_f1, multiclass_log_loss
-from training.metrics.ranking import hit_rate_at_k, reciprocal_rank
+from training.metrics.ranking import dcg_at_k, hit_rate_at_k, ndcg_rows, reciprocal_rank, spearman_rows
 from training.metrics.regression import interval_coverage, mae, mase, rmse, wape
 from training.metrics.uplift import auuc, qini_coefficient, qini_curve, uplift_at_share
 
@@ -40,6 +40,17 @@ def test_ranking_hit_rate_and_reciprocal_rank():
     assert hit_rate_at_k([0, 0, 1], 2) == 0.0 and hit_rate_at_k([0, 0, 1], 3) == 1.0
     assert reciprocal_rank([0, 0, 1]) == pytest.approx(1 / 3) and reciprocal_rank([1, 1]) == 1.0
     assert reciprocal_rank([0, 0]) == 0.0
+
+
+def test_per_user_rank_correlation_and_ndcg():
+    taste = [[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]]
+    assert spearman_rows(taste, taste) == pytest.approx(1.0) and ndcg_rows(taste, taste, 2) == pytest.approx(1.0)
+    reversed_ = [[0.2, 0.3, 0.5], [0.7, 0.2, 0.1]]
+    assert spearman_rows(taste, reversed_) == pytest.approx(-1.0)
+    assert spearman_rows(taste, [[1, 1, 1], [0, 1, 2]]) == pytest.approx(0.5)      # a flat row orders nothing: 0
+    # first row ranked (2, 0, 1) by the scores: gains 0.2 then 0.5 at k=2, over the ideal 0.5 then 0.3
+    by_hand = dcg_at_k([0.2, 0.5], 2) / dcg_at_k([0.5, 0.3], 2)
+    assert ndcg_rows([[0.5, 0.3, 0.2]], [[0.2, 0.1, 0.9]], 2) == pytest.approx(by_hand)
 
 
 def test_qini_by_hand():

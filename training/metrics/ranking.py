@@ -33,3 +33,23 @@ def reciprocal_rank(ranked_relevant) -> float:
     """1 / the rank of the first relevant item, 0 when none is; averaged over queries it is MRR."""
     hits = np.flatnonzero(np.asarray(ranked_relevant))
     return 1.0 / (hits[0] + 1) if len(hits) else 0.0
+
+
+def ndcg_rows(gains, scores, k: int) -> float:
+    """Mean NDCG@k over rows (users): each row's columns (categories) ranked by ``scores``, largest
+    first, graded by ``gains`` (e.g. a hidden taste); ties keep column order."""
+    gains, scores = np.asarray(gains, dtype=float), np.asarray(scores, dtype=float)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(gains, order, axis=1)
+    return float(np.nanmean([ndcg_at_k(r, g, k) for r, g in zip(ranked, gains)]))
+
+
+def spearman_rows(truth, scores) -> float:
+    """Mean over rows of Spearman's rank correlation between ``truth`` and ``scores`` (average
+    ranks for ties); a row whose scores are all equal orders nothing and counts as 0."""
+    from scipy.stats import rankdata
+
+    a, b = rankdata(np.asarray(truth, dtype=float), axis=1), rankdata(np.asarray(scores, dtype=float), axis=1)
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    norm = np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum(axis=1))
+    return float(np.mean(np.divide((a * b).sum(axis=1), norm, out=np.zeros(len(a)), where=norm > 0)))
