@@ -31,6 +31,7 @@ from shopml.warehouse.database import connect
 CONCURRENCY = (1, 8, 32)
 GOALS_MS = {"churn": 25.0, "ctr": 50.0, "similar_items": 15.0, "search": 60.0}
 CANDIDATE_ADS = 50
+CANDIDATE_ITEMS = 50        # items of one page whose interactions are scored together
 
 
 def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, list[dict]]:
@@ -49,6 +50,9 @@ def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, l
         "churn_without_reasons": [{"user_ids": [u], "explain": False} for u in pick(users)],
         "ctr": [{"user_id": u, "ad_ids": rng.choice(ads, CANDIDATE_ADS, replace=False).tolist(), "position": 1,
                  "hour_of_day": 20} for u in pick(users)],
+        "interactions": [{"user_id": u, "item_ids": rng.choice(items, CANDIDATE_ITEMS, replace=False).tolist()}
+                         for u in pick(users)],
+        "preferences": [{"user_ids": [u]} for u in pick(users)],
         "similar_items": [{"item_id": i, "k": 10} for i in pick(items)],
         "search": [{"query": q, "k": 10} for q in pick(np.array(queries, dtype=object))],
     }

@@ -42,6 +42,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "search_ranker": ["weeks=4", "max_train_searches=2000", "max_test_searches=200"],
     "interactions": ["weeks=6", "views_per_week=4000"],
     "preferences": ["horizon_days=7"],
+    "user_embedding": ["horizon_days=7", "train_cutoffs=2", "epochs=2", "dimension=16"],
 }
 
 

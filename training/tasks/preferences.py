@@ -119,6 +119,24 @@ def staleness(days_since_last_event: np.ndarray) -> np.ndarray:
     return 0.5 ** ((np.clip(days, 1, None) - 1) / HALF_LIFE_DAYS)
 
 
+def taste_counts(users: pl.DataFrame, categories: list[str], settings: Settings) -> np.ndarray:
+    """(rows, categories, EVENT_TYPES) the decayed counts of ``user_taste`` at each row's
+    ``event_timestamp`` (rows of ``user_id``, ``event_timestamp``), through ``preference_v1``."""
+    from ..datasets import point_in_time_dataset
+
+    rows = users.select(names.USER_ID, names.EVENT_TIMESTAMP).join(
+        pl.DataFrame({names.CATEGORY: categories}), how="cross", maintain_order="left")
+    features = point_in_time_dataset(rows, names.PREFERENCE_V1, settings)
+    counts = features.select(COUNTS).fill_null(0).to_numpy() * staleness(features[DAYS_SINCE].to_numpy())[:, None]
+    return counts.reshape(users.height, len(categories), len(EVENT_TYPES))
+
+
+def shop_categories(settings: Settings) -> list[str]:
+    with connect(settings.warehouse_path) as con:
+        return [r[0] for r in con.execute(
+            "SELECT DISTINCT category FROM items WHERE category IS NOT NULL ORDER BY 1").fetchall()]
+
+
 def _grid(views: pl.DataFrame, users: np.ndarray, categories: list[str]) -> np.ndarray:
     """(users, categories) counts from (user_id, category, views) rows; ``users`` sorted."""
     out = np.zeros((len(users), len(categories)))
@@ -200,12 +218,9 @@ class PreferencesTask:
         doc="Per user, the categories most preferred first, with their affinity (they sum to 1).")
 
     def build_dataset(self, config: PreferencesConfig, settings: Settings) -> PreferencesData:
-        from ..datasets import point_in_time_dataset
-
+        categories = shop_categories(settings)
         with connect(settings.warehouse_path) as con:
             first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-            categories = [r[0] for r in con.execute(
-                "SELECT DISTINCT category FROM items WHERE category IS NOT NULL ORDER BY 1").fetchall()]
         if first is None or not categories:
             raise ValueError("the warehouse has no events or no categorised items")
         schedule = purged_cutoffs(first, last, LabelSpec(config.horizon_days, train_cutoffs=1,
@@ -218,12 +233,8 @@ class PreferencesTask:
                 users = np.array([r[0] for r in con.execute(USERS_SQL, [cutoff, cutoff]).fetchall()], dtype=np.int64)
                 after = con.sql(VIEWS_SQL, params=[cutoff, cutoff + timedelta(days=config.horizon_days)]).pl()
                 before = con.sql(VIEWS_SQL, params=[cutoff - timedelta(days=RECENT_DAYS), cutoff]).pl()
-            rows = pl.DataFrame({names.USER_ID: np.repeat(users, len(categories)),
-                                 names.CATEGORY: np.tile(categories, len(users))}).with_columns(
-                pl.lit(cutoff).alias(names.EVENT_TIMESTAMP))
-            features = point_in_time_dataset(rows, self.feature_service, settings)
-            counts = features.select(COUNTS).fill_null(0).to_numpy() * staleness(features[DAYS_SINCE].to_numpy())[:, None]
-            counts = counts.reshape(len(users), len(categories), len(EVENT_TYPES))
+            counts = taste_counts(pl.DataFrame({names.USER_ID: users, names.EVENT_TIMESTAMP: [cutoff] * len(users)}),
+                                  categories, settings)
             splits[split] = CutoffData(users, counts, _grid(after, users, categories), _grid(before, users, categories))
             log.info("preferences: %s cut-off %s, %d users x %d categories", split, cutoff.date(), len(users),
                      len(categories))

@@ -1,0 +1,163 @@
+"""User embedding: a dense vector per user (``dimension``, 16 to 64) from the user feature views
+(``churn_v1``: activity, spend, engagement, profile, experience) and the user's recent behaviour
+per category (``user_taste`` as shares), learned by a multi-task autoencoder in PyTorch: the
+vector must both rebuild its inputs and predict what the user does in the 30 days after the
+cut-off (purchase, cart, no event at all). The targets are observable, so any shop can train it;
+the training rows are the purged training cut-offs, early stopping reads the validation cut-off.
+
+Judged on the test cut-off against the simulator's hidden traits (``truth.users``): a linear
+probe (ridge) from the vector to each trait, fitted on half of the test users and scored as R²
+on the other half, beside the same probe on the raw input vector and on its PCA with the same
+dimension. Saved as a ``state_dict`` with the input scaling and the layout (never a pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from feature_repo.definitions import names
+from shopml.model_store import save_artifact
+from shopml.settings import Settings
+from shopml.warehouse.database import connect, has_truth
+
+from ..evaluation import Evaluation
+from ..kinds import Tabled
+from ..labels import LabelSpec, labelled_users, split_by_time
+from ..metrics.clustering import probe_r2
+from .preferences import EVENT_TYPES, shop_categories, taste_counts
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("will_purchase", "will_cart", "will_churn")
+TRAITS = ("activity", "price_sensitivity", "coupon_response", "push_effect", "natural_hazard", "taste")
+LOGGED = ("activity", "price_sensitivity", "natural_hazard")      # lognormal traits, probed as logs
+PROBES = "linear probe R2 on held-out test users"
+MODEL, PCA, RAW = "embedding", "pca", "raw features"
+WEIGHTS_FILE, SCALING_FILE = "encoder.pt", "scaling.json"
+
+
+@dataclass(frozen=True)
+class UserEmbeddingConfig:
+    dimension: int = 32               # 16 to 64
+    hidden: int = 128
+    horizon_days: int = 30            # the outcomes the vector also predicts
+    train_cutoffs: int = 4
+    epochs: int = 30                  # at most; training stops when validation loss stalls 3 epochs
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    outcome_weight: float = 1.0       # the outcomes' share of the loss beside the reconstruction
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 16 <= self.dimension <= 64:
+            raise ValueError(f"dimension must be 16 to 64, not {self.dimension}")
+
+
+@dataclass
+class UserEmbeddingData:
+    columns: list[str]               # the input vector's columns (numbers, category shares, missing flags)
+    splits: dict[str, pl.DataFrame]  # user_id, event_timestamp, outcomes
+    inputs: dict[str, np.ndarray]    # split -> (rows, columns), raw (NaN where missing)
+
+
+def _inputs(frame: pl.DataFrame, shares: np.ndarray, categories: list[str]) -> tuple[np.ndarray, list[str]]:
+    numeric = [c for c in frame.columns if "__" in c and frame.schema[c] != pl.String]
+    text = [c for c in frame.columns if "__" in c and frame.schema[c] == pl.String]
+    one_hot = frame.select([pl.col(c).eq(v).fill_null(False).cast(pl.Float64).alias(f"{c}={v}")
+                            for c in text for v in sorted(frame[c].drop_nulls().unique().to_list())])
+    values = np.column_stack([frame.select(pl.col(numeric).cast(pl.Float64)).to_numpy(), one_hot.to_numpy(), shares])
+    return values, [*numeric, *one_hot.columns, *(f"share={c}" for c in categories)]
+
+
+class UserEmbeddingTask:
+    name = "user_embedding"
+    question = "What is each user like, as a vector other models can use?"
+    family = "users"
+    entity = "user"
+    feature_service = names.CHURN_V1
+    config_type = UserEmbeddingConfig
+    evaluation = Tabled("embedding", PROBES, model=MODEL, reference=PCA, metric="mean",
+                        label="probe R² of hidden traits")
+
+    def build_dataset(self, config: UserEmbeddingConfig, settings: Settings) -> UserEmbeddingData:
+        from ..datasets import point_in_time_dataset
+
+        spec = LabelSpec(config.horizon_days, config.train_cutoffs, validation_cutoffs=1, test_cutoffs=1)
+        rows = labelled_users(settings.warehouse_path, spec)
+        dataset = point_in_time_dataset(rows, self.feature_service, settings)
+        categories = shop_categories(settings)
+        counts = taste_counts(dataset, categories, settings)[:, :, EVENT_TYPES.index("views")]
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
+        values, columns = _inputs(dataset, shares, categories)
+        dataset = dataset.with_row_index("row")
+        splits = split_by_time(dataset, 1, 1, spec.horizon)
+        return UserEmbeddingData(columns, {s: f.select(names.USER_ID, names.EVENT_TIMESTAMP, *OUTCOMES)
+                                           for s, f in splits.items()},
+                                 {s: values[f["row"].to_numpy()] for s, f in splits.items()})
+
+    def train(self, config: UserEmbeddingConfig, data: UserEmbeddingData):
+        from ..user_encoder import fit_encoder
+
+        return fit_encoder(config, data.inputs["train"], _outcomes(data.splits["train"]),
+                           data.inputs["validation"], _outcomes(data.splits["validation"]))
+
+    def evaluate(self, config: UserEmbeddingConfig, model, data: UserEmbeddingData, settings: Settings) -> Evaluation:
+        from sklearn.decomposition import PCA as Pca
+
+        test = data.splits["test"]
+        raw = model.scaled(data.inputs["test"])
+        vectors = {MODEL: model.embed(data.inputs["test"]), RAW: raw,
+                   PCA: Pca(config.dimension, random_state=config.seed).fit(model.scaled(data.inputs["train"]))
+                   .transform(raw)}
+        tables = {"outcomes predicted from the vector (test AUC)": model.outcome_aucs(
+            data.inputs["test"], _outcomes(test), OUTCOMES)}
+        traits = hidden_traits(settings, test[names.USER_ID].to_numpy())
+        if traits is not None:
+            half = np.random.default_rng(config.seed).random(test.height) < 0.5
+            tables[PROBES] = {}
+            for name, x in vectors.items():
+                scores = {trait: float(np.mean([probe_r2(x[half], y[half, j], x[~half], y[~half, j])
+                                                for j in range(y.shape[1])]))
+                          for trait, y in traits.items()}
+                tables[PROBES][name] = {**scores, "mean": float(np.mean(list(scores.values()))),
+                                        "dimension": x.shape[1]}
+        return Evaluation(heads={}, tables=tables)
+
+    def save(self, config: UserEmbeddingConfig, model, data: UserEmbeddingData, metrics: dict,
+             settings: Settings) -> str:
+        import torch
+
+        def write(folder):
+            torch.save(model.network.state_dict(), folder / WEIGHTS_FILE)
+            (folder / SCALING_FILE).write_text(json.dumps(model.scaling()))
+
+        metadata = {"config": config.__dict__, "metrics": metrics, "columns": data.columns,
+                    "rows": {s: f.height for s, f in data.splits.items()}}
+        return save_artifact(self.name, {"task": self.name, "feature_service": self.feature_service}, metadata,
+                             settings, write)
+
+
+def _outcomes(split: pl.DataFrame) -> np.ndarray:
+    return split.select(pl.col(OUTCOMES).cast(pl.Float64)).to_numpy()
+
+
+def hidden_traits(settings: Settings, users: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Trait -> (users, targets): one column each, the taste's one per category; None on
+    imported data."""
+    with connect(settings.warehouse_path) as con:
+        if not has_truth(con):
+            return None
+        con.register("wanted", pl.DataFrame({names.USER_ID: users}).with_row_index("row").to_arrow())
+        found = con.sql(f"SELECT w.row, {', '.join(f't.{t}' for t in TRAITS)} FROM wanted w "
+                        "JOIN truth.users t USING (user_id) ORDER BY w.row").pl()
+    if found.height != len(users):
+        raise ValueError(f"{len(users) - found.height} users have no hidden traits")
+    out = {t: found[t].to_numpy()[:, None].astype(float) for t in TRAITS if t != "taste"}
+    out |= {t: np.log(np.maximum(out[t], 1e-9)) for t in LOGGED}
+    out["taste"] = np.vstack(found["taste"].to_list())
+    return out

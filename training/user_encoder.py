@@ -1,0 +1,96 @@
+"""The user embedding's network: a multi-task autoencoder in PyTorch. The encoder maps a user's
+scaled input vector to ``dimension`` numbers; from them a decoder rebuilds the input (mean squared
+error) and a linear head predicts the user's outcomes (binary cross-entropy), the two losses
+added with ``outcome_weight``. Inputs are standardised with the training rows' mean and spread,
+a missing value becomes the mean (0). Early stopping keeps the epoch with the lowest validation
+loss."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .metrics import roc_auc
+
+log = logging.getLogger(__name__)
+PATIENCE = 3                          # epochs without a better validation loss before stopping
+
+
+class MultiTaskAutoencoder(nn.Module):
+    def __init__(self, inputs: int, hidden: int, dimension: int, outcomes: int):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, dimension))
+        self.decoder = nn.Sequential(nn.Linear(dimension, hidden), nn.ReLU(), nn.Linear(hidden, inputs))
+        self.outcome = nn.Linear(dimension, outcomes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        z = self.encoder(x)
+        return z, self.decoder(z), self.outcome(z)
+
+
+@dataclass
+class FittedEncoder:
+    network: MultiTaskAutoencoder
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def scaled(self, values: np.ndarray) -> np.ndarray:
+        return np.nan_to_num((values - self.mean) / self.scale).astype(np.float32)
+
+    def embed(self, values: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.network.encoder(torch.from_numpy(self.scaled(values))).numpy()
+
+    def outcome_aucs(self, values: np.ndarray, outcomes: np.ndarray, names) -> dict[str, dict[str, float]]:
+        with torch.no_grad():
+            _, _, logits = self.network(torch.from_numpy(self.scaled(values)))
+        return {"embedding": {name: roc_auc(outcomes[:, j], logits[:, j].numpy()) for j, name in enumerate(names)
+                              if 0 < outcomes[:, j].mean() < 1}}
+
+    def scaling(self) -> dict[str, list[float]]:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+
+def _loss(network, x, y, outcome_weight: float) -> torch.Tensor:
+    _, rebuilt, logits = network(x)
+    return nn.functional.mse_loss(rebuilt, x) + outcome_weight * nn.functional.binary_cross_entropy_with_logits(logits, y)
+
+
+def fit_encoder(config, train: np.ndarray, train_outcomes: np.ndarray, validation: np.ndarray,
+                validation_outcomes: np.ndarray) -> FittedEncoder:
+    torch.manual_seed(config.seed)
+    mean = np.nanmean(train, axis=0)
+    spread = np.nanstd(train, axis=0)
+    fitted = FittedEncoder(MultiTaskAutoencoder(train.shape[1], config.hidden, config.dimension,
+                                                train_outcomes.shape[1]),
+                           np.nan_to_num(mean), np.where(np.nan_to_num(spread) > 0, np.nan_to_num(spread), 1.0))
+    x, y = torch.from_numpy(fitted.scaled(train)), torch.from_numpy(train_outcomes.astype(np.float32))
+    vx, vy = torch.from_numpy(fitted.scaled(validation)), torch.from_numpy(validation_outcomes.astype(np.float32))
+    network = fitted.network
+    optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    best, best_state, stalled = float("inf"), copy.deepcopy(network.state_dict()), 0
+    for epoch in range(config.epochs):
+        network.train()
+        for batch in torch.randperm(len(x), generator=generator).split(config.batch_size):
+            optimiser.zero_grad()
+            _loss(network, x[batch], y[batch], config.outcome_weight).backward()
+            optimiser.step()
+        network.eval()
+        with torch.no_grad():
+            loss = float(_loss(network, vx, vy, config.outcome_weight))
+        log.info("user_embedding: epoch %d, validation loss %.4f", epoch + 1, loss)
+        if loss < best - 1e-4:
+            best, best_state, stalled = loss, copy.deepcopy(network.state_dict()), 0
+        else:
+            stalled += 1
+            if stalled >= PATIENCE:
+                break
+    network.load_state_dict(best_state)
+    network.eval()
+    return fitted
