@@ -40,7 +40,8 @@ def task_table(measured: dict[str, dict]) -> str:
                 figure += f" ({headline['reference_name']} {_number(headline['reference'])})"
             if headline["skill"] is not None:
                 figure += f", skill {_number(headline['skill'])}"
-        rows.append(f"| `{name}` | {task.question} | `{endpoint.path if endpoint else ''}` | {figure} |")
+        served = f"`{endpoint.path}`" if endpoint else "not served"
+        rows.append(f"| `{name}` | {task.question} | {served} | {figure} |")
     return "\n".join(rows)
 
 

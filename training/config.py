@@ -16,6 +16,8 @@ class ConfigError(ValueError):
 
 
 def _convert(key: str, text, kind):
+    if typing.get_origin(kind) is not None:          # tuple[int, int], dict[str, float], X | None: JSON
+        return _convert_structured(key, text, kind)
     if not isinstance(text, str):
         if kind is float and isinstance(text, int) and not isinstance(text, bool):
             return float(text)
@@ -30,6 +32,18 @@ def _convert(key: str, text, kind):
         return kind(text)
     except ValueError:
         raise ConfigError(f"{key}: expected {kind.__name__}, got {text!r}") from None
+
+
+def _convert_structured(key: str, text, kind):
+    """A value of a parameterised type, given as JSON on the command line (``k_range=[4, 8]``,
+    ``weights=null``) or as JSON in a preset, validated by pydantic against the field's type."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        value = json.loads(text) if isinstance(text, str) else text
+        return TypeAdapter(kind).validate_python(value, strict=False)
+    except (json.JSONDecodeError, ValidationError):
+        raise ConfigError(f"{key}: expected {kind} as JSON, got {text!r}") from None
 
 
 def resolve_config(config_type, preset: Path | None = None, overrides: typing.Sequence[str] = ()):

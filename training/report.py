@@ -150,7 +150,9 @@ def head_section(head: str, evaluation, metrics: dict) -> str:
     return "".join(parts)
 
 
-def _cell(value: float) -> str:
+def _cell(value: float | str) -> str:
+    if isinstance(value, str):
+        return html.escape(value)
     return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 10 else f"{value:.4f}"
 
 

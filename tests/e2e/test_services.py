@@ -43,6 +43,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "interactions": ["weeks=6", "views_per_week=4000"],
     "preferences": ["horizon_days=7"],
     "user_embedding": ["horizon_days=7", "train_cutoffs=2", "epochs=2", "dimension=16"],
+    "segments": ["horizon_days=7", "k=4"],
 }
 
 

@@ -1,18 +1,16 @@
-"""The user embedding on the tiny shop: trained point-in-time on the purged training cut-offs, it
-carries the users' outcomes and their hidden traits, is probed beside PCA and the raw features,
-and is saved as a state_dict that reloads into the same vectors."""
+"""The user embedding and the segments drawn in it, on the tiny shop: the embedding is trained
+point-in-time on the purged training cut-offs, carries the users' outcomes and hidden traits, is
+probed beside PCA and the raw features, and reloads from its state_dict into the same vectors;
+the segments are chosen on validation, profiled, named and judged beside RFM."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-import torch
 
 from training.config import resolve_config
-from training.tasks.user_embedding import MODEL, PCA, PROBES, RAW, SCALING_FILE, TRAITS, WEIGHTS_FILE, UserEmbeddingTask
-from training.user_encoder import FittedEncoder, MultiTaskAutoencoder
+from training.tasks.segments import MODEL as SEGMENTS, PROFILES, QUALITY, RFM, SegmentsTask, rfm
+from training.tasks.user_embedding import MODEL, PCA, PROBES, RAW, TRAITS, UserEmbeddingTask, load_encoder
 
 QUICK = ["horizon_days=7", "train_cutoffs=3", "epochs=8", "dimension=16"]      # the tiny shop is 70 days long
 
@@ -22,28 +20,58 @@ def test_the_dimension_is_checked():
         resolve_config(UserEmbeddingTask.config_type, overrides=["dimension=8"])
 
 
-@pytest.mark.slow
-def test_the_embedding_carries_outcomes_and_traits_and_reloads_from_its_state_dict(model_home):
-    from shopml.model_store import artifact_folder
+def test_rfm_bits():
+    import polars as pl
+
+    from training.tasks.segments import FREQUENCY, RECENCY, SPEND
+
+    frame = pl.DataFrame({RECENCY: [1.0, 9.0, None], FREQUENCY: [3.0, 0.0, None], SPEND: [50.0, 5.0, None]})
+    medians = {RECENCY: 5.0, FREQUENCY: 1.0, SPEND: 10.0}
+    assert rfm(frame, medians).tolist() == [7, 0, 0]        # recent, frequent, big; none; unknown is none
+
+
+@pytest.fixture(scope="module")
+def embedding(model_home):
     from training.task import run
 
     task = UserEmbeddingTask()
     config = resolve_config(task.config_type, overrides=QUICK)
     data = task.build_dataset(config, model_home)
+    return task, config, data, run(task, config, model_home, data=data)
+
+
+@pytest.mark.slow
+def test_the_embedding_carries_outcomes_and_traits_and_reloads_from_its_state_dict(model_home, embedding):
+    task, config, data, result = embedding
     assert data.splits["train"]["event_timestamp"].max() < data.splits["validation"]["event_timestamp"].min()
-    result = run(task, config, model_home, data=data)
     assert result.metrics["outcomes predicted from the vector (test AUC)"][MODEL]["will_churn"] > 0.7
     probes = result.metrics[PROBES]
     assert set(probes) == {MODEL, PCA, RAW} and set(TRAITS) < set(probes[MODEL])
     assert probes[MODEL]["dimension"] == probes[PCA]["dimension"] == 16
     assert probes[MODEL]["activity"] > 0.2 and probes[MODEL]["taste"] > 0.1       # traits read from behaviour
 
-    folder, metadata = artifact_folder(result.tag, model_home)
-    scaling = json.loads((folder / SCALING_FILE).read_text())
-    network = MultiTaskAutoencoder(len(metadata["columns"]), config.hidden, config.dimension, 3)
-    network.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
-    network.eval()
-    reloaded = FittedEncoder(network, np.asarray(scaling["mean"]), np.asarray(scaling["scale"]))
+    reloaded, columns = load_encoder(result.tag, model_home)
+    assert columns == data.columns
     fitted = task.train(config, data)                     # seeded: training again gives the same network
     test = data.inputs["test"][:50]
     np.testing.assert_allclose(reloaded.embed(test), fitted.embed(test), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_segments_are_chosen_on_validation_profiled_and_judged_beside_rfm(model_home, embedding):
+    from training.task import run
+
+    task = SegmentsTask()
+    result = run(task, resolve_config(task.config_type, overrides=["horizon_days=7", "k_range=[4, 6]"]), model_home)
+    k = result.metrics["chosen on validation"][SEGMENTS]["k"]
+    assert 4 <= k <= 6
+    quality = result.metrics[QUALITY]
+    assert quality[SEGMENTS]["segments"] == k and quality[RFM]["segments"] <= 8
+    for row in quality.values():
+        assert -1 <= row["silhouette_in_embedding"] <= 1 and row["stable_users"] > 100
+        assert row["stability_ari"] > 0.1                   # a week later, most users keep their segment
+    profiles = result.metrics[PROFILES]
+    named = [name for name in profiles if name != "all"]
+    assert len(named) == k and all(" shoppers in " in name for name in named)
+    assert sum(profiles[name]["users"] for name in named) == profiles["all"]["users"]
+    assert quality[SEGMENTS]["silhouette_in_embedding"] > quality[RFM]["silhouette_in_embedding"]

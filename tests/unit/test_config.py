@@ -35,3 +35,20 @@ def test_bad_keys_and_values_are_refused_clearly(tmp_path):
     preset.write_text(json.dumps({"rounds": 2.5}))
     with pytest.raises(ConfigError, match="rounds: expected int, got 2.5"):
         resolve_config(Example, preset)
+
+
+@dataclass(frozen=True)
+class Structured:
+    k_range: tuple[int, int] = (4, 12)
+    weights: tuple[float, float] | None = None
+    offsets: dict[str, float] | None = None
+
+
+def test_structured_values_are_json_checked_against_the_type():
+    config = resolve_config(Structured, overrides=["k_range=[4, 6]", "weights=[1, 2.5]", 'offsets={"a": 0.3}'])
+    assert config == Structured(k_range=(4, 6), weights=(1.0, 2.5), offsets={"a": 0.3})
+    assert resolve_config(Structured, overrides=["weights=null"]).weights is None
+    with pytest.raises(ConfigError, match="k_range: expected tuple"):
+        resolve_config(Structured, overrides=["k_range=[4, 6, 8]"])
+    with pytest.raises(ConfigError, match="k_range: expected"):
+        resolve_config(Structured, overrides=["k_range=4-6"])

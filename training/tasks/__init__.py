@@ -16,12 +16,13 @@ from .interactions import InteractionsTask
 from .preferences import PreferencesTask
 from .propensity import PropensityTask
 from .search_ranker import SearchRankerTask
+from .segments import SegmentsTask
 from .similar_items import SimilarItemsTask
 from .user_embedding import UserEmbeddingTask
 
 REGISTRY: dict[str, Task] = {task.name: task for task in (
-    PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), CtrTask(),
-    SimilarItemsTask(), SearchRankerTask())}
+    PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
+    CtrTask(), SimilarItemsTask(), SearchRankerTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
 

@@ -65,13 +65,28 @@ class UserEmbeddingData:
     inputs: dict[str, np.ndarray]    # split -> (rows, columns), raw (NaN where missing)
 
 
-def _inputs(frame: pl.DataFrame, shares: np.ndarray, categories: list[str]) -> tuple[np.ndarray, list[str]]:
-    numeric = [c for c in frame.columns if "__" in c and frame.schema[c] != pl.String]
-    text = [c for c in frame.columns if "__" in c and frame.schema[c] == pl.String]
-    one_hot = frame.select([pl.col(c).eq(v).fill_null(False).cast(pl.Float64).alias(f"{c}={v}")
-                            for c in text for v in sorted(frame[c].drop_nulls().unique().to_list())])
-    values = np.column_stack([frame.select(pl.col(numeric).cast(pl.Float64)).to_numpy(), one_hot.to_numpy(), shares])
-    return values, [*numeric, *one_hot.columns, *(f"share={c}" for c in categories)]
+def user_inputs(rows: pl.DataFrame, settings: Settings, columns: list[str] | None = None
+                ) -> tuple[pl.DataFrame, np.ndarray, list[str]]:
+    """The embedding's input at each row (``user_id``, ``event_timestamp``): the ``churn_v1``
+    features (text as one-hot) and the view shares per category from ``user_taste``. Returns the
+    point-in-time dataset, the values (NaN where missing) and their columns; given ``columns`` (a
+    saved model's), the values follow them, a one-hot column never seen being 0."""
+    from ..datasets import point_in_time_dataset
+
+    dataset = point_in_time_dataset(rows, names.CHURN_V1, settings)
+    categories = shop_categories(settings)
+    counts = taste_counts(dataset, categories, settings)[:, :, EVENT_TYPES.index("views")]
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
+    numeric = [c for c in dataset.columns if "__" in c and dataset.schema[c] != pl.String]
+    text = [c for c in dataset.columns if "__" in c and dataset.schema[c] == pl.String]
+    one_hot = dataset.select([pl.col(c).eq(v).fill_null(False).cast(pl.Float64).alias(f"{c}={v}")
+                              for c in text for v in sorted(dataset[c].drop_nulls().unique().to_list())])
+    found = dict(zip([*numeric, *one_hot.columns, *(f"share={c}" for c in categories)],
+                     np.column_stack([dataset.select(pl.col(numeric).cast(pl.Float64)).to_numpy(),
+                                      one_hot.to_numpy(), shares]).T))
+    columns = columns or list(found)
+    fill = np.zeros(dataset.height)
+    return dataset, np.column_stack([found.get(c, fill) for c in columns]), columns
 
 
 class UserEmbeddingTask:
@@ -85,15 +100,8 @@ class UserEmbeddingTask:
                         label="probe R² of hidden traits")
 
     def build_dataset(self, config: UserEmbeddingConfig, settings: Settings) -> UserEmbeddingData:
-        from ..datasets import point_in_time_dataset
-
         spec = LabelSpec(config.horizon_days, config.train_cutoffs, validation_cutoffs=1, test_cutoffs=1)
-        rows = labelled_users(settings.warehouse_path, spec)
-        dataset = point_in_time_dataset(rows, self.feature_service, settings)
-        categories = shop_categories(settings)
-        counts = taste_counts(dataset, categories, settings)[:, :, EVENT_TYPES.index("views")]
-        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
-        values, columns = _inputs(dataset, shares, categories)
+        dataset, values, columns = user_inputs(labelled_users(settings.warehouse_path, spec), settings)
         dataset = dataset.with_row_index("row")
         splits = split_by_time(dataset, 1, 1, spec.horizon)
         return UserEmbeddingData(columns, {s: f.select(names.USER_ID, names.EVENT_TIMESTAMP, *OUTCOMES)
@@ -161,3 +169,20 @@ def hidden_traits(settings: Settings, users: np.ndarray) -> dict[str, np.ndarray
     out |= {t: np.log(np.maximum(out[t], 1e-9)) for t in LOGGED}
     out["taste"] = np.vstack(found["taste"].to_list())
     return out
+
+
+def load_encoder(tag: str, settings: Settings):
+    """A saved user embedding (``name:version`` or ``user_embedding:latest``) as a fitted encoder,
+    with the input columns it was trained on."""
+    import torch
+
+    from shopml.model_store import artifact_folder
+
+    from ..user_encoder import FittedEncoder, MultiTaskAutoencoder
+
+    folder, metadata = artifact_folder(tag, settings)
+    config, scaling = metadata["config"], json.loads((folder / SCALING_FILE).read_text())
+    network = MultiTaskAutoencoder(len(metadata["columns"]), config["hidden"], config["dimension"], len(OUTCOMES))
+    network.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
+    network.eval()
+    return FittedEncoder(network, np.asarray(scaling["mean"]), np.asarray(scaling["scale"])), metadata["columns"]
