@@ -75,3 +75,32 @@ def test_segments_are_chosen_on_validation_profiled_and_judged_beside_rfm(model_
     assert len(named) == k and all(" shoppers in " in name for name in named)
     assert sum(profiles[name]["users"] for name in named) == profiles["all"]["users"]
     assert quality[SEGMENTS]["silhouette_in_embedding"] > quality[RFM]["silhouette_in_embedding"]
+
+
+@pytest.mark.slow
+def test_a_profile_answers_segment_preferences_and_embedding_from_the_online_store(model_home, embedding):
+    import duckdb
+
+    from shopml.model_store import use_model_store
+    from training.task import run
+    from training.tasks.preferences import PreferencesTask
+
+    for task, overrides in ((SegmentsTask(), ["horizon_days=7", "k=4"]), (PreferencesTask(), ["horizon_days=7"])):
+        run(task, resolve_config(task.config_type, overrides=overrides), model_home)
+    use_model_store(model_home)
+    import bentoml
+
+    from services.online import OnlineFeatures
+    from services.runtime import load_model
+    from services.server import home_clock
+
+    endpoint = SegmentsTask.endpoint
+    answers = endpoint.start({m: load_model(bentoml.models.BentoModel(f"{m}:latest")) for m in endpoint.models},
+                             OnlineFeatures(model_home, clock=home_clock(model_home)))
+    with duckdb.connect(str(model_home.warehouse_path), read_only=True) as con:
+        active = con.execute("SELECT user_id FROM events GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchall()[0][0]
+    known, unknown = answers.answer(endpoint.request(user_ids=[active, -4], include_embedding=True)).users
+    assert known.known_user and known.segment is not None and 0 <= known.segment.id < 4
+    assert " shoppers in " in known.segment.name and len(known.embedding) == 16 and len(known.preferences) == 3
+    assert not unknown.known_user and unknown.segment is None and unknown.embedding is None
+    assert [p.affinity for p in known.preferences] == sorted((p.affinity for p in known.preferences), reverse=True)

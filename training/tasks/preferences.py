@@ -163,6 +163,17 @@ def hidden_taste(settings: Settings, users: np.ndarray, categories: list[str]) -
     return taste
 
 
+def online_taste_counts(online: OnlineReader, users: list[int], categories: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The online store's ``user_taste`` counts of these users, brought to now: (users,
+    categories, EVENT_TYPES), and per user whether any row was found."""
+    n = len(categories)
+    read = online.read(names.PREFERENCE_V1, {names.USER_ID: np.repeat(users, n).tolist(),
+                                             names.CATEGORY: list(categories) * len(users)})
+    counts = np.column_stack([np.asarray(read[c], dtype=float) for c in COUNTS]).reshape(len(users), n, -1)
+    since = np.asarray(read[DAYS_SINCE], dtype=float).reshape(len(users), n)[:, 0]
+    return np.nan_to_num(counts) * staleness(since)[:, None, None], ~np.isnan(counts).all(axis=(1, 2))
+
+
 class PreferenceScore(BaseModel):
     category: str
     affinity: float
@@ -187,16 +198,17 @@ class PreferencesAnswers:
         self.weights, self.strength = np.asarray(config["weights"], dtype=float), float(config["prior_strength"])
         self.categories, self.prior = saved.metadata["categories"], np.asarray(saved.metadata["prior"])
 
-    def answer(self, request: UsersRequest) -> PreferencesResponse:
-        users, n = request.user_ids, len(self.categories)
-        read = self.online.read(names.PREFERENCE_V1, {names.USER_ID: np.repeat(users, n).tolist(),
-                                                      names.CATEGORY: self.categories * len(users)})
-        counts = np.column_stack([np.asarray(read[c], dtype=float) for c in COUNTS]).reshape(len(users), n, -1)
-        known = ~np.isnan(counts).all(axis=(1, 2))
-        since = np.asarray(read[DAYS_SINCE], dtype=float).reshape(len(users), n)[:, 0]
-        scores = affinities(np.nan_to_num(counts) * staleness(since)[:, None, None], self.weights, self.strength,
-                            self.prior)
+    def scores(self, users: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per user: the affinities (the prior for an unknown user), the decayed counts brought to
+        now (users, categories, EVENT_TYPES) and whether the user is known."""
+        counts, known = online_taste_counts(self.online, users, self.categories)
+        scores = affinities(counts, self.weights, self.strength, self.prior)
         scores[~known] = self.prior
+        return scores, counts, known
+
+    def answer(self, request: UsersRequest) -> PreferencesResponse:
+        users = request.user_ids
+        scores, _, known = self.scores(users)
         return PreferencesResponse(model=self.tag, users=[
             UserPreferences(user_id=user, known_user=bool(k), categories=[
                 PreferenceScore(category=self.categories[j], affinity=round(float(s[j]), 6)) for j in np.argsort(-s)])

@@ -9,6 +9,10 @@ the training users' median: 8 segments): the silhouette in the embedding space, 
 the hidden grouping by favourite category and activity tier (ARI and NMI, simulated data), and
 stability: the same users segmented a week before the test cut-off keep their segment (ARI
 between the two weeks' assignments).
+
+Served as ``POST /profile`` with ``user_ids``: per user the segment (id and name), the top
+preferences (``preferences``) and, when asked (``include_embedding``), the embedding vector, all
+from the online store. An unknown user has no segment and the shop's preferences, flagged.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
+from pydantic import BaseModel
+
 from feature_repo.definitions import names
 from shopml.model_store import save_artifact
+from shopml.serving import UNKNOWN_USER, Endpoint, OnlineReader, SavedModel, UsersRequest, known_users
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
@@ -29,8 +36,8 @@ from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import LabelSpec, labelled_users, purged_cutoffs
 from ..metrics.clustering import adjusted_rand, normalized_mutual_info, silhouette
-from .preferences import shop_categories
-from .user_embedding import load_encoder, user_inputs
+from .preferences import PreferencesAnswers, PreferenceScore, shop_categories
+from .user_embedding import assemble, encoder_from, load_encoder, user_inputs, view_shares
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,7 @@ RECENCY, FREQUENCY, SPEND = (f"{names.USER_ACTIVITY}__days_since_last_event", f"
 COUPONS, PUSHES = f"{names.USER_MONETARY}__coupon_redemption_rate_90d", f"{names.USER_ENGAGEMENT}__push_open_rate_90d"
 STABILITY_DAYS = 7
 CENTRES_FILE = "centres.npy"
+TOP_PREFERENCES = 3
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,62 @@ def hidden_groups(settings: Settings, users: np.ndarray) -> np.ndarray | None:
     return (found["favourite_category"] + "/" + found["tier"].cast(pl.String)).to_numpy()
 
 
+class ProfileRequest(UsersRequest):
+    include_embedding: bool = False
+
+
+class Segment(BaseModel):
+    id: int
+    name: str
+
+
+class UserProfile(BaseModel):
+    user_id: int
+    known_user: bool
+    segment: Segment | None              # None for an unknown user
+    preferences: list[PreferenceScore]   # the top categories, the shop's for an unknown user
+    embedding: list[float] | None        # when asked for, and the user is known
+
+
+class ProfileResponse(BaseModel):
+    models: dict[str, str]               # segments, user_embedding, preferences: the tags answering
+    users: list[UserProfile]
+
+
+class ProfileAnswers:
+    """The segment of a user from the embedding of their online features (nearest centre of the
+    segments model, which names the embedding it was drawn in), with their preferences."""
+
+    def __init__(self, models: dict[str, SavedModel], online: OnlineReader):
+        segments, embedding = models["segments"], models["user_embedding"]
+        if segments.metadata["embedding"] not in ("user_embedding:latest", embedding.tag):
+            log.warning("segments %s were drawn in %s; serving them in %s", segments.tag,
+                        segments.metadata["embedding"], embedding.tag)
+        self.online, self.preferences = online, PreferencesAnswers(models, online)
+        self.encoder, self.columns = encoder_from(embedding.folder, embedding.metadata), embedding.metadata["columns"]
+        self.centres = np.load(segments.folder / CENTRES_FILE)
+        self.names = [name.split(": ", 1)[1] for name in segments.metadata["segment_names"]]
+        self.tags = {name: models[name].tag for name in ("segments", "user_embedding", "preferences")}
+
+    def answer(self, request: ProfileRequest) -> ProfileResponse:
+        users = request.user_ids
+        affinity, counts, _ = self.preferences.scores(users)
+        features = self.online.read(names.CHURN_V1, {names.USER_ID: users})
+        known = known_users(features)
+        frame = pl.DataFrame({c: v for c, v in features.items() if "__" in c}, strict=False)
+        values, _ = assemble(frame, view_shares(counts), self.preferences.categories, self.columns)
+        vectors = self.encoder.embed(values)
+        segment = ((vectors[:, None, :] - self.centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+        categories = self.preferences.categories
+        return ProfileResponse(models=self.tags, users=[UserProfile(
+            user_id=user, known_user=bool(k),
+            segment=Segment(id=int(s), name=self.names[s]) if k else None,
+            preferences=[PreferenceScore(category=categories[j], affinity=round(float(a[j]), 6))
+                         for j in np.argsort(-a)[:TOP_PREFERENCES]],
+            embedding=[round(float(x), 6) for x in v] if k and request.include_embedding else None)
+            for user, k, s, a, v in zip(users, known, segment, affinity, vectors)])
+
+
 class SegmentsTask:
     name = "segments"
     question = "Which groups do the customers form?"
@@ -147,6 +211,11 @@ class SegmentsTask:
     config_type = SegmentsConfig
     evaluation = Tabled("clustering", QUALITY, model=MODEL, reference=RFM, metric="stability_ari",
                         label="week-on-week stability (ARI)")
+    endpoint = Endpoint(
+        path="/profile", request=ProfileRequest, response=ProfileResponse,
+        models=("segments", "user_embedding", "preferences"), start=ProfileAnswers,
+        example=lambda shop: {"user_ids": [shop.active_user, UNKNOWN_USER], "include_embedding": True},
+        doc="Per user: the segment, the top preferences and, when asked, the embedding vector.")
 
     def build_dataset(self, config: SegmentsConfig, settings: Settings) -> SegmentsData:
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -65,28 +66,39 @@ class UserEmbeddingData:
     inputs: dict[str, np.ndarray]    # split -> (rows, columns), raw (NaN where missing)
 
 
+def assemble(features: pl.DataFrame, shares: np.ndarray, categories: list[str],
+             columns: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """The embedding's input vectors from ``churn_v1`` feature columns (text as one-hot) and the
+    view shares per category; given ``columns`` (a saved model's), the values follow them, a
+    one-hot column never seen being 0. Missing values stay NaN (the encoder's scaling fills them)."""
+    numeric = [c for c in features.columns if "__" in c and features.schema[c] != pl.String]
+    text = [c for c in features.columns if "__" in c and features.schema[c] == pl.String]
+    one_hot = features.select([pl.col(c).eq(v).fill_null(False).cast(pl.Float64).alias(f"{c}={v}")
+                               for c in text for v in sorted(features[c].drop_nulls().unique().to_list())])
+    found = dict(zip([*numeric, *one_hot.columns, *(f"share={c}" for c in categories)],
+                     np.column_stack([features.select(pl.col(numeric).cast(pl.Float64)).to_numpy(),
+                                      one_hot.to_numpy(), shares]).T))
+    columns = columns or list(found)
+    fill = np.zeros(features.height)
+    return np.column_stack([found.get(c, fill) for c in columns]), columns
+
+
+def view_shares(counts: np.ndarray) -> np.ndarray:
+    """(users, categories) each user's share of decayed views per category (0 where none)."""
+    views = counts[:, :, EVENT_TYPES.index("views")]
+    return views / np.maximum(views.sum(axis=1, keepdims=True), 1e-9)
+
+
 def user_inputs(rows: pl.DataFrame, settings: Settings, columns: list[str] | None = None
                 ) -> tuple[pl.DataFrame, np.ndarray, list[str]]:
-    """The embedding's input at each row (``user_id``, ``event_timestamp``): the ``churn_v1``
-    features (text as one-hot) and the view shares per category from ``user_taste``. Returns the
-    point-in-time dataset, the values (NaN where missing) and their columns; given ``columns`` (a
-    saved model's), the values follow them, a one-hot column never seen being 0."""
+    """The embedding's input at each row (``user_id``, ``event_timestamp``), point in time: the
+    dataset, the values and their columns (``assemble``)."""
     from ..datasets import point_in_time_dataset
 
     dataset = point_in_time_dataset(rows, names.CHURN_V1, settings)
     categories = shop_categories(settings)
-    counts = taste_counts(dataset, categories, settings)[:, :, EVENT_TYPES.index("views")]
-    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
-    numeric = [c for c in dataset.columns if "__" in c and dataset.schema[c] != pl.String]
-    text = [c for c in dataset.columns if "__" in c and dataset.schema[c] == pl.String]
-    one_hot = dataset.select([pl.col(c).eq(v).fill_null(False).cast(pl.Float64).alias(f"{c}={v}")
-                              for c in text for v in sorted(dataset[c].drop_nulls().unique().to_list())])
-    found = dict(zip([*numeric, *one_hot.columns, *(f"share={c}" for c in categories)],
-                     np.column_stack([dataset.select(pl.col(numeric).cast(pl.Float64)).to_numpy(),
-                                      one_hot.to_numpy(), shares]).T))
-    columns = columns or list(found)
-    fill = np.zeros(dataset.height)
-    return dataset, np.column_stack([found.get(c, fill) for c in columns]), columns
+    values, columns = assemble(dataset, view_shares(taste_counts(dataset, categories, settings)), categories, columns)
+    return dataset, values, columns
 
 
 class UserEmbeddingTask:
@@ -171,18 +183,23 @@ def hidden_traits(settings: Settings, users: np.ndarray) -> dict[str, np.ndarray
     return out
 
 
-def load_encoder(tag: str, settings: Settings):
-    """A saved user embedding (``name:version`` or ``user_embedding:latest``) as a fitted encoder,
-    with the input columns it was trained on."""
+def encoder_from(folder: Path, metadata: dict):
+    """A saved user embedding's fitted encoder (its folder and metadata)."""
     import torch
-
-    from shopml.model_store import artifact_folder
 
     from ..user_encoder import FittedEncoder, MultiTaskAutoencoder
 
-    folder, metadata = artifact_folder(tag, settings)
     config, scaling = metadata["config"], json.loads((folder / SCALING_FILE).read_text())
     network = MultiTaskAutoencoder(len(metadata["columns"]), config["hidden"], config["dimension"], len(OUTCOMES))
     network.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
     network.eval()
-    return FittedEncoder(network, np.asarray(scaling["mean"]), np.asarray(scaling["scale"])), metadata["columns"]
+    return FittedEncoder(network, np.asarray(scaling["mean"]), np.asarray(scaling["scale"]))
+
+
+def load_encoder(tag: str, settings: Settings):
+    """A saved user embedding (``name:version`` or ``user_embedding:latest``) as a fitted encoder,
+    with the input columns it was trained on."""
+    from shopml.model_store import artifact_folder
+
+    folder, metadata = artifact_folder(tag, settings)
+    return encoder_from(folder, metadata), metadata["columns"]
