@@ -1,6 +1,7 @@
 """Regenerates the figures in the docs from ``bench/results/*.json``, never by hand: the README's
-task table (from the registry and ``bench/results/tasks.json``) and ``docs/results.md`` (every
-benchmark's figures, one table each).
+task table (from the registry and ``bench/results/tasks.json``), the latency table of
+``docs/serving.md`` (``bench/results/serving.json``) and ``docs/results.md`` (every benchmark's
+figures, one table each).
 
     python -m bench.docs            # after the benches (and ``python -m bench.tasks --home data``)
 """
@@ -14,8 +15,9 @@ from bench.measure import RESULTS_DIR
 from training.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
-README, RESULTS_PAGE = ROOT / "README.md", ROOT / "docs" / "results.md"
+README, RESULTS_PAGE, SERVING_PAGE = ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "serving.md"
 START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
+SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
 MAX_ROWS = 60           # figures shown per benchmark; the JSON holds the rest
 
 
@@ -43,6 +45,26 @@ def task_table(measured: dict[str, dict]) -> str:
         served = f"`{endpoint.path}`" if endpoint else "not served"
         rows.append(f"| `{name}` | {task.question} | {served} | {figure} |")
     return "\n".join(rows)
+
+
+def latency_table(serving: dict) -> str:
+    rows = ["| endpoint | in-process p50 | HTTP p50 | HTTP p99 | requests/s at 8 / 32 | errors | goal p99 |",
+            "|---|---|---|---|---|---|---|"]
+    for name, run in serving["endpoints"].items():
+        one, http = run["http"]["1"], run["http"]
+        goal = (f"{run['goal_p99_ms']:g} ms, {'met' if run['meets_goal'] else 'missed'}"
+                if "goal_p99_ms" in run else "–")
+        rows.append(f"| {name} | {run['in_process']['p50_ms']:.1f} ms | {one['p50_ms']:.1f} ms | {one['p99_ms']:.1f} ms "
+                    f"| {http['8']['requests_per_second']:.0f} / {http['32']['requests_per_second']:.0f} "
+                    f"| {run['errors']} | {goal} |")
+    return "\n".join(rows)
+
+
+def _between(text: str, start: str, end: str, inner: str, page: Path) -> str:
+    if start not in text or end not in text:
+        raise SystemExit(f"{page} has no markers {start} ... {end}")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{inner}\n{end}{rest.split(end, 1)[1]}"
 
 
 def _leaves(value, path: str = "") -> list[tuple[str, object]]:
@@ -74,13 +96,13 @@ def results_page() -> str:
 def main() -> None:
     tasks_file = RESULTS_DIR / "tasks.json"
     measured = {t["name"]: t for t in json.loads(tasks_file.read_text())["tasks"]} if tasks_file.is_file() else {}
-    readme = README.read_text()
-    if START not in readme or END not in readme:
-        raise SystemExit(f"README.md has no task table markers ({START} ... {END})")
-    head, rest = readme.split(START, 1)
-    README.write_text(f"{head}{START}\n{task_table(measured)}\n{END}{rest.split(END, 1)[1]}")
+    README.write_text(_between(README.read_text(), START, END, task_table(measured), README))
+    serving_file = RESULTS_DIR / "serving.json"
+    if serving_file.is_file():
+        table = latency_table(json.loads(serving_file.read_text()))
+        SERVING_PAGE.write_text(_between(SERVING_PAGE.read_text(), SERVING_START, SERVING_END, table, SERVING_PAGE))
     RESULTS_PAGE.write_text(results_page())
-    print(f"wrote the task table of {README} and {RESULTS_PAGE}")
+    print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE} and {RESULTS_PAGE}")
 
 
 if __name__ == "__main__":

@@ -188,9 +188,8 @@ class ProfileAnswers:
         affinity, counts, _ = self.preferences.scores(users)
         features = self.online.read(names.CHURN_V1, {names.USER_ID: users})
         known = known_users(features)
-        frame = pl.DataFrame({c: v for c, v in features.items() if "__" in c}, strict=False)
-        values, _ = assemble(frame, view_shares(counts), self.preferences.categories, self.columns)
-        vectors = self.encoder.embed(values)
+        vectors = self.encoder.embed(assemble(features, view_shares(counts), self.preferences.categories,
+                                              self.columns))
         segment = ((vectors[:, None, :] - self.centres[None]) ** 2).sum(axis=2).argmin(axis=1)
         categories = self.preferences.categories
         return ProfileResponse(models=self.tags, users=[UserProfile(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,21 +67,33 @@ class UserEmbeddingData:
     inputs: dict[str, np.ndarray]    # split -> (rows, columns), raw (NaN where missing)
 
 
-def assemble(features: pl.DataFrame, shares: np.ndarray, categories: list[str],
-             columns: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """The embedding's input vectors from ``churn_v1`` feature columns (text as one-hot) and the
-    view shares per category; given ``columns`` (a saved model's), the values follow them, a
-    one-hot column never seen being 0. Missing values stay NaN (the encoder's scaling fills them)."""
-    numeric = [c for c in features.columns if "__" in c and features.schema[c] != pl.String]
-    text = [c for c in features.columns if "__" in c and features.schema[c] == pl.String]
-    one_hot = features.select([pl.col(c).eq(v).fill_null(False).cast(pl.Float64).alias(f"{c}={v}")
-                               for c in text for v in sorted(features[c].drop_nulls().unique().to_list())])
-    found = dict(zip([*numeric, *one_hot.columns, *(f"share={c}" for c in categories)],
-                     np.column_stack([features.select(pl.col(numeric).cast(pl.Float64)).to_numpy(),
-                                      one_hot.to_numpy(), shares]).T))
-    columns = columns or list(found)
-    fill = np.zeros(features.height)
-    return np.column_stack([found.get(c, fill) for c in columns]), columns
+def input_columns(features: pl.DataFrame, categories: list[str]) -> list[str]:
+    """The input vector's columns for these ``churn_v1`` features: the numbers, one ``name=value``
+    column per text value seen, and one ``share=category`` per category."""
+    schema = features.schema
+    numeric = [c for c in features.columns if "__" in c and schema[c] != pl.String]
+    one_hot = [f"{c}={v}" for c in features.columns if "__" in c and schema[c] == pl.String
+               for v in sorted(features[c].drop_nulls().unique().to_list())]
+    return [*numeric, *one_hot, *(f"share={c}" for c in categories)]
+
+
+def assemble(features: Mapping[str, Sequence], shares: np.ndarray, categories: list[str],
+             columns: list[str]) -> np.ndarray:
+    """(rows, columns) input vectors from feature columns as lists (a dataset's, or an online
+    read's) and the view shares per category. A number missing stays NaN (the encoder's scaling
+    fills it), a text value never seen in training sets no one-hot column."""
+    rows = len(shares)
+    share_of = {f"share={c}": j for j, c in enumerate(categories)}
+    out = np.zeros((rows, len(columns)))
+    for i, column in enumerate(columns):
+        if column in share_of:
+            out[:, i] = shares[:, share_of[column]]
+        elif "=" in column:
+            name, value = column.split("=", 1)
+            out[:, i] = [v == value for v in features.get(name, [None] * rows)]
+        else:
+            out[:, i] = np.array(features.get(column, [None] * rows), dtype=float)
+    return out
 
 
 def view_shares(counts: np.ndarray) -> np.ndarray:
@@ -92,13 +105,14 @@ def view_shares(counts: np.ndarray) -> np.ndarray:
 def user_inputs(rows: pl.DataFrame, settings: Settings, columns: list[str] | None = None
                 ) -> tuple[pl.DataFrame, np.ndarray, list[str]]:
     """The embedding's input at each row (``user_id``, ``event_timestamp``), point in time: the
-    dataset, the values and their columns (``assemble``)."""
+    dataset, the values and their columns (``input_columns`` unless a saved model's are given)."""
     from ..datasets import point_in_time_dataset
 
     dataset = point_in_time_dataset(rows, names.CHURN_V1, settings)
     categories = shop_categories(settings)
-    values, columns = assemble(dataset, view_shares(taste_counts(dataset, categories, settings)), categories, columns)
-    return dataset, values, columns
+    columns = columns or input_columns(dataset, categories)
+    shares = view_shares(taste_counts(dataset, categories, settings))
+    return dataset, assemble(dataset.to_dict(as_series=False), shares, categories, columns), columns
 
 
 class UserEmbeddingTask:
