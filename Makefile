@@ -25,8 +25,9 @@ demo: $(STAMP)
 	$(BIN)/shopml features build --home $(DEMO_HOME)
 	$(BIN)/shopml features apply --home $(DEMO_HOME)
 	$(BIN)/shopml index build --home $(DEMO_HOME)
-	$(BIN)/shopml features materialize --home $(DEMO_HOME)
 	$(BIN)/shopml train all --home $(DEMO_HOME)
+	# after training: the user embedding's vectors are a view too
+	$(BIN)/shopml features materialize --home $(DEMO_HOME)
 	$(BIN)/shopml serve --try-endpoints --home $(DEMO_HOME)
 
 # --dist loadfile: a test module runs on one worker, so its module fixtures (the e2e home with

@@ -40,8 +40,9 @@ REALTIME_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.USER_ID}, "
                    f"CAST(NULL AS TIMESTAMPTZ) AS {names.EVENT_TIMESTAMP}, "
                    + ", ".join(f"CAST(NULL AS DOUBLE) AS {f}" for f in names.REALTIME_FEATURES)
                    + " WHERE false")
-# until `shopml index build` writes it, the embedding table exists empty, so Feast can read it
-EMBEDDING_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.ITEM_ID}, CAST(NULL AS TIMESTAMPTZ) AS "
+# until `shopml index build` and `shopml train user_embedding` write them, the embedding tables
+# exist empty, so Feast can read them
+EMBEDDING_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {{key}}, CAST(NULL AS TIMESTAMPTZ) AS "
                     f"{names.EVENT_TIMESTAMP}, CAST(NULL AS FLOAT[]) AS {names.EMBEDDING} WHERE false")
 
 
@@ -128,7 +129,9 @@ def build_features(settings: Settings, views: Iterable[str] | None = None, force
             results.append(result)
             if on_view is not None:
                 on_view(result)
-        for view, empty in ((names.USER_REALTIME, REALTIME_SCHEMA), (names.ITEM_EMBEDDING, EMBEDDING_SCHEMA)):
+        for view, empty in ((names.USER_REALTIME, REALTIME_SCHEMA),
+                            (names.ITEM_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.ITEM_ID)),
+                            (names.USER_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.USER_ID))):
             if not (out_dir / f"{view}.parquet").is_file():
                 _write_parquet(con, empty, out_dir / f"{view}.parquet")
     return results

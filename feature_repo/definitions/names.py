@@ -20,6 +20,7 @@ ITEM_STATS = "item_stats"
 ITEM_CONTENT = "item_content"
 AD_STATS = "ad_stats"
 ITEM_EMBEDDING = "item_embedding"        # written by `shopml index build`, not by SQL
+USER_EMBEDDING = "user_embedding"        # written by `shopml train user_embedding`, not by SQL
 REQUEST_CONTEXT = "request_context"
 USER_REALTIME_PUSH = "user_realtime_push"
 AD_REQUEST = "ad_request"

@@ -51,6 +51,14 @@ item_embedding = FeatureView(
     description="Unit text embedding of title + description (written by `shopml index build`)",
 )
 
+# weekly snapshots: a lookup more than 8 days past the newest gives nulls
+user_embedding = FeatureView(
+    name=names.USER_EMBEDDING, entities=[user], ttl=timedelta(days=8),
+    schema=[Field(name=names.EMBEDDING, dtype=Array(Float32))],
+    source=sources.user_embedding_source, online=True,
+    description="The user embedding's vector, weekly (written by `shopml train user_embedding`)",
+)
+
 user_realtime = FeatureView(
     name=names.USER_REALTIME, entities=[user], ttl=REALTIME_TTL,
     schema=[Field(name=f, dtype=Float64) for f in names.REALTIME_FEATURES],

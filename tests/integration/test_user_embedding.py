@@ -6,11 +6,14 @@ the segments are chosen on validation, profiled, named and judged beside RFM."""
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
+from feature_repo.definitions import names
 from training.config import resolve_config
 from training.tasks.segments import MODEL as SEGMENTS, PROFILES, QUALITY, RFM, SegmentsTask, rfm
-from training.tasks.user_embedding import MODEL, PCA, PROBES, RAW, TRAITS, UserEmbeddingTask, load_encoder
+from training.tasks.user_embedding import (MODEL, PCA, PROBES, RAW, TRAITS, UserEmbeddingTask, load_encoder,
+                                           user_inputs)
 
 QUICK = ["horizon_days=7", "train_cutoffs=3", "epochs=8", "dimension=16"]      # the tiny shop is 70 days long
 
@@ -52,6 +55,20 @@ def test_the_embedding_carries_outcomes_and_traits_and_reloads_from_its_state_di
 
     reloaded, columns = load_encoder(result.tag, model_home)
     assert columns == data.columns
+    written = pl.read_parquet(model_home.features_dir / f"{names.USER_EMBEDDING}.parquet")    # the Feast view
+    assert written[names.EVENT_TIMESTAMP].n_unique() >= 4 and written.height > 1000
+    sample = written.sample(20, seed=1)
+    _, values, _ = user_inputs(sample.select(names.USER_ID, names.EVENT_TIMESTAMP), model_home, columns)
+    np.testing.assert_allclose(np.vstack(sample[names.EMBEDDING].to_list()), reloaded.embed(values), atol=1e-5)
+    from feature_repo.store import open_store
+
+    job = open_store(model_home).get_historical_features(                 # Feast reads the view as written
+        entity_df=sample.select(names.USER_ID, names.EVENT_TIMESTAMP).to_pandas(),
+        features=[f"{names.USER_EMBEDDING}:{names.EMBEDDING}"])
+    read = pl.from_pandas(job.to_df()).sort(names.USER_ID, names.EVENT_TIMESTAMP)
+    expected = sample.sort(names.USER_ID, names.EVENT_TIMESTAMP)
+    np.testing.assert_allclose(np.vstack(read[names.EMBEDDING].to_list()), np.vstack(expected[names.EMBEDDING].to_list()),
+                               rtol=1e-6)
     fitted = task.train(config, data)                     # seeded: training again gives the same network
     test = data.inputs["test"][:50]
     np.testing.assert_allclose(reloaded.embed(test), fitted.embed(test), atol=1e-5)

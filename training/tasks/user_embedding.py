@@ -9,6 +9,13 @@ Judged on the test cut-off against the simulator's hidden traits (``truth.users`
 probe (ridge) from the vector to each trait, fitted on half of the test users and scored as R²
 on the other half, beside the same probe on the raw input vector and on its PCA with the same
 dimension. Saved as a ``state_dict`` with the input scaling and the layout (never a pickle).
+
+The vectors are then written back as the Feast view ``user_embedding`` (``write_user_vectors``):
+weekly snapshots, each midnight counted back from the newest feature snapshot, of every user with
+an event in the 90 days before it, from their point-in-time inputs; ``shopml features
+materialize`` then loads the newest into the online store. Every snapshot is made by the model
+trained now: another task that trains on older snapshots uses an encoder that has seen labels up
+to this model's validation cut-off, so it should use them only at or after that cut-off.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +49,12 @@ LOGGED = ("activity", "price_sensitivity", "natural_hazard")      # lognormal tr
 PROBES = "linear probe R2 on held-out test users"
 MODEL, PCA, RAW = "embedding", "pca", "raw features"
 WEIGHTS_FILE, SCALING_FILE = "encoder.pt", "scaling.json"
+SNAPSHOT_EVERY_DAYS = 7
+ACTIVE_USERS_SQL = """
+WITH times AS (SELECT unnest(?::TIMESTAMPTZ[]) AS t)
+SELECT DISTINCT e.user_id, t.t AS event_timestamp FROM times t
+JOIN events e ON e.ts >= t.t - INTERVAL 90 DAY AND e.ts < t.t
+ORDER BY 2, 1"""
 
 
 @dataclass(frozen=True)
@@ -172,8 +186,35 @@ class UserEmbeddingTask:
 
         metadata = {"config": config.__dict__, "metrics": metrics, "columns": data.columns,
                     "rows": {s: f.height for s, f in data.splits.items()}}
-        return save_artifact(self.name, {"task": self.name, "feature_service": self.feature_service}, metadata,
-                             settings, write)
+        tag = save_artifact(self.name, {"task": self.name, "feature_service": self.feature_service}, metadata,
+                            settings, write)
+        written = write_user_vectors(model, data.columns, settings)
+        log.info("user_embedding: %d weekly user vectors written to %s", written.height, settings.features_dir)
+        return tag
+
+
+def write_user_vectors(encoder, columns: list[str], settings: Settings) -> pl.DataFrame:
+    """The ``user_embedding`` view's table: weekly snapshots back from the newest feature snapshot
+    (while 30 days of history lie before them), each of the users with an event in the 90 days
+    before it; written atomically, returned."""
+    from feature_repo.store import newest_snapshot
+
+    newest = newest_snapshot(settings)
+    with connect(settings.warehouse_path) as con:
+        first = con.execute("SELECT min(ts) FROM events").fetchall()[0][0]
+        times, time = [], newest
+        while time >= first + timedelta(days=30):
+            times.append(time)
+            time -= timedelta(days=SNAPSHOT_EVERY_DAYS)
+        rows = con.sql(ACTIVE_USERS_SQL, params=[times]).pl()
+    _, values, _ = user_inputs(rows, settings, columns)
+    table = rows.with_columns(pl.Series(names.EMBEDDING, encoder.embed(values), dtype=pl.Array(pl.Float32, len(
+        encoder.network.encoder[-1].bias))).arr.to_list())
+    target = settings.features_dir / f"{names.USER_EMBEDDING}.parquet"
+    staging = target.with_name(f".{target.name}.writing")
+    table.write_parquet(staging)
+    staging.replace(target)
+    return table
 
 
 def _outcomes(split: pl.DataFrame) -> np.ndarray:
