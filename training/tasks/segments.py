@@ -107,7 +107,8 @@ def segment_name(profile: dict, shop: dict) -> str:
         value = "light-spending"
     else:
         value = "steady"
-    return f"{rhythm} {value} shoppers in {profile['top_categories'][0]}"
+    where = f" in {profile['top_categories'][0]}" if profile["top_categories"] else ""    # no categories: real data
+    return f"{rhythm} {value} shoppers{where}"
 
 
 def profiles(snapshot: Snapshot, segment: np.ndarray, categories: list[str]) -> dict[str, dict]:
@@ -276,7 +277,7 @@ class SegmentsTask:
         return Evaluation(heads={}, tables={
             QUALITY: quality,
             PROFILES: {name: {k: v for k, v in facts.items() if k != "top_categories"}
-                       | {"top_category": facts["top_categories"][0]}
+                       | {"top_category": (facts["top_categories"] or [""])[0]}
                        for name, facts in profiles(test, segment, data.categories).items()},
             "chosen on validation": {MODEL: {"k": config.k}}})
 

@@ -125,7 +125,7 @@ def user_inputs(rows: pl.DataFrame, settings: Settings, columns: list[str] | Non
     dataset = point_in_time_dataset(rows, names.CHURN_V1, settings)
     categories = shop_categories(settings)
     columns = columns or input_columns(dataset, categories)
-    shares = view_shares(taste_counts(dataset, categories, settings))
+    shares = view_shares(taste_counts(dataset, categories, settings)) if categories else np.zeros((dataset.height, 0))
     return dataset, assemble(dataset.to_dict(as_series=False), shares, categories, columns), columns
 
 
