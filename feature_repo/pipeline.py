@@ -46,6 +46,10 @@ EMBEDDING_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {{key}}, CAST(NULL AS TIMES
                     f"{names.EVENT_TIMESTAMP}, CAST(NULL AS FLOAT[]) AS {names.EMBEDDING} WHERE false")
 
 
+SEGMENT_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.USER_ID}, CAST(NULL AS TIMESTAMPTZ) AS "
+                  f"{names.EVENT_TIMESTAMP}, CAST(NULL AS BIGINT) AS {names.SEGMENT} WHERE false")
+
+
 class FeatureBuildError(RuntimeError):
     """A view's SQL did not produce the columns its Feast definition declares."""
 
@@ -131,7 +135,8 @@ def build_features(settings: Settings, views: Iterable[str] | None = None, force
                 on_view(result)
         for view, empty in ((names.USER_REALTIME, REALTIME_SCHEMA),
                             (names.ITEM_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.ITEM_ID)),
-                            (names.USER_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.USER_ID))):
+                            (names.USER_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.USER_ID)),
+                            (names.USER_SEGMENT, SEGMENT_SCHEMA)):
             if not (out_dir / f"{view}.parquet").is_file():
                 _write_parquet(con, empty, out_dir / f"{view}.parquet")
     return results

@@ -21,6 +21,10 @@ ITEM_CONTENT = "item_content"
 AD_STATS = "ad_stats"
 ITEM_EMBEDDING = "item_embedding"        # written by `shopml index build`, not by SQL
 USER_EMBEDDING = "user_embedding"        # written by `shopml train user_embedding`, not by SQL
+USER_SEGMENT = "user_segment"            # written by `shopml train segments`, not by SQL
+SEGMENT = "segment"
+# the views written by a command rather than built by SQL, materialised with the others
+WRITTEN_VIEWS = (ITEM_EMBEDDING, USER_EMBEDDING, USER_SEGMENT)
 REQUEST_CONTEXT = "request_context"
 USER_REALTIME_PUSH = "user_realtime_push"
 AD_REQUEST = "ad_request"

@@ -29,6 +29,7 @@ item_content_source = parquet_source(names.ITEM_CONTENT)
 ad_stats_source = parquet_source(names.AD_STATS)
 item_embedding_source = parquet_source(names.ITEM_EMBEDDING)
 user_embedding_source = parquet_source(names.USER_EMBEDDING)
+user_segment_source = parquet_source(names.USER_SEGMENT)
 
 user_realtime_push = PushSource(name=names.USER_REALTIME_PUSH,
                                 batch_source=parquet_source(names.USER_REALTIME))

@@ -6,7 +6,7 @@ snapshot gives nulls rather than stale values. ``item_content`` never expires, a
 from datetime import timedelta
 
 from feast import FeatureView, Field
-from feast.types import Array, Float32, Float64, String
+from feast.types import Array, Float32, Float64, Int64, String
 
 from . import names, sources
 from .entities import ad, category, item, user
@@ -57,6 +57,12 @@ user_embedding = FeatureView(
     schema=[Field(name=names.EMBEDDING, dtype=Array(Float32))],
     source=sources.user_embedding_source, online=True,
     description="The user embedding's vector, weekly (written by `shopml train user_embedding`)",
+)
+
+user_segment = FeatureView(
+    name=names.USER_SEGMENT, entities=[user], ttl=timedelta(days=8),
+    schema=[Field(name=names.SEGMENT, dtype=Int64)], source=sources.user_segment_source, online=True,
+    description="The user's segment id in the latest segments model, weekly (written by `shopml train segments`)",
 )
 
 user_realtime = FeatureView(

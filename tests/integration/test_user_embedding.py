@@ -92,6 +92,10 @@ def test_segments_are_chosen_on_validation_profiled_and_judged_beside_rfm(model_
     assert len(named) == k and all(" shoppers in " in name for name in named)
     assert sum(profiles[name]["users"] for name in named) == profiles["all"]["users"]
     assert quality[SEGMENTS]["silhouette_in_embedding"] > quality[RFM]["silhouette_in_embedding"]
+    vectors = pl.read_parquet(model_home.features_dir / f"{names.USER_EMBEDDING}.parquet")
+    assigned = pl.read_parquet(model_home.features_dir / f"{names.USER_SEGMENT}.parquet")      # the Feast view
+    assert assigned.select(names.USER_ID, names.EVENT_TIMESTAMP).equals(vectors.select(names.USER_ID, names.EVENT_TIMESTAMP))
+    assert set(assigned[names.SEGMENT].unique().to_list()) <= set(range(k))
 
 
 @pytest.mark.slow

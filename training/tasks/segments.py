@@ -10,6 +10,9 @@ the hidden grouping by favourite category and activity tier (ARI and NMI, simula
 stability: the same users segmented a week before the test cut-off keep their segment (ARI
 between the two weeks' assignments).
 
+The assignment is written back as the Feast view ``user_segment``: the nearest centre of every
+weekly snapshot of the ``user_embedding`` view.
+
 Served as ``POST /profile`` with ``user_ids``: per user the segment (id and name), the top
 preferences (``preferences``) and, when asked (``include_embedding``), the embedding vector, all
 from the online store. An unknown user has no segment and the shop's preferences, flagged.
@@ -147,6 +150,28 @@ def hidden_groups(settings: Settings, users: np.ndarray) -> np.ndarray | None:
     return (found["favourite_category"] + "/" + found["tier"].cast(pl.String)).to_numpy()
 
 
+def nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Per vector, the index of the nearest centre (squared Euclidean distance, as k-means)."""
+    return ((vectors[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+
+
+def write_user_segments(centres: np.ndarray, settings: Settings) -> pl.DataFrame:
+    """The ``user_segment`` view's table: for every row of the ``user_embedding`` view (weekly
+    snapshots of the embedding these segments are drawn in), the nearest centre; written
+    atomically, returned."""
+    source = settings.features_dir / f"{names.USER_EMBEDDING}.parquet"
+    vectors = pl.read_parquet(source)
+    if vectors.is_empty():
+        raise ValueError(f"{source} is empty: run `shopml train user_embedding` first")
+    table = vectors.select(names.USER_ID, names.EVENT_TIMESTAMP, pl.Series(
+        names.SEGMENT, nearest(np.vstack(vectors[names.EMBEDDING].to_list()), centres), dtype=pl.Int64))
+    target = settings.features_dir / f"{names.USER_SEGMENT}.parquet"
+    staging = target.with_name(f".{target.name}.writing")
+    table.write_parquet(staging)
+    staging.replace(target)
+    return table
+
+
 class ProfileRequest(UsersRequest):
     include_embedding: bool = False
 
@@ -191,7 +216,7 @@ class ProfileAnswers:
         known = known_users(features)
         vectors = self.encoder.embed(assemble(features, view_shares(counts), self.preferences.categories,
                                               self.columns))
-        segment = ((vectors[:, None, :] - self.centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+        segment = nearest(vectors, self.centres)
         categories = self.preferences.categories
         return ProfileResponse(models=self.tags, users=[UserProfile(
             user_id=user, known_user=bool(k),
@@ -287,5 +312,8 @@ class SegmentsTask:
         metadata = {"config": {**config.__dict__, "k_range": list(config.k_range)}, "metrics": metrics,
                     "embedding": data.embedding_tag, "categories": data.categories,
                     "segment_names": [n for n in metrics[PROFILES] if n != "all"]}
-        return save_artifact(self.name, {"task": self.name, "feature_service": self.feature_service}, metadata,
-                             settings, write=lambda folder: np.save(folder / CENTRES_FILE, centres))
+        tag = save_artifact(self.name, {"task": self.name, "feature_service": self.feature_service}, metadata,
+                            settings, write=lambda folder: np.save(folder / CENTRES_FILE, centres))
+        written = write_user_segments(centres, settings)
+        log.info("segments: %d weekly user segments written to %s", written.height, settings.features_dir)
+        return tag
