@@ -63,6 +63,7 @@ class Evaluation:
     heads: dict[str, HeadEvaluation]
     # tables of figures that are not one binary head: name -> row (e.g. a system) -> metric -> value
     tables: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)      # task-specific charts for the report (inline SVG)
 
     def metrics(self) -> dict:
         return {**{head: evaluation.metrics() for head, evaluation in self.heads.items()}, **self.tables}

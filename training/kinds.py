@@ -96,8 +96,9 @@ class Tabled:
         return lines
 
     def report_sections(self, evaluation: Evaluation, metrics: dict) -> str:
-        """One table per evaluation table, a row per system."""
-        return "".join(table_section(name, rows) for name, rows in evaluation.tables.items())
+        """One table per evaluation table, a row per system, then the task's own charts."""
+        tables = "".join(table_section(name, rows) for name, rows in evaluation.tables.items())
+        return tables + (f"<div class='charts'>{''.join(evaluation.figures)}</div>" if evaluation.figures else "")
 
 
 def ranking(table: str, model: str, reference: str, metric: str = "ndcg_at_10", label: str = "NDCG@10") -> Tabled:

@@ -97,6 +97,28 @@ def bar_chart(title: str, values: dict[str, float], value_format: str = "{:.3f}"
     return _figure(title, label_width + bar_width + 60, height, parts)
 
 
+GROUP_COLOURS = ("#1f6feb", "#d29922", "#2da44e", "#bf3989", "#8250df", "#cf222e", "#0a7d8c", "#9a6700",
+                 "#57606a", "#e16f24", "#116329", "#6639ba")
+SCATTER_SIZE = 520
+
+
+def scatter_chart(title: str, points: np.ndarray, groups: np.ndarray, names: dict[int, str]) -> str:
+    """Points (rows, 2) coloured by group, e.g. users on two principal axes of their embedding."""
+    points = np.asarray(points, float)
+    low, high = points.min(axis=0), points.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    inner = SCATTER_SIZE - 2 * 12
+    xy = 12 + (points - low) / span * inner
+    parts = [f'<rect x="12" y="12" width="{inner}" height="{inner}" fill="none" stroke="#d0d7de"/>']
+    for (x, y), group in zip(xy, groups):
+        colour = GROUP_COLOURS[int(group) % len(GROUP_COLOURS)]
+        parts.append(f'<circle cx="{x:.1f}" cy="{SCATTER_SIZE - y:.1f}" r="1.8" fill="{colour}" fill-opacity="0.6"/>')
+    legend = [f'<text x="{SCATTER_SIZE + 8}" y="{24 + 16 * i}" font-size="11" '
+              f'fill="{GROUP_COLOURS[group % len(GROUP_COLOURS)]}">{html.escape(name)}</text>'
+              for i, (group, name) in enumerate(sorted(names.items()))]
+    return _figure(title, SCATTER_SIZE + 420, SCATTER_SIZE, parts + legend)
+
+
 def _figure(title: str, width: int, height: int, parts: list[str]) -> str:
     return (f'<figure><figcaption>{html.escape(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">{"".join(parts)}</svg></figure>')

@@ -96,6 +96,7 @@ def test_segments_are_chosen_on_validation_profiled_and_judged_beside_rfm(model_
     assigned = pl.read_parquet(model_home.features_dir / f"{names.USER_SEGMENT}.parquet")      # the Feast view
     assert assigned.select(names.USER_ID, names.EVENT_TIMESTAMP).equals(vectors.select(names.USER_ID, names.EVENT_TIMESTAMP))
     assert set(assigned[names.SEGMENT].unique().to_list()) <= set(range(k))
+    assert "principal axes" in result.report.read_text()                  # the segments drawn in the report
 
 
 @pytest.mark.slow

@@ -56,3 +56,17 @@ def test_a_tabled_kind_reports_its_tables_with_counts_as_counts(tmp_path):
     assert "<h2>search quality</h2>" in page and "0.6171" in page and "2,000" in page
     assert kind.headline(result.metrics()).model == 0.6171 and kind.headline(result.metrics()).reference == 0.0163
 
+
+
+def test_a_scatter_of_groups_stays_in_frame_with_its_legend(tmp_path):
+    from training.report import scatter_chart
+
+    rng = np.random.default_rng(0)
+    points, groups = rng.normal(size=(300, 2)) * [100, 0.01], rng.integers(0, 3, 300)
+    chart = scatter_chart("users", points, groups, {0: "segment 0: a", 1: "segment 1: b", 2: "segment 2: c"})
+    svg = ET.fromstring(chart.split("</figcaption>")[1].removesuffix("</figure>"))
+    width, height = float(svg.get("width")), float(svg.get("height"))
+    circles = np.array([[float(c.get("cx")), float(c.get("cy"))] for c in svg.iter("{http://www.w3.org/2000/svg}circle")])
+    assert len(circles) == 300
+    assert (circles >= 0).all() and (circles[:, 0] <= width).all() and (circles[:, 1] <= height).all()
+    assert [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")] == ["segment 0: a", "segment 1: b", "segment 2: c"]

@@ -39,6 +39,7 @@ from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import LabelSpec, labelled_users, purged_cutoffs
 from ..metrics.clustering import adjusted_rand, normalized_mutual_info, silhouette
+from ..report import scatter_chart
 from .preferences import PreferencesAnswers, PreferenceScore, shop_categories
 from .user_embedding import assemble, encoder_from, load_encoder, user_inputs, view_shares
 
@@ -52,6 +53,7 @@ COUPONS, PUSHES = f"{names.USER_MONETARY}__coupon_redemption_rate_90d", f"{names
 STABILITY_DAYS = 7
 CENTRES_FILE = "centres.npy"
 TOP_PREFERENCES = 3
+PROJECTED_USERS = 1500      # points in the report's projection
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,17 @@ def profiles(snapshot: Snapshot, segment: np.ndarray, categories: list[str]) -> 
         profile = facts(segment == s)
         out[f"segment {s}: {segment_name(profile, shop)}"] = profile
     return {**out, "all": shop}
+
+
+def projection(vectors: np.ndarray, segment: np.ndarray, named: dict[str, dict], seed: int) -> str:
+    """The test users on the first two principal axes of their embedding, by segment (a seeded
+    sample of PROJECTED_USERS)."""
+    from sklearn.decomposition import PCA
+
+    keep = np.random.default_rng(seed).permutation(len(vectors))[:PROJECTED_USERS]
+    points = PCA(2, random_state=seed).fit_transform(vectors)[keep]
+    names = {int(n.split(":")[0].removeprefix("segment ")): n for n in named if n != "all"}
+    return scatter_chart("test users on the embedding's first two principal axes", points, segment[keep], names)
 
 
 def hidden_groups(settings: Settings, users: np.ndarray) -> np.ndarray | None:
@@ -299,11 +312,12 @@ class SegmentsTask:
                 quality[name] |= {"ari_hidden_groups": adjusted_rand(truth, now),
                                   "nmi_hidden_groups": normalized_mutual_info(truth, now)}
         segment = fitted.predict(test.vectors)
-        return Evaluation(heads={}, tables={
+        named = profiles(test, segment, data.categories)
+        return Evaluation(heads={}, figures=[projection(test.vectors, segment, named, config.seed)], tables={
             QUALITY: quality,
             PROFILES: {name: {k: v for k, v in facts.items() if k != "top_categories"}
                        | {"top_category": (facts["top_categories"] or [""])[0]}
-                       for name, facts in profiles(test, segment, data.categories).items()},
+                       for name, facts in named.items()},
             "chosen on validation": {MODEL: {"k": config.k}}})
 
     def save(self, config: SegmentsConfig, model: dict, data: SegmentsData, metrics: dict,
