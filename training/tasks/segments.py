@@ -141,6 +141,12 @@ def profiles(snapshot: Snapshot, segment: np.ndarray, categories: list[str]) -> 
     return {**out, "all": shop}
 
 
+def segment_ids(labels) -> dict[int, str]:
+    """Segment id -> name, from profile labels ``segment <id>: <name>`` (a segment with no test
+    user has no profile, and no name)."""
+    return {int(label.split(": ", 1)[0].removeprefix("segment ")): label.split(": ", 1)[1] for label in labels}
+
+
 def projection(vectors: np.ndarray, segment: np.ndarray, named: dict[str, dict], seed: int) -> str:
     """The test users on the first two principal axes of their embedding, by segment (a seeded
     sample of PROJECTED_USERS)."""
@@ -148,7 +154,7 @@ def projection(vectors: np.ndarray, segment: np.ndarray, named: dict[str, dict],
 
     keep = np.random.default_rng(seed).permutation(len(vectors))[:PROJECTED_USERS]
     points = PCA(2, random_state=seed).fit_transform(vectors)[keep]
-    names = {int(n.split(":")[0].removeprefix("segment ")): n for n in named if n != "all"}
+    names = {i: f"segment {i}: {name}" for i, name in segment_ids(n for n in named if n != "all").items()}
     return scatter_chart("test users on the embedding's first two principal axes", points, segment[keep], names)
 
 
@@ -219,7 +225,7 @@ class ProfileAnswers:
         self.online, self.preferences = online, PreferencesAnswers(models, online)
         self.encoder, self.columns = encoder_from(embedding.folder, embedding.metadata), embedding.metadata["columns"]
         self.centres = np.load(segments.folder / CENTRES_FILE)
-        self.names = [name.split(": ", 1)[1] for name in segments.metadata["segment_names"]]
+        self.names = segment_ids(segments.metadata["segment_names"])
         self.tags = {name: models[name].tag for name in ("segments", "user_embedding", "preferences")}
 
     def answer(self, request: ProfileRequest) -> ProfileResponse:
@@ -233,7 +239,7 @@ class ProfileAnswers:
         categories = self.preferences.categories
         return ProfileResponse(models=self.tags, users=[UserProfile(
             user_id=user, known_user=bool(k),
-            segment=Segment(id=int(s), name=self.names[s]) if k else None,
+            segment=Segment(id=int(s), name=self.names.get(int(s), f"segment {s}")) if k else None,
             preferences=[PreferenceScore(category=categories[j], affinity=round(float(a[j]), 6))
                          for j in np.argsort(-a)[:TOP_PREFERENCES]],
             embedding=[round(float(x), 6) for x in v] if k and request.include_embedding else None)
