@@ -52,7 +52,7 @@ class EmbeddingBuild:
     path: Path
 
 
-def _write_atomically(frame: pl.DataFrame, target: Path) -> None:
+def write_atomically(frame: pl.DataFrame, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.{os.getpid()}.writing")
     frame.write_parquet(staging)
@@ -77,13 +77,13 @@ def build_item_embeddings(settings: Settings, encoder: TextEncoder | None = None
         fresh = pl.DataFrame({"hash": missing["hash"],
                               "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, vectors.shape[1]))})
         cache = pl.concat([cache.cast(fresh.schema), fresh]) if cache.height else fresh
-        _write_atomically(cache, cache_path)
+        write_atomically(cache, cache_path)
     log.info("embeddings: %d items, %d encoded, %d from the cache", items.height, missing.height,
              items.height - missing.height)
     table = items.join(cache, on="hash", how="left").select(
         names.ITEM_ID, names.EVENT_TIMESTAMP, pl.col("vector").arr.to_list().alias(names.EMBEDDING))
     target = settings.features_dir / f"{names.ITEM_EMBEDDING}.parquet"
-    _write_atomically(table, target)
+    write_atomically(table, target)
     return EmbeddingBuild(items=items.height, encoded=missing.height, seconds=time.perf_counter() - started,
                           path=target)
 

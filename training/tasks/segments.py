@@ -35,6 +35,7 @@ from shopml.serving import UNKNOWN_USER, Endpoint, OnlineReader, SavedModel, Use
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
+from ..embeddings import write_atomically
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import LabelSpec, labelled_users, purged_cutoffs
@@ -184,10 +185,7 @@ def write_user_segments(centres: np.ndarray, settings: Settings) -> pl.DataFrame
         raise ValueError(f"{source} is empty: run `shopml train user_embedding` first")
     table = vectors.select(names.USER_ID, names.EVENT_TIMESTAMP, pl.Series(
         names.SEGMENT, nearest(np.vstack(vectors[names.EMBEDDING].to_list()), centres), dtype=pl.Int64))
-    target = settings.features_dir / f"{names.USER_SEGMENT}.parquet"
-    staging = target.with_name(f".{target.name}.writing")
-    table.write_parquet(staging)
-    staging.replace(target)
+    write_atomically(table, settings.features_dir / f"{names.USER_SEGMENT}.parquet")
     return table
 
 

@@ -35,6 +35,7 @@ from shopml.model_store import save_artifact
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
+from ..embeddings import write_atomically
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import LabelSpec, labelled_users, split_by_time
@@ -210,10 +211,7 @@ def write_user_vectors(encoder, columns: list[str], settings: Settings) -> pl.Da
     _, values, _ = user_inputs(rows, settings, columns)
     table = rows.with_columns(pl.Series(names.EMBEDDING, encoder.embed(values), dtype=pl.Array(pl.Float32, len(
         encoder.network.encoder[-1].bias))).arr.to_list())
-    target = settings.features_dir / f"{names.USER_EMBEDDING}.parquet"
-    staging = target.with_name(f".{target.name}.writing")
-    table.write_parquet(staging)
-    staging.replace(target)
+    write_atomically(table, settings.features_dir / f"{names.USER_EMBEDDING}.parquet")
     return table
 
 
