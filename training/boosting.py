@@ -16,6 +16,7 @@ from shopml.model_store import save_boosters
 from shopml.settings import Settings
 
 from .labels import CUTOFF
+from .task import task_labels
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def save_task_model(task, model: dict[str, lgb.Booster], primary: str, config, s
                     layout: FeatureLayout, metrics: dict, settings: Settings,
                     extra: Callable[[Path], None] | None = None) -> str:
     """Save a task's boosters under its name, labelled with the task and its feature service."""
-    return save_boosters(task.name, model, primary, {"task": task.name, "feature_service": task.feature_service},
+    return save_boosters(task.name, model, primary, task_labels(task),
                          model_metadata(config, splits, layout, metrics), settings, extra)
 
 

@@ -77,6 +77,15 @@ def purged_cutoffs(first: datetime, last: datetime, spec: LabelSpec) -> dict[str
     return {name: usable[name] for name in ("train", "validation", "test")}
 
 
+def cutoff_schedule(warehouse: Path, spec: LabelSpec) -> dict[str, list[datetime]]:
+    """``purged_cutoffs`` over the span of the warehouse's events."""
+    with connect(warehouse) as con:
+        first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
+    if first is None:
+        raise ValueError("the warehouse has no events")
+    return purged_cutoffs(first, last, spec)
+
+
 LABEL_SQL = """
 WITH cutoffs AS (SELECT unnest(?::TIMESTAMPTZ[]) AS t),
 active AS (
@@ -100,12 +109,9 @@ def labelled_users(warehouse: Path, spec: LabelSpec, times: list[datetime] | Non
     """One row per (active user, cut-off): ``user_id``, ``event_timestamp`` (= ``cutoff``), and
     the outcomes over the horizon: ``will_purchase``, ``will_cart``, ``will_churn`` (no event).
     Cut-offs are ``purged_cutoffs`` of the warehouse's events unless ``times`` names them."""
+    if times is None:
+        times = [t for split in cutoff_schedule(warehouse, spec).values() for t in split]
     with connect(warehouse) as con:
-        if times is None:
-            first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-            if first is None:
-                raise ValueError("the warehouse has no events")
-            times = [t for split in purged_cutoffs(first, last, spec).values() for t in split]
         query = LABEL_SQL.format(active=ACTIVE_DAYS, horizon=spec.horizon_days, user=names.USER_ID,
                                  ts=names.EVENT_TIMESTAMP, cutoff=CUTOFF)
         return con.sql(query, params=[times]).pl()

@@ -114,6 +114,20 @@ def describe_oracle_lead(metrics: dict) -> str | None:
 HAZARD_COLUMNS = tuple(f"hazard_{cause.removesuffix('_decay')}" for cause in CHURN_CAUSES)
 
 
+def hidden_user_traits(settings: Settings, users: np.ndarray, traits: str) -> pl.DataFrame | None:
+    """The simulator's hidden traits of these users, one row each in their order: ``traits`` are
+    SQL select expressions over ``truth.users t``. None on imported data (no truth)."""
+    with connect(settings.warehouse_path) as con:
+        if not has_truth(con):
+            return None
+        con.register("wanted", pl.DataFrame({names.USER_ID: users}).with_row_index("row").to_arrow())
+        found = con.sql(f"SELECT w.row, {traits} FROM wanted w JOIN truth.users t USING ({names.USER_ID}) "
+                        "ORDER BY w.row").pl()
+    if found.height != len(users):
+        raise ValueError(f"{len(users) - found.height} users have no hidden traits")
+    return found.drop("row")
+
+
 def oracle_churn_causes(settings: Settings, rows: pl.DataFrame, as_of_cutoff: bool = False) -> np.ndarray | None:
     """Per churned row (user_id, cutoff), the cause the simulator's hidden state makes likeliest:
     the largest of the user's churn hazards on the day the churn was drawn (the day before the

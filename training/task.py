@@ -45,6 +45,11 @@ class Task(Protocol):
     def save(self, config, model, data, metrics: dict, settings: Settings) -> str: ...
 
 
+def task_labels(task: Task) -> dict[str, str]:
+    """The labels every saved model of a task carries: the task and its feature service."""
+    return {"task": task.name, "feature_service": task.feature_service}
+
+
 @dataclass
 class TaskResult:
     task: str

@@ -35,12 +35,14 @@ from feature_repo.definitions import names
 from shopml.model_store import save_artifact
 from shopml.serving import UNKNOWN_USER, Endpoint, OnlineReader, SavedModel, UsersRequest
 from shopml.settings import Settings
-from shopml.warehouse.database import connect, has_truth
+from shopml.warehouse.database import connect
 
 from ..evaluation import Evaluation
 from ..kinds import Tabled
-from ..labels import LabelSpec, purged_cutoffs
+from ..labels import LabelSpec, cutoff_schedule
 from ..metrics.ranking import ndcg_rows, spearman_rows
+from ..oracle import hidden_user_traits
+from ..task import task_labels
 
 log = logging.getLogger(__name__)
 
@@ -151,16 +153,10 @@ def hidden_taste(settings: Settings, users: np.ndarray, categories: list[str]) -
     """(users, categories) the simulator's taste, None on imported data."""
     from shopml.warehouse.simulator.vocabulary import CATEGORIES
 
-    with connect(settings.warehouse_path) as con:
-        if not has_truth(con):
-            return None
-        con.register("wanted", pl.DataFrame({names.USER_ID: users}).with_row_index("row").to_arrow())
-        found = con.execute("SELECT w.row, t.taste FROM wanted w JOIN truth.users t USING (user_id) ORDER BY 1").fetchall()
-    taste = np.full((len(users), len(categories)), np.nan)
-    columns = [CATEGORIES.index(c) for c in categories]
-    for row, vector in found:
-        taste[row] = np.asarray(vector)[columns]
-    return taste
+    found = hidden_user_traits(settings, users, "t.taste")
+    if found is None:
+        return None
+    return np.vstack(found["taste"].to_list())[:, [CATEGORIES.index(c) for c in categories]]
 
 
 def online_taste_counts(online: OnlineReader, users: list[int], categories: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -231,12 +227,10 @@ class PreferencesTask:
 
     def build_dataset(self, config: PreferencesConfig, settings: Settings) -> PreferencesData:
         categories = shop_categories(settings)
-        with connect(settings.warehouse_path) as con:
-            first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-        if first is None or not categories:
-            raise ValueError("the warehouse has no events or no categorised items")
-        schedule = purged_cutoffs(first, last, LabelSpec(config.horizon_days, train_cutoffs=1,
-                                                         validation_cutoffs=1, test_cutoffs=1))
+        if not categories:
+            raise ValueError("the warehouse has no categorised items")
+        schedule = cutoff_schedule(settings.warehouse_path, LabelSpec(config.horizon_days, train_cutoffs=1,
+                                                                      validation_cutoffs=1, test_cutoffs=1))
         splits, cutoffs = {}, {}
         for split in ("validation", "test"):
             cutoff = schedule[split][-1]
@@ -307,5 +301,5 @@ class PreferencesTask:
         prior = shop_shares(test.counts, config.weights)
         metadata = {"config": {**config.__dict__, "weights": list(config.weights)}, "metrics": metrics,
                     "cutoffs": data.cutoffs, "categories": data.categories, "prior": prior.tolist()}
-        return save_artifact(self.name, {"task": self.name, "feature_service": self.feature_service}, metadata,
+        return save_artifact(self.name, task_labels(self), metadata,
                              settings, write=lambda folder: None)

@@ -33,14 +33,15 @@ from feature_repo.definitions import names
 from shopml.model_store import save_artifact
 from shopml.serving import UNKNOWN_USER, Endpoint, OnlineReader, SavedModel, UsersRequest, known_users
 from shopml.settings import Settings
-from shopml.warehouse.database import connect, has_truth
 
 from ..embeddings import write_atomically
 from ..evaluation import Evaluation
 from ..kinds import Tabled
-from ..labels import LabelSpec, labelled_users, purged_cutoffs
+from ..labels import LabelSpec, cutoff_schedule, labelled_users
 from ..metrics.clustering import adjusted_rand, normalized_mutual_info, silhouette
+from ..oracle import hidden_user_traits
 from ..report import scatter_chart
+from ..task import task_labels
 from .preferences import PreferencesAnswers, PreferenceScore, shop_categories
 from .user_embedding import assemble, encoder_from, load_encoder, user_inputs, view_shares
 
@@ -161,12 +162,9 @@ def projection(vectors: np.ndarray, segment: np.ndarray, named: dict[str, dict],
 
 def hidden_groups(settings: Settings, users: np.ndarray) -> np.ndarray | None:
     """Per user: favourite category x activity tier (tertiles of the hidden activity)."""
-    with connect(settings.warehouse_path) as con:
-        if not has_truth(con):
-            return None
-        con.register("wanted", pl.DataFrame({names.USER_ID: users}).with_row_index("row").to_arrow())
-        found = con.sql("""SELECT w.row, t.favourite_category, ntile(3) OVER (ORDER BY t.activity) AS tier
-                           FROM wanted w JOIN truth.users t USING (user_id) ORDER BY w.row""").pl()
+    found = hidden_user_traits(settings, users, "t.favourite_category, ntile(3) OVER (ORDER BY t.activity) AS tier")
+    if found is None:
+        return None
     return (found["favourite_category"] + "/" + found["tier"].cast(pl.String)).to_numpy()
 
 
@@ -265,9 +263,7 @@ class SegmentsTask:
         except Exception as error:          # BentoML's NotFound, or a model folder without its files
             raise ValueError(f"no user embedding {config.embedding!r} in {settings.home}: "
                              "run `shopml train user_embedding` first") from error
-        with connect(settings.warehouse_path) as con:
-            first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-        schedule = purged_cutoffs(first, last, LabelSpec(config.horizon_days, train_cutoffs=1))
+        schedule = cutoff_schedule(settings.warehouse_path, LabelSpec(config.horizon_days, train_cutoffs=1))
         times = {"train": schedule["train"][-1], "validation": schedule["validation"][-1],
                  "week_before": schedule["test"][-1] - timedelta(days=STABILITY_DAYS), "test": schedule["test"][-1]}
         rows = labelled_users(settings.warehouse_path, LabelSpec(config.horizon_days), times=list(times.values()))
@@ -330,7 +326,7 @@ class SegmentsTask:
         metadata = {"config": {**config.__dict__, "k_range": list(config.k_range)}, "metrics": metrics,
                     "embedding": data.embedding_tag, "categories": data.categories,
                     "segment_names": [n for n in metrics[PROFILES] if n != "all"]}
-        tag = save_artifact(self.name, {"task": self.name, "feature_service": self.feature_service}, metadata,
+        tag = save_artifact(self.name, task_labels(self), metadata,
                             settings, write=lambda folder: np.save(folder / CENTRES_FILE, centres))
         written = write_user_segments(centres, settings)
         log.info("segments: %d weekly user segments written to %s", written.height, settings.features_dir)

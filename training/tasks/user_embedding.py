@@ -33,13 +33,15 @@ import polars as pl
 from feature_repo.definitions import names
 from shopml.model_store import save_artifact
 from shopml.settings import Settings
-from shopml.warehouse.database import connect, has_truth
+from shopml.warehouse.database import connect
 
 from ..embeddings import write_atomically
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import LabelSpec, labelled_users, split_by_time
 from ..metrics.clustering import probe_r2
+from ..oracle import hidden_user_traits
+from ..task import task_labels
 from .preferences import EVENT_TYPES, shop_categories, taste_counts
 
 log = logging.getLogger(__name__)
@@ -187,7 +189,7 @@ class UserEmbeddingTask:
 
         metadata = {"config": config.__dict__, "metrics": metrics, "columns": data.columns,
                     "rows": {s: f.height for s, f in data.splits.items()}}
-        tag = save_artifact(self.name, {"task": self.name, "feature_service": self.feature_service}, metadata,
+        tag = save_artifact(self.name, task_labels(self), metadata,
                             settings, write)
         written = write_user_vectors(model, data.columns, settings)
         log.info("user_embedding: %d weekly user vectors written to %s", written.height, settings.features_dir)
@@ -222,14 +224,9 @@ def _outcomes(split: pl.DataFrame) -> np.ndarray:
 def hidden_traits(settings: Settings, users: np.ndarray) -> dict[str, np.ndarray] | None:
     """Trait -> (users, targets): one column each, the taste's one per category; None on
     imported data."""
-    with connect(settings.warehouse_path) as con:
-        if not has_truth(con):
-            return None
-        con.register("wanted", pl.DataFrame({names.USER_ID: users}).with_row_index("row").to_arrow())
-        found = con.sql(f"SELECT w.row, {', '.join(f't.{t}' for t in TRAITS)} FROM wanted w "
-                        "JOIN truth.users t USING (user_id) ORDER BY w.row").pl()
-    if found.height != len(users):
-        raise ValueError(f"{len(users) - found.height} users have no hidden traits")
+    found = hidden_user_traits(settings, users, ", ".join(f"t.{t}" for t in TRAITS))
+    if found is None:
+        return None
     out = {t: found[t].to_numpy()[:, None].astype(float) for t in TRAITS if t != "taste"}
     out |= {t: np.log(np.maximum(out[t], 1e-9)) for t in LOGGED}
     out["taste"] = np.vstack(found["taste"].to_list())
