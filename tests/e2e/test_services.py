@@ -315,6 +315,14 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     assert not interactions["known_user"]
     assert [i["known_item"] for i in interactions["items"]] == [True, False]
     assert interactions["items"][1]["like"] == pytest.approx(local["interactions"].model.prior("like"))
+    preferences = _post(client, "/preferences", {"user_ids": [-5]})["users"][0]
+    shop_shares = local["preferences"].prior
+    assert not preferences["known_user"]
+    assert [c["affinity"] for c in preferences["categories"]] == pytest.approx(sorted(shop_shares, reverse=True), abs=1e-6)
+    profile = _post(client, "/profile", {"user_ids": [-5, ids["users"][0]], "include_embedding": True})["users"]
+    assert not profile[0]["known_user"] and profile[0]["segment"] is None and profile[0]["embedding"] is None
+    assert [c["category"] for c in profile[0]["preferences"]] == [c["category"] for c in preferences["categories"][:3]]
+    assert profile[1]["known_user"] and profile[1]["segment"] is not None and profile[1]["embedding"]
     similar = _post(client, "/similar_items", {"item_id": 10**9, "k": 5})
     assert similar["fallback"] == "popular items" and not similar["known_item"]
     assert [i["item_id"] for i in similar["items"]] == local["similar_items"].popular[:5].tolist()
@@ -330,6 +338,10 @@ BAD_REQUESTS = [
     ("/ctr", {"user_id": 1, "ad_ids": []}, "too_short"),
     ("/interactions", {"user_id": 1, "item_ids": []}, "too_short"),
     ("/interactions", {"user_ids": [1], "item_ids": [1]}, "extra_forbidden"),
+    ("/preferences", {"user_ids": []}, "too_short"),
+    ("/preferences", {"user_ids": [1], "k": 3}, "extra_forbidden"),
+    ("/profile", {"user_ids": list(range(MAX_USERS + 1))}, "too_long"),
+    ("/profile", {"user_ids": [1], "include_embedding": "sometimes"}, "bool_type"),
     ("/ctr", {"user_id": 1, "ad_ids": [1], "position": 0}, "greater_than_equal"),
     ("/ctr", {"user_id": 1, "ad_ids": [1], "hour_of_day": 24}, "less_than_equal"),
     ("/similar_items", {"item_id": 1, "k": 0}, "greater_than_equal"),
@@ -356,6 +368,8 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/similar_items", {"item_id": 2**63}, ["item_id"]),
     ("/interactions", {"user_id": 1, "item_ids": [2**63]}, ["item_ids", 0]),
     ("/search", {"query": "mug", "user_id": 2**63}, ["user_id"]),
+    ("/preferences", {"user_ids": [2**63]}, ["user_ids", 0]),
+    ("/profile", {"user_ids": [1, -(2**63) - 1]}, ["user_ids", 1]),
 ]
 
 
