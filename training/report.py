@@ -17,7 +17,8 @@ from .metrics import reliability_table, threshold_curves
 from .oracle import describe_oracle_lead, describe_reason_agreement
 
 COLOURS = {"model": "#1f6feb", "baseline": "#d29922", "oracle": "#2da44e", "bg_nbd_expected_purchases": "#8250df",
-           "bg_nbd_not_alive": "#8250df", "bg_nbd_no_purchase": "#bf3989", "reference": "#8b949e"}
+           "bg_nbd_not_alive": "#8250df", "bg_nbd_no_purchase": "#bf3989", "reference": "#8b949e",
+           "actual": "#1f2328", "seasonal_naive": "#d29922", "ets": "#bf3989", "croston_sba": "#8250df"}
 WIDTH, HEIGHT, MARGIN = 360, 280, 44
 MAX_POINTS = 300
 METRICS = (("auc", "AUC"), ("skill", "skill"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("ece", "calibration error"),

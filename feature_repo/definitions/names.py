@@ -18,13 +18,17 @@ USER_TASTE = "user_taste"
 USER_REALTIME = "user_realtime"
 ITEM_STATS = "item_stats"
 ITEM_CONTENT = "item_content"
+ITEM_DEMAND = "item_demand"
 AD_STATS = "ad_stats"
 ITEM_EMBEDDING = "item_embedding"        # written by `shopml index build`, not by SQL
 USER_EMBEDDING = "user_embedding"        # written by `shopml train user_embedding`, not by SQL
 USER_SEGMENT = "user_segment"            # written by `shopml train segments`, not by SQL
 SEGMENT = "segment"
+ITEM_FORECAST = "item_forecast"          # written by `shopml train forecast`, not by SQL
+# the latest forecast: its first day (ISO date), then per day the expected units and the interval
+FORECAST_FEATURES = ("forecast_origin", "forecast_units", "forecast_lower", "forecast_upper")
 # the views written by a command rather than built by SQL, materialised with the others
-WRITTEN_VIEWS = (ITEM_EMBEDDING, USER_EMBEDDING, USER_SEGMENT)
+WRITTEN_VIEWS = (ITEM_EMBEDDING, USER_EMBEDDING, USER_SEGMENT, ITEM_FORECAST)
 REQUEST_CONTEXT = "request_context"
 USER_REALTIME_PUSH = "user_realtime_push"
 AD_REQUEST = "ad_request"
@@ -54,6 +58,10 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
         "views_7d", "purchases_7d", "purchases_30d", "conversion_rate_30d", "avg_rating",
         "review_count", "current_price", "price_change_vs_30d_avg", "days_since_launch"), ()),
     ITEM_CONTENT: ((ITEM_ID,), ("base_price",), ("category", "subcategory", "brand")),
+    ITEM_DEMAND: ((ITEM_ID,), (
+        "units_1d", "units_7d", "units_14d", "units_28d", "units_56d", "sale_days_28d", "days_since_last_sale",
+        "promo_days_7d", "on_promo", "price_vs_base", "price_change_vs_28d_avg", "category_units_7d",
+        "category_units_28d"), ()),
     AD_STATS: ((AD_ID,), ("impressions_30d", "clicks_30d", "conversions_30d", "smoothed_ctr_30d"), ()),
 }
 BATCH_VIEWS = tuple(FEATURES)
@@ -71,3 +79,5 @@ REQUEST_FEATURES = ("position_prior", "is_evening", "ctr_position_adjusted")
 PROPENSITY_V1, CHURN_V1, CTR_V1, SEARCH_V1 = "propensity_v1", "churn_v1", "ctr_v1", "search_v1"
 INTERACTION_V1 = "interaction_v1"
 PREFERENCE_V1 = "preference_v1"
+FORECAST_V1 = "forecast_v1"              # what the forecast model reads
+ITEM_FORECAST_V1 = "item_forecast_v1"    # what /forecast serves: the latest forecast

@@ -4,8 +4,8 @@ from feast import FeatureService
 
 from . import names
 from .on_demand import request_context
-from .views import (ad_stats, item_content, item_stats, user_activity, user_category, user_engagement,
-                    user_experience, user_monetary, user_profile, user_taste)
+from .views import (ad_stats, item_content, item_demand, item_forecast, item_stats, user_activity, user_category,
+                    user_engagement, user_experience, user_monetary, user_profile, user_taste)
 
 propensity_v1 = FeatureService(
     name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
@@ -33,4 +33,12 @@ interaction_v1 = FeatureService(
 preference_v1 = FeatureService(
     name=names.PREFERENCE_V1, features=[user_taste, user_activity],
     description="What each user prefers: recent behaviour per category, and how long ago it was",
+)
+forecast_v1 = FeatureService(
+    name=names.FORECAST_V1, features=[item_demand, item_stats, item_content],
+    description="How many units each item will sell: its recent sales, price, promotions and what it is",
+)
+item_forecast_v1 = FeatureService(
+    name=names.ITEM_FORECAST_V1, features=[item_forecast],
+    description="The latest sales forecast of each item, as /forecast serves it",
 )

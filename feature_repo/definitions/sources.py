@@ -26,10 +26,12 @@ user_category_source = parquet_source(names.USER_CATEGORY)
 user_taste_source = parquet_source(names.USER_TASTE)
 item_stats_source = parquet_source(names.ITEM_STATS)
 item_content_source = parquet_source(names.ITEM_CONTENT)
+item_demand_source = parquet_source(names.ITEM_DEMAND)
 ad_stats_source = parquet_source(names.AD_STATS)
 item_embedding_source = parquet_source(names.ITEM_EMBEDDING)
 user_embedding_source = parquet_source(names.USER_EMBEDDING)
 user_segment_source = parquet_source(names.USER_SEGMENT)
+item_forecast_source = parquet_source(names.ITEM_FORECAST)
 
 user_realtime_push = PushSource(name=names.USER_REALTIME_PUSH,
                                 batch_source=parquet_source(names.USER_REALTIME))

@@ -41,6 +41,9 @@ item_stats = batch_view(names.ITEM_STATS, sources.item_stats_source,
                         description="Popularity, conversion, ratings and price movement")
 item_content = batch_view(names.ITEM_CONTENT, sources.item_content_source, ttl=timedelta(0),
                           description="What the item is; stamped at launch, never expires")
+item_demand = batch_view(names.ITEM_DEMAND, sources.item_demand_source,
+                         description="Units sold over trailing windows, sale days, promotions, price against base, "
+                                     "the category's units")
 ad_stats = batch_view(names.AD_STATS, sources.ad_stats_source,
                       description="Impressions, clicks, conversions and a smoothed CTR over 30 days")
 
@@ -63,6 +66,15 @@ user_segment = FeatureView(
     name=names.USER_SEGMENT, entities=[user], ttl=timedelta(days=8),
     schema=[Field(name=names.SEGMENT, dtype=Int64)], source=sources.user_segment_source, online=True,
     description="The user's segment id in the latest segments model, weekly (written by `shopml train segments`)",
+)
+
+# one snapshot, the latest forecast; it never expires (the answer names its first day)
+item_forecast = FeatureView(
+    name=names.ITEM_FORECAST, entities=[item], ttl=timedelta(0),
+    schema=[Field(name=names.FORECAST_FEATURES[0], dtype=String),
+            *(Field(name=f, dtype=Array(Float32)) for f in names.FORECAST_FEATURES[1:])],
+    source=sources.item_forecast_source, online=True,
+    description="The latest daily sales forecast and its interval (written by `shopml train forecast`)",
 )
 
 user_realtime = FeatureView(

@@ -140,6 +140,10 @@ TRUTH_CATEGORIES = _table(
     "categories", "price elasticity of demand per category",
     ("category", "VARCHAR"), ("elasticity", "DOUBLE"), schema=TRUTH_SCHEMA,
 )
+TRUTH_CATEGORY_DAYS = _table(
+    "category_days", "per category and day: the expected units sold (the demand oracle of forecasts)",
+    ("category", "VARCHAR"), ("day", "DATE"), ("expected_units", "DOUBLE"), schema=TRUTH_SCHEMA,
+)
 TRUTH_AD_IMPRESSIONS = _table(
     "ad_impressions", "the click probability of each impression (counterfactual for holdout rows)",
     ("impression_id", "BIGINT"), ("p_click", "DOUBLE"), schema=TRUTH_SCHEMA,
@@ -169,7 +173,8 @@ TRUTH_REVIEWS = _table(
 )
 
 TRUTH_TABLES = (
-    TRUTH_USERS, TRUTH_USER_DAYS, TRUTH_ITEMS, TRUTH_ADS, TRUTH_CATEGORIES, TRUTH_AD_IMPRESSIONS,
+    TRUTH_USERS, TRUTH_USER_DAYS, TRUTH_ITEMS, TRUTH_ADS, TRUTH_CATEGORIES, TRUTH_CATEGORY_DAYS,
+    TRUTH_AD_IMPRESSIONS,
     TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_REVIEWS,
 )
 

@@ -11,7 +11,7 @@ import pytest
 from training.metrics.clustering import adjusted_rand, normalized_mutual_info, probe_r2, silhouette
 from training.metrics.multiclass import accuracy, macro_f1, multiclass_log_loss
 from training.metrics.ranking import dcg_at_k, hit_rate_at_k, ndcg_rows, reciprocal_rank, spearman_rows
-from training.metrics.regression import interval_coverage, mae, mase, rmse, wape
+from training.metrics.regression import interval_coverage, mae, mase, mean_mase, mean_rmsse, rmse, seasonal_scales, wape
 from training.metrics.uplift import auuc, qini_coefficient, qini_curve, uplift_at_share
 
 OUTCOME, TREATED = [1, 0, 0, 1], [1, 0, 1, 0]
@@ -34,6 +34,22 @@ def test_regression_and_forecast_metrics():
     assert mase([1, 1], [2, 2], history=[3, 1, 3, 1], season=2) != mase([1, 1], [2, 2], history=[3, 1, 3, 1])
     assert math.isnan(mase([1], [2], history=[3, 3]))                # a flat history gives no scale
     assert interval_coverage([1, 2, 3, 4], [0, 2, 4, 0], [1, 3, 5, 3]) == 0.5
+
+
+def test_many_series_mase_agrees_with_one_series_mase():
+    history = np.array([[1, 2, 4, 0, 3], [0, 0, 5, 1, 2], [7, 7, 7, 7, 7]], dtype=float)
+    starts = np.array([0, 2, 0])            # the second series starts at its third day
+    scales = seasonal_scales(history, starts, season=1)
+    assert scales[0] == pytest.approx(np.mean([1, 2, 4, 3])) and scales[1] == pytest.approx(np.mean([4, 1]))
+    assert scales[2] == 0.0                 # flat: no scale, left out of the mean
+    actual, predicted = np.array([[2, 2], [1, 3], [7, 7]]), np.array([[3, 2], [1, 1], [6, 6]])
+    assert mean_mase(actual, predicted, scales) == pytest.approx(np.mean([
+        mase(actual[0], predicted[0], history[0]), mase(actual[1], predicted[1], history[1, 2:])]))
+    assert math.isnan(seasonal_scales(np.ones((1, 3)), [2], season=1)[0])     # one day: no difference
+    squared = seasonal_scales(history, starts, season=1, power=2)
+    assert squared[1] == pytest.approx(np.mean([16, 1]))
+    assert mean_rmsse(actual, predicted, squared) == pytest.approx(np.mean([
+        math.sqrt(0.5 / np.mean([1, 4, 16, 9])), math.sqrt(2 / 8.5)]))
 
 
 def test_ranking_hit_rate_and_reciprocal_rank():

@@ -38,3 +38,42 @@ def interval_coverage(actual, lower, upper) -> float:
     """Share of actuals inside their prediction interval [lower, upper]."""
     actual = np.asarray(actual, dtype=float)
     return float(np.mean((actual >= np.asarray(lower, dtype=float)) & (actual <= np.asarray(upper, dtype=float))))
+
+
+def seasonal_scales(history, starts, season: int = 1, power: int = 1) -> np.ndarray:
+    """Per series (a row of ``history`` that starts at column ``starts[i]``), the in-sample mean
+    absolute (``power`` 1: MASE's denominator) or squared (``power`` 2: RMSSE's) error of the
+    seasonal naive forecast, for many series at once; nan when a series has ``season`` days or
+    fewer."""
+    history = np.asarray(history, dtype=float)
+    diffs = np.abs(history[:, season:] - history[:, :-season]) ** power
+    valid = np.arange(season, history.shape[1])[None, :] >= np.asarray(starts)[:, None] + season
+    counts = valid.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, (diffs * valid).sum(axis=1) / counts, np.nan)
+
+
+def _mean_scaled(errors: np.ndarray, scales, root: bool = False) -> float:
+    """The mean over rows with a positive scale of error / scale (its root with ``root``)."""
+    scales = np.asarray(scales, dtype=float)
+    usable = np.isfinite(scales) & (scales > 0)
+    if not usable.any():
+        return float("nan")
+    ratios = errors[usable] / scales[usable]
+    return float(np.mean(np.sqrt(ratios) if root else ratios))
+
+
+def mean_mase(actual, predicted, scales) -> float:
+    """MASE averaged over the series (rows) whose scale is positive: each row's MAE over its
+    ``seasonal_scales`` value (series that never varied have no scale and are left out)."""
+    errors = np.abs(np.asarray(actual, dtype=float) - np.asarray(predicted, dtype=float)).mean(axis=1)
+    return _mean_scaled(errors, scales)
+
+
+def mean_rmsse(actual, predicted, squared_scales) -> float:
+    """RMSSE (the M5 competition's accuracy measure) averaged over the series (rows) whose scale
+    is positive: the root of each row's mean squared error over its ``seasonal_scales(...,
+    power=2)`` value. Unlike MASE it is least for the mean forecast, not the median: for
+    intermittent series, whose median is often 0, MAE-based measures reward forecasting nothing."""
+    errors = ((np.asarray(actual, dtype=float) - np.asarray(predicted, dtype=float)) ** 2).mean(axis=1)
+    return _mean_scaled(errors, squared_scales, root=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..task import Task
 from .churn import ChurnTask
+from .forecast import ForecastTask
 from .ctr import CtrTask
 from .interactions import InteractionsTask
 from .preferences import PreferencesTask
@@ -22,7 +23,7 @@ from .user_embedding import UserEmbeddingTask
 
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
-    CtrTask(), SimilarItemsTask(), SearchRankerTask())}
+    CtrTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import schema
 from . import text
+from . import vocabulary as vocab
 from .campaigns import send_pushes, send_promotions
 from .churn import draw_churn, hazards
 from .config import MICROS_PER_SECOND, SECONDS_PER_DAY
@@ -86,6 +87,9 @@ class Simulation:
         hazard = hazards(live, state, world.population, prices.category_rise, b)
         p_churn = draw_churn(live, hazard, day, state, rng)
         log[schema.TRUTH_USER_DAYS] = self._user_day_rows(day, intensity, hazard, p_churn)
+        log[schema.TRUTH_CATEGORY_DAYS] = dict(
+            category=np.array(vocab.CATEGORIES, dtype=object), day=np.full(len(vocab.CATEGORIES), self.epoch_day(day)),
+            expected_units=intensity.category_purchases)
         return log
 
     # --- rows --------------------------------------------------------------------------------

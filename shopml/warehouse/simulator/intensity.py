@@ -44,6 +44,11 @@ class DayIntensity:
         return self.sessions * self.cart_rate * self.buy
 
     @property
+    def category_purchases(self) -> np.ndarray:
+        """Expected purchases per category that day, over every user (each purchase is one unit)."""
+        return (self.sessions[:, None] * self.taste * self.cart * self.buy[:, None]).sum(axis=0)
+
+    @property
     def p_cart(self) -> np.ndarray:
         return -np.expm1(-self.sessions * self.cart_rate)
 
