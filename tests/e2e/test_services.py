@@ -44,12 +44,14 @@ QUICK = {                                       # quick settings for the tiny sh
     "preferences": ["horizon_days=7"],
     "user_embedding": ["horizon_days=7", "train_cutoffs=2", "epochs=2", "dimension=16"],
     "segments": ["horizon_days=7", "k=4"],
+    "forecast": ["horizon_days=7", "validation_origins=1", "test_origins=1", "min_history_days=14"],
 }
 
 
 @pytest.fixture(scope="module")
 def settings(model_home) -> Settings:
     """The tiny shop's home with every model the entry service needs."""
+    from feature_repo.store import materialize
     from training.config import resolve_config
     from training.item_index import ItemIndexConfig, build_item_index
     from training.task import run
@@ -58,6 +60,7 @@ def settings(model_home) -> Settings:
     build_item_index(model_home, ItemIndexConfig())
     for name, task in TASKS.items():            # every task `shopml train` fits
         run(task, resolve_config(task.config_type, overrides=QUICK.get(name, [])), model_home)
+    materialize(model_home)                      # the views training writes (the latest forecast), as make demo does
     return model_home
 
 
@@ -326,6 +329,11 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     similar = _post(client, "/similar_items", {"item_id": 10**9, "k": 5})
     assert similar["fallback"] == "popular items" and not similar["known_item"]
     assert [i["item_id"] for i in similar["items"]] == local["similar_items"].popular[:5].tolist()
+    forecast = _post(client, "/forecast", {"item_ids": [10**9, ids["item"]], "horizon": 28})
+    assert forecast["horizon"] == 7                    # the model's horizon on the tiny shop
+    unknown, known = forecast["forecasts"]
+    assert not unknown["known_item"] and unknown["units"] == [] and unknown["total_units"] is None
+    assert known["known_item"] and len(known["units"]) == len(known["days"]) == 7
 
 
 BAD_REQUESTS = [
@@ -350,6 +358,10 @@ BAD_REQUESTS = [
     ("/search", {"query": "x" * (MAX_QUERY_CHARS + 1)}, "string_too_long"),
     ("/search", {"query": "   "}, "string_too_short"),
     ("/search", {"query": "mug", "k": "10"}, "int_type"),
+    ("/forecast", {"item_ids": []}, "too_short"),
+    ("/forecast", {"item_ids": [1], "horizon": 0}, "greater_than_equal"),
+    ("/forecast", {"item_ids": [1], "horizon": 29}, "less_than_equal"),
+    ("/forecast", {"item_ids": [1], "days": 7}, "extra_forbidden"),
 ]
 
 
@@ -370,6 +382,7 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/search", {"query": "mug", "user_id": 2**63}, ["user_id"]),
     ("/preferences", {"user_ids": [2**63]}, ["user_ids", 0]),
     ("/profile", {"user_ids": [1, -(2**63) - 1]}, ["user_ids", 1]),
+    ("/forecast", {"item_ids": [2**63]}, ["item_ids", 0]),
 ]
 
 
