@@ -29,7 +29,8 @@ SELECT item_id, coalesce(category, ?) AS category, datediff('day', ?::DATE, CAST
 FROM items ORDER BY item_id
 """
 DAILY_UNITS_SQL = """
-SELECT item_id, datediff('day', ?::DATE, CAST(ts AS DATE)) AS day, sum(quantity) AS units
+SELECT item_id, datediff('day', ?::DATE, CAST(ts AS DATE)) AS day, sum(quantity) AS units,
+       sum(quantity * coalesce(price, 0)) AS revenue
 FROM events WHERE event_type = 'purchase' GROUP BY ALL
 """
 
@@ -40,6 +41,7 @@ class SalesPanel:
     categories: np.ndarray      # per item (NO_CATEGORY where the catalogue has none)
     first_day: date             # the day of column 0: the first day with an event
     units: np.ndarray           # (items, days): units sold per day
+    revenue: np.ndarray         # (items, days): what they sold for
     launch: np.ndarray          # per item, the column of its launch day (negative: launched before)
 
     @property
@@ -60,11 +62,12 @@ class SalesPanel:
         """The items launched before the origin."""
         return self.launch < origin
 
-    def category_units(self) -> tuple[np.ndarray, np.ndarray]:
-        """The category names and their (categories, days) unit sums."""
+    def category_sums(self, values: np.ndarray, items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every category's name and the (categories, columns) sums of ``values`` (units,
+        revenue, forecasts), whose rows are the panel's ``items`` (default: all of them)."""
         names, group = np.unique(self.categories, return_inverse=True)
-        sums = np.zeros((len(names), self.days))
-        np.add.at(sums, group, self.units)
+        sums = np.zeros((len(names), values.shape[1]))
+        np.add.at(sums, group if items is None else group[items], values)
         return names, sums
 
 
@@ -78,9 +81,12 @@ def load_sales_panel(warehouse: Path) -> SalesPanel:
         daily = con.execute(DAILY_UNITS_SQL, [first_day]).fetchnumpy()
     item_ids = np.asarray(items["item_id"], dtype=np.int64)
     units = np.zeros((len(item_ids), (last.astimezone(timezone.utc).date() - first_day).days + 1))
-    np.add.at(units, (np.searchsorted(item_ids, daily["item_id"]), daily["day"]), daily["units"])
+    revenue = np.zeros_like(units)
+    cells = (np.searchsorted(item_ids, daily["item_id"]), daily["day"])
+    np.add.at(units, cells, daily["units"])
+    np.add.at(revenue, cells, daily["revenue"])
     return SalesPanel(item_ids=item_ids, categories=np.asarray(items["category"], dtype=object),
-                      first_day=first_day, units=units, launch=np.asarray(items["launch"], dtype=np.int64))
+                      first_day=first_day, units=units, revenue=revenue, launch=np.asarray(items["launch"], dtype=np.int64))
 
 
 def forecast_origins(days: int, horizon: int, validation: int, test: int, min_history: int,
@@ -117,7 +123,7 @@ def weekly_targets(panel: SalesPanel, origin: int, weeks: int) -> np.ndarray:
 def weekday_shares(panel: SalesPanel, end: int) -> dict[str, list[float]]:
     """Per category, the share of its units sold on each weekday (Monday first) over the days
     before column ``end``, drawn towards the whole shop's by WEEKDAY_PRIOR_UNITS."""
-    names, sums = panel.category_units()
+    names, sums = panel.category_sums(panel.units)
     weekday = panel.weekdays(0, end)
     by_weekday = np.stack([sums[:, :end][:, weekday == d].sum(axis=1) for d in range(WEEK)], axis=1)
     shop = by_weekday.sum(axis=0)

@@ -60,7 +60,7 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
     ITEM_CONTENT: ((ITEM_ID,), ("base_price",), ("category", "subcategory", "brand")),
     ITEM_DEMAND: ((ITEM_ID,), (
         "units_1d", "units_7d", "units_14d", "units_28d", "units_56d", "sale_days_28d", "days_since_last_sale",
-        "promo_days_7d", "on_promo", "price_vs_base", "price_change_vs_28d_avg", "category_units_7d",
+        "sale_days_total", "units_per_day_on_sale", "promo_days_7d", "on_promo", "price_vs_base", "price_change_vs_28d_avg", "category_units_7d",
         "category_units_28d"), ()),
     AD_STATS: ((AD_ID,), ("impressions_30d", "clicks_30d", "conversions_30d", "smoothed_ctr_30d"), ()),
 }

@@ -50,6 +50,8 @@ def test_many_series_mase_agrees_with_one_series_mase():
     assert squared[1] == pytest.approx(np.mean([16, 1]))
     assert mean_rmsse(actual, predicted, squared) == pytest.approx(np.mean([
         math.sqrt(0.5 / np.mean([1, 4, 16, 9])), math.sqrt(2 / 8.5)]))
+    weighted = mean_rmsse(actual, predicted, squared, weights=[3, 1, 100])     # the flat series' weight drops
+    assert weighted == pytest.approx(0.75 * math.sqrt(0.5 / 7.5) + 0.25 * math.sqrt(2 / 8.5))
 
 
 def test_ranking_hit_rate_and_reciprocal_rank():

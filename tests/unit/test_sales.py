@@ -31,7 +31,8 @@ def test_weekly_targets_and_the_daily_spread_keep_the_units():
     rng = np.random.default_rng(0)
     units = rng.poisson(1.0, (3, 42)).astype(float)
     panel = SalesPanel(item_ids=np.array([1, 2, 3]), categories=np.array(["a", "b", NO_CATEGORY], dtype=object),
-                       first_day=date(2026, 1, 5), units=units, launch=np.array([-3, 0, 10]))
+                       first_day=date(2026, 1, 5), units=units, revenue=2 * units,
+                       launch=np.array([-3, 0, 10]))
     weekly = weekly_targets(panel, 14, 2)
     assert weekly.tolist() == [[units[i, 14:21].sum(), units[i, 21:28].sum()] for i in range(3)]
     shares = weekday_shares(panel, 28)

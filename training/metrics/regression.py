@@ -53,14 +53,16 @@ def seasonal_scales(history, starts, season: int = 1, power: int = 1) -> np.ndar
         return np.where(counts > 0, (diffs * valid).sum(axis=1) / counts, np.nan)
 
 
-def _mean_scaled(errors: np.ndarray, scales, root: bool = False) -> float:
-    """The mean over rows with a positive scale of error / scale (its root with ``root``)."""
+def _mean_scaled(errors: np.ndarray, scales, root: bool = False, weights=None) -> float:
+    """The (weighted) mean over rows with a positive scale of error / scale (its root with
+    ``root``); the weights of the rows left out do not count."""
     scales = np.asarray(scales, dtype=float)
+    weights = np.ones(len(scales)) if weights is None else np.asarray(weights, dtype=float)
     usable = np.isfinite(scales) & (scales > 0)
-    if not usable.any():
+    if not usable.any() or weights[usable].sum() <= 0:
         return float("nan")
     ratios = errors[usable] / scales[usable]
-    return float(np.mean(np.sqrt(ratios) if root else ratios))
+    return float(np.average(np.sqrt(ratios) if root else ratios, weights=weights[usable]))
 
 
 def mean_mase(actual, predicted, scales) -> float:
@@ -70,10 +72,12 @@ def mean_mase(actual, predicted, scales) -> float:
     return _mean_scaled(errors, scales)
 
 
-def mean_rmsse(actual, predicted, squared_scales) -> float:
+def mean_rmsse(actual, predicted, squared_scales, weights=None) -> float:
     """RMSSE (the M5 competition's accuracy measure) averaged over the series (rows) whose scale
     is positive: the root of each row's mean squared error over its ``seasonal_scales(...,
     power=2)`` value. Unlike MASE it is least for the mean forecast, not the median: for
-    intermittent series, whose median is often 0, MAE-based measures reward forecasting nothing."""
+    intermittent series, whose median is often 0, MAE-based measures reward forecasting nothing.
+    With ``weights`` (M5: each series' sales in the 28 days before the origin) it is WRMSSE, where
+    the unweighted mean is ruled by slow series whose tiny scale magnifies any forecast."""
     errors = ((np.asarray(actual, dtype=float) - np.asarray(predicted, dtype=float)) ** 2).mean(axis=1)
-    return _mean_scaled(errors, squared_scales, root=True)
+    return _mean_scaled(errors, squared_scales, root=True, weights=weights)
