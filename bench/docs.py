@@ -1,7 +1,8 @@
 """Regenerates the figures in the docs from ``bench/results/*.json``, never by hand: the README's
 task table (from the registry and ``bench/results/tasks.json``), the latency table of
-``docs/serving.md`` (``bench/results/serving.json``) and ``docs/results.md`` (every benchmark's
-figures, one table each).
+``docs/serving.md`` (``bench/results/serving.json``), the forecast tables of ``docs/demand.md``
+(``bench/results/forecast.json``) and ``docs/results.md`` (every benchmark's figures, one table
+each).
 
     python -m bench.docs            # after the benches (and ``python -m bench.tasks --home data``)
 """
@@ -16,8 +17,16 @@ from training.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 README, RESULTS_PAGE, SERVING_PAGE = ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "serving.md"
+DEMAND_PAGE = ROOT / "docs" / "demand.md"
 START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
 SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
+FORECAST_START, FORECAST_END = "<!-- forecast:start (python -m bench.docs) -->", "<!-- forecast:end -->"
+DATASETS = {"simulated_shop": "the demo shop (simulated, seed 7)", "online_retail": "UCI Online Retail I (2010-12 to 2011-12)",
+            "online_retail_ii": "UCI Online Retail II (2009-12 to 2010-12)"}
+COLUMNS = {"wrmsse": "WRMSSE", "rmsse": "RMSSE", "mase": "MASE", "wape": "WAPE", "bias": "bias",
+           "coverage": "coverage of the 90% interval", "wape_skill": "skill (WAPE)"}
+SYSTEMS = {"model": "**model**", "seasonal_naive": "seasonal naive", "ets": "ETS", "croston_sba": "Croston (SBA)",
+           "oracle": "oracle"}
 MAX_ROWS = 60           # figures shown per benchmark; the JSON holds the rest
 
 
@@ -58,6 +67,27 @@ def latency_table(serving: dict) -> str:
                     f"| {http['8']['requests_per_second']:.0f} / {http['32']['requests_per_second']:.0f} "
                     f"| {run['errors']} | {goal} |")
     return "\n".join(rows)
+
+
+def forecast_tables(report: dict) -> str:
+    """Per dataset, the item and the category table of the forecast's test origins."""
+    parts = []
+    for name, run in report["datasets"].items():
+        tables = run["tables"]
+        origins = run["origins"]["test"]
+        chosen = ", ".join(f"{k} {'Poisson' if k == 'dispersion' and v >= 1e6 else v}" for k, v in run["chosen"].items())
+        parts += [f"**{DATASETS.get(name, name)}**: test origins {origins[0]} to {origins[-1]}; chosen on "
+                  f"validation: {chosen}; {run['seconds']:.0f} s, peak {run['peak_rss_mib']:,} MiB.", ""]
+        for level in ("items: daily units", "categories: daily units (sums of items)",
+                      "validation WAPE of the weekly units (the choice)"):
+            rows = tables[level]
+            columns = [c for c in COLUMNS if any(r.get(c) == r.get(c) and c in r for r in rows.values())]
+            parts += [f"| {level} | " + " | ".join(COLUMNS[c] for c in columns) + " |", "|---|" + "---|" * len(columns)]
+            parts += [f"| {SYSTEMS.get(system, system)} | " + " | ".join(
+                "–" if r.get(c) is None or r[c] != r[c] else _number(r[c]) for c in columns) + " |"
+                for system, r in rows.items()]
+            parts.append("")
+    return "\n".join(parts).rstrip()
 
 
 def _between(text: str, start: str, end: str, inner: str, page: Path) -> str:
@@ -101,8 +131,13 @@ def main() -> None:
     if serving_file.is_file():
         table = latency_table(json.loads(serving_file.read_text()))
         SERVING_PAGE.write_text(_between(SERVING_PAGE.read_text(), SERVING_START, SERVING_END, table, SERVING_PAGE))
+    forecast_file = RESULTS_DIR / "forecast.json"
+    if forecast_file.is_file():
+        tables = forecast_tables(json.loads(forecast_file.read_text()))
+        DEMAND_PAGE.write_text(_between(DEMAND_PAGE.read_text(), FORECAST_START, FORECAST_END, tables, DEMAND_PAGE))
     RESULTS_PAGE.write_text(results_page())
-    print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE} and {RESULTS_PAGE}")
+    print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE}, the forecast tables of "
+          f"{DEMAND_PAGE} and {RESULTS_PAGE}")
 
 
 if __name__ == "__main__":

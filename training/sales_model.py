@@ -91,6 +91,7 @@ class SalesModel:
     chosen_by: WeeklyFit              # the fit whose validation forecasts made the choices
     objective: str
     long_run: bool
+    validation_wape: dict[str, float]  # every candidate's, by "objective" or "objective + long-run"
 
 
 def _fit(config: BoostingConfig, data: SalesData, weeks: int, objective: str, layout: FeatureLayout) -> WeeklyFit:
@@ -114,15 +115,15 @@ def fit_sales_model(config: BoostingConfig, data: SalesData, weeks: int, objecti
         fits[objective, with_long_run] = fit
         scores[objective, with_long_run] = wape(y_valid, fit.predict(data.split("validation"), weeks).T.reshape(-1))
     objective, with_long_run = min(scores, key=scores.get)
+    named = {f"{o}{' + long-run' if lr else ''}": v for (o, lr), v in scores.items()}
     log.info("forecast: validation WAPE of the weekly units %s; refitting %s",
-             {f"{o}{' + long-run' if lr else ''}": round(v, 4) for (o, lr), v in scores.items()},
-             (objective, with_long_run))
+             {k: round(v, 4) for k, v in named.items()}, (objective, with_long_run))
     chosen = fits[objective, with_long_run]
     refit, y_refit = data.weekly("refit", weeks)
     booster = lgb.train(lgb_params(config, objective=objective), lgb.Dataset(chosen.layout.matrix(refit), y_refit),
                         num_boost_round=max(chosen.booster.best_iteration, 1))
     return SalesModel(final=WeeklyFit(booster, chosen.layout), chosen_by=chosen, objective=objective,
-                      long_run=with_long_run)
+                      long_run=with_long_run, validation_wape=named)
 
 
 def nb_interval(mean: np.ndarray, size: float, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 MODEL, ORACLE = "model", "oracle"
 ITEMS, CATEGORIES = "items: daily units", "categories: daily units (sums of items)"
+CHOICE = "validation WAPE of the weekly units (the choice)"
 MAX_HORIZON_DAYS = 28
 MAX_ITEMS = 1000
 
@@ -279,6 +280,7 @@ class ForecastTask:
             gap = rows[SEASONAL_NAIVE]["wape"] - rows[ORACLE]["wape"]
             for row in rows.values():
                 row["wape_skill"] = (rows[SEASONAL_NAIVE]["wape"] - row["wape"]) / gap if gap > 0 else float("nan")
+        tables[CHOICE] = {candidate: {"wape": value} for candidate, value in model.validation_wape.items()}
         tables["items: WAPE by week ahead"] = {
             name: {f"week_{w + 1}": wape(actual[:, w * WEEK:(w + 1) * WEEK], mean[:, w * WEEK:(w + 1) * WEEK])
                    for w in range(config.weeks)} for name, (mean, _, _) in items.items()}
