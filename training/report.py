@@ -98,6 +98,32 @@ def bar_chart(title: str, values: dict[str, float], value_format: str = "{:.3f}"
     return _figure(title, label_width + bar_width + 60, height, parts)
 
 
+def forest_chart(title: str, rows: dict[str, tuple[float, float, float, float | None]], x_label: str) -> str:
+    """One line per row: an estimate (dot) with its interval (whisker) and, where known, the
+    truth (hollow ring), on a shared axis."""
+    label_width, plot_width, row = 120, 360, 22
+    values = [v for estimate, low, high, truth in rows.values() for v in (estimate, low, high, truth) if v is not None]
+    lo, hi = min(values + [0.0]), max(values + [0.0])
+    span = (hi - lo) or 1.0
+
+    def x(value: float) -> float:
+        return label_width + (value - lo) / span * plot_width
+
+    height = 30 + row * len(rows)
+    parts = [f'<line x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" y2="{height - 24}" stroke="#d0d7de"/>',
+             f'<text x="{label_width + plot_width / 2}" y="{height - 6}" font-size="11" text-anchor="middle">'
+             f'{html.escape(x_label)} ({lo:.2f} to {hi:.2f})</text>']
+    for i, (name, (estimate, low, high, truth)) in enumerate(rows.items()):
+        y = 14 + i * row
+        parts += [f'<text x="{label_width - 8}" y="{y + 4}" font-size="11" text-anchor="end">{html.escape(name)}</text>',
+                  f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="{COLOURS["model"]}" stroke-width="2"/>',
+                  f'<circle cx="{x(estimate):.1f}" cy="{y}" r="3.5" fill="{COLOURS["model"]}"/>']
+        if truth is not None:
+            parts.append(f'<circle cx="{x(truth):.1f}" cy="{y}" r="5" fill="none" stroke="{COLOURS["oracle"]}" '
+                         'stroke-width="2"/>')
+    return _figure(title, label_width + plot_width + 20, height, parts)
+
+
 GROUP_COLOURS = ("#1f6feb", "#d29922", "#2da44e", "#bf3989", "#8250df", "#cf222e", "#0a7d8c", "#9a6700",
                  "#57606a", "#e16f24", "#116329", "#6639ba")
 SCATTER_SIZE = 520

@@ -141,8 +141,11 @@ TRUTH_CATEGORIES = _table(
     ("category", "VARCHAR"), ("elasticity", "DOUBLE"), schema=TRUTH_SCHEMA,
 )
 TRUTH_CATEGORY_DAYS = _table(
-    "category_days", "per category and day: the expected units sold (the demand oracle of forecasts)",
-    ("category", "VARCHAR"), ("day", "DATE"), ("expected_units", "DOUBLE"), schema=TRUTH_SCHEMA,
+    "category_days",
+    "per category and day: the expected units sold (the forecasts' oracle) and their short-run elasticity "
+    "to the category's price index",
+    ("category", "VARCHAR"), ("day", "DATE"), ("expected_units", "DOUBLE"), ("price_elasticity", "DOUBLE"),
+    schema=TRUTH_SCHEMA,
 )
 TRUTH_AD_IMPRESSIONS = _table(
     "ad_impressions", "the click probability of each impression (counterfactual for holdout rows)",

@@ -1,6 +1,7 @@
-"""The sales forecast on the tiny shop: item_demand is what the events and prices say before each
+"""The demand tasks on the tiny shop: item_demand is what the events and prices say before each
 snapshot; the panel holds every unit sold; the task beats seasonal naive per item and per
-category, writes the latest forecast of every item on sale, and the saved model serves it."""
+category, writes the latest forecast of every item on sale, and the saved model serves it; the
+price elasticities stand beside their truth."""
 
 from __future__ import annotations
 
@@ -91,3 +92,24 @@ def test_the_forecast_beats_seasonal_naive_and_serves_the_latest_forecast(settin
     known, unknown = response.forecasts
     assert known.known_item and len(known.units) == 7 and known.total_units == pytest.approx(sum(known.units), abs=1e-3)
     assert not unknown.known_item and unknown.units == [] and unknown.total_units is None
+
+
+def test_price_elasticity_runs_on_the_tiny_shop_beside_its_truth(settings):
+    from shopml.model_store import artifact_folder
+    from training.tasks.price_elasticity import AGAINST_TRUTH, CATEGORIES, DIFFERENCES, PriceElasticityTask
+    from training.task import run
+
+    task = PriceElasticityTask()
+    result = run(task, resolve_config(task.config_type), settings)
+    per_category = result.metrics[CATEGORIES]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        truth = dict(con.execute("SELECT category, avg(price_elasticity) FROM truth.category_days "
+                                 "WHERE day BETWEEN (SELECT min(ts)::DATE FROM events) AND "
+                                 "(SELECT max(ts)::DATE FROM events) GROUP BY 1").fetchall())
+    assert set(per_category) == set(truth)
+    for category, row in per_category.items():
+        assert row["truth"] == pytest.approx(truth[category]) and row["truth"] < 0
+        assert np.isfinite(row["estimate"]) and row["se"] > 0 and row["low"] < row["estimate"] < row["high"]
+    assert np.isfinite(result.metrics[AGAINST_TRUTH][DIFFERENCES]["mae"])
+    _, metadata = artifact_folder(result.tag, settings)
+    assert set(metadata["elasticities"]) == set(truth)

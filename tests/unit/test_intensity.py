@@ -10,7 +10,7 @@ def test_daily_purchase_probability_matches_monte_carlo_of_the_session_process()
     taste = np.array([[0.7, 0.2, 0.1]])
     cart = np.array([[0.3, 0.05, 0.6]])
     intensity = DayIntensity(users=np.array([0]), sessions=np.array([1.4]), cart=cart,
-                             buy=np.array([0.55]), taste=taste)
+                             buy=np.array([0.55]), taste=taste, price_slope=np.zeros((1, 3)))
     days = 400_000
     sessions = rng.poisson(1.4, days)
     session_day = np.repeat(np.arange(days), sessions)
@@ -21,6 +21,26 @@ def test_daily_purchase_probability_matches_monte_carlo_of_the_session_process()
     p_buy_mc = np.isin(np.arange(days), session_day[bought]).mean()
     assert abs(intensity.p_cart[0] - p_cart_mc) < 4 * np.sqrt(p_cart_mc * (1 - p_cart_mc) / days)
     assert abs(intensity.p_purchase[0] - p_buy_mc) < 4 * np.sqrt(p_buy_mc * (1 - p_buy_mc) / days)
+
+
+def test_category_elasticity_is_the_derivative_of_expected_purchases():
+    """Moving a category's log price index by a small step moves each user's cart logit by
+    price_slope * step; expected purchases then move by the stated elasticity."""
+    rng = np.random.default_rng(3)
+    users, categories = 50, 4
+    logit = rng.normal(-2, 1, (users, categories))
+    slope = -rng.lognormal(0, 0.5, (users, 1)) * rng.uniform(0.6, 3, (1, categories))
+    taste = rng.dirichlet(np.ones(categories), users)
+
+    def at(step: float) -> DayIntensity:
+        return DayIntensity(users=np.arange(users), sessions=np.full(users, 1.3),
+                            cart=1 / (1 + np.exp(-(logit + slope * step))), buy=np.full(users, 0.6), taste=taste,
+                            price_slope=slope)
+
+    step = 1e-5
+    numeric = (np.log(at(step).category_purchases) - np.log(at(-step).category_purchases)) / (2 * step)
+    np.testing.assert_allclose(at(0.0).category_elasticity, numeric, rtol=1e-6)
+    assert np.all(at(0.0).category_elasticity < 0)
 
 
 def test_window_probability_without_churn_is_one_minus_exp_of_total_rate():

@@ -89,7 +89,7 @@ class Simulation:
         log[schema.TRUTH_USER_DAYS] = self._user_day_rows(day, intensity, hazard, p_churn)
         log[schema.TRUTH_CATEGORY_DAYS] = dict(
             category=np.array(vocab.CATEGORIES, dtype=object), day=np.full(len(vocab.CATEGORIES), self.epoch_day(day)),
-            expected_units=intensity.category_purchases)
+            expected_units=intensity.category_purchases, price_elasticity=intensity.category_elasticity)
         return log
 
     # --- rows --------------------------------------------------------------------------------

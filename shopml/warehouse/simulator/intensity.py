@@ -32,6 +32,7 @@ class DayIntensity:
     cart: np.ndarray        # (users, categories): P(cart | session in that category)
     buy: np.ndarray         # P(purchase | cart)
     taste: np.ndarray       # (users, categories)
+    price_slope: np.ndarray  # (users, categories): d cart logit / d log category price index (<= 0)
 
     @property
     def cart_rate(self) -> np.ndarray:
@@ -44,9 +45,23 @@ class DayIntensity:
         return self.sessions * self.cart_rate * self.buy
 
     @property
+    def _category_weights(self) -> np.ndarray:
+        """(users, categories): each user's expected purchases in each category that day."""
+        return self.sessions[:, None] * self.taste * self.cart * self.buy[:, None]
+
+    @property
     def category_purchases(self) -> np.ndarray:
         """Expected purchases per category that day, over every user (each purchase is one unit)."""
-        return (self.sessions[:, None] * self.taste * self.cart * self.buy[:, None]).sum(axis=0)
+        return self._category_weights.sum(axis=0)
+
+    @property
+    def category_elasticity(self) -> np.ndarray:
+        """Per category, d log(expected purchases) / d log(price index) that day: the short-run
+        response to every price of the category moving alike (views and choices within the
+        category keep their shares; only P(cart) moves, by price_slope * (1 - cart))."""
+        weights = self._category_weights
+        response = (weights * self.price_slope * (1 - self.cart)).sum(axis=0)
+        return response / np.maximum(weights.sum(axis=0), 1e-12)
 
     @property
     def p_cart(self) -> np.ndarray:
@@ -86,7 +101,8 @@ def day_intensity(
     )
     buy = sigmoid(b.purchase_intercept + p.buy_affinity[users] + coupon_lift)
     return DayIntensity(users=users, sessions=sessions, cart=sigmoid(cart_logit), buy=buy,
-                        taste=p.taste[users])
+                        taste=p.taste[users],
+                        price_slope=-p.price_sensitivity[users, None] * catalog.elasticity[None, :])
 
 
 def window_purchase_probability(daily_rates: list[np.ndarray], p_churn: np.ndarray) -> np.ndarray:
