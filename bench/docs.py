@@ -1,7 +1,7 @@
 """Regenerates the figures in the docs from ``bench/results/*.json``, never by hand: the README's
 task table (from the registry and ``bench/results/tasks.json``), the latency table of
-``docs/serving.md`` (``bench/results/serving.json``), the forecast tables of ``docs/demand.md``
-(``bench/results/forecast.json``) and ``docs/results.md`` (every benchmark's figures, one table
+``docs/serving.md`` (``bench/results/serving.json``), the forecast and elasticity tables of
+``docs/demand.md`` (``bench/results/demand.json``) and ``docs/results.md`` (every benchmark's figures, one table
 each).
 
     python -m bench.docs            # after the benches (and ``python -m bench.tasks --home data``)
@@ -21,6 +21,7 @@ DEMAND_PAGE = ROOT / "docs" / "demand.md"
 START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
 SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
 FORECAST_START, FORECAST_END = "<!-- forecast:start (python -m bench.docs) -->", "<!-- forecast:end -->"
+ELASTICITY_START, ELASTICITY_END = "<!-- elasticity:start (python -m bench.docs) -->", "<!-- elasticity:end -->"
 DATASETS = {"simulated_shop": "the demo shop (simulated, seed 7)", "online_retail": "UCI Online Retail I (2010-12 to 2011-12)",
             "online_retail_ii": "UCI Online Retail II (2009-12 to 2010-12)"}
 COLUMNS = {"wrmsse": "WRMSSE", "rmsse": "RMSSE", "mase": "MASE", "wape": "WAPE", "bias": "bias",
@@ -72,7 +73,7 @@ def latency_table(serving: dict) -> str:
 def forecast_tables(report: dict) -> str:
     """Per dataset, the item and the category table of the forecast's test origins."""
     parts = []
-    for name, run in report["datasets"].items():
+    for name, run in report["forecast"].items():
         tables = run["tables"]
         origins = run["origins"]["test"]
         chosen = ", ".join(f"{k} {'Poisson' if k == 'dispersion' and v >= 1e6 else v}" for k, v in run["chosen"].items())
@@ -88,6 +89,24 @@ def forecast_tables(report: dict) -> str:
                 for system, r in rows.items()]
             parts.append("")
     return "\n".join(parts).rstrip()
+
+
+def elasticity_tables(report: dict) -> str:
+    """Per dataset, each category's estimate beside the truth, then the methods against it."""
+    parts = []
+    for name, run in report["price_elasticity"].items():
+        tables = run["tables"]
+        parts += [f"**{DATASETS.get(name, name)}**, sale days {run['days'][0]} to {run['days'][1]}, {run['seconds']:.0f} s.",
+                  "", "| category | estimate | standard error | 95% interval | levels regression | truth |",
+                  "|---|---|---|---|---|---|"]
+        parts += [f"| {category} | {_number(r['estimate'])} | {_number(r['se'])} | {_number(r['low'])} to "
+                  f"{_number(r['high'])} | {_number(r['levels'])} | {_number(r['truth'])} |"
+                  for category, r in tables["per category"].items()]
+        parts += ["", "| method | MAE against the truth | rank correlation | intervals covering the truth | mean standard error |",
+                  "|---|---|---|---|---|"]
+        parts += [f"| {method} | {_number(r['mae'])} | {_number(r['rank_correlation'])} | {_number(r['coverage'])} "
+                  f"| {_number(r['mean_se'])} |" for method, r in tables["against the truth"].items()]
+    return "\n".join(parts)
 
 
 def _between(text: str, start: str, end: str, inner: str, page: Path) -> str:
@@ -131,12 +150,14 @@ def main() -> None:
     if serving_file.is_file():
         table = latency_table(json.loads(serving_file.read_text()))
         SERVING_PAGE.write_text(_between(SERVING_PAGE.read_text(), SERVING_START, SERVING_END, table, SERVING_PAGE))
-    forecast_file = RESULTS_DIR / "forecast.json"
-    if forecast_file.is_file():
-        tables = forecast_tables(json.loads(forecast_file.read_text()))
-        DEMAND_PAGE.write_text(_between(DEMAND_PAGE.read_text(), FORECAST_START, FORECAST_END, tables, DEMAND_PAGE))
+    demand_file = RESULTS_DIR / "demand.json"
+    if demand_file.is_file():
+        demand = json.loads(demand_file.read_text())
+        page = _between(DEMAND_PAGE.read_text(), FORECAST_START, FORECAST_END, forecast_tables(demand), DEMAND_PAGE)
+        page = _between(page, ELASTICITY_START, ELASTICITY_END, elasticity_tables(demand), DEMAND_PAGE)
+        DEMAND_PAGE.write_text(page)
     RESULTS_PAGE.write_text(results_page())
-    print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE}, the forecast tables of "
+    print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE}, the demand tables of "
           f"{DEMAND_PAGE} and {RESULTS_PAGE}")
 
 
