@@ -58,6 +58,7 @@ def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, l
         "similar_items": [{"item_id": i, "k": 10} for i in pick(items)],
         "search": [{"query": q, "k": 10} for q in pick(np.array(queries, dtype=object))],
         "forecast": [{"item_ids": [i], "horizon": 7} for i in pick(items)],
+        "price_advice": [{"item_ids": [i]} for i in pick(items)],
     }
 
 

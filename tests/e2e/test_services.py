@@ -45,6 +45,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "user_embedding": ["horizon_days=7", "train_cutoffs=2", "epochs=2", "dimension=16"],
     "segments": ["horizon_days=7", "k=4"],
     "forecast": ["horizon_days=7", "validation_origins=1", "test_origins=1", "min_history_days=14"],
+    "price_elasticity": ["whatif_days=7", "whatif_seeds=3"],
 }
 
 
@@ -334,6 +335,9 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     unknown, known = forecast["forecasts"]
     assert not unknown["known_item"] and unknown["units"] == [] and unknown["total_units"] is None
     assert known["known_item"] and len(known["units"]) == len(known["days"]) == 7
+    advice = _post(client, "/price_advice", {"item_ids": [10**9, ids["item"]]})["items"]
+    assert not advice[0]["known_item"] and advice[0]["recommended_price"] is None
+    assert advice[1]["known_item"] and advice[1]["change"] in ("cut", "raise", "keep")
 
 
 BAD_REQUESTS = [
@@ -362,6 +366,8 @@ BAD_REQUESTS = [
     ("/forecast", {"item_ids": [1], "horizon": 0}, "greater_than_equal"),
     ("/forecast", {"item_ids": [1], "horizon": 29}, "less_than_equal"),
     ("/forecast", {"item_ids": [1], "days": 7}, "extra_forbidden"),
+    ("/price_advice", {"item_ids": []}, "too_short"),
+    ("/price_advice", {"item_ids": [1], "band": 0.2}, "extra_forbidden"),
 ]
 
 
@@ -383,6 +389,7 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/preferences", {"user_ids": [2**63]}, ["user_ids", 0]),
     ("/profile", {"user_ids": [1, -(2**63) - 1]}, ["user_ids", 1]),
     ("/forecast", {"item_ids": [2**63]}, ["item_ids", 0]),
+    ("/price_advice", {"item_ids": [1, 2**63]}, ["item_ids", 1]),
 ]
 
 

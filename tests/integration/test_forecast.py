@@ -96,11 +96,12 @@ def test_the_forecast_beats_seasonal_naive_and_serves_the_latest_forecast(settin
 
 def test_price_elasticity_runs_on_the_tiny_shop_beside_its_truth(settings):
     from shopml.model_store import artifact_folder
-    from training.tasks.price_elasticity import AGAINST_TRUTH, CATEGORIES, DIFFERENCES, PriceElasticityTask
+    from training.tasks.price_elasticity import (AGAINST_TRUTH, CATEGORIES, DIFFERENCES, TEST_WHATIF, VALIDATION_WHATIF,
+                                                 PriceElasticityTask)
     from training.task import run
 
     task = PriceElasticityTask()
-    result = run(task, resolve_config(task.config_type), settings)
+    result = run(task, resolve_config(task.config_type, overrides=["whatif_days=7", "whatif_seeds=3"]), settings)
     per_category = result.metrics[CATEGORIES]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         truth = dict(con.execute("SELECT category, avg(price_elasticity) FROM truth.category_days "
@@ -113,3 +114,6 @@ def test_price_elasticity_runs_on_the_tiny_shop_beside_its_truth(settings):
     assert np.isfinite(result.metrics[AGAINST_TRUTH][DIFFERENCES]["mae"])
     _, metadata = artifact_folder(result.tag, settings)
     assert set(metadata["elasticities"]) == set(truth)
+    assert isinstance(metadata["config"]["allow_rises"], bool)          # chosen in the validation what-if
+    assert {TEST_WHATIF, VALIDATION_WHATIF} <= set(result.metrics)
+    assert result.metrics[TEST_WHATIF]["status quo"]["revenue_change"] == 0.0

@@ -69,3 +69,14 @@ def test_the_index_weighs_items_by_their_units_and_a_shop_without_categories_is_
     assert frame.filter(pl.col(names.CATEGORY) == "b").height == 1          # no price on its second day
     with pytest.raises(ValueError, match="need a category"):
         category_days(rows.with_columns(pl.lit(None, dtype=pl.String).alias(CATEGORY)))
+
+
+def test_the_advice_moves_only_categories_sure_of_their_side_of_minus_one():
+    from training.price_advice import category_moves, expected_change
+
+    found = {"elastic": {"low": -2.5, "high": -1.2}, "inelastic": {"low": -0.9, "high": -0.3},
+             "unsure": {"low": -1.4, "high": -0.7}}
+    assert category_moves(found, 0.1, allow_rises=True) == {"elastic": 0.9, "inelastic": 1.1, "unsure": 1.0}
+    assert category_moves(found, 0.1, allow_rises=False)["inelastic"] == 1.0
+    units, revenue = expected_change(0.9, -2.0)
+    assert units == pytest.approx(0.9 ** -2 - 1) and revenue == pytest.approx(0.9 ** -1 - 1) and revenue > 0

@@ -19,21 +19,30 @@ weeks after, which no control of the day separates from the price.
 On the simulated shop the truth is ``truth.category_days.price_elasticity`` (the exact
 derivative of a day's expected units by the category's price index), averaged over the days
 estimated on. A shop whose items have no categories (UCI Online Retail) has nothing to compare
-a category with on the same day, and is refused. There is no train and test split: the
-estimate is a causal effect, judged against the truth, not a forecast; nothing is chosen.
-Not served yet: the price advice that will use it is the next step of the demand family.
+a category with on the same day, and is refused. The estimate itself has no train and test
+split: it is a causal effect, judged against the truth, not a forecast.
+
+The advice (``training.price_advice``) moves a category's prices to the edge of a band where
+the estimate is sure which side of -1 it lies; whether it may raise prices is chosen in the
+what-if shop over the data's last weeks (validation), and the advice is judged in the what-if
+shop over the four weeks after the data (test), against the same rule on the true elasticities.
+Served as ``POST /price_advice``: per item its current price (``item_stats`` online), the
+recommended price, the elasticity used and the expected change in units and revenue.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Annotated
 
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, Field
 
 from feature_repo.definitions import names
 from shopml.model_store import save_artifact
+from shopml.serving import Endpoint, Id, OnlineReader, Request, SavedModel
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
 
@@ -41,6 +50,7 @@ from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..metrics.ranking import spearman_rows
+from ..price_advice import ADVICE, ADVICE_CUTS, category_moves, expected_change, price_whatif
 from ..report import forest_chart
 from ..sales import load_sales_panel
 from ..sales_model import origin_rows
@@ -50,9 +60,13 @@ log = logging.getLogger(__name__)
 
 DIFFERENCES, LEVELS = "differences", "levels"
 CATEGORIES, AGAINST_TRUTH = "per category", "against the truth"
+VALIDATION_WHATIF = "what-if shop, the data's last weeks (validation: may the advice raise prices?)"
+TEST_WHATIF = "what-if shop, the weeks after the data (test)"
 UNITS, PRICE, PROMO = (f"{names.ITEM_DEMAND}__{f}" for f in ("units_1d", "price_vs_base", "on_promo"))
 CATEGORY = f"{names.ITEM_CONTENT}__{names.CATEGORY}"
 DAY = "day"
+CURRENT_PRICE = f"{names.ITEM_STATS}__current_price"
+MAX_ITEMS = 1000
 
 
 @dataclass(frozen=True)
@@ -60,12 +74,24 @@ class PriceElasticityConfig:
     lag_days: int = 7                 # the differences' lag: a week, so weekdays cancel
     control_promotions: bool = True   # the change in the share of items on promotion as a control
     confidence: float = 0.95          # of the intervals
+    band: float = 0.1                 # the advice moves a category's prices by at most this share
+    allow_rises: bool | None = None   # the advice may raise prices; None: chosen in a validation what-if
+    whatif_days: int = 28             # each what-if's horizon; the validation one ends where the data ends
+    whatif_seeds: int = 20            # paired futures per what-if (0: no what-if, and no rises)
 
     def __post_init__(self):
         if self.lag_days < 1:
             raise ValueError(f"lag_days must be at least 1, got {self.lag_days}")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must lie in (0, 1), got {self.confidence}")
+        if not 0 < self.band < 1:
+            raise ValueError(f"band must lie in (0, 1), got {self.band}")
+
+
+@dataclass
+class Elasticities:
+    per_category: dict[str, dict[str, float]]    # estimate, se, low, high, levels, levels_se, days
+    validation_whatif: dict | None = None        # the what-if that chose whether the advice may raise prices
 
 
 @dataclass
@@ -149,6 +175,79 @@ def true_elasticities(settings: Settings, frame: pl.DataFrame) -> dict[str, floa
     return {category: float(value) for category, value in rows}
 
 
+class PriceAdviceRequest(Request):
+    item_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class Elasticity(BaseModel):
+    estimate: float
+    low: float                        # the interval the advice trusts (the model's confidence)
+    high: float
+
+
+class ItemPriceAdvice(BaseModel):
+    item_id: int
+    known_item: bool                  # false: the online store knows no such item, nothing is advised
+    category: str | None
+    current_price: float | None       # yesterday's list price
+    recommended_price: float | None
+    change: str | None                # cut, raise or keep
+    why: str | None                   # elastic, inelastic, uncertain, rises not allowed, no estimate
+    elasticity: Elasticity | None     # the category's, which the expectation uses
+    expected_units_change: float | None     # relative, short-run
+    expected_revenue_change: float | None   # relative, short-run
+
+
+class PriceAdviceResponse(BaseModel):
+    model: str
+    band: float                       # the largest move advised, as a share of the current price
+    allow_rises: bool
+    items: list[ItemPriceAdvice]
+
+
+class PriceAdviceAnswers:
+    def __init__(self, models: dict[str, SavedModel], online: OnlineReader):
+        saved = models["price_elasticity"]
+        self.tag, self.online = saved.tag, online
+        config = saved.metadata["config"]
+        self.band, self.allow_rises = float(config["band"]), bool(config["allow_rises"])
+        self.elasticities = saved.metadata["elasticities"]
+        self.moves = category_moves(self.elasticities, self.band, self.allow_rises)
+
+    def _why(self, category: str) -> str:
+        found = self.elasticities[category]
+        if found["high"] < -1:
+            return "elastic"
+        if found["low"] > -1:
+            return "inelastic" if self.allow_rises else "rises not allowed"
+        return "uncertain"
+
+    def answer(self, request: PriceAdviceRequest) -> PriceAdviceResponse:
+        read = self.online.read(names.SEARCH_V1, {names.ITEM_ID: request.item_ids})
+        items = []
+        for item, category, price in zip(request.item_ids, read[CATEGORY], read[CURRENT_PRICE]):
+            if category is None or price is None:
+                items.append(ItemPriceAdvice(item_id=item, known_item=category is not None, category=category,
+                                             current_price=price, recommended_price=None, change=None,
+                                             why=None if category is None else "no current price", elasticity=None,
+                                             expected_units_change=None, expected_revenue_change=None))
+                continue
+            if category not in self.elasticities:
+                items.append(ItemPriceAdvice(item_id=item, known_item=True, category=category, current_price=price,
+                                             recommended_price=price, change="keep", why="no estimate", elasticity=None,
+                                             expected_units_change=0.0, expected_revenue_change=0.0))
+                continue
+            found, factor = self.elasticities[category], self.moves[category]
+            units, revenue = expected_change(factor, found["estimate"])
+            items.append(ItemPriceAdvice(
+                item_id=item, known_item=True, category=category, current_price=price,
+                recommended_price=round(price * factor, 2),
+                change="cut" if factor < 1 else "raise" if factor > 1 else "keep", why=self._why(category),
+                elasticity=Elasticity(**{k: round(found[k], 4) for k in ("estimate", "low", "high")}),
+                expected_units_change=round(units, 4), expected_revenue_change=round(revenue, 4)))
+        return PriceAdviceResponse(model=self.tag, band=self.band, allow_rises=self.allow_rises, items=items)
+
+
 class PriceElasticityTask:
     name = "price_elasticity"
     question = "How much does each category's demand move when its prices move?"
@@ -158,6 +257,10 @@ class PriceElasticityTask:
     config_type = PriceElasticityConfig
     evaluation = Tabled("elasticity", AGAINST_TRUTH, model=DIFFERENCES, reference=LEVELS, metric="mae",
                         label="elasticity error vs truth (MAE)")
+    endpoint = Endpoint(
+        path="/price_advice", request=PriceAdviceRequest, response=PriceAdviceResponse, models=("price_elasticity",),
+        start=PriceAdviceAnswers, example=lambda shop: {"item_ids": [shop.bought_item, 10**12]},
+        doc="Per item: the current price, the recommended one, the elasticity used and the expected change.")
 
     def build_dataset(self, config: PriceElasticityConfig, settings: Settings) -> CategoryDays:
         panel = load_sales_panel(settings.warehouse_path)
@@ -167,30 +270,63 @@ class PriceElasticityTask:
             pl.col(names.EVENT_TIMESTAMP).dt.date() - pl.duration(days=1)).alias(DAY)))
         return CategoryDays(frame=frame, truth=true_elasticities(settings, frame))
 
-    def train(self, config: PriceElasticityConfig, data: CategoryDays) -> dict[str, dict[str, float]]:
-        return estimate(data.frame, config)
+    def train(self, config: PriceElasticityConfig, data: CategoryDays) -> Elasticities:
+        z = _z(config)
+        return Elasticities({category: {**found, "low": found["estimate"] - z * found["se"],
+                                        "high": found["estimate"] + z * found["se"]}
+                             for category, found in estimate(data.frame, config).items()})
 
-    def evaluate(self, config: PriceElasticityConfig, model: dict[str, dict[str, float]], data: CategoryDays,
+    def choose(self, config: PriceElasticityConfig, model: Elasticities, data: CategoryDays,
+               settings: Settings) -> PriceElasticityConfig:
+        """Whether the advice may raise prices: in the what-if shop over the last ``whatif_days``
+        of the data (validation), the advice with rises against the advice without, on value
+        (revenue less the lifetime value of the customers lost). Without a simulated shop to ask,
+        it may not."""
+        if config.allow_rises is not None:
+            return config
+        if data.truth is None or config.whatif_seeds == 0:
+            return replace(config, allow_rises=False)
+        model.validation_whatif = price_whatif(settings, model.per_category, config.band, config.whatif_days,
+                                               config.whatif_seeds, days_before_end=config.whatif_days)
+        rises_pay = model.validation_whatif[ADVICE]["value"] > model.validation_whatif[ADVICE_CUTS]["value"]
+        return replace(config, allow_rises=bool(rises_pay))
+
+    def evaluate(self, config: PriceElasticityConfig, model: Elasticities, data: CategoryDays,
                  settings: Settings) -> Evaluation:
-        from scipy.stats import norm
-
-        z = float(norm.ppf(0.5 + config.confidence / 2))
-        truth = data.truth or {}
-        per_category = {category: {**found, "low": found["estimate"] - z * found["se"],
-                                   "high": found["estimate"] + z * found["se"],
-                                   "truth": truth.get(category, float("nan"))}
-                        for category, found in model.items()}
+        z, truth = _z(config), data.truth or {}
+        per_category = {category: {**found, "truth": truth.get(category, float("nan"))}
+                        for category, found in model.per_category.items()}
         tables = {CATEGORIES: per_category, AGAINST_TRUTH: against_truth(per_category, z)}
+        if model.validation_whatif is not None:
+            tables[VALIDATION_WHATIF] = whatif_table(model.validation_whatif)
+        if data.truth is not None and config.whatif_seeds:
+            tables[TEST_WHATIF] = whatif_table(price_whatif(settings, model.per_category, config.band,
+                                                            config.whatif_days, config.whatif_seeds))
         chart = forest_chart(f"elasticity per category: estimate with its {config.confidence:.0%} interval, truth as a ring",
                              {c: (r["estimate"], r["low"], r["high"], r["truth"] if data.truth else None)
                               for c, r in per_category.items()}, "d log units / d log price")
         return Evaluation(heads={}, tables=tables, figures=[chart])
 
-    def save(self, config: PriceElasticityConfig, model: dict[str, dict[str, float]], data: CategoryDays,
+    def save(self, config: PriceElasticityConfig, model: Elasticities, data: CategoryDays,
              metrics: dict, settings: Settings) -> str:
-        metadata = {"config": config.__dict__, "metrics": metrics, "elasticities": model,
+        metadata = {"config": config.__dict__, "metrics": metrics, "elasticities": model.per_category,
                     "days": [str(data.frame[DAY].min()), str(data.frame[DAY].max())]}
         return save_artifact(self.name, task_labels(self), metadata, settings, lambda folder: None)
+
+
+def _z(config: PriceElasticityConfig) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + config.confidence / 2))
+
+
+def whatif_table(found: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The what-if arms as the report shows them: revenue, and the changes in revenue, units,
+    churned customers and value, with their intervals."""
+    columns = ("revenue", "revenue_change", "revenue_change_low", "revenue_change_high", "units_change",
+               "churned_change", "churned_change_low", "churned_change_high", "value_change", "value_change_low",
+               "value_change_high")
+    return {arm: {column: row[column] for column in columns} for arm, row in found.items()}
 
 
 def against_truth(per_category: dict[str, dict[str, float]], z: float) -> dict[str, dict[str, float]]:

@@ -3,6 +3,10 @@
 The category price index (appeal-weighted mean of price / base price over items on sale) is what
 moves category demand through elasticity; the index of *list levels* (promotions left out) is what
 customers remember, so a rise in it over four weeks is the "price rise" churn pressure.
+
+``policy`` multiplies every item's list price (1 by default): the shop's own pricing decision, which
+the what-if engine (``whatif``) sets from a cut-off on. A policy's rise counts as a rise customers
+remember, as any other.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class PriceProcess:
         self.catalog, self.behaviour = catalog, config.behaviour
         n = catalog.n_items
         self.level = np.ones(n)
+        self.policy = np.ones(n)
         self.promo_until = np.full(n, -1)
         self.promo_discount = np.zeros(n)
         self.n_categories = len(vocab.CATEGORIES)
@@ -53,11 +58,12 @@ class PriceProcess:
         self.promo_discount[starts] = rng.uniform(0.1, 0.3, starts.sum())
 
         on_promo = self.promo_until > day
-        price = np.round(cat.base_price * self.level * (1 - self.promo_discount * on_promo), 2)
+        listed = self.level * self.policy
+        price = np.round(cat.base_price * listed * (1 - self.promo_discount * on_promo), 2)
         on_sale = cat.launch_day <= day
         weights = cat.appeal * on_sale
         index = _weighted_category_mean(price / cat.base_price, weights, cat.category, self.n_categories)
-        log_level = np.log(_weighted_category_mean(self.level, weights, cat.category, self.n_categories))
+        log_level = np.log(_weighted_category_mean(listed, weights, cat.category, self.n_categories))
         rise = np.maximum(0.0, log_level - self.level_history[-b.price_rise_lookback_days])
         self.level_history.append(log_level)
         return DayPrices(price=price, on_promo=on_promo, on_sale=on_sale,

@@ -1,0 +1,80 @@
+"""Price advice from each category's estimated elasticity, and its judge, the what-if shop.
+
+With a constant elasticity e, moving every price of a category by a factor m moves its units by
+m ** e and its revenue by m ** (1 + e): a cut raises revenue where e < -1, a rise where e > -1,
+and within a band [1 - band, 1 + band] of today's prices the best move is at the band's edge.
+No costs are known, so revenue stands for margin. The advice moves a category only when the
+estimate's interval lies wholly on one side of -1, and rises can be switched off
+(``allow_rises``): a rise also drives customers away over the following weeks, which the
+short-run elasticity does not see and the what-if shop counts.
+
+``price_whatif`` continues the simulated shop for four weeks from the end of its data under the
+advice, under the same rule applied to the true elasticities, and as it was, on the same random
+numbers (``shopml.warehouse.simulator.whatif``): revenue, units and churned customers, each
+difference with its interval over repeated futures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shopml.settings import Settings
+
+ELASTIC = -1.0      # below it a cut raises revenue, above it a rise does
+
+
+def category_moves(elasticities: dict[str, dict[str, float]], band: float, allow_rises: bool) -> dict[str, float]:
+    """Per category, the price factor the advice sets: 1 - band where the whole interval is below
+    -1, 1 + band where it is above (if rises are allowed), else 1."""
+    moves = {}
+    for category, found in elasticities.items():
+        if found["high"] < ELASTIC:
+            moves[category] = 1 - band
+        elif found["low"] > ELASTIC and allow_rises:
+            moves[category] = 1 + band
+        else:
+            moves[category] = 1.0
+    return moves
+
+
+def expected_change(factor: float, elasticity: float) -> tuple[float, float]:
+    """The relative change in units and in revenue of moving prices by ``factor``."""
+    return factor ** elasticity - 1, factor ** (1 + elasticity) - 1
+
+
+ADVICE, ADVICE_CUTS, TRUE, TRUE_CUTS = ("advice, rises allowed", "advice, cuts only", "true elasticities, rises allowed",
+                                       "true elasticities, cuts only")
+
+
+def price_whatif(settings: Settings, elasticities: dict[str, dict[str, float]], band: float, horizon: int = 28,
+                 seeds: int = 20, days_before_end: int = 0) -> dict[str, dict[str, float]]:
+    """The what-if table: per arm (status quo, the advice with and without rises, the same rule on
+    the true elasticities, with and without rises) revenue, units and churned customers over
+    ``horizon`` days from ``days_before_end`` days before the end of the simulated data, with the
+    change from the status quo and its 95% interval."""
+    from shopml.warehouse.database import connect
+    from shopml.warehouse.simulator import vocabulary
+    from shopml.warehouse.simulator.oracle import replay
+    from shopml.warehouse.simulator.whatif import compare
+
+    from .oracle import simulation_config
+
+    config = simulation_config(settings)
+    if config is None:
+        raise ValueError("the what-if shop continues a simulated shop: this warehouse was imported")
+    with connect(settings.warehouse_path) as con:
+        truth = dict(con.execute("""SELECT category, avg(price_elasticity) FROM truth.category_days
+                                    WHERE day > (SELECT max(day) FROM truth.category_days) - ? - 28
+                                      AND day <= (SELECT max(day) FROM truth.category_days) - ?
+                                    GROUP BY 1""", [days_before_end, days_before_end]).fetchall())
+    cutoff = config.days - days_before_end
+    world = replay(config, cutoff)
+    names = np.array(vocabulary.CATEGORIES)[world.catalog.category]
+
+    def policy(moves: dict[str, float]) -> np.ndarray:
+        return np.array([moves.get(str(category), 1.0) for category in names])
+
+    point = {c: {"low": e, "high": e} for c, e in truth.items()}
+    arms = {ADVICE: category_moves(elasticities, band, True), ADVICE_CUTS: category_moves(elasticities, band, False),
+            TRUE: category_moves(point, band, True), TRUE_CUTS: category_moves(point, band, False)}
+    return compare(world, cutoff, horizon, {name: policy(moves) for name, moves in arms.items()}, seeds)
