@@ -5,7 +5,8 @@
   week apart, 28-day horizons, purged) against the same statsforecast baselines: the item and
   category tables (WRMSSE, RMSSE, MASE, WAPE, bias, coverage), what validation chose.
 - ``price_elasticity`` on the demo shop, per category beside the simulator's truth (Online
-  Retail's items have no categories, which the estimate compares: it is refused there).
+  Retail's items have no categories, which the estimate compares: it is refused there), and its
+  price advice in the what-if shop (validation and test).
 
 Each run in a process of its own (BentoML keeps one model store per process, and the peak memory
 is then the run's own), with its time. ``docs/demand.md``'s tables are generated from the results
@@ -28,7 +29,7 @@ from shopml.settings import Settings
 
 REAL = {"online_retail": "online_retail_I_2010-12_2011-12.parquet",
         "online_retail_ii": "online_retail_II_sheet_2009-2010.parquet"}
-CHOICES = {"forecast": ("objective", "long_run_features", "dispersion"), "price_elasticity": ("lag_days",)}
+CHOICES = {"forecast": ("objective", "long_run_features", "dispersion"), "price_elasticity": ("band", "allow_rises")}
 
 
 def real_home(name: str, datasets: Path, home: Path) -> Settings:

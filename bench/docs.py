@@ -106,7 +106,22 @@ def elasticity_tables(report: dict) -> str:
                   "|---|---|---|---|---|"]
         parts += [f"| {method} | {_number(r['mae'])} | {_number(r['rank_correlation'])} | {_number(r['coverage'])} "
                   f"| {_number(r['mean_se'])} |" for method, r in tables["against the truth"].items()]
+        for name, rows in tables.items():
+            if name.startswith("what-if shop"):
+                parts += ["", f"| {name} | revenue | revenue change | units change | churned change | value change |",
+                          "|---|---|---|---|---|---|"]
+                parts += [f"| {arm} | {_number(r['revenue'])} | {_interval(r, 'revenue')} | {r['units_change']:+,.0f} "
+                          f"| {_interval(r, 'churned')} | {_interval(r, 'value')} |" for arm, r in rows.items()]
+        parts.append(f"\nChosen in the validation what-if: the advice {'may' if run['chosen'].get('allow_rises') else 'may not'} "
+                     "raise prices.")
     return "\n".join(parts)
+
+
+def _interval(row: dict, measure: str) -> str:
+    change = row[f"{measure}_change"]
+    if change == 0 and row[f"{measure}_change_low"] == row[f"{measure}_change_high"]:
+        return "–"
+    return f"{change:+,.0f} ({row[f'{measure}_change_low']:+,.0f} to {row[f'{measure}_change_high']:+,.0f})"
 
 
 def _between(text: str, start: str, end: str, inner: str, page: Path) -> str:

@@ -276,6 +276,42 @@ def serve(
 
 
 @app.command()
+def whatif(
+    policy: Annotated[str, typer.Option(help="The policy to judge: prices (the latest price_elasticity model's advice).")] = "prices",
+    horizon: Annotated[int, typer.Option(min=1, max=365, help="Days the shop runs on from the end of its data.")] = 28,
+    seeds: Annotated[int, typer.Option(min=2, max=500, help="Paired futures per arm (the interval's spread).")] = 20,
+    home: HomeOption = None,
+) -> None:
+    """Continue the simulated shop under a policy and as it was, on the same random numbers: revenue,
+    units, churned customers and value (revenue less the lifetime value of the churned), each
+    change from the status quo with its 95% interval over the paired futures."""
+    from training.price_advice import price_whatif
+
+    from .model_store import ModelMissingError, artifact_folder
+
+    if policy != "prices":
+        _fail(f"unknown policy {policy!r}; known: prices")
+    settings = _settings(home)
+    try:
+        _, metadata = artifact_folder("price_elasticity:latest", settings)
+    except ModelMissingError:
+        _fail("no price_elasticity model in this home: run `shopml train price_elasticity` first")
+    try:
+        with console.status(f"{seeds} paired futures of {horizon} days per arm"):
+            found = price_whatif(settings, metadata["elasticities"], float(metadata["config"]["band"]), horizon, seeds)
+    except ValueError as error:
+        _fail(str(error))
+    table = Table("arm", "revenue", "revenue change (95%)", "units change", "churned change (95%)", "value change (95%)")
+    for arm, row in found.items():
+        table.add_row(arm, f"{row['revenue']:,.0f}", *(
+            f"{row[f'{m}_change']:+,.0f} ({row[f'{m}_change_low']:+,.0f} to {row[f'{m}_change_high']:+,.0f})"
+            if m != "units" else f"{row['units_change']:+,.0f}" for m in ("revenue", "units", "churned", "value")))
+    console.print(table)
+    console.print(f"the advice {'may' if metadata['config']['allow_rises'] else 'may not'} raise prices "
+                  f"(chosen in the validation what-if); a lost customer is valued at {found['status quo']['lifetime_value']:,.0f}")
+
+
+@app.command()
 def summary(home: HomeOption = None) -> None:
     """Row counts per table, the date range and a sample of each table of the warehouse."""
     from .warehouse.database import WarehouseMissingError

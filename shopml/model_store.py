@@ -49,12 +49,19 @@ def save_artifact(name: str, labels: dict[str, str], metadata: dict, settings: S
     return str(model.tag)
 
 
+class ModelMissingError(LookupError):
+    """The model store holds no such model."""
+
+
 def artifact_folder(tag: str, settings: Settings) -> tuple[Path, dict]:
     """The folder of a saved model (``name:version`` or ``name:latest``) and its metadata."""
     use_model_store(settings)
     import bentoml
 
-    model = bentoml.models.get(tag)
+    try:
+        model = bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound as error:
+        raise ModelMissingError(f"no model {tag} in {settings.model_store}") from error
     return Path(model.path), dict(model.info.metadata)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shopml.model_store import artifact_folder, use_model_store
+from shopml.model_store import ModelMissingError, artifact_folder, use_model_store
 from shopml.settings import Settings
 
 from .kinds import Headline
@@ -26,8 +26,6 @@ class TaskEntry:
 
 def catalogue(settings: Settings) -> list[TaskEntry]:
     use_model_store(settings)
-    import bentoml
-
     entries = []
     for task in REGISTRY.values():
         tag, headline = None, None
@@ -35,7 +33,7 @@ def catalogue(settings: Settings) -> list[TaskEntry]:
             folder, metadata = artifact_folder(f"{model_name(task)}:latest", settings)
             tag = f"{model_name(task)}:{folder.name}"
             headline = task.evaluation.headline(metadata.get("metrics", {}))
-        except bentoml.exceptions.NotFound:
+        except ModelMissingError:
             pass
         endpoint = getattr(task, "endpoint", None)
         entries.append(TaskEntry(task.name, task.question, task.family, endpoint.path if endpoint else None, tag,

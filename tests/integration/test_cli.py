@@ -29,7 +29,7 @@ def test_help_answers_without_importing_heavy_stages():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     for command in ("simulate", "summary", "ingest", "ingest online-retail", "train", "features", "features build",
-                    "features apply", "features materialize"):
+                    "features apply", "features materialize", "whatif"):
         assert "--help" in run(*command.split(), "--help").stdout
 
 
@@ -57,6 +57,11 @@ def test_bad_input_gives_a_clear_error_and_no_traceback(tmp_path):
     assert result.returncode == 2 and "missing required columns" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "warehouse.duckdb").exists()
+    result = run("whatif", "--home", str(tmp_path / "empty"), check=False)
+    assert result.returncode == 2 and "shopml train price_elasticity" in result.stdout
+    result = run("whatif", "--policy", "coupons", "--home", str(tmp_path), check=False)
+    assert result.returncode == 2 and "unknown policy 'coupons'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_ingest_prints_rejected_counts_per_reason(tmp_path):
