@@ -250,7 +250,7 @@ class PriceAdviceAnswers:
 
 class PriceElasticityTask:
     name = "price_elasticity"
-    question = "How much does each category's demand move when its prices move?"
+    question = "How much does each category's demand move with its prices, and what should it be priced at?"
     family = "demand"
     entity = "item"
     feature_service = names.FORECAST_V1            # item_demand's units and prices, item_content's category
