@@ -41,7 +41,6 @@ class SalesData:
     panel: SalesPanel
     origins: dict[str, list[int]]
     rows: pl.DataFrame                # one row per (item on sale, origin): the features as of the origin
-    layout: FeatureLayout             # every feature, as the training origins have them
 
     def split(self, name: str) -> pl.DataFrame:
         return self.rows.filter(pl.col(ORIGIN).is_in(self.origins[name]))

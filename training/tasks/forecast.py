@@ -41,13 +41,13 @@ from ..boosting import BoostingConfig
 from ..datasets import point_in_time_dataset
 from ..embeddings import write_atomically
 from ..evaluation import Evaluation, shap_importance
-from ..forecast_baselines import CROSTON, ETS, SEASONAL_NAIVE, baseline_forecasts
+from ..forecast_baselines import SEASONAL_NAIVE, baseline_forecasts
 from ..kinds import Tabled
 from ..metrics.regression import interval_coverage, mean_mase, mean_rmsse, seasonal_scales, wape
 from ..report import bar_chart, line_chart
 from ..sales import WEEK, SalesPanel, daily_forecast, forecast_origins, load_sales_panel, weekday_shares
-from ..sales_model import (OBJECTIVES, ORIGIN, SalesData, SalesModel, choose_dispersion, daily_forecasts,
-                           feature_layout, fit_sales_model, nb_interval, origin_rows)
+from ..sales_model import (OBJECTIVES, SalesData, SalesModel, choose_dispersion, daily_forecasts, fit_sales_model,
+                           nb_interval, origin_rows)
 from ..task import task_labels
 
 log = logging.getLogger(__name__)
@@ -231,8 +231,7 @@ class ForecastTask:
         every = sorted(set().union(*origins.values()))
         rows = point_in_time_dataset(origin_rows(panel, every), self.feature_service, settings)
         log.info("forecast: %d items x %d origins, %d rows", len(panel.item_ids), len(every), rows.height)
-        return SalesData(panel=panel, origins=origins, rows=rows,
-                         layout=feature_layout(rows.filter(pl.col(ORIGIN).is_in(origins["train"]))))
+        return SalesData(panel=panel, origins=origins, rows=rows)
 
     def train(self, config: ForecastConfig, data: SalesData) -> SalesModel:
         return fit_sales_model(config, data, config.weeks,
@@ -251,6 +250,7 @@ class ForecastTask:
         forecasts = daily_forecasts(data, model.final, "test", horizon)
         item_parts, category_parts, actual, category_actual = [], [], [], []
         histories, category_histories = Histories([], [], []), Histories([], [], [])
+        (categories, sums), (_, category_revenue) = panel.category_sums(panel.units), panel.category_sums(panel.revenue)
         for t, f in zip(data.origins["test"], forecasts):
             history = panel.units[f.items, :t]
             systems = {MODEL: (f.mean, *nb_interval(f.mean, config.dispersion, config.interval)),
@@ -259,7 +259,6 @@ class ForecastTask:
             item_parts.append(systems)
             actual.append(f.actual)
             histories.add(history, np.clip(panel.launch[f.items], 0, None), panel.revenue[f.items, :t])
-            categories, sums = panel.category_sums(panel.units)
             own = baseline_forecasts(sums[:, :t], np.zeros(len(categories), dtype=int), panel.first_day, horizon,
                                      config.interval, "ZNZ")
             by_category = {MODEL: (panel.category_sums(f.mean, f.items)[1], None, None),
@@ -269,8 +268,7 @@ class ForecastTask:
                 by_category[ORACLE] = (oracle, None, None)
             category_parts.append(by_category)
             category_actual.append(sums[:, t:t + horizon])
-            category_histories.add(sums[:, :t], np.zeros(len(categories), dtype=int),
-                                   panel.category_sums(panel.revenue)[1][:, :t])
+            category_histories.add(sums[:, :t], np.zeros(len(categories), dtype=int), category_revenue[:, :t])
         items, actual = _stack(item_parts), np.vstack(actual)
         by_category, category_actual = _stack(category_parts), np.vstack(category_actual)
         tables = {ITEMS: _table(actual, items, histories),
@@ -286,10 +284,10 @@ class ForecastTask:
                    for w in range(config.weeks)} for name, (mean, _, _) in items.items()}
         test_rows, _ = data.weekly("test", config.weeks)
         importance = shap_importance(model.final.booster, model.final.layout.matrix(test_rows), top=10)
-        largest = int(np.argmax(category_actual[-len(categories):].sum(axis=1)))
-        latest = category_parts[-1]
+        latest, latest_actual = category_parts[-1], category_actual[-len(categories):]
+        largest = int(np.argmax(latest_actual.sum(axis=1)))
         figures = [_by_day_chart(actual, items, horizon),
-                   _category_chart(str(categories[largest]), category_actual[-len(categories):][largest],
+                   _category_chart(str(categories[largest]), latest_actual[largest],
                                    {name: latest[name][0][largest] for name in (MODEL, ORACLE, SEASONAL_NAIVE)
                                     if name in latest}, horizon),
                    bar_chart("mean |SHAP| of the weekly model's features (test rows)", importance)]
