@@ -49,7 +49,7 @@ ADVICE, ADVICE_CUTS, TRUE, TRUE_CUTS = ("advice, rises allowed", "advice, cuts o
 def price_whatif(settings: Settings, elasticities: dict[str, dict[str, float]], band: float, horizon: int = 28,
                  seeds: int = 20, days_before_end: int = 0) -> dict[str, dict[str, float]]:
     """The what-if table: per arm (status quo, the advice with and without rises, the same rule on
-    the true elasticities, with and without rises) revenue, units and churned customers over
+    the true elasticities, with and without rises) revenue, units, churned customers and value over
     ``horizon`` days from ``days_before_end`` days before the end of the simulated data, with the
     change from the status quo and its 95% interval."""
     from shopml.warehouse.database import connect
