@@ -7,6 +7,9 @@
 - ``price_elasticity`` on the demo shop, per category beside the simulator's truth (Online
   Retail's items have no categories, which the estimate compares: it is refused there), and its
   price advice in the what-if shop (validation and test).
+- ``price_prediction`` on the demo shop and on UCI Online Retail I: new items' list price from
+  their text's nearest neighbours, listed items' price a week later (the real home's item index
+  is built first: the neighbours come from it).
 
 Each run in a process of its own (BentoML keeps one model store per process, and the peak memory
 is then the run's own), with its time. ``docs/demand.md``'s tables are generated from the results
@@ -29,7 +32,8 @@ from shopml.settings import Settings
 
 REAL = {"online_retail": "online_retail_I_2010-12_2011-12.parquet",
         "online_retail_ii": "online_retail_II_sheet_2009-2010.parquet"}
-CHOICES = {"forecast": ("objective", "long_run_features", "dispersion"), "price_elasticity": ("band", "allow_rises")}
+CHOICES = {"forecast": ("objective", "long_run_features", "dispersion"), "price_elasticity": ("band", "allow_rises"),
+           "price_prediction": ("neighbours",)}
 
 
 def real_home(name: str, datasets: Path, home: Path) -> Settings:
@@ -62,6 +66,11 @@ def run_here(task_name: str, settings: Settings) -> dict:
     from training.task import run
     from training.tasks import REGISTRY
 
+    if task_name == "item_index":
+        from training.item_index import build_item_index
+
+        build_item_index(settings)
+        return {}
     task = REGISTRY[task_name]
     result, seconds, peak, _ = measure(run, task, resolve_config(task.config_type), settings)
     _, metadata = artifact_folder(result.tag, settings)
@@ -90,6 +99,14 @@ def main() -> None:
         items = run["tables"]["items: daily units"]
         print(f"  {run['seconds']} s, peak {run['peak_rss_mib']} MiB; item WRMSSE model {items['model']['wrmsse']:.3f}, "
               f"seasonal naive {items['seasonal_naive']['wrmsse']:.3f}, ETS {items['ets']['wrmsse']:.3f}", flush=True)
+    for name in ("simulated_shop", "online_retail"):
+        print(f"price_prediction on {name} ...", flush=True)
+        if name != "simulated_shop":
+            train("item_index", homes[name])
+        run = report.setdefault("price_prediction", {})[name] = train("price_prediction", homes[name])
+        new = run["tables"]["new items: list price at launch"]
+        print(f"  {run['seconds']} s; new-item MAPE model {new['model']['mape']:.3f}, category median "
+              f"{new['category median']['mape']:.3f}", flush=True)
     print("price_elasticity on simulated_shop ...", flush=True)
     run = report["price_elasticity"]["simulated_shop"] = train("price_elasticity", shop)
     truth = run["tables"]["against the truth"]

@@ -22,6 +22,7 @@ START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
 SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
 FORECAST_START, FORECAST_END = "<!-- forecast:start (python -m bench.docs) -->", "<!-- forecast:end -->"
 ELASTICITY_START, ELASTICITY_END = "<!-- elasticity:start (python -m bench.docs) -->", "<!-- elasticity:end -->"
+PREDICTION_START, PREDICTION_END = "<!-- price-prediction:start (python -m bench.docs) -->", "<!-- price-prediction:end -->"
 DATASETS = {"simulated_shop": "the demo shop (simulated, seed 7)", "online_retail": "UCI Online Retail I (2010-12 to 2011-12)",
             "online_retail_ii": "UCI Online Retail II (2009-12 to 2010-12)"}
 COLUMNS = {"wrmsse": "WRMSSE", "rmsse": "RMSSE", "mase": "MASE", "wape": "WAPE", "bias": "bias",
@@ -117,6 +118,19 @@ def elasticity_tables(report: dict) -> str:
     return "\n".join(parts)
 
 
+def prediction_tables(report: dict) -> str:
+    """Per dataset, the new-item and the next-week table of the price prediction's test rows."""
+    parts = []
+    for name, run in report.get("price_prediction", {}).items():
+        parts += [f"**{DATASETS.get(name, name)}**, {run['seconds']:.0f} s.", ""]
+        for level, rows in run["tables"].items():
+            parts += [f"| {level} | MAE | MAPE | median APE | within 10% |", "|---|---|---|---|---|"]
+            parts += [f"| {SYSTEMS.get(system, system)} | {_number(r['mae'])} | {_number(r['mape'])} | "
+                      f"{_number(r['median_ape'])} | {_number(r['within_10_percent'])} |" for system, r in rows.items()]
+            parts.append("")
+    return "\n".join(parts).rstrip()
+
+
 def _interval(row: dict, measure: str) -> str:
     change = row[f"{measure}_change"]
     if change == 0 and row[f"{measure}_change_low"] == row[f"{measure}_change_high"]:
@@ -170,6 +184,7 @@ def main() -> None:
         demand = json.loads(demand_file.read_text())
         page = _between(DEMAND_PAGE.read_text(), FORECAST_START, FORECAST_END, forecast_tables(demand), DEMAND_PAGE)
         page = _between(page, ELASTICITY_START, ELASTICITY_END, elasticity_tables(demand), DEMAND_PAGE)
+        page = _between(page, PREDICTION_START, PREDICTION_END, prediction_tables(demand), DEMAND_PAGE)
         DEMAND_PAGE.write_text(page)
     RESULTS_PAGE.write_text(results_page())
     print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE}, the demand tables of "

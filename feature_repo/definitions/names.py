@@ -81,3 +81,4 @@ INTERACTION_V1 = "interaction_v1"
 PREFERENCE_V1 = "preference_v1"
 FORECAST_V1 = "forecast_v1"              # what the forecast model reads
 ITEM_FORECAST_V1 = "item_forecast_v1"    # what /forecast serves: the latest forecast
+PRICE_V1 = "price_v1"                    # what the price models read (never an item's own base price)

@@ -4,8 +4,8 @@ from feast import FeatureService
 
 from . import names
 from .on_demand import request_context
-from .views import (ad_stats, item_content, item_demand, item_forecast, item_stats, user_activity, user_category,
-                    user_engagement, user_experience, user_monetary, user_profile, user_taste)
+from .views import (ad_stats, item_content, item_demand, item_embedding, item_forecast, item_stats, user_activity,
+                    user_category, user_engagement, user_experience, user_monetary, user_profile, user_taste)
 
 propensity_v1 = FeatureService(
     name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
@@ -41,4 +41,9 @@ forecast_v1 = FeatureService(
 item_forecast_v1 = FeatureService(
     name=names.ITEM_FORECAST_V1, features=[item_forecast],
     description="The latest sales forecast of each item, as /forecast serves it",
+)
+price_v1 = FeatureService(
+    name=names.PRICE_V1,
+    features=[item_content[["category", "subcategory", "brand"]], item_embedding, item_demand, item_stats],
+    description="What an item should list at: what it is and what its text is like, its price and promotions so far",
 )

@@ -46,6 +46,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "segments": ["horizon_days=7", "k=4"],
     "forecast": ["horizon_days=7", "validation_origins=1", "test_origins=1", "min_history_days=14"],
     "price_elasticity": ["whatif_days=7", "whatif_seeds=3"],
+    "price_prediction": ["train_weeks=2", "validation_weeks=1", "test_weeks=1"],
 }
 
 

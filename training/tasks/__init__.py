@@ -16,6 +16,7 @@ from .ctr import CtrTask
 from .interactions import InteractionsTask
 from .preferences import PreferencesTask
 from .price_elasticity import PriceElasticityTask
+from .price_prediction import PricePredictionTask
 from .propensity import PropensityTask
 from .search_ranker import SearchRankerTask
 from .segments import SegmentsTask
@@ -24,7 +25,8 @@ from .user_embedding import UserEmbeddingTask
 
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
-    CtrTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(), PriceElasticityTask())}
+    CtrTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(), PriceElasticityTask(),
+    PricePredictionTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
 
