@@ -81,7 +81,7 @@ class Tabled:
 
     def headline(self, metrics: dict) -> Headline | None:
         rows = metrics.get(self.table, {})
-        if self.model not in rows:
+        if self.metric not in rows.get(self.model, {}):      # e.g. a figure only the truth gives, on real data
             return None
         reference = rows.get(self.reference, {}).get(self.metric)
         return Headline(self.label, rows[self.model][self.metric], reference, self.reference)

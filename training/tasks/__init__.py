@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..task import Task
 from .churn import ChurnTask
+from .coupon_uplift import CouponUpliftTask
 from .forecast import ForecastTask
 from .ctr import CtrTask
 from .interactions import InteractionsTask
@@ -18,6 +19,7 @@ from .preferences import PreferencesTask
 from .price_elasticity import PriceElasticityTask
 from .price_prediction import PricePredictionTask
 from .propensity import PropensityTask
+from .push_uplift import PushUpliftTask
 from .search_ranker import SearchRankerTask
 from .segments import SegmentsTask
 from .similar_items import SimilarItemsTask
@@ -25,8 +27,8 @@ from .user_embedding import UserEmbeddingTask
 
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
-    CtrTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(), PriceElasticityTask(),
-    PricePredictionTask())}
+    CtrTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
+    PriceElasticityTask(), PricePredictionTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
 
