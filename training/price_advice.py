@@ -23,18 +23,20 @@ from shopml.settings import Settings
 ELASTIC = -1.0      # below it a cut raises revenue, above it a rise does
 
 
+def advise(found: dict[str, float], band: float, allow_rises: bool) -> tuple[float, str]:
+    """The price factor for a category whose elasticity interval is ``found`` (low, high), and why:
+    1 - band where the whole interval is below -1, 1 + band where it is above (if rises are
+    allowed), else 1."""
+    if found["high"] < ELASTIC:
+        return 1 - band, "elastic"
+    if found["low"] > ELASTIC:
+        return (1 + band, "inelastic") if allow_rises else (1.0, "rises not allowed")
+    return 1.0, "uncertain"
+
+
 def category_moves(elasticities: dict[str, dict[str, float]], band: float, allow_rises: bool) -> dict[str, float]:
-    """Per category, the price factor the advice sets: 1 - band where the whole interval is below
-    -1, 1 + band where it is above (if rises are allowed), else 1."""
-    moves = {}
-    for category, found in elasticities.items():
-        if found["high"] < ELASTIC:
-            moves[category] = 1 - band
-        elif found["low"] > ELASTIC and allow_rises:
-            moves[category] = 1 + band
-        else:
-            moves[category] = 1.0
-    return moves
+    """Per category, the price factor the advice sets."""
+    return {category: advise(found, band, allow_rises)[0] for category, found in elasticities.items()}
 
 
 def expected_change(factor: float, elasticity: float) -> tuple[float, float]:

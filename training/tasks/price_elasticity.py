@@ -50,7 +50,7 @@ from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..metrics.ranking import spearman_rows
-from ..price_advice import ADVICE, ADVICE_CUTS, category_moves, expected_change, price_whatif
+from ..price_advice import ADVICE, ADVICE_CUTS, advise, expected_change, price_whatif
 from ..report import forest_chart
 from ..sales import load_sales_panel
 from ..sales_model import origin_rows
@@ -212,15 +212,8 @@ class PriceAdviceAnswers:
         config = saved.metadata["config"]
         self.band, self.allow_rises = float(config["band"]), bool(config["allow_rises"])
         self.elasticities = saved.metadata["elasticities"]
-        self.moves = category_moves(self.elasticities, self.band, self.allow_rises)
-
-    def _why(self, category: str) -> str:
-        found = self.elasticities[category]
-        if found["high"] < -1:
-            return "elastic"
-        if found["low"] > -1:
-            return "inelastic" if self.allow_rises else "rises not allowed"
-        return "uncertain"
+        self.advice = {category: advise(found, self.band, self.allow_rises)
+                       for category, found in self.elasticities.items()}
 
     def answer(self, request: PriceAdviceRequest) -> PriceAdviceResponse:
         read = self.online.read(names.SEARCH_V1, {names.ITEM_ID: request.item_ids})
@@ -237,12 +230,12 @@ class PriceAdviceAnswers:
                                              recommended_price=price, change="keep", why="no estimate", elasticity=None,
                                              expected_units_change=0.0, expected_revenue_change=0.0))
                 continue
-            found, factor = self.elasticities[category], self.moves[category]
+            found, (factor, why) = self.elasticities[category], self.advice[category]
             units, revenue = expected_change(factor, found["estimate"])
             items.append(ItemPriceAdvice(
                 item_id=item, known_item=True, category=category, current_price=price,
                 recommended_price=round(price * factor, 2),
-                change="cut" if factor < 1 else "raise" if factor > 1 else "keep", why=self._why(category),
+                change="cut" if factor < 1 else "raise" if factor > 1 else "keep", why=why,
                 elasticity=Elasticity(**{k: round(found[k], 4) for k in ("estimate", "low", "high")}),
                 expected_units_change=round(units, 4), expected_revenue_change=round(revenue, 4)))
         return PriceAdviceResponse(model=self.tag, band=self.band, allow_rises=self.allow_rises, items=items)
