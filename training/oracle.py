@@ -114,6 +114,17 @@ def describe_oracle_lead(metrics: dict) -> str | None:
 HAZARD_COLUMNS = tuple(f"hazard_{cause.removesuffix('_decay')}" for cause in CHURN_CAUSES)
 
 
+def category_elasticities(settings: Settings, first: date, last: date) -> dict[str, float] | None:
+    """The simulator's short-run price elasticity per category (``truth.category_days``), averaged
+    over the days ``first`` .. ``last``; None on imported data (no truth)."""
+    with connect(settings.warehouse_path) as con:
+        if not has_truth(con):
+            return None
+        rows = con.execute("""SELECT category, avg(price_elasticity) FROM truth.category_days
+                              WHERE day BETWEEN ? AND ? GROUP BY 1""", [first, last]).fetchall()
+    return {category: float(value) for category, value in rows}
+
+
 def hidden_user_traits(settings: Settings, users: np.ndarray, traits: str) -> pl.DataFrame | None:
     """The simulator's hidden traits of these users, one row each in their order: ``traits`` are
     SQL select expressions over ``truth.users t``. None on imported data (no truth)."""

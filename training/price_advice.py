@@ -54,22 +54,20 @@ def price_whatif(settings: Settings, elasticities: dict[str, dict[str, float]], 
     the true elasticities, with and without rises) revenue, units, churned customers and value over
     ``horizon`` days from ``days_before_end`` days before the end of the simulated data, with the
     change from the status quo and its 95% interval."""
-    from shopml.warehouse.database import connect
+    from datetime import timedelta
+
     from shopml.warehouse.simulator import vocabulary
     from shopml.warehouse.simulator.oracle import replay
     from shopml.warehouse.simulator.whatif import compare
 
-    from .oracle import simulation_config
+    from .oracle import category_elasticities, simulation_config
 
     config = simulation_config(settings)
     if config is None:
         raise ValueError("the what-if shop continues a simulated shop: this warehouse was imported")
-    with connect(settings.warehouse_path) as con:
-        truth = dict(con.execute("""SELECT category, avg(price_elasticity) FROM truth.category_days
-                                    WHERE day > (SELECT max(day) FROM truth.category_days) - ? - 28
-                                      AND day <= (SELECT max(day) FROM truth.category_days) - ?
-                                    GROUP BY 1""", [days_before_end, days_before_end]).fetchall())
     cutoff = config.days - days_before_end
+    truth = category_elasticities(settings, config.start + timedelta(days=cutoff - 28),
+                                  config.start + timedelta(days=cutoff - 1))
     world = replay(config, cutoff)
     names = np.array(vocabulary.CATEGORIES)[world.catalog.category]
 

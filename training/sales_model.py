@@ -142,6 +142,15 @@ class OriginForecast:
     actual: np.ndarray
 
 
+def forecast_origin(panel: SalesPanel, fit: WeeklyFit, frame: pl.DataFrame, origin: int,
+                    shares: dict[str, list[float]], horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The panel rows of ``frame``'s items (features as of ``origin``) and their (items, horizon)
+    daily units from the origin: each week's forecast spread by the weekday ``shares``."""
+    items = np.searchsorted(panel.item_ids, frame[names.ITEM_ID].to_numpy())
+    return items, daily_forecast(fit.predict(frame, horizon // WEEK), panel.categories[items], shares,
+                                 panel.day(origin).weekday(), horizon)
+
+
 def daily_forecasts(data: SalesData, fit: WeeklyFit, split: str, horizon: int) -> list[OriginForecast]:
     """The split's origins, each forecast day by day; the weekday profile is the one known at
     the split's first origin."""
@@ -149,10 +158,7 @@ def daily_forecasts(data: SalesData, fit: WeeklyFit, split: str, horizon: int) -
     shares = weekday_shares(panel, data.origins[split][0])
     out = []
     for t in data.origins[split]:
-        frame = data.rows.filter(pl.col(ORIGIN) == t)
-        items = np.searchsorted(panel.item_ids, frame[names.ITEM_ID].to_numpy())
-        mean = daily_forecast(fit.predict(frame, horizon // WEEK), panel.categories[items], shares,
-                              panel.day(t).weekday(), horizon)
+        items, mean = forecast_origin(panel, fit, data.rows.filter(pl.col(ORIGIN) == t), t, shares, horizon)
         out.append(OriginForecast(items, mean, panel.units[items, t:t + horizon]))
     return out
 

@@ -31,7 +31,7 @@ import polars as pl
 from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
 from shopml.settings import Settings
-from shopml.warehouse.database import connect
+from shopml.warehouse.database import connect, has_truth
 
 from .boosting import BoostingConfig, lgb_params, save_task_model
 from .datasets import point_in_time_dataset
@@ -45,6 +45,7 @@ T_LEARNER, X_LEARNER = "t_learner", "x_learner"
 MODEL, PROPENSITY, RANDOM, ORACLE = "model", "purchase propensity", "random", "oracle"
 SHARES = (0.1, 0.2, 0.3)
 TREATED, OUTCOME = "treated", "outcome"
+TEST_SENDS = "test sends (targeting by each score)"
 
 
 @dataclass(frozen=True)
@@ -156,14 +157,13 @@ def qini_chart(outcome: np.ndarray, treated: np.ndarray, scores: dict[str, np.nd
                       "share of users targeted, best first", "incremental buyers", y_max=top)
 
 
-def evaluate_uplift(model: UpliftModel, test: pl.DataFrame, oracle: np.ndarray | None, table: str,
-                    seed: int) -> Evaluation:
+def evaluate_uplift(model: UpliftModel, test: pl.DataFrame, oracle: np.ndarray | None, seed: int) -> Evaluation:
     outcome, treated = test[OUTCOME].to_numpy().astype(float), test[TREATED].to_numpy().astype(float)
     scores = {MODEL: model.uplift(test), PROPENSITY: model.purchase(test),
               RANDOM: np.random.default_rng(seed).random(test.height)}
     if oracle is not None:
         scores[ORACLE] = oracle
-    return Evaluation(heads={}, tables={table: uplift_figures(outcome, treated, scores)},
+    return Evaluation(heads={}, tables={TEST_SENDS: uplift_figures(outcome, treated, scores)},
                       figures=[qini_chart(outcome, treated, scores)])
 
 
@@ -203,14 +203,8 @@ class CampaignUpliftTask:
     config_type = UpliftConfig
     sends: Sends
 
-    @property
-    def table_name(self) -> str:
-        return "test sends (targeting by each score)"
-
-    @property
-    def evaluation(self) -> Tabled:
-        return Tabled("uplift", self.table_name, model=MODEL, reference=PROPENSITY, metric="share_of_oracle_true_qini",
-                      label="share of the oracle's expected Qini")
+    evaluation = Tabled("uplift", TEST_SENDS, model=MODEL, reference=PROPENSITY, metric="share_of_oracle_true_qini",
+                        label="share of the oracle's expected Qini")
 
     def build_dataset(self, config: UpliftConfig, settings: Settings) -> UpliftData:
         with connect(settings.warehouse_path) as con:
@@ -231,7 +225,7 @@ class CampaignUpliftTask:
     def evaluate(self, config: UpliftConfig, model, data: UpliftData, settings: Settings) -> Evaluation:
         fitted, validation_qini = model
         test = data.splits["test"]
-        evaluation = evaluate_uplift(fitted, test, true_uplift(settings, self.sends, test), self.table_name, config.seed)
+        evaluation = evaluate_uplift(fitted, test, true_uplift(settings, self.sends, test), config.seed)
         evaluation.tables["validation Qini of each learner (the choice)"] = {
             learner: {"qini": value} for learner, value in validation_qini.items()}
         return evaluation
@@ -247,8 +241,7 @@ class CampaignUpliftTask:
 def true_uplift(settings: Settings, sends: Sends, test: pl.DataFrame) -> np.ndarray | None:
     """The simulator's true uplift of each test send, in the test rows' order (None without truth)."""
     with connect(settings.warehouse_path) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'truth' "
-                           "AND table_name = ?", [sends.truth.split(".")[-1]]).fetchall()[0][0]:
+        if not has_truth(con):
             return None
         con.register("test_sends", test.select("send_id").with_row_index("position").to_arrow())
         found = con.sql(f"""SELECT t.uplift FROM test_sends s JOIN {sends.truth} t ON t.{sends.id_column} = s.send_id

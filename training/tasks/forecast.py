@@ -35,7 +35,7 @@ from feature_repo.definitions import names
 from shopml.model_store import save_boosters
 from shopml.serving import Endpoint, Id, OnlineReader, Request, SavedModel
 from shopml.settings import Settings
-from shopml.warehouse.database import connect
+from shopml.warehouse.database import connect, has_truth
 
 from ..boosting import BoostingConfig
 from ..datasets import point_in_time_dataset
@@ -45,9 +45,9 @@ from ..forecast_baselines import SEASONAL_NAIVE, baseline_forecasts
 from ..kinds import Tabled
 from ..metrics.regression import interval_coverage, mean_mase, mean_rmsse, seasonal_scales, wape
 from ..report import bar_chart, line_chart
-from ..sales import WEEK, SalesPanel, daily_forecast, forecast_origins, load_sales_panel, weekday_shares
+from ..sales import WEEK, SalesPanel, forecast_origins, load_sales_panel, weekday_shares
 from ..sales_model import (OBJECTIVES, SalesData, SalesModel, choose_dispersion, daily_forecasts, fit_sales_model,
-                           nb_interval, origin_rows)
+                           forecast_origin, nb_interval, origin_rows)
 from ..task import task_labels
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,7 @@ def oracle_demand(settings: Settings, panel: SalesPanel, categories: np.ndarray,
                   horizon: int) -> np.ndarray | None:
     """(categories, horizon): the simulator's expected units (None without that truth)."""
     with connect(settings.warehouse_path) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'truth' "
-                           "AND table_name = 'category_days'").fetchall()[0][0]:
+        if not has_truth(con):
             return None
         found = con.execute("""SELECT category, datediff('day', ?::DATE, day) AS h, expected_units
                                FROM truth.category_days WHERE day >= ?::DATE AND day < ?::DATE""",
@@ -111,7 +110,9 @@ class Histories:
     revenue: list[np.ndarray]
 
     def add(self, units: np.ndarray, starts: np.ndarray, revenue: np.ndarray) -> None:
-        self.units.append(units), self.starts.append(starts), self.revenue.append(revenue[:, -4 * WEEK:].sum(axis=1))
+        self.units.append(units)
+        self.starts.append(starts)
+        self.revenue.append(revenue[:, -4 * WEEK:].sum(axis=1))
 
     def scales(self, power: int) -> np.ndarray:
         return np.concatenate([seasonal_scales(u, s, WEEK, power) for u, s in zip(self.units, self.starts)])
@@ -312,9 +313,7 @@ def write_latest_forecast(model: SalesModel, panel: SalesPanel, config: Forecast
     its daily forecast and interval from that day; written atomically, returned."""
     origin = panel.days
     frame = point_in_time_dataset(origin_rows(panel, [origin]), names.FORECAST_V1, settings)
-    items = np.searchsorted(panel.item_ids, frame[names.ITEM_ID].to_numpy())
-    mean = daily_forecast(model.final.predict(frame, config.weeks), panel.categories[items],
-                          weekday_shares(panel, origin), panel.day(origin).weekday(), config.horizon_days)
+    _, mean = forecast_origin(panel, model.final, frame, origin, weekday_shares(panel, origin), config.horizon_days)
     lower, upper = nb_interval(mean, config.dispersion, config.interval)
 
     def arrays(values: np.ndarray) -> pl.Series:

@@ -44,12 +44,12 @@ from feature_repo.definitions import names
 from shopml.model_store import save_artifact
 from shopml.serving import Endpoint, Id, OnlineReader, Request, SavedModel
 from shopml.settings import Settings
-from shopml.warehouse.database import connect
 
 from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..metrics.ranking import spearman_rows
+from ..oracle import category_elasticities
 from ..price_advice import ADVICE, ADVICE_CUTS, advise, expected_change, price_whatif
 from ..report import forest_chart
 from ..sales import load_sales_panel
@@ -161,20 +161,6 @@ def _levels(days: pl.DataFrame, lags: int) -> tuple[float, float]:
     return float(fit.params[0]), float(fit.bse[0])
 
 
-def true_elasticities(settings: Settings, frame: pl.DataFrame) -> dict[str, float] | None:
-    """The simulator's short-run elasticity per category, averaged over the panel's days (None
-    without that truth)."""
-    with connect(settings.warehouse_path) as con:
-        found = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'truth' "
-                            "AND table_name = 'category_days' AND column_name = 'price_elasticity'").fetchall()[0][0]
-        if not found:
-            return None
-        first, last = frame[DAY].min(), frame[DAY].max()
-        rows = con.execute("""SELECT category, avg(price_elasticity) FROM truth.category_days
-                              WHERE day BETWEEN ? AND ? GROUP BY 1""", [first, last]).fetchall()
-    return {category: float(value) for category, value in rows}
-
-
 class PriceAdviceRequest(Request):
     item_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_ITEMS)]
 
@@ -261,7 +247,7 @@ class PriceElasticityTask:
                                      settings)
         frame = category_days(rows.select(names.ITEM_ID, UNITS, PRICE, PROMO, CATEGORY, (
             pl.col(names.EVENT_TIMESTAMP).dt.date() - pl.duration(days=1)).alias(DAY)))
-        return CategoryDays(frame=frame, truth=true_elasticities(settings, frame))
+        return CategoryDays(frame=frame, truth=category_elasticities(settings, frame[DAY].min(), frame[DAY].max()))
 
     def train(self, config: PriceElasticityConfig, data: CategoryDays) -> Elasticities:
         z = _z(config)
