@@ -1,7 +1,7 @@
 """Regenerates the figures in the docs from ``bench/results/*.json``, never by hand: the README's
 task table (from the registry and ``bench/results/tasks.json``), the latency table of
-``docs/serving.md`` (``bench/results/serving.json``), the forecast and elasticity tables of
-``docs/demand.md`` (``bench/results/demand.json``) and ``docs/results.md`` (every benchmark's figures, one table
+``docs/serving.md`` (``bench/results/serving.json``), the forecast, price prediction and
+elasticity tables of ``docs/demand.md`` (``bench/results/demand.json``) and ``docs/results.md`` (every benchmark's figures, one table
 each).
 
     python -m bench.docs            # after the benches (and ``python -m bench.tasks --home data``)
@@ -107,9 +107,9 @@ def elasticity_tables(report: dict) -> str:
                   "|---|---|---|---|---|"]
         parts += [f"| {method} | {_number(r['mae'])} | {_number(r['rank_correlation'])} | {_number(r['coverage'])} "
                   f"| {_number(r['mean_se'])} |" for method, r in tables["against the truth"].items()]
-        for name, rows in tables.items():
-            if name.startswith("what-if shop"):
-                parts += ["", f"| {name} | revenue | revenue change | units change | churned change | value change |",
+        for table, rows in tables.items():
+            if table.startswith("what-if shop"):
+                parts += ["", f"| {table} | revenue | revenue change | units change | churned change | value change |",
                           "|---|---|---|---|---|---|"]
                 parts += [f"| {arm} | {_number(r['revenue'])} | {_interval(r, 'revenue')} | {r['units_change']:+,.0f} "
                           f"| {_interval(r, 'churned')} | {_interval(r, 'value')} |" for arm, r in rows.items()]
