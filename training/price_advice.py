@@ -58,7 +58,7 @@ def price_whatif(settings: Settings, elasticities: dict[str, dict[str, float]], 
 
     from shopml.warehouse.simulator import vocabulary
     from shopml.warehouse.simulator.oracle import replay
-    from shopml.warehouse.simulator.whatif import compare
+    from shopml.warehouse.simulator.whatif import Policy, compare
 
     from .oracle import category_elasticities, simulation_config
 
@@ -71,8 +71,8 @@ def price_whatif(settings: Settings, elasticities: dict[str, dict[str, float]], 
     world = replay(config, cutoff)
     names = np.array(vocabulary.CATEGORIES)[world.catalog.category]
 
-    def policy(moves: dict[str, float]) -> np.ndarray:
-        return np.array([moves.get(str(category), 1.0) for category in names])
+    def policy(moves: dict[str, float]) -> Policy:
+        return Policy(prices=np.array([moves.get(str(category), 1.0) for category in names]))
 
     point = {c: {"low": e, "high": e} for c, e in truth.items()}
     arms = {ADVICE: category_moves(elasticities, band, True), ADVICE_CUTS: category_moves(elasticities, band, False),

@@ -1,8 +1,5 @@
 """Uplift of a randomised send (a coupon, a push): who buys *because* of it, not who buys anyway.
-
-Rows are the sends of a campaign table, treated or held out at random, each with the outcome in
-its window and the user's ``churn_v1`` features as of the send. Splits are the send days: test the
-latest whose windows the data covers, validation the ones before, purged (``training.labels``).
+The learners and their figures; a campaign's task around them is ``training.campaigns``.
 
 Two meta-learners on LightGBM, chosen by the validation Qini coefficient:
 - **T-learner**: a classifier per arm; the uplift is the difference of their probabilities.
@@ -13,7 +10,7 @@ Written here, not taken from a library: causalml pulls XGBoost and CUDA packages
 install, and scikit-uplift has not been released since 2022; each learner is a few lines on the
 LightGBM the platform already fits.
 
-Judged on the test sends (``training.metrics.uplift``): Qini coefficient, AUUC and the uplift among
+Judged on randomised sends (``training.metrics.uplift``): Qini coefficient, AUUC and the uplift among
 the top 10/20/30% against random targeting, against targeting by purchase propensity (the usual
 mistake: it finds who buys anyway) and, on the simulated shop, against the oracle, the true uplift
 of every send (``truth.promotions``, ``truth.pushes``), with the share of the oracle's Qini.
@@ -21,23 +18,16 @@ of every send (``truth.promotions``, ``truth.pushes``), with the share of the or
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
-from shopml.settings import Settings
-from shopml.warehouse.database import connect, has_truth
 
-from .boosting import BoostingConfig, lgb_params, save_task_model
-from .datasets import point_in_time_dataset
+from .boosting import BoostingConfig, lgb_params
 from .evaluation import Evaluation
-from .kinds import Tabled
-from .labels import CUTOFF, split_by_time
 from .metrics.uplift import auuc, qini_coefficient, uplift_at_share
 from .report import line_chart
 
@@ -53,8 +43,13 @@ class UpliftConfig(BoostingConfig):
     validation_sends: int = 2         # send days; their windows end by the first test send
     test_sends: int = 2               # the latest send days whose windows the data covers
     learner: str = "auto"             # t_learner, x_learner; auto: the better validation Qini
-    min_data_in_leaf: int = 200
+    # small, slow trees: an effect is a difference of two noisy rates, and deeper trees fit the noise
+    # (on the demo shop they lose to targeting by propensity; see docs/marketing.md)
+    num_leaves: int = 7
+    min_data_in_leaf: int = 1000
+    learning_rate: float = 0.02
     max_rounds: int = 300
+    whatif_seeds: int = 10            # paired futures of the what-if campaign (0: none)
 
     def __post_init__(self):
         if self.learner not in ("auto", T_LEARNER, X_LEARNER):
@@ -79,41 +74,58 @@ class UpliftModel:
     arms: dict[int, lgb.Booster]                  # per arm (1 treated, 0 held out): P(outcome)
     effects: dict[int, lgb.Booster] | None        # X-learner: per arm, the imputed effect's regressor
 
-    def uplift(self, frame: pl.DataFrame) -> np.ndarray:
-        x = self.layout.matrix(frame)
-        if self.effects is None:
-            return self.arms[1].predict(x) - self.arms[0].predict(x)
-        return (self.effects[0].predict(x) + self.effects[1].predict(x)) / 2
+    def _x(self, rows: pl.DataFrame | dict[str, list]):
+        return self.layout.matrix(rows) if isinstance(rows, pl.DataFrame) else self.layout.array(rows)
 
-    def purchase(self, frame: pl.DataFrame) -> np.ndarray:
+    def uplift(self, rows: pl.DataFrame | dict[str, list]) -> np.ndarray:
+        """Per row (a frame, or the columns of an online read), the predicted uplift."""
+        x = self._x(rows)
+        if self.effects is None:
+            return self.arms[1].predict(x, num_threads=1) - self.arms[0].predict(x, num_threads=1)
+        return (self.effects[0].predict(x, num_threads=1) + self.effects[1].predict(x, num_threads=1)) / 2
+
+    def purchase(self, rows: pl.DataFrame | dict[str, list]) -> np.ndarray:
         """P(outcome) without the send: the held-out arm's model, what propensity targeting ranks by."""
-        return self.arms[0].predict(self.layout.matrix(frame))
+        return self.arms[0].predict(self._x(rows), num_threads=1)
+
+    def boosters(self, prefix: str = "") -> dict[str, lgb.Booster]:
+        out = {f"{prefix}treated": self.arms[1], f"{prefix}held_out": self.arms[0]}
+        if self.effects is not None:
+            out |= {f"{prefix}effect_treated": self.effects[1], f"{prefix}effect_held_out": self.effects[0]}
+        return out
+
+    @classmethod
+    def from_boosters(cls, boosters: dict[str, lgb.Booster], layout: FeatureLayout, prefix: str = "") -> UpliftModel:
+        arms = {1: boosters[f"{prefix}treated"], 0: boosters[f"{prefix}held_out"]}
+        if f"{prefix}effect_treated" not in boosters:
+            return cls(T_LEARNER, layout, arms, None)
+        return cls(X_LEARNER, layout, arms, {1: boosters[f"{prefix}effect_treated"], 0: boosters[f"{prefix}effect_held_out"]})
 
 
 def fit_uplift(config: UpliftConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
-               learner: str) -> UpliftModel:
+               learner: str, outcome: str = OUTCOME) -> UpliftModel:
     arms = {}
     for arm in (0, 1):
         own, own_valid = train.filter(pl.col(TREATED) == arm), valid.filter(pl.col(TREATED) == arm)
-        arms[arm] = _classifier(config, layout.matrix(own), own[OUTCOME].to_numpy(), layout.matrix(own_valid),
-                                own_valid[OUTCOME].to_numpy())
+        arms[arm] = _classifier(config, layout.matrix(own), own[outcome].to_numpy(), layout.matrix(own_valid),
+                                own_valid[outcome].to_numpy())
     if learner == T_LEARNER:
         return UpliftModel(learner, layout, arms, None)
     effects = {}
     for arm in (0, 1):
         own = train.filter(pl.col(TREATED) == arm)
-        x, y = layout.matrix(own), own[OUTCOME].to_numpy().astype(float)
+        x, y = layout.matrix(own), own[outcome].to_numpy().astype(float)
         imputed = y - arms[0].predict(x) if arm == 1 else arms[1].predict(x) - y
         effects[arm] = _regressor(config, x, imputed, arms[arm].best_iteration)
     return UpliftModel(learner, layout, arms, effects)
 
 
-def choose_learner(config: UpliftConfig, layout: FeatureLayout, train: pl.DataFrame,
-                   valid: pl.DataFrame) -> tuple[UpliftModel, dict[str, float]]:
+def choose_learner(config: UpliftConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
+                   outcome: str = OUTCOME) -> tuple[UpliftModel, dict[str, float]]:
     """Every candidate learner fitted; the one with the best validation Qini, and each one's Qini."""
     candidates = (T_LEARNER, X_LEARNER) if config.learner == "auto" else (config.learner,)
-    fitted = {learner: fit_uplift(config, layout, train, valid, learner) for learner in candidates}
-    qini = {learner: qini_coefficient(valid[OUTCOME], valid[TREATED], model.uplift(valid))
+    fitted = {learner: fit_uplift(config, layout, train, valid, learner, outcome) for learner in candidates}
+    qini = {learner: qini_coefficient(valid[outcome], valid[TREATED], model.uplift(valid))
             for learner, model in fitted.items()}
     return fitted[max(qini, key=qini.get)], qini
 
@@ -165,85 +177,3 @@ def evaluate_uplift(model: UpliftModel, test: pl.DataFrame, oracle: np.ndarray |
         scores[ORACLE] = oracle
     return Evaluation(heads={}, tables={TEST_SENDS: uplift_figures(outcome, treated, scores)},
                       figures=[qini_chart(outcome, treated, scores)])
-
-
-@dataclass(frozen=True)
-class Sends:
-    """Where a campaign's randomised sends are: their table, id, arm and outcome columns, the
-    window the outcome is read over, and the truth table of their true uplift."""
-    table: str
-    id_column: str
-    treatment: str
-    outcome: str
-    window_days: float
-    truth: str
-
-    def rows_sql(self) -> str:
-        return f"""SELECT {self.id_column} AS send_id, user_id AS {names.USER_ID}, ts AS {names.EVENT_TIMESTAMP},
-                          ts AS {CUTOFF}, CAST({self.treatment} AS INTEGER) AS {TREATED},
-                          CAST({self.outcome} AS INTEGER) AS {OUTCOME}
-                   FROM {self.table}
-                   WHERE ts + INTERVAL (CAST({self.window_days * 24} AS INTEGER)) HOUR
-                         <= (SELECT CAST(max(ts) AS DATE) + 1 FROM events)
-                   ORDER BY ts, {self.id_column}"""
-
-
-@dataclass
-class UpliftData:
-    splits: dict[str, pl.DataFrame]
-    layout: FeatureLayout
-
-
-class CampaignUpliftTask:
-    """A campaign's uplift task; its module names the campaign (``sends``) and what it asks."""
-
-    family = "marketing"
-    entity = "user"
-    feature_service = names.CHURN_V1
-    config_type = UpliftConfig
-    sends: Sends
-
-    evaluation = Tabled("uplift", TEST_SENDS, model=MODEL, reference=PROPENSITY, metric="share_of_oracle_true_qini",
-                        label="share of the oracle's expected Qini")
-
-    def build_dataset(self, config: UpliftConfig, settings: Settings) -> UpliftData:
-        with connect(settings.warehouse_path) as con:
-            rows = con.sql(self.sends.rows_sql()).pl()
-        if rows.is_empty():
-            raise ValueError(f"the warehouse has no {self.sends.table} whose outcome window it covers")
-        dataset = point_in_time_dataset(rows, self.feature_service, settings)
-        splits = split_by_time(dataset, config.validation_sends, config.test_sends,
-                               horizon=timedelta(days=self.sends.window_days))
-        return UpliftData(splits, FeatureLayout.from_training(splits["train"]))
-
-    def train(self, config: UpliftConfig, data: UpliftData) -> tuple[UpliftModel, dict[str, float]]:
-        return choose_learner(config, data.layout, data.splits["train"], data.splits["validation"])
-
-    def choose(self, config: UpliftConfig, model, data: UpliftData, settings: Settings) -> UpliftConfig:
-        return replace(config, learner=model[0].learner)
-
-    def evaluate(self, config: UpliftConfig, model, data: UpliftData, settings: Settings) -> Evaluation:
-        fitted, validation_qini = model
-        test = data.splits["test"]
-        evaluation = evaluate_uplift(fitted, test, true_uplift(settings, self.sends, test), config.seed)
-        evaluation.tables["validation Qini of each learner (the choice)"] = {
-            learner: {"qini": value} for learner, value in validation_qini.items()}
-        return evaluation
-
-    def save(self, config: UpliftConfig, model, data: UpliftData, metrics: dict, settings: Settings) -> str:
-        fitted, _ = model
-        boosters = {"treated": fitted.arms[1], "held_out": fitted.arms[0]}
-        if fitted.effects is not None:
-            boosters |= {"effect_treated": fitted.effects[1], "effect_held_out": fitted.effects[0]}
-        return save_task_model(self, boosters, "treated", config, data.splits, data.layout, metrics, settings)
-
-
-def true_uplift(settings: Settings, sends: Sends, test: pl.DataFrame) -> np.ndarray | None:
-    """The simulator's true uplift of each test send, in the test rows' order (None without truth)."""
-    with connect(settings.warehouse_path) as con:
-        if not has_truth(con):
-            return None
-        con.register("test_sends", test.select("send_id").with_row_index("position").to_arrow())
-        found = con.sql(f"""SELECT t.uplift FROM test_sends s JOIN {sends.truth} t ON t.{sends.id_column} = s.send_id
-                            ORDER BY s.position""").fetchnumpy()
-    return np.asarray(found["uplift"], dtype=float)

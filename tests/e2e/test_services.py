@@ -47,8 +47,8 @@ QUICK = {                                       # quick settings for the tiny sh
     "forecast": ["horizon_days=7", "validation_origins=1", "test_origins=1", "min_history_days=14"],
     "price_elasticity": ["whatif_days=7", "whatif_seeds=3"],
     "price_prediction": ["train_weeks=2", "validation_weeks=1", "test_weeks=1"],
-    "coupon_uplift": ["validation_sends=1", "test_sends=1"],
-    "push_uplift": ["validation_sends=1", "test_sends=1"],
+    "coupon_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
+    "push_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
 }
 
 

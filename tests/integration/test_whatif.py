@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shopml.warehouse.simulator.oracle import replay
-from shopml.warehouse.simulator.whatif import compare, run_arm
+from shopml.warehouse.simulator.whatif import STATUS_QUO, Policy, compare, run_arm
 from tests.conftest import TINY_SHOP
 
 CUTOFF, HORIZON = 56, 14
@@ -21,17 +21,27 @@ def world():
 
 def test_the_same_policy_on_the_same_stream_is_the_same_future(world):
     alive = world.state.alive.copy()
-    same = np.ones(world.catalog.n_items)
+    same = Policy(prices=np.ones(world.catalog.n_items), coupons=np.arange(50), pushes=np.arange(50, 100))
     first, second = (run_arm(world, CUTOFF, HORIZON, same, stream=3) for _ in range(2))
-    assert (first.units, first.revenue, first.churned) == (second.units, second.revenue, second.churned)
+    assert (first.units, first.revenue, first.buyers, first.coupon_cost, first.churned) == (
+        second.units, second.revenue, second.buyers, second.coupon_cost, second.churned)
     assert np.array_equal(first.category_units, second.category_units)
     assert np.array_equal(world.state.alive, alive) and np.all(world.prices.policy == 1.0)
+    assert not (world.state.coupon_until[:50] > CUTOFF).any() and not (world.state.push_until[50:100] > CUTOFF).any()
 
 
 def test_a_price_cut_sells_more_and_its_difference_has_an_interval(world):
-    table = compare(world, CUTOFF, HORIZON, {"cut": np.full(world.catalog.n_items, 0.8)}, seeds=4)
-    assert table["status quo"]["units_change"] == 0.0
+    table = compare(world, CUTOFF, HORIZON, {"cut": Policy(prices=np.full(world.catalog.n_items, 0.8))}, seeds=4)
+    assert table[STATUS_QUO]["units_change"] == 0.0
     cut = table["cut"]
     assert cut["units_change_low"] > 0 and cut["units_change_low"] <= cut["units_change"] <= cut["units_change_high"]
     assert cut["churned_change"] <= 0                     # a cut is no rise to remember
     assert cut["value_change"] == pytest.approx(cut["revenue_change"] - cut["lifetime_value"] * cut["churned_change"])
+
+
+def test_coupons_cost_discounts_and_bring_buyers(world):
+    live = np.flatnonzero(world.state.alive & (world.population.signup_day < CUTOFF))
+    table = compare(world, CUTOFF, HORIZON, {"coupons": Policy(coupons=live, coupon_discount=0.2)}, seeds=4)
+    coupons = table["coupons"]
+    assert table[STATUS_QUO]["coupon_cost"] >= 0 and coupons["coupon_cost_change"] > 0
+    assert coupons["buyers_change_low"] > 0

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from shopml.matrix import FeatureLayout
+from training.campaign_plan import plan
 from training.uplift import (OUTCOME, T_LEARNER, TREATED, X_LEARNER, UpliftConfig, fit_uplift, true_qini,
                              uplift_figures)
 
@@ -42,3 +43,11 @@ def test_the_learners_find_who_gains_where_propensity_finds_who_buys_anyway(lear
                             "oracle": test["truth"].to_numpy()})
     assert table["model"]["share_of_oracle_true_qini"] > 0.8
     assert table["propensity"]["share_of_oracle_true_qini"] < 0.3
+
+
+def test_a_plan_spends_its_budget_on_the_best_gains_above_zero_and_spares_the_put_off():
+    uplift = np.array([0.02, 0.3, -0.1, 0.1, 0.0, 0.2])
+    assert plan(uplift, 3).tolist() == [1, 5, 3]
+    assert plan(uplift, 10).tolist() == [1, 5, 3, 0]                       # never a gain of 0 or less
+    assert plan(uplift, 3, put_off=np.array([0, 0, 0, 0, 0, 1], dtype=bool)).tolist() == [1, 3, 0]
+    assert plan(uplift, 0).tolist() == []

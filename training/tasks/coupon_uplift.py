@@ -6,11 +6,11 @@ served yet: the coupon plan that targets by it is the next step of the marketing
 
 from __future__ import annotations
 
-from ..uplift import CampaignUpliftTask, Sends
+from ..campaigns import CampaignUpliftTask, Sends
 
 
 class CouponUpliftTask(CampaignUpliftTask):
     name = "coupon_uplift"
     question = "Who buys because of a coupon, and not anyway?"
     sends = Sends(table="promotions", id_column="promotion_id", treatment="coupon", outcome="purchased",
-                  window_days=7, truth="truth.promotions")
+                  window_days=7, truth="truth.promotions", send="coupon")

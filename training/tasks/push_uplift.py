@@ -7,11 +7,11 @@ predicted yet. Not served yet."""
 
 from __future__ import annotations
 
-from ..uplift import CampaignUpliftTask, Sends
+from ..campaigns import CampaignUpliftTask, Sends
 
 
 class PushUpliftTask(CampaignUpliftTask):
     name = "push_uplift"
     question = "Who buys because of a push, and who is put off by it?"
     sends = Sends(table="pushes", id_column="push_id", treatment="treated", outcome="converted", window_days=2,
-                  truth="truth.pushes")
+                  truth="truth.pushes", send="push", can_put_off=True)

@@ -24,6 +24,21 @@ def _targets(world: World, day: int, reach: float, rng) -> tuple[np.ndarray, np.
     return targeted, treated
 
 
+def push(world: World, users: np.ndarray, day: int) -> None:
+    """A push reaches these (live) users at ``day``: it acts for the push window, and those it puts
+    off remember it as unwanted."""
+    s = world.state
+    s.push_until[users] = day + world.behaviour.push_window_days
+    s.unwanted_pushes[users[world.population.push_effect[users] < 0]] += 1.0
+
+
+def give_coupons(world: World, users: np.ndarray, day: int, discount) -> None:
+    """These users hold a coupon of ``discount`` from ``day``, valid for the coupon window."""
+    s = world.state
+    s.coupon_until[users] = day + world.behaviour.coupon_valid_days
+    s.coupon_discount[users] = discount
+
+
 def send_pushes(world: World, day: int, prices: DayPrices, rng) -> dict[str, np.ndarray]:
     b, s, p = world.behaviour, world.state, world.population
     users, treated = _targets(world, day, b.push_reach, rng)
@@ -32,24 +47,20 @@ def send_pushes(world: World, day: int, prices: DayPrices, rng) -> dict[str, np.
     opened = treated & alive & (rng.random(len(users)) < p_open)
     p_treated = world.purchase_window(users, day, b.push_window_days, prices, push_days=b.push_window_days)
     p_control = world.purchase_window(users, day, b.push_window_days, prices)
-    reached = users[treated & alive]
-    s.push_until[reached] = day + b.push_window_days
-    s.unwanted_pushes[reached[p.push_effect[reached] < 0]] += 1.0
+    push(world, users[treated & alive], day)
     campaign = vocab.PUSH_CAMPAIGNS[(day // b.push_every_days) % len(vocab.PUSH_CAMPAIGNS)]
     return dict(user=users, treated=treated, opened=opened, campaign=campaign, p_open=p_open,
                 p_treated=p_treated, p_control=p_control)
 
 
 def send_promotions(world: World, day: int, prices: DayPrices, rng) -> dict[str, np.ndarray]:
-    b, s = world.behaviour, world.state
+    b = world.behaviour
     users, coupon = _targets(world, day, b.promotion_reach, rng)
     discount = np.asarray(b.coupon_discounts)[rng.integers(0, len(b.coupon_discounts), len(users))]
     p_coupon = world.purchase_window(users, day, b.coupon_valid_days, prices, coupon_discount=discount)
     p_without = world.purchase_window(users, day, b.coupon_valid_days, prices,
                                       coupon_discount=np.zeros(len(users)))
-    holders = users[coupon]
-    s.coupon_until[holders] = day + b.coupon_valid_days
-    s.coupon_discount[holders] = discount[coupon]
+    give_coupons(world, users[coupon], day, discount[coupon])
     campaign = vocab.PROMOTION_CAMPAIGNS[(day // b.promotion_every_days) % len(vocab.PROMOTION_CAMPAIGNS)]
     return dict(user=users, coupon=coupon, discount=np.where(coupon, discount, 0.0), campaign=campaign,
                 p_coupon=p_coupon, p_without=p_without)

@@ -77,6 +77,8 @@ class Behaviour:
     coupon_valid_days: int = 7
     coupon_discounts: tuple[float, ...] = (0.1, 0.15, 0.2)
     treatment_share: float = 0.5           # randomised share treated (push) or couponed
+    coupon_busy_slope: float = 1.2         # coupon response lost per unit of log activity over the median
+    push_busy_slope: float = 0.6           # push effect lost per unit of log activity over the median
 
 
 @dataclass(frozen=True)

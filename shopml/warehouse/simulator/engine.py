@@ -61,6 +61,7 @@ class Simulation:
         self.world = world
         self.ids = Counters()
         self.reviews = PendingReviews()
+        self.coupon_cost = 0.0          # discounts granted on purchases so far
 
     def epoch_day(self, day: int) -> int:
         return self.world.config.start_seconds // SECONDS_PER_DAY + day
@@ -157,9 +158,10 @@ class Simulation:
         first = np.zeros(len(user), dtype=bool)
         first[order[np.unique(user[order], return_index=True)[1]]] = True
         uses = first & (state.coupon_until[user] > day)
-        price = np.where(uses, np.round(price * (1 - state.coupon_discount[user]), 2), price)
+        paid = np.where(uses, np.round(price * (1 - state.coupon_discount[user]), 2), price)
         state.coupon_until[user[uses]] = day
-        return price
+        self.coupon_cost += float((price - paid).sum())
+        return paid
 
     def _after_purchases(self, day: int, ds: DaySessions, rng) -> None:
         world, baskets = self.world, ds.baskets

@@ -78,16 +78,19 @@ def build_population(config: SimulationConfig, rng: np.random.Generator) -> Popu
     fade = np.where(fading, b.fade_rate * rng.lognormal(0.0, 0.5, n), 0.0)
     price_sensitivity = rng.lognormal(0.0, b.price_sensitivity_sigma, n) * AGE_PRICE_SENSITIVITY[age_band]
     push_effect = rng.normal(0.25, 0.45, n) + AGE_PUSH_EFFECT[age_band] + 0.15 * (device == 0)
+    signup_second = rng.integers(0, 22 * 3600, n)      # sessions may follow the same day
+    activity = b.activity_median * rng.lognormal(0.0, b.activity_sigma, n) * DEVICE_ACTIVITY[device]
+    natural_hazard = b.natural_hazard_median * rng.lognormal(0.0, 0.6, n) * (1 + 3 * fading)
+    buy_affinity = rng.normal(0.0, b.buy_affinity_sigma, n)
+    # the frequent customers buy at full price anyway and visit without reminders: coupons and
+    # pushes move the occasional ones most, so who buys is not who buys *because of* a send
+    busy = np.log(activity / b.activity_median)
+    coupon_response = np.maximum(0.0, 0.6 + 0.8 * np.log(price_sensitivity) - b.coupon_busy_slope * busy
+                                 + rng.normal(0, 0.35, n))
+    push_effect = push_effect - b.push_busy_slope * busy
     return Population(
-        signup_day=signup_day,
-        signup_second=rng.integers(0, 22 * 3600, n),   # sessions may follow the same day
-        country=country, device=device, age_band=age_band, taste=taste,
-        activity=b.activity_median * rng.lognormal(0.0, b.activity_sigma, n) * DEVICE_ACTIVITY[device],
-        fade=fade,
-        natural_hazard=b.natural_hazard_median * rng.lognormal(0.0, 0.6, n) * (1 + 3 * fading),
-        price_sensitivity=price_sensitivity,
-        buy_affinity=rng.normal(0.0, b.buy_affinity_sigma, n),
-        coupon_response=np.maximum(0.0, 0.6 + 0.8 * np.log(price_sensitivity) + rng.normal(0, 0.35, n)),
-        push_effect=push_effect,
+        signup_day=signup_day, signup_second=signup_second, country=country, device=device, age_band=age_band,
+        taste=taste, activity=activity, fade=fade, natural_hazard=natural_hazard, price_sensitivity=price_sensitivity,
+        buy_affinity=buy_affinity, coupon_response=coupon_response, push_effect=push_effect,
         open_rate=1 / (1 + np.exp(-(-1.0 + 0.9 * push_effect + rng.normal(0.0, 0.5, n)))),
     )

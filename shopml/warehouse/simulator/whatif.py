@@ -5,8 +5,12 @@ Every arm starts from its own copy of the world as it stood at the cut-off (``or
 and runs ``horizon`` days on random stream s. Arms that share s share every draw for as long as
 their outcomes agree, so the difference between two arms is the policy's effect and not the luck
 of the draw (common random numbers); repeating over streams 1..seeds gives its spread, as a
-paired interval. A price policy is a multiplier of every item's list price (``PriceProcess.policy``),
-held over the horizon; its rises count as rises customers remember, and so drive churn.
+paired interval. A policy (``Policy``) may set prices, hand out coupons and send pushes:
+- prices: a multiplier of every item's list price (``PriceProcess.policy``), held over the
+  horizon; its rises count as rises customers remember, and so drive churn;
+- coupons and pushes: the users given one at 00:00 of the first day, on top of the shop's own
+  campaigns, exactly as a campaign gives them (``campaigns.give_coupons``, ``campaigns.push``):
+  a push reaches only live users and puts some off, which they remember, and so drive churn.
 
 A customer lost is revenue lost beyond the horizon too. ``value`` counts it: revenue less each
 churned customer's lifetime value, the status quo's revenue per horizon over its churned
@@ -23,27 +27,49 @@ import numpy as np
 from scipy import stats
 
 from .. import schema
+from .campaigns import give_coupons, push
 from .engine import Simulation
-from .world import World
+from .world import World, day_rng
+
+
+STATUS_QUO = "status quo"
+MEASURES = ("units", "revenue", "buyers", "coupon_cost", "churned", "value")
+
+
+@dataclass(frozen=True)
+class Policy:
+    prices: np.ndarray | None = None          # per item, a multiplier of its list price
+    coupons: np.ndarray | None = None         # user indices given a coupon on the first day
+    coupon_discount: float = 0.15
+    pushes: np.ndarray | None = None          # user indices sent a push on the first day
 
 
 @dataclass(frozen=True)
 class ArmOutcome:
     units: float
-    revenue: float
-    churned: int                 # users live at the cut-off who left within the horizon
-    category_units: np.ndarray   # per category
+    revenue: float                # paid, so net of coupon discounts
+    buyers: int                   # users with a purchase within the horizon
+    coupon_cost: float            # discounts granted within the horizon
+    churned: int                  # users live at the cut-off who left within the horizon
+    category_units: np.ndarray    # per category
 
 
-def run_arm(world: World, day: int, horizon: int, price_policy: np.ndarray, stream: int) -> ArmOutcome:
-    """The shop from 00:00 of ``day`` for ``horizon`` days under ``price_policy``; ``world`` is
-    not changed."""
+def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -> ArmOutcome:
+    """The shop from 00:00 of ``day`` for ``horizon`` days under ``policy``; ``world`` is not
+    changed."""
     arm = World(config=world.config, catalog=world.catalog, population=world.population,
                 state=copy.deepcopy(world.state), prices=copy.deepcopy(world.prices))
-    arm.prices.policy = np.asarray(price_policy, dtype=float)
+    if policy.prices is not None:
+        arm.prices.policy = np.asarray(policy.prices, dtype=float)
     live = arm.state.alive & (arm.population.signup_day < day)
+    if policy.coupons is not None:
+        give_coupons(arm, np.asarray(policy.coupons, dtype=np.int64), day, policy.coupon_discount)
+    if policy.pushes is not None:
+        sent = np.asarray(policy.pushes, dtype=np.int64)
+        push(arm, sent[arm.state.alive[sent]], day)
     simulation = Simulation(arm)
     units = revenue = 0.0
+    bought_by = np.zeros(arm.population.n_users, dtype=bool)
     by_category = np.zeros(int(arm.catalog.category.max()) + 1)
     for today in range(day, day + horizon):
         events = simulation.step(today, stream=stream)[schema.EVENTS]
@@ -51,23 +77,28 @@ def run_arm(world: World, day: int, horizon: int, price_policy: np.ndarray, stre
         quantity, item = events["quantity"][bought], events["item_id"][bought] - 1
         units += float(quantity.sum())
         revenue += float((events["price"][bought] * quantity).sum())
+        bought_by[events["user_id"][bought] - 1] = True
         np.add.at(by_category, arm.catalog.category[item], quantity)
-    return ArmOutcome(units=units, revenue=revenue, churned=int((live & ~arm.state.alive).sum()),
-                      category_units=by_category)
+    return ArmOutcome(units=units, revenue=revenue, buyers=int(bought_by.sum()), coupon_cost=simulation.coupon_cost,
+                      churned=int((live & ~arm.state.alive).sum()), category_units=by_category)
 
 
-def compare(world: World, day: int, horizon: int, policies: dict[str, np.ndarray], seeds: int,
-            confidence: float = 0.95) -> dict[str, dict[str, float]]:
-    """Per policy, over ``seeds`` paired futures: the mean units, revenue, churned users and value
-    (revenue less the lifetime value of the churned), and the mean difference from the status quo
-    (every price as it would have been) with its interval."""
-    status_quo = np.ones(world.catalog.n_items)
-    arms = {"status quo": status_quo, **policies}
-    outcomes = {name: [run_arm(world, day, horizon, policy, stream) for stream in range(1, seeds + 1)]
-                for name, policy in arms.items()}
+def run_arms(world: World, day: int, horizon: int, policies: dict[str, Policy],
+             seeds: int) -> dict[str, list[ArmOutcome]]:
+    """The status quo (no policy) and every policy over ``seeds`` paired futures (streams 1..seeds)."""
+    arms = {STATUS_QUO: Policy(), **policies}
+    return {name: [run_arm(world, day, horizon, policy, stream) for stream in range(1, seeds + 1)]
+            for name, policy in arms.items()}
+
+
+def summarise(outcomes: dict[str, list[ArmOutcome]], reference: str = STATUS_QUO,
+              confidence: float = 0.95) -> dict[str, dict[str, float]]:
+    """Per arm: the mean of every measure (``value``: revenue less the lifetime value of the
+    churned) and its mean paired difference from ``reference``'s, with its interval."""
+    seeds = len(outcomes[STATUS_QUO])
     t = float(stats.t.ppf(0.5 + confidence / 2, max(seeds - 1, 1)))
-    base = outcomes["status quo"]
-    lifetime_value = np.mean([r.revenue for r in base]) / max(np.mean([r.churned for r in base]), 1e-9)
+    status_quo = outcomes[STATUS_QUO]
+    lifetime_value = np.mean([r.revenue for r in status_quo]) / max(np.mean([r.churned for r in status_quo]), 1e-9)
 
     def measured(run: ArmOutcome, measure: str) -> float:
         return run.revenue - lifetime_value * run.churned if measure == "value" else getattr(run, measure)
@@ -75,11 +106,35 @@ def compare(world: World, day: int, horizon: int, policies: dict[str, np.ndarray
     out = {}
     for name, runs in outcomes.items():
         row = {"lifetime_value": float(lifetime_value)}
-        for measure in ("units", "revenue", "churned", "value"):
+        for measure in MEASURES:
             values = np.array([measured(run, measure) for run in runs], dtype=float)
-            change = values - np.array([measured(run, measure) for run in base], dtype=float)
+            change = values - np.array([measured(run, measure) for run in outcomes[reference]], dtype=float)
             half = t * change.std(ddof=1) / np.sqrt(seeds) if seeds > 1 else float("nan")
             row |= {measure: float(values.mean()), f"{measure}_change": float(change.mean()),
                     f"{measure}_change_low": float(change.mean() - half), f"{measure}_change_high": float(change.mean() + half)}
         out[name] = row
     return out
+
+
+def compare(world: World, day: int, horizon: int, policies: dict[str, Policy], seeds: int,
+            confidence: float = 0.95) -> dict[str, dict[str, float]]:
+    """Per policy, over ``seeds`` paired futures: the mean of every measure and its difference from
+    the status quo (no policy: every price as it would have been, no extra send), with its interval."""
+    return summarise(run_arms(world, day, horizon, policies, seeds), STATUS_QUO, confidence)
+
+
+def send_uplift(world: World, day: int, users: np.ndarray, send: str, coupon_discount: float = 0.15) -> np.ndarray:
+    """The true uplift in P(a purchase in the send's window) of a coupon or a push sent to ``users``
+    at 00:00 of ``day``, from their hidden state (0 for those who have left), on the prices the
+    what-if's first stream draws for the day: what a send's oracle targets by."""
+    b = world.behaviour
+    prices = copy.deepcopy(world.prices).step(day, day_rng(world.config.seed, day, 1))
+    if send == "coupon":
+        with_send = world.purchase_window(users, day, b.coupon_valid_days, prices,
+                                          coupon_discount=np.full(len(users), coupon_discount))
+        return with_send - world.purchase_window(users, day, b.coupon_valid_days, prices,
+                                                 coupon_discount=np.zeros(len(users)))
+    if send == "push":
+        with_send = world.purchase_window(users, day, b.push_window_days, prices, push_days=b.push_window_days)
+        return with_send - world.purchase_window(users, day, b.push_window_days, prices)
+    raise ValueError(f"send must be coupon or push, got {send!r}")

@@ -1,0 +1,193 @@
+"""A campaign's uplift task: who buys because of a send (a coupon, a push), who a send puts off,
+and what a plan built on that is worth.
+
+Rows are the sends of a campaign table, treated or held out at random, each with the outcome in
+its window and the user's ``churn_v1`` features as of the send. Splits are the send days: test the
+latest whose windows the data covers, validation the ones before, purged (``training.labels``).
+The learners are ``training.uplift``'s, chosen by validation Qini.
+
+A send that can put users off (a push: the simulator's users with a negative push effect visit
+less after one, and its fatigue drives them away) gets a second uplift model, on a visit in the
+window: whoever it predicts to visit less is put off, and no plan sends to them. On the simulated
+shop that flag is judged against the truth (the users whose push effect is negative).
+
+Judged on the test sends (``training.uplift.evaluate_uplift``), then in the what-if shop
+(``training.campaign_plan``): one more campaign after the data, planned by the model, by
+propensity, at random and by the oracle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from feature_repo.definitions import names
+from shopml.matrix import FeatureLayout
+from shopml.settings import Settings
+from shopml.warehouse.database import connect, has_truth
+
+from .boosting import save_task_model
+from .campaign_plan import campaign_whatif
+from .datasets import point_in_time_dataset
+from .evaluation import Evaluation
+from .kinds import Tabled
+from .labels import CUTOFF, split_by_time
+from .metrics.binary import roc_auc
+from .uplift import MODEL, OUTCOME, PROPENSITY, TEST_SENDS, TREATED, UpliftConfig, UpliftModel, choose_learner, \
+    evaluate_uplift
+
+VISITED = "visited"
+PUT_OFF_TABLE = "who a send puts off (test sends, against the truth)"
+WHATIF_PLANS = "what-if shop: one more campaign after the data, per plan"
+WHATIF_MARGINS = "what-if shop: the uplift model's plan against each other plan"
+
+
+@dataclass(frozen=True)
+class Sends:
+    """Where a campaign's randomised sends are: their table, id, arm and outcome columns, the
+    window the outcome is read over, the truth table of their true uplift, what is sent (coupon or
+    push) and whether it can put users off (then a visit in the window is modelled too)."""
+    table: str
+    id_column: str
+    treatment: str
+    outcome: str
+    window_days: float
+    truth: str
+    send: str
+    can_put_off: bool = False
+
+    def rows_sql(self) -> str:
+        window = f"INTERVAL (CAST({self.window_days * 24} AS INTEGER)) HOUR"
+        visited = (f""", EXISTS (SELECT 1 FROM events e WHERE e.user_id = s.user_id AND e.ts >= s.ts
+                                  AND e.ts < s.ts + {window})::INTEGER AS {VISITED}""" if self.can_put_off else "")
+        return f"""SELECT s.{self.id_column} AS send_id, s.user_id AS {names.USER_ID}, s.ts AS {names.EVENT_TIMESTAMP},
+                          s.ts AS {CUTOFF}, CAST(s.{self.treatment} AS INTEGER) AS {TREATED},
+                          CAST(s.{self.outcome} AS INTEGER) AS {OUTCOME} {visited}
+                   FROM {self.table} s
+                   WHERE s.ts + {window} <= (SELECT CAST(max(ts) AS DATE) + 1 FROM events)
+                   ORDER BY s.ts, s.{self.id_column}"""
+
+
+@dataclass
+class UpliftData:
+    splits: dict[str, pl.DataFrame]
+    layout: FeatureLayout
+
+
+@dataclass
+class CampaignModel:
+    """The uplift in purchases and, for a send that can put users off, the uplift in visits."""
+
+    purchases: UpliftModel
+    visits: UpliftModel | None
+    validation_qini: dict[str, float]
+
+    def uplift(self, rows) -> np.ndarray:
+        return self.purchases.uplift(rows)
+
+    def purchase(self, rows) -> np.ndarray:
+        return self.purchases.purchase(rows)
+
+    def put_off(self, rows) -> np.ndarray:
+        """Per row, whether the send is predicted to make the user visit less (never, without a visit model)."""
+        if self.visits is None:
+            return np.zeros(len(self.purchase(rows)), dtype=bool)
+        return self.visits.uplift(rows) < 0
+
+    def boosters(self) -> dict:
+        return self.purchases.boosters() | (self.visits.boosters("visit_") if self.visits else {})
+
+    @classmethod
+    def from_boosters(cls, boosters: dict, layout: FeatureLayout) -> CampaignModel:
+        visits = UpliftModel.from_boosters(boosters, layout, "visit_") if "visit_treated" in boosters else None
+        return cls(UpliftModel.from_boosters(boosters, layout), visits, {})
+
+
+class CampaignUpliftTask:
+    """A campaign's uplift task; its module names the campaign (``sends``) and what it asks."""
+
+    family = "marketing"
+    entity = "user"
+    feature_service = names.CHURN_V1
+    config_type = UpliftConfig
+    sends: Sends
+
+    evaluation = Tabled("uplift", TEST_SENDS, model=MODEL, reference=PROPENSITY, metric="share_of_oracle_true_qini",
+                        label="share of the oracle's expected Qini")
+
+    def build_dataset(self, config: UpliftConfig, settings: Settings) -> UpliftData:
+        with connect(settings.warehouse_path) as con:
+            rows = con.sql(self.sends.rows_sql()).pl()
+        if rows.is_empty():
+            raise ValueError(f"the warehouse has no {self.sends.table} whose outcome window it covers")
+        dataset = point_in_time_dataset(rows, self.feature_service, settings)
+        splits = split_by_time(dataset, config.validation_sends, config.test_sends,
+                               horizon=timedelta(days=self.sends.window_days))
+        return UpliftData(splits, FeatureLayout.from_training(splits["train"]))
+
+    def train(self, config: UpliftConfig, data: UpliftData) -> CampaignModel:
+        train, valid = data.splits["train"], data.splits["validation"]
+        purchases, qini = choose_learner(config, data.layout, train, valid)
+        visits = choose_learner(config, data.layout, train, valid, VISITED)[0] if self.sends.can_put_off else None
+        return CampaignModel(purchases, visits, qini)
+
+    def choose(self, config: UpliftConfig, model: CampaignModel, data: UpliftData, settings: Settings) -> UpliftConfig:
+        return replace(config, learner=model.purchases.learner)
+
+    def evaluate(self, config: UpliftConfig, model: CampaignModel, data: UpliftData, settings: Settings) -> Evaluation:
+        test = data.splits["test"]
+        evaluation = evaluate_uplift(model.purchases, test, true_uplift(settings, self.sends, test), config.seed)
+        evaluation.tables["validation Qini of each learner (the choice)"] = {
+            learner: {"qini": value} for learner, value in model.validation_qini.items()}
+        if not has_warehouse_truth(settings):
+            return evaluation
+        if model.visits is not None:
+            evaluation.tables[PUT_OFF_TABLE] = put_off_figures(model, test, put_off_truth(settings, test))
+        if config.whatif_seeds:
+            found = campaign_whatif(settings, self.sends.send, model, self.feature_service, config.whatif_seeds,
+                                    seed=config.seed)
+            evaluation.tables[WHATIF_PLANS], evaluation.tables[WHATIF_MARGINS] = found["plans"], found["margins"]
+        return evaluation
+
+    def save(self, config: UpliftConfig, model: CampaignModel, data: UpliftData, metrics: dict,
+             settings: Settings) -> str:
+        return save_task_model(self, model.boosters(), "treated", config, data.splits, data.layout, metrics, settings)
+
+
+def has_warehouse_truth(settings: Settings) -> bool:
+    with connect(settings.warehouse_path) as con:
+        return has_truth(con)
+
+
+def true_uplift(settings: Settings, sends: Sends, test: pl.DataFrame) -> np.ndarray | None:
+    """The simulator's true uplift of each test send, in the test rows' order (None without truth)."""
+    with connect(settings.warehouse_path) as con:
+        if not has_truth(con):
+            return None
+        con.register("test_sends", test.select("send_id").with_row_index("position").to_arrow())
+        found = con.sql(f"""SELECT t.uplift FROM test_sends s JOIN {sends.truth} t ON t.{sends.id_column} = s.send_id
+                            ORDER BY s.position""").fetchnumpy()
+    return np.asarray(found["uplift"], dtype=float)
+
+
+def put_off_truth(settings: Settings, test: pl.DataFrame) -> np.ndarray:
+    """Per test send, whether its user is truly put off by pushes (a negative push effect)."""
+    with connect(settings.warehouse_path) as con:
+        con.register("test_users", test.select(names.USER_ID).with_row_index("position").to_arrow())
+        found = con.sql(f"""SELECT u.push_effect < 0 AS put_off FROM test_users s
+                            JOIN truth.users u ON u.user_id = s.{names.USER_ID} ORDER BY s.position""").fetchnumpy()
+    return np.asarray(found["put_off"], dtype=bool)
+
+
+def put_off_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.ndarray) -> dict[str, dict[str, float]]:
+    """How well the visit model's sign finds the users a send puts off: AUC of its score, and the
+    precision and recall of the flag; beside the share truly put off."""
+    visit_uplift = model.visits.uplift(test)
+    flagged = visit_uplift < 0
+    return {"visit uplift below 0": {
+        "auc": roc_auc(truly_put_off, -visit_uplift), "precision": float(truly_put_off[flagged].mean()) if flagged.any() else float("nan"),
+        "recall": float(flagged[truly_put_off].mean()) if truly_put_off.any() else float("nan"),
+        "flagged_share": float(flagged.mean()), "true_share": float(truly_put_off.mean())}}
