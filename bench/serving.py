@@ -33,6 +33,7 @@ CONCURRENCY = (1, 8, 32)
 GOALS_MS = {"churn": 25.0, "ctr": 50.0, "similar_items": 15.0, "search": 60.0, "profile": 15.0}
 CANDIDATE_ADS = 50
 CANDIDATE_ITEMS = 50        # items of one page whose interactions are scored together
+PLAN_CANDIDATES, PLAN_BUDGET = 100, 20      # a campaign plan: candidate users per request, sends at most
 
 
 def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, list[dict]]:
@@ -59,6 +60,8 @@ def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, l
         "search": [{"query": q, "k": 10} for q in pick(np.array(queries, dtype=object))],
         "forecast": [{"item_ids": [i], "horizon": 7} for i in pick(items)],
         "price_advice": [{"item_ids": [i]} for i in pick(items)],
+        **{plan: [{"user_ids": rng.choice(users, PLAN_CANDIDATES, replace=False).tolist(), "budget": PLAN_BUDGET}
+                  for _ in range(count)] for plan in ("coupon_plan", "push_plan")},
     }
 
 

@@ -275,40 +275,80 @@ def serve(
     console.print("server stopped")
 
 
+WHATIF_POLICIES = {"prices": "price_elasticity", "coupons": "coupon_uplift", "pushes": "push_uplift"}
+
+
+def _change(row: dict, measure: str) -> str:
+    return (f"{row[f'{measure}_change']:+,.0f} ({row[f'{measure}_change_low']:+,.0f} to "
+            f"{row[f'{measure}_change_high']:+,.0f})")
+
+
 @app.command()
 def whatif(
-    policy: Annotated[str, typer.Option(help="The policy to judge: prices (the latest price_elasticity model's advice).")] = "prices",
-    horizon: Annotated[int, typer.Option(min=1, max=365, help="Days the shop runs on from the end of its data.")] = 28,
+    policy: Annotated[str, typer.Option(help="The policy to judge: prices (the latest price_elasticity model's advice), "
+                                             "coupons or pushes (one more campaign planned by the latest uplift model, "
+                                             "beside propensity, random and oracle plans).")] = "prices",
+    horizon: Annotated[Optional[int], typer.Option(min=1, max=365, help="Days the shop runs on from the end of its "
+                                                   "data (default: prices 28, coupons 14, pushes 28).")] = None,
     seeds: Annotated[int, typer.Option(min=2, max=500, help="Paired futures per arm (the interval's spread).")] = 20,
     home: HomeOption = None,
 ) -> None:
-    """Continue the simulated shop under a policy and as it was, on the same random numbers: revenue,
-    units, churned customers and value (revenue less the lifetime value of the churned), each
-    change from the status quo with its 95% interval over the paired futures."""
-    from training.price_advice import price_whatif
-
+    """Continue the simulated shop under a policy and as it was, on the same random numbers: each
+    measure's change from the status quo with its 95% interval over the paired futures (value:
+    revenue less the lifetime value of the churned customers)."""
     from .model_store import ModelMissingError, artifact_folder
 
-    if policy != "prices":
-        _fail(f"unknown policy {policy!r}; known: prices")
+    if policy not in WHATIF_POLICIES:
+        _fail(f"unknown policy {policy!r}; known: {', '.join(WHATIF_POLICIES)}")
     settings = _settings(home)
+    task = WHATIF_POLICIES[policy]
     try:
-        _, metadata = artifact_folder("price_elasticity:latest", settings)
+        folder, metadata = artifact_folder(f"{task}:latest", settings)
     except ModelMissingError:
-        _fail("no price_elasticity model in this home: run `shopml train price_elasticity` first")
+        _fail(f"no {task} model in this home: run `shopml train {task}` first")
     try:
-        with console.status(f"{seeds} paired futures of {horizon} days per arm"):
-            found = price_whatif(settings, metadata["elasticities"], float(metadata["config"]["band"]), horizon, seeds)
+        with console.status(f"{seeds} paired futures per arm"):
+            if policy == "prices":
+                _price_whatif(settings, metadata, horizon or 28, seeds)
+            else:
+                _campaign_whatif(settings, policy.removesuffix("s"), folder, metadata, horizon, seeds)
     except ValueError as error:
         _fail(str(error))
+
+
+def _price_whatif(settings: Settings, metadata: dict, horizon: int, seeds: int) -> None:
+    from training.price_advice import price_whatif
+
+    found = price_whatif(settings, metadata["elasticities"], float(metadata["config"]["band"]), horizon, seeds)
     table = Table("arm", "revenue", "revenue change (95%)", "units change", "churned change (95%)", "value change (95%)")
     for arm, row in found.items():
-        table.add_row(arm, f"{row['revenue']:,.0f}", *(
-            f"{row[f'{m}_change']:+,.0f} ({row[f'{m}_change_low']:+,.0f} to {row[f'{m}_change_high']:+,.0f})"
-            if m != "units" else f"{row['units_change']:+,.0f}" for m in ("revenue", "units", "churned", "value")))
+        table.add_row(arm, f"{row['revenue']:,.0f}", _change(row, "revenue"), f"{row['units_change']:+,.0f}",
+                      _change(row, "churned"), _change(row, "value"))
     console.print(table)
     console.print(f"the advice {'may' if metadata['config']['allow_rises'] else 'may not'} raise prices "
                   f"(chosen in the validation what-if); a lost customer is valued at {found['status quo']['lifetime_value']:,.0f}")
+
+
+def _campaign_whatif(settings: Settings, send: str, folder: Path, metadata: dict, horizon: int | None,
+                     seeds: int) -> None:
+    from feature_repo.definitions import names
+    from training.campaign_plan import campaign_whatif
+    from training.campaigns import CampaignModel
+
+    from .matrix import FeatureLayout
+    from .model_store import boosters_in
+
+    model = CampaignModel.from_boosters(boosters_in(folder, metadata), FeatureLayout.from_metadata(metadata))
+    found = campaign_whatif(settings, send, model, names.CHURN_V1, seeds, horizon)
+    measures = ("buyers", "revenue", "coupon_cost", "churned", "value")
+    table = Table("plan", "sends", *(f"{m.replace('_', ' ')} change (95%)" for m in measures))
+    for arm, row in found["plans"].items():
+        table.add_row(arm, f"{row['sends']:,.0f}", *(_change(row, m) for m in measures))
+    console.print(table)
+    margins = Table("the uplift model's plan against", *(f"{m.replace('_', ' ')} (95%)" for m in measures))
+    for other, row in found["margins"].items():
+        margins.add_row(other.removeprefix("uplift model - "), *(_change(row, m) for m in measures))
+    console.print(margins)
 
 
 @app.command()

@@ -341,6 +341,12 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     advice = _post(client, "/price_advice", {"item_ids": [10**9, ids["item"]]})["items"]
     assert not advice[0]["known_item"] and advice[0]["recommended_price"] is None
     assert advice[1]["known_item"] and advice[1]["change"] in ("cut", "raise", "keep")
+    for route in ("/coupon_plan", "/push_plan"):
+        planned = _post(client, route, {"user_ids": [-5, *ids["users"][:3]], "budget": 1})
+        unknown, *known = planned["users"]
+        assert unknown == {"user_id": -5, "known_user": False, "send": False, "why": "unknown user", "uplift": None,
+                           "purchase_without": None, "put_off": None}
+        assert all(user["known_user"] for user in known) and planned["sends"] == sum(u["send"] for u in known) <= 1
 
 
 BAD_REQUESTS = [
@@ -371,6 +377,10 @@ BAD_REQUESTS = [
     ("/forecast", {"item_ids": [1], "days": 7}, "extra_forbidden"),
     ("/price_advice", {"item_ids": []}, "too_short"),
     ("/price_advice", {"item_ids": [1], "band": 0.2}, "extra_forbidden"),
+    ("/coupon_plan", {"user_ids": [1, 2, 1]}, "user_ids must not repeat"),
+    ("/coupon_plan", {"user_ids": [1], "budget": MAX_USERS + 1}, "less_than_equal"),
+    ("/push_plan", {"user_ids": [1], "budget": -1}, "greater_than_equal"),
+    ("/push_plan", {"user_ids": []}, "too_short"),
 ]
 
 
@@ -393,6 +403,7 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/profile", {"user_ids": [1, -(2**63) - 1]}, ["user_ids", 1]),
     ("/forecast", {"item_ids": [2**63]}, ["item_ids", 0]),
     ("/price_advice", {"item_ids": [1, 2**63]}, ["item_ids", 1]),
+    ("/coupon_plan", {"user_ids": [2**63]}, ["user_ids", 0]),
 ]
 
 

@@ -1,17 +1,22 @@
 """Push uplift: for a user at a push campaign's send, how much the push raises the chance of a
-purchase within 48 hours; negative where it puts the user off (the simulator's users with a
-negative push effect). Pushes go to a random half of each campaign's targets (``pushes.treated``);
-the truth is each send's true uplift (``truth.pushes``). The learners, splits and figures are
-``training.uplift``'s. The longer harm of pushes, fatigue that raises churn over weeks, is not
-predicted yet. Not served yet."""
+purchase within 48 hours, and whether it puts the user off (a second uplift model, on a visit in
+those 48 hours: the simulator's users with a negative push effect visit less, and the fatigue it
+leaves raises their churn). Pushes go to a random half of each campaign's targets
+(``pushes.treated``); the truth is each send's true uplift (``truth.pushes``) and each user's push
+effect. The learners are ``training.uplift``'s, the task and its what-if ``training.campaigns``';
+served as ``POST /push_plan``."""
 
 from __future__ import annotations
 
+from ..campaign_endpoint import plan_endpoint
 from ..campaigns import CampaignUpliftTask, Sends
+
+SENDS = Sends(table="pushes", id_column="push_id", treatment="treated", outcome="converted", window_days=2,
+              truth="truth.pushes", send="push", can_put_off=True)
 
 
 class PushUpliftTask(CampaignUpliftTask):
     name = "push_uplift"
     question = "Who buys because of a push, and who is put off by it?"
-    sends = Sends(table="pushes", id_column="push_id", treatment="treated", outcome="converted", window_days=2,
-                  truth="truth.pushes", send="push", can_put_off=True)
+    sends = SENDS
+    endpoint = plan_endpoint("/push_plan", name, SENDS)

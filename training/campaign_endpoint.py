@@ -1,0 +1,96 @@
+"""The plan endpoints of the campaign tasks (``POST /coupon_plan``, ``POST /push_plan``): given
+candidate users and a budget, who gets the send, with each user's predicted uplift and the plan's
+expected incremental purchases.
+
+The plan is ``training.campaign_plan.plan``: the budget's highest predicted uplifts above 0, none
+of them predicted to be put off (pushes). Users the online store does not know are not planned,
+and each says why it was or was not chosen.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from pydantic import BaseModel, Field, field_validator
+
+from feature_repo.definitions import names
+from shopml.model_store import BoostedModel
+from shopml.serving import MAX_USERS, UNKNOWN_USER, Endpoint, OnlineReader, Request, SavedModel, UserIds, known_users
+
+from .campaign_plan import plan
+from .campaigns import CampaignModel, Sends
+
+IN_PLAN, OVER_BUDGET, NO_GAIN, PUT_OFF, UNKNOWN = ("in the plan", "over the budget", "no expected gain",
+                                                  "put off by the send", "unknown user")
+
+
+class CampaignPlanRequest(Request):
+    user_ids: UserIds                                                       # the candidates
+    budget: Annotated[int, Field(ge=0, le=MAX_USERS)] | None = None          # sends at most; none: every gain
+
+    @field_validator("user_ids")
+    @classmethod
+    def _distinct(cls, user_ids: list[int]) -> list[int]:
+        if len(set(user_ids)) != len(user_ids):
+            raise ValueError("user_ids must not repeat")
+        return user_ids
+
+
+class PlannedUser(BaseModel):
+    user_id: int
+    known_user: bool
+    send: bool
+    why: str                            # in the plan, over the budget, no expected gain, put off, unknown user
+    uplift: float | None                # predicted gain in P(a purchase in the window) from the send
+    purchase_without: float | None      # P(a purchase in the window) without it
+    put_off: bool | None                # predicted to visit less after the send (sends that can put off)
+
+
+class CampaignPlanResponse(BaseModel):
+    model: str
+    send: str                           # coupon or push
+    window_days: float                  # the window the uplift is a purchase within
+    budget: int | None
+    sends: int
+    expected_incremental_purchases: float
+    put_off_spared: int                 # users with an expected gain left out as put off
+    users: list[PlannedUser]
+
+
+class CampaignPlanAnswers:
+    def __init__(self, saved: SavedModel, online: OnlineReader, sends: Sends):
+        boosted = BoostedModel.load(saved)
+        self.tag, self.online, self.sends = saved.tag, online, sends
+        self.model = CampaignModel.from_boosters(boosted.boosters, boosted.layout)
+
+    def answer(self, request: CampaignPlanRequest) -> CampaignPlanResponse:
+        features = self.online.read(names.CHURN_V1, {names.USER_ID: request.user_ids})
+        known = known_users(features)
+        uplift, without = self.model.uplift(features), self.model.purchase(features)
+        put_off = self.model.put_off(features) & known
+        budget = len(request.user_ids) if request.budget is None else request.budget
+        chosen = np.zeros(len(known), dtype=bool)
+        chosen[plan(np.where(known, uplift, -np.inf), budget, put_off)] = True
+        users = []
+        for i, user in enumerate(request.user_ids):
+            if not known[i]:
+                users.append(PlannedUser(user_id=user, known_user=False, send=False, why=UNKNOWN, uplift=None,
+                                         purchase_without=None, put_off=None))
+                continue
+            why = IN_PLAN if chosen[i] else PUT_OFF if put_off[i] else NO_GAIN if uplift[i] <= 0 else OVER_BUDGET
+            users.append(PlannedUser(user_id=user, known_user=True, send=bool(chosen[i]), why=why,
+                                     uplift=round(float(uplift[i]), 5), purchase_without=round(float(without[i]), 5),
+                                     put_off=bool(put_off[i]) if self.sends.can_put_off else None))
+        return CampaignPlanResponse(
+            model=self.tag, send=self.sends.send, window_days=self.sends.window_days, budget=request.budget,
+            sends=int(chosen.sum()), expected_incremental_purchases=round(float(uplift[chosen].sum()), 4),
+            put_off_spared=int((put_off & (uplift > 0)).sum()), users=users)
+
+
+def plan_endpoint(path: str, task: str, sends: Sends) -> Endpoint:
+    return Endpoint(
+        path=path, request=CampaignPlanRequest, response=CampaignPlanResponse, models=(task,),
+        start=lambda models, online: CampaignPlanAnswers(models[task], online, sends),
+        example=lambda shop: {"user_ids": [shop.active_user, UNKNOWN_USER], "budget": 1},
+        doc=f"Who among the users gets a {sends.send} within the budget, and the expected incremental purchases.")
