@@ -1,10 +1,12 @@
 """Regenerates the figures in the docs from ``bench/results/*.json``, never by hand: the README's
 task table (from the registry and ``bench/results/tasks.json``), the latency table of
 ``docs/serving.md`` (``bench/results/serving.json``), the forecast, price prediction and
-elasticity tables of ``docs/demand.md`` (``bench/results/demand.json``) and ``docs/results.md`` (every benchmark's figures, one table
-each).
+elasticity tables of ``docs/demand.md`` (``bench/results/demand.json``), the uplift and Hillstrom
+tables of ``docs/marketing.md`` (``uplift.json``, ``hillstrom.json``) and ``docs/results.md``
+(every benchmark's figures, one table each).
 
-    python -m bench.docs            # after the benches (and ``python -m bench.tasks --home data``)
+    python -m bench.docs            # after the benches (and ``python -m bench.tasks --home data``,
+                                    # ``python -m bench.uplift --home data``)
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.marketing_tables import hillstrom_table, uplift_tables
 from bench.measure import RESULTS_DIR
 from training.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 README, RESULTS_PAGE, SERVING_PAGE = ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "serving.md"
-DEMAND_PAGE = ROOT / "docs" / "demand.md"
+DEMAND_PAGE, MARKETING_PAGE = ROOT / "docs" / "demand.md", ROOT / "docs" / "marketing.md"
 START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
 SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
 FORECAST_START, FORECAST_END = "<!-- forecast:start (python -m bench.docs) -->", "<!-- forecast:end -->"
 ELASTICITY_START, ELASTICITY_END = "<!-- elasticity:start (python -m bench.docs) -->", "<!-- elasticity:end -->"
 PREDICTION_START, PREDICTION_END = "<!-- price-prediction:start (python -m bench.docs) -->", "<!-- price-prediction:end -->"
+UPLIFT_START, UPLIFT_END = "<!-- uplift:start (python -m bench.docs) -->", "<!-- uplift:end -->"
+HILLSTROM_START, HILLSTROM_END = "<!-- hillstrom:start (python -m bench.docs) -->", "<!-- hillstrom:end -->"
 DATASETS = {"simulated_shop": "the demo shop (simulated, seed 7)", "online_retail": "UCI Online Retail I (2010-12 to 2011-12)",
             "online_retail_ii": "UCI Online Retail II (2009-12 to 2010-12)"}
 COLUMNS = {"wrmsse": "WRMSSE", "rmsse": "RMSSE", "mase": "MASE", "wape": "WAPE", "bias": "bias",
@@ -186,9 +191,15 @@ def main() -> None:
         page = _between(page, ELASTICITY_START, ELASTICITY_END, elasticity_tables(demand), DEMAND_PAGE)
         page = _between(page, PREDICTION_START, PREDICTION_END, prediction_tables(demand), DEMAND_PAGE)
         DEMAND_PAGE.write_text(page)
+    page = MARKETING_PAGE.read_text()
+    for name, start, end, table in (("uplift", UPLIFT_START, UPLIFT_END, uplift_tables),
+                                    ("hillstrom", HILLSTROM_START, HILLSTROM_END, hillstrom_table)):
+        if (RESULTS_DIR / f"{name}.json").is_file():
+            page = _between(page, start, end, table(json.loads((RESULTS_DIR / f"{name}.json").read_text())), MARKETING_PAGE)
+    MARKETING_PAGE.write_text(page)
     RESULTS_PAGE.write_text(results_page())
     print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE}, the demand tables of "
-          f"{DEMAND_PAGE} and {RESULTS_PAGE}")
+          f"{DEMAND_PAGE}, the uplift tables of {MARKETING_PAGE} and {RESULTS_PAGE}")
 
 
 if __name__ == "__main__":

@@ -59,8 +59,10 @@ def test_bad_input_gives_a_clear_error_and_no_traceback(tmp_path):
     assert not (tmp_path / "warehouse.duckdb").exists()
     result = run("whatif", "--home", str(tmp_path / "empty"), check=False)
     assert result.returncode == 2 and "shopml train price_elasticity" in result.stdout
-    result = run("whatif", "--policy", "coupons", "--home", str(tmp_path), check=False)
-    assert result.returncode == 2 and "unknown policy 'coupons'" in result.stdout
+    result = run("whatif", "--policy", "coupons", "--home", str(tmp_path / "empty"), check=False)
+    assert result.returncode == 2 and "shopml train coupon_uplift" in result.stdout
+    result = run("whatif", "--policy", "discounts", "--home", str(tmp_path), check=False)
+    assert result.returncode == 2 and "unknown policy 'discounts'" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 

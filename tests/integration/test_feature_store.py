@@ -257,9 +257,11 @@ def test_deleting_the_future_changes_no_past_row(settings, store, tiny_warehouse
     past = point_in_time_dataset(rows, names.PROPENSITY_V1, store=open_store(past_settings))
     os.environ[HOME_ENV_VAR] = str(settings.home)
     assert full.columns == past.columns
+    # a float may differ in its last bits: DuckDB's window sums add in an order that depends on the
+    # partition's later rows (docs/pitfalls.md); a leak would differ by far more
     differing = {c: (full[c] - past[c]).abs().max() if full[c].dtype == pl.Float64 else "?"
                  for c in full.columns if not full[c].equals(past[c], null_equal=True)}
-    assert differing == {}
+    assert {c: d for c, d in differing.items() if d == "?" or not d <= 1e-12} == {}
 
 
 def test_online_features_equal_the_newest_offline_snapshot(settings, store, tiny_warehouse):

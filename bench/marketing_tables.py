@@ -1,0 +1,63 @@
+"""The uplift tables of ``docs/marketing.md``, from ``bench/results/uplift.json`` (``bench.uplift``)
+and ``bench/results/hillstrom.json`` (``bench.hillstrom``); written by ``python -m bench.docs``."""
+
+from __future__ import annotations
+
+SCORES = {"model": "**uplift model**", "purchase propensity": "purchase propensity", "random": "random",
+          "oracle": "oracle (true uplift)"}
+PLAN_MEASURES = ("buyers", "revenue", "coupon_cost", "churned", "value")
+
+
+def _f(value: float, digits: int = 3) -> str:
+    return "–" if value is None or value != value else f"{value:,.{digits}f}"
+
+
+def _interval(row: dict, measure: str) -> str:
+    change, low, high = row[f"{measure}_change"], row[f"{measure}_change_low"], row[f"{measure}_change_high"]
+    return "–" if change == 0 and low == high else f"{change:+,.0f} ({low:+,.0f} to {high:+,.0f})"
+
+
+def uplift_tables(report: dict) -> str:
+    report = report["tasks"]
+    parts = ["| task: targeting by | observed Qini | uplift@30% | expected Qini | share of the oracle's expected Qini |",
+             "|---|---|---|---|---|"]
+    for task, run in report.items():
+        for score, row in run["tables"]["test sends (targeting by each score)"].items():
+            name = SCORES.get(score, score) + (f" ({run['learner'].replace('_', '-')})" if score == "model" else "")
+            parts.append(f"| {task}: {name} | {_f(row['qini'], 1)} | {_f(row['uplift_at_30'])} | "
+                         f"{_f(row.get('true_qini'), 1)} | {_f(row.get('share_of_oracle_true_qini'))} |")
+    for task, run in report.items():
+        put_off = run["tables"].get("who a send puts off (test sends, against the truth)")
+        if put_off:
+            row = put_off["visit uplift below 0"]
+            parts += ["", "| who a push puts off (test sends) | AUC | precision | recall | flagged | truly put off |",
+                      "|---|---|---|---|---|---|",
+                      f"| {task}: visit uplift below 0 | {_f(row['auc'])} | {_f(row['precision'])} | {_f(row['recall'])} "
+                      f"| {_f(row['flagged_share'])} | {_f(row['true_share'])} |"]
+    for task, run in report.items():
+        plans = run["tables"].get("what-if shop: one more campaign after the data, per plan")
+        if not plans:
+            continue
+        parts += ["", f"| {task}: plan (what-if shop) | sends | " + " | ".join(
+            f"{m.replace('_', ' ')} change" for m in PLAN_MEASURES) + " |", "|---|---|" + "---|" * len(PLAN_MEASURES)]
+        parts += [f"| {plan} | {row['sends']:,.0f} | " + " | ".join(_interval(row, m) for m in PLAN_MEASURES) + " |"
+                  for plan, row in plans.items()]
+        margins = run["tables"]["what-if shop: the uplift model's plan against each other plan"]
+        parts += ["", f"| {task}: the uplift model's plan minus | " + " | ".join(
+            m.replace("_", " ") for m in PLAN_MEASURES) + " |", "|---|" + "---|" * len(PLAN_MEASURES)]
+        parts += [f"| {other.removeprefix('uplift model - ')} | " + " | ".join(_interval(row, m) for m in PLAN_MEASURES)
+                  + " |" for other, row in margins.items()]
+    return "\n".join(parts)
+
+
+def hillstrom_table(report: dict) -> str:
+    parts = ["| arm / target | learner | uplift@30%, published split | over 10 more splits | propensity | random | Qini | published |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, run in report["runs"].items():
+        figures, spread = run["figures"], run["over_splits"]["model"]
+        published = run.get("published", {}).get("uplift_at_30")
+        parts.append(f"| {key} | {run['learner'].replace('_', '-')} | **{_f(figures['model']['uplift_at_30'], 4)}** | "
+                     f"{_f(spread['uplift_at_30_mean'], 4)} ± {_f(spread['uplift_at_30_sd'], 4)} | "
+                     f"{_f(figures['purchase propensity']['uplift_at_30'], 4)} | {_f(figures['random']['uplift_at_30'], 4)} | "
+                     f"{_f(figures['model']['qini'], 1)} | {_f(published, 4) if published else '–'} |")
+    return "\n".join(parts)
