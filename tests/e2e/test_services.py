@@ -254,6 +254,7 @@ def test_user_scores_match_the_models_in_process(client, local, ids):
         assert score["known_user"] and 0 < score["probability"] < 1
         shares = [r["share"] for r in score["reasons"]]
         assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1, abs=1e-3)
+        assert all(r["share"] > 0 or r["reason"] == score["top_reason"] for r in score["reasons"])
         assert score["top_reason"] in {r["reason"] for r in score["reasons"]} | {"inactive lately"}
     quick = _post(client, "/churn", body | {"explain": False})["scores"]
     assert [s["probability"] for s in quick] == pytest.approx([s["probability"] for s in churn["scores"]], abs=1e-12)

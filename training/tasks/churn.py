@@ -114,7 +114,7 @@ class ChurnScore(BaseModel):
     user_id: int
     probability: float                   # P(no event at all within the horizon)
     top_reason: str | None               # None for an unknown user, or when reasons were not asked for
-    reasons: list[Reason]                # largest share first, zero shares left out
+    reasons: list[Reason]                # largest share first; zero shares left out but the top reason's
     known_user: bool
 
 
@@ -124,9 +124,13 @@ class ChurnResponse(BaseModel):
     scores: list[ChurnScore]
 
 
-def _reasons(shares: np.ndarray) -> list[Reason]:
-    order = np.argsort(-shares)
-    return [Reason(reason=REASONS[i], share=round(float(shares[i]), 4)) for i in order if shares[i] > 0]
+def _reasons(shares: np.ndarray, top: str | None) -> list[Reason]:
+    """The reasons by share; the top reason is always among them, even with no share: a cause every
+    user carries can be the likeliest one while it pushes this user less than the average user
+    (``shopml.reasons``)."""
+    order = np.argsort(-shares, kind="stable")
+    return [Reason(reason=REASONS[i], share=round(float(shares[i]), 4)) for i in order
+            if shares[i] > 0 or REASONS[i] == top]
 
 
 class ChurnAnswers(ServedUserOutcomes):
@@ -148,7 +152,7 @@ class ChurnAnswers(ServedUserOutcomes):
         elif known.any():
             probability[known] = self.model.predict("churn", features)[known]
         return ChurnResponse(model=self.model.saved.tag, horizon_days=self.horizon_days, scores=[
-            ChurnScore(user_id=u, probability=float(p), top_reason=t, reasons=_reasons(s), known_user=bool(k))
+            ChurnScore(user_id=u, probability=float(p), top_reason=t, reasons=_reasons(s, t), known_user=bool(k))
             for u, p, t, s, k in zip(user_ids, probability, top, shares, known)])
 
 
