@@ -49,6 +49,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "price_prediction": ["train_weeks=2", "validation_weeks=1", "test_weeks=1"],
     "coupon_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
     "push_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
+    "ad_incrementality": ["whatif_seeds=2", "bootstrap=200"],
 }
 
 

@@ -10,7 +10,9 @@ paired interval. A policy (``Policy``) may set prices, hand out coupons and send
   horizon; its rises count as rises customers remember, and so drive churn;
 - coupons and pushes: the users given one at 00:00 of the first day, on top of the shop's own
   campaigns, exactly as a campaign gives them (``campaigns.give_coupons``, ``campaigns.push``):
-  a push reaches only live users and puts some off, which they remember, and so drive churn.
+  a push reaches only live users and puts some off, which they remember, and so drive churn;
+- ads: ``show_ads=False`` turns every ad slot into a ghost (chosen, never shown, as the holdout
+  slots are), so the difference from the status quo is what the ads bring.
 
 A customer lost is revenue lost beyond the horizon too. ``value`` counts it: revenue less each
 churned customer's lifetime value, the status quo's revenue per horizon over its churned
@@ -21,7 +23,7 @@ horizons, on average, in a steady state).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -33,7 +35,7 @@ from .world import World, day_rng
 
 
 STATUS_QUO = "status quo"
-MEASURES = ("units", "revenue", "buyers", "coupon_cost", "churned", "value")
+MEASURES = ("units", "revenue", "buyers", "coupon_cost", "churned", "value", "ad_slots_shown", "ad_conversions")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Policy:
     coupons: np.ndarray | None = None         # user indices given a coupon on the first day
     coupon_discount: float = 0.15
     pushes: np.ndarray | None = None          # user indices sent a push on the first day
+    show_ads: bool = True                     # False: every ad slot a ghost (chosen, not shown)
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,16 @@ class ArmOutcome:
     coupon_cost: float            # discounts granted within the horizon
     churned: int                  # users live at the cut-off who left within the horizon
     category_units: np.ndarray    # per category
+    ad_slots_shown: int
+    ad_conversions: int           # ad slots, shown or ghost, whose item the session bought after it
 
 
 def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -> ArmOutcome:
     """The shop from 00:00 of ``day`` for ``horizon`` days under ``policy``; ``world`` is not
     changed."""
-    arm = World(config=world.config, catalog=world.catalog, population=world.population,
+    config = world.config if policy.show_ads else replace(
+        world.config, behaviour=replace(world.behaviour, ad_holdout_rate=1.0))
+    arm = World(config=config, catalog=world.catalog, population=world.population,
                 state=copy.deepcopy(world.state), prices=copy.deepcopy(world.prices))
     if policy.prices is not None:
         arm.prices.policy = np.asarray(policy.prices, dtype=float)
@@ -69,10 +76,14 @@ def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -
         push(arm, sent[arm.state.alive[sent]], day)
     simulation = Simulation(arm)
     units = revenue = 0.0
+    slots_shown = ad_conversions = 0
     bought_by = np.zeros(arm.population.n_users, dtype=bool)
     by_category = np.zeros(int(arm.catalog.category.max()) + 1)
     for today in range(day, day + horizon):
-        events = simulation.step(today, stream=stream)[schema.EVENTS]
+        log = simulation.step(today, stream=stream)
+        events, slots = log[schema.EVENTS], log[schema.AD_IMPRESSIONS]
+        slots_shown += int((~slots["in_holdout"]).sum())
+        ad_conversions += int(slots["converted"].sum())
         bought = events["event_type"] == "purchase"
         quantity, item = events["quantity"][bought], events["item_id"][bought] - 1
         units += float(quantity.sum())
@@ -80,7 +91,8 @@ def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -
         bought_by[events["user_id"][bought] - 1] = True
         np.add.at(by_category, arm.catalog.category[item], quantity)
     return ArmOutcome(units=units, revenue=revenue, buyers=int(bought_by.sum()), coupon_cost=simulation.coupon_cost,
-                      churned=int((live & ~arm.state.alive).sum()), category_units=by_category)
+                      churned=int((live & ~arm.state.alive).sum()), category_units=by_category,
+                      ad_slots_shown=slots_shown, ad_conversions=ad_conversions)
 
 
 def run_arms(world: World, day: int, horizon: int, policies: dict[str, Policy],
