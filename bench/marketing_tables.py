@@ -1,4 +1,4 @@
-"""The uplift tables of ``docs/marketing.md``, from ``bench/results/uplift.json`` (``bench.uplift``)
+"""The uplift, ad incrementality and Hillstrom tables of ``docs/marketing.md``, from ``bench/results/uplift.json`` (``bench.uplift``)
 and ``bench/results/hillstrom.json`` (``bench.hillstrom``); written by ``python -m bench.docs``."""
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ def _interval(row: dict, measure: str) -> str:
 
 
 def uplift_tables(report: dict) -> str:
-    report = report["tasks"]
+    report = {task: run for task, run in report["tasks"].items() if "learner" in run["config"]}
     parts = ["| task: targeting by | observed Qini | uplift@30% | expected Qini | share of the oracle's expected Qini |",
              "|---|---|---|---|---|"]
     for task, run in report.items():
         for score, row in run["tables"]["test sends (targeting by each score)"].items():
-            name = SCORES.get(score, score) + (f" ({run['learner'].replace('_', '-')})" if score == "model" else "")
+            learner = run["config"]["learner"].replace("_", "-")
+            name = SCORES.get(score, score) + (f" ({learner})" if score == "model" else "")
             parts.append(f"| {task}: {name} | {_f(row['qini'], 1)} | {_f(row['uplift_at_30'])} | "
                          f"{_f(row.get('true_qini'), 1)} | {_f(row.get('share_of_oracle_true_qini'))} |")
     for task, run in report.items():
@@ -63,4 +64,32 @@ def hillstrom_table(report: dict) -> str:
                      f"({_f(run['over_splits']['purchase propensity']['uplift_at_30_mean'], 4)}) | "
                      f"{_f(figures['random']['uplift_at_30'], 4)} | "
                      f"{_f(figures['model']['qini'], 1)} | {_f(published, 4) if published else '–'} |")
+    return "\n".join(parts)
+
+
+def ad_tables(report: dict) -> str:
+    run = report["tasks"]["ad_incrementality"]
+    tables, config = run["tables"], run["config"]
+
+    def interval(row: dict, measure: str) -> str:
+        value = row.get(measure, float("nan"))
+        if value != value:
+            return "–"
+        low, high = row.get(f"{measure}_low", float("nan")), row.get(f"{measure}_high", float("nan"))
+        return f"{value:.2f}" + (f" ({low:.2f} to {high:.2f})" if low == low else "")
+
+    parts = [f"| per 1,000 ad slots, the last {config['window_days']} days | slots shown | held out | clicks | "
+             "incremental conversions |", "|---|---|---|---|---|"]
+    for group, row in tables["per campaign (the advertised item's category), latest window"].items():
+        parts.append(f"| {group} | {row['shown']:,.0f} | {row['held_out']:,.0f} | {interval(row, 'clicks_per_1000')} "
+                     f"| {interval(row, 'incremental_conversions_per_1000')} |")
+    parts += ["", "| all ads, per 1,000 slots shown | clicks | incremental conversions of the ad's item | "
+              "units of the whole shop |", "|---|---|---|---|"]
+    for source, row in tables["all ads against the truth"].items():
+        parts.append(f"| {source} | {interval(row, 'clicks_per_1000')} | {interval(row, 'incremental_conversions_per_1000')} "
+                     f"| {interval(row, 'units_per_1000')} |")
+    coverage = tables.get("per ad, the estimates against the truth", {}).get("clicks")
+    if coverage:
+        parts += ["", f"Per ad ({coverage['ads']:.0f} ads): the 95% intervals of the click rate cover the true one for "
+                  f"{100 * coverage['coverage']:.1f}% of them; mean absolute error {coverage['mae_per_1000']:.1f} per 1,000."]
     return "\n".join(parts)

@@ -1,5 +1,6 @@
-"""The marketing family's uplift figures on a home (the demo shop after ``make demo``): each
-campaign task's test-send table, the put-off table (pushes) and its what-if shop tables, read
+"""The marketing family's causal figures on a home (the demo shop after ``make demo``): each
+campaign task's test-send table, the put-off table (pushes) and its what-if shop tables, and the
+ad incrementality tables, read
 from the models ``shopml train`` saved (their metrics), for ``docs/marketing.md``
 (``python -m bench.docs``). The Hillstrom figures are ``bench.hillstrom``'s.
 
@@ -14,7 +15,7 @@ from bench.measure import write_results
 from shopml.model_store import artifact_folder
 from shopml.settings import Settings
 
-TASKS = ("coupon_uplift", "push_uplift")
+TASKS = ("coupon_uplift", "push_uplift", "ad_incrementality")
 
 
 def main() -> None:
@@ -25,8 +26,7 @@ def main() -> None:
     report = {}
     for task in TASKS:
         _, metadata = artifact_folder(f"{task}:latest", settings)
-        report[task] = {"tag": metadata.get("tag", task), "learner": metadata["config"]["learner"],
-                        "rows": metadata["rows"], "tables": metadata["metrics"]}
+        report[task] = {"config": metadata["config"], "tables": metadata["metrics"]}
     print(f"wrote {write_results('uplift', {'tasks': report})}")
 
 
