@@ -88,6 +88,11 @@ def ad_tables(report: dict) -> str:
     for source, row in tables["all ads against the truth"].items():
         parts.append(f"| {source} | {interval(row, 'clicks_per_1000')} | {interval(row, 'incremental_conversions_per_1000')} "
                      f"| {interval(row, 'units_per_1000')} |")
+    policies = tables.get("new ad policies, off the log and in the what-if shop (per 1,000 shown slots)", {})
+    if policies:
+        parts += ["", "| ad policy: estimated by | clicks per 1,000 slots | conversions per 1,000 slots |", "|---|---|---|"]
+        parts += [f"| {name} | {interval(row, 'clicked_per_1000')} | {interval(row, 'converted_per_1000')} |"
+                  for name, row in policies.items()]
     coverage = tables.get("per ad, the estimates against the truth", {}).get("clicks")
     if coverage:
         parts += ["", f"Per ad ({coverage['ads']:.0f} ads): the 95% intervals of the click rate cover the true one for "

@@ -71,10 +71,10 @@ SEARCH_IMPRESSIONS = _table(
     ("clicked", "BOOLEAN"), ("purchased", "BOOLEAN"),
 )
 AD_IMPRESSIONS = _table(
-    "ad_impressions", "ad slots; in_holdout rows were chosen but not shown (randomised ghost ads)",
+    "ad_impressions", "ad slots; in_holdout rows were chosen but not shown (randomised ghost ads); propensity: P(this ad | the page's category) under the logging policy",
     ("impression_id", "BIGINT"), ("user_id", "BIGINT"), ("ad_id", "BIGINT"),
     ("session_id", "BIGINT"), ("ts", TS), ("position", "INTEGER"), ("clicked", "BOOLEAN"),
-    ("converted", "BOOLEAN"), ("in_holdout", "BOOLEAN"),
+    ("converted", "BOOLEAN"), ("in_holdout", "BOOLEAN"), ("page_category", "VARCHAR"), ("propensity", "DOUBLE"),
 )
 PUSHES = _table(
     "pushes", "push notifications; treated is randomised, converted = purchase within 48 h",

@@ -1,7 +1,8 @@
 """Ad incrementality on the tiny shop: the holdout slots' estimates add up from ad to campaign to
 all ads, stand beside the truth's click probabilities, and agree with the what-if shop's true
 incremental conversions (every ad shown against every slot a ghost, on the same random numbers);
-the saved model keeps every ad's estimate."""
+new ad policies evaluated off the log (doubly robust) meet the what-if shop's value for them; the
+saved model keeps every ad's estimate."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from shopml.model_store import artifact_folder
 from shopml.settings import Settings
 from training.config import resolve_config
 from training.task import run
-from training.tasks.ad_incrementality import (AGAINST_TRUTH, ALL_ADS, HOLDOUT, PER_AD_COVERAGE, PER_CAMPAIGN, TRUTH,
-                                              WHATIF, AdIncrementalityTask)
+from training.tasks.ad_incrementality import (AGAINST_TRUTH, ALL_ADS, HOLDOUT, OFF_POLICY, PER_AD_COVERAGE,
+                                              PER_CAMPAIGN, TRUTH, WHATIF, AdIncrementalityTask, policy_name)
 
 
 @pytest.fixture(scope="module")
@@ -37,5 +38,12 @@ def test_holdout_estimates_add_up_and_agree_with_the_truth_and_the_whatif_shop(s
     assert whatif["incremental_conversions_per_1000_low"] <= holdout["incremental_conversions_per_1000_high"]
     assert holdout["incremental_conversions_per_1000_low"] <= whatif["incremental_conversions_per_1000_high"]
     assert result.metrics[PER_AD_COVERAGE]["clicks"]["coverage"] > 0.8
+    policies = result.metrics[OFF_POLICY]
+    for share in config.policies:                      # the doubly robust estimate meets the what-if shop's
+        dr, shop = policies[f"{policy_name(share)}: DR"], policies[f"{policy_name(share)}: what-if shop"]
+        assert dr["clicked_per_1000_low"] <= shop["clicked_per_1000_high"]
+        assert shop["clicked_per_1000_low"] <= dr["clicked_per_1000_high"]
+    targeted, untargeted = (policies[f"{policy_name(share)}: what-if shop"] for share in (1.0, 0.0))
+    assert targeted["clicked_per_1000"] > untargeted["clicked_per_1000"]       # ads of the page's category click more
     _, metadata = artifact_folder(f"{task.name}:latest", settings)
     assert len(metadata["per_ad"]) == data.per_ad.height and "true_click_rate" not in metadata["per_ad"][0]

@@ -14,7 +14,12 @@ shown (``truth.ad_impressions``, ghosts included) for the clicks; for the conver
 shop (``simulator.whatif``) run on from the end of the data with every ad shown and with every
 slot a ghost, on the same random numbers: the difference in ad conversions per shown slot is the
 true incremental rate, and the difference in all units sold per shown slot says how much of it
-is taken from other purchases. Not served: the audience endpoint that targets by it is next.
+is taken from other purchases.
+
+New ad policies (``policies``: the share of slots filled from the page category's ads; the log's
+is half) are evaluated off the log by IPS, the direct method and doubly robust
+(``training.ad_policies``), each beside the what-if shop's value for the same policy. Not
+served: the audience endpoint that targets by incremental conversions is next.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from shopml.model_store import save_artifact
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
+from ..ad_policies import arm_rates, off_policy_values
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..task import task_labels
@@ -37,6 +43,7 @@ AGAINST_TRUTH = "all ads against the truth"
 PER_AD_COVERAGE = "per ad, the estimates against the truth"
 HOLDOUT, TRUTH, WHATIF = "holdout estimate", "truth (click probabilities)", "what-if shop (ads on vs all ghosts)"
 ALL_ADS = "all ads"
+OFF_POLICY = "new ad policies, off the log and in the what-if shop (per 1,000 shown slots)"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class AdIncrementalityConfig:
     confidence: float = 0.95
     whatif_seeds: int = 10          # paired futures of the what-if check (0: none)
     whatif_days: int = 7
+    policies: tuple[float, ...] = (1.0, 0.0)    # new ad policies to evaluate off the log: their targeted shares
     seed: int = 7
 
     def __post_init__(self):
@@ -57,6 +65,22 @@ class AdIncrementalityConfig:
 class AdSlots:
     per_ad: pl.DataFrame          # ad_id, campaign, shown, held_out, clicks, shown_conversions, held_out_conversions[, true_click_rate]
     days: tuple[str, str]
+    shown: pl.DataFrame           # every shown slot: ad and page codes, propensity, clicked, converted, in_window
+    ad_category: np.ndarray       # per ad code, its category's code
+    categories: int
+
+
+def shown_slots_sql(window_days: int) -> str:
+    """Every shown slot with its ad and page category as codes (ads by id, categories by name)."""
+    return f"""
+        WITH codes AS (SELECT category, CAST(row_number() OVER (ORDER BY category) - 1 AS INTEGER) AS code
+                       FROM (SELECT DISTINCT category FROM items)),
+             ad_codes AS (SELECT ad_id, CAST(row_number() OVER (ORDER BY ad_id) - 1 AS INTEGER) AS ad, c.code AS ad_category
+                          FROM ads JOIN items USING (item_id) JOIN codes c USING (category))
+        SELECT a.ad, c.code AS page, s.propensity, s.clicked::INTEGER AS clicked, s.converted::INTEGER AS converted,
+               s.ts >= (SELECT max(ts) FROM ad_impressions) - INTERVAL ({window_days}) DAY AS in_window
+        FROM ad_impressions s JOIN ad_codes a USING (ad_id) JOIN codes c ON c.category = s.page_category
+        WHERE NOT s.in_holdout"""
 
 
 def slot_counts_sql(window_days: int, truth: bool) -> str:
@@ -105,24 +129,40 @@ def grouped(per_ad: pl.DataFrame, by: str | None) -> pl.DataFrame:
     return per_ad.group_by(pl.col(by).alias("group")).agg(*sums).sort("group")
 
 
-def whatif_check(settings: Settings, days: int, seeds: int) -> dict[str, float] | None:
-    """The true incremental ad conversions, and the change in all units sold, per 1,000 shown
-    slots: the what-if shop with every ad shown against every slot a ghost (None: not simulated)."""
+NO_ADS = "every slot a ghost"
+
+
+def policy_name(targeted_share: float) -> str:
+    return f"{100 * targeted_share:.0f}% of slots from the page's category"
+
+
+def whatif_arms(settings: Settings, config: AdIncrementalityConfig) -> dict[str, list] | None:
+    """The shop run on from the end of its data, as it is, with every slot a ghost and under each
+    new ad policy, on the same random numbers (None: not simulated, or no seeds)."""
     from shopml.warehouse.simulator.oracle import replay
-    from shopml.warehouse.simulator.whatif import Policy, STATUS_QUO, run_arms, summarise
+    from shopml.warehouse.simulator.whatif import Policy, run_arms
 
     from ..oracle import simulation_config
 
-    config = simulation_config(settings)
-    if config is None or seeds == 0:
+    simulation = simulation_config(settings)
+    if simulation is None or config.whatif_seeds < 2:
         return None
-    outcomes = run_arms(replay(config, config.days), config.days, days, {"no ads": Policy(show_ads=False)}, seeds)
-    found = summarise(outcomes, reference="no ads")[STATUS_QUO]
+    policies = {NO_ADS: Policy(show_ads=False),
+                **{policy_name(share): Policy(ad_targeted_share=share) for share in config.policies}}
+    return run_arms(replay(simulation, simulation.days), simulation.days, config.whatif_days, policies,
+                    config.whatif_seeds)
+
+
+def incremental_truth(outcomes: dict[str, list], confidence: float) -> dict[str, float]:
+    """The true incremental ad conversions, and the change in all units sold, per 1,000 shown
+    slots: every ad shown against every slot a ghost."""
+    from shopml.warehouse.simulator.whatif import STATUS_QUO, summarise
+
+    found = summarise(outcomes, reference=NO_ADS, confidence=confidence)[STATUS_QUO]
     per_1000 = 1000 / found["ad_slots_shown"]
-    return {**{
-        f"{name}{suffix}": found[f"{measure}_change{suffix}"] * per_1000
-        for name, measure in (("incremental_conversions_per_1000", "ad_conversions"), ("units_per_1000", "units"))
-        for suffix in ("", "_low", "_high")}}
+    return {f"{name}{suffix}": found[f"{measure}_change{suffix}"] * per_1000
+            for name, measure in (("incremental_conversions_per_1000", "ad_conversions"), ("units_per_1000", "units"))
+            for suffix in ("", "_low", "_high")}
 
 
 @dataclass
@@ -148,9 +188,15 @@ class AdIncrementalityTask:
             per_ad = con.sql(slot_counts_sql(config.window_days, truth)).pl()
             first, last = con.sql(f"""SELECT CAST(max(ts) - INTERVAL ({config.window_days}) DAY AS DATE),
                                              CAST(max(ts) AS DATE) FROM ad_impressions""").fetchall()[0]
+            shown = con.sql(shown_slots_sql(config.window_days)).pl()
+            ad_category = con.sql("""SELECT c.code FROM ads JOIN items USING (item_id) JOIN (
+                                         SELECT category, row_number() OVER (ORDER BY category) - 1 AS code
+                                         FROM (SELECT DISTINCT category FROM items)) c USING (category)
+                                     ORDER BY ad_id""").fetchnumpy()["code"].astype(np.int64)
+            categories = int(con.sql("SELECT count(DISTINCT category) FROM items").fetchall()[0][0])
         if per_ad.is_empty():
             raise ValueError("the warehouse has no ad slots in the window")
-        return AdSlots(per_ad, (str(first), str(last)))
+        return AdSlots(per_ad, (str(first), str(last)), shown, ad_category, categories)
 
     def train(self, config: AdIncrementalityConfig, data: AdSlots) -> AdEffects:
         def with_estimates(frame: pl.DataFrame) -> pl.DataFrame:
@@ -175,9 +221,10 @@ class AdIncrementalityTask:
         if "true_click_rate" in model.per_ad.columns:
             against[TRUTH] = {"clicks_per_1000": 1000 * float(overall["true_click_rate"])}
             tables[PER_AD_COVERAGE] = {"clicks": per_ad_coverage(model.per_ad)}
-        found = whatif_check(settings, config.whatif_days, config.whatif_seeds)
-        if found is not None:
-            against[WHATIF] = found
+        outcomes = whatif_arms(settings, config)
+        if outcomes is not None:
+            against[WHATIF] = incremental_truth(outcomes, config.confidence)
+        tables[OFF_POLICY] = off_policy_table(config, data, outcomes)
         columns = [*shown[2:], *(f"units_per_1000{suffix}" for suffix in ("", "_low", "_high"))]
         tables[AGAINST_TRUTH] = {row: {c: values.get(c, float("nan")) for c in columns} for row, values in against.items()}
         return Evaluation(heads={}, tables=tables)
@@ -198,3 +245,26 @@ def per_ad_coverage(per_ad: pl.DataFrame) -> dict[str, float]:
     covered = (low <= truth) & (truth <= high)
     return {"ads": float(known.sum()), "coverage": float(covered[known].mean()) if known.any() else float("nan"),
             "mae_per_1000": float(np.mean(np.abs(per_ad["clicks_per_1000"].to_numpy() - truth)[known]))}
+
+
+def off_policy_table(config: AdIncrementalityConfig, data: AdSlots,
+                     outcomes: dict[str, list] | None) -> dict[str, dict[str, float]]:
+    """Per new policy, its clicks and conversions per 1,000 shown slots by IPS, DM and DR from the
+    window's slots (the reward model fitted on the slots before it), beside the what-if shop's."""
+    window = data.shown.filter(pl.col("in_window"))
+    before = data.shown.filter(~pl.col("in_window"))
+    table = {}
+    for share in config.policies:
+        found = off_policy_values(window, before, data.ad_category, data.categories, share, config.bootstrap,
+                                  config.confidence, config.seed)
+        if not table:
+            table["logged policy: on the log"] = found["logged policy, on the log"]
+            if outcomes is not None:
+                from shopml.warehouse.simulator.whatif import STATUS_QUO
+
+                table["logged policy: what-if shop"] = arm_rates(outcomes[STATUS_QUO], config.confidence)
+        name = policy_name(share)
+        table |= {f"{name}: {estimator}": found[estimator] for estimator in ("IPS", "DM", "DR")}
+        if outcomes is not None:
+            table[f"{name}: what-if shop"] = arm_rates(outcomes[name], config.confidence)
+    return table

@@ -1,6 +1,9 @@
 """Ad slots inside sessions: which ad is shown where, and whether it is clicked.
 
-Half the slots are targeted at the session's category, half are run-of-site. The click
+A share of the slots (``ad_targeted_share``, half) is filled from the ads of the session's
+category (the page's), uniformly, the rest from every ad, uniformly: each slot logs the page's
+category and the probability that this policy chose its ad there (its propensity), which
+off-policy evaluation of another policy needs. The click
 probability rises with the user's affinity for the ad's category and the ad's hidden quality,
 falls with position, and is higher in the evening. A randomised holdout of slots is chosen but
 never shown (ghost ads), so the effect of showing an ad can be measured.
@@ -19,7 +22,6 @@ from .population import Population
 from .sampling import GroupedSampler, expand
 
 EVENING_HOURS = (18, 23)
-TARGETED_SHARE = 0.5
 
 
 @dataclass
@@ -32,6 +34,8 @@ class AdOutcome:
     p_click: np.ndarray      # the click probability had it been shown
     clicked: np.ndarray
     in_holdout: np.ndarray
+    page_category: np.ndarray    # the session's category, where the slot is
+    propensity: np.ndarray       # P(this ad in this slot | the page's category) under the policy
 
 
 def ads_by_category(catalog: Catalog, n_categories: int) -> GroupedSampler:
@@ -43,7 +47,7 @@ def run_ads(session_user, session_category, session_hour, population: Population
     b = behaviour
     session, _ = expand(rng.poisson(b.ads_per_session, len(session_user)))
     n = len(session)
-    targeted = rng.random(n) < TARGETED_SHARE
+    targeted = rng.random(n) < b.ad_targeted_share
     ad = np.where(targeted, by_category.draw(session_category[session], rng),
                   rng.integers(0, len(catalog.ad_item), n))
     position = rng.integers(1, b.ad_positions + 1, n)
@@ -57,6 +61,17 @@ def run_ads(session_user, session_category, session_hour, population: Population
     )
     in_holdout = rng.random(n) < b.ad_holdout_rate
     clicked = ~in_holdout & (rng.random(n) < p_click)
+    page = session_category[session]
     return AdOutcome(session=session, ad=ad, item=catalog.ad_item[ad],
                      offset=rng.integers(0, 400, n), position=position, p_click=p_click, clicked=clicked,
-                     in_holdout=in_holdout)
+                     in_holdout=in_holdout, page_category=page,
+                     propensity=ad_propensity(ad, page, catalog.ad_category, b.ad_targeted_share))
+
+
+def ad_propensity(ad: np.ndarray, page_category: np.ndarray, ad_category: np.ndarray,
+                  targeted_share: float) -> np.ndarray:
+    """P(``ad`` fills a slot on a page of ``page_category``) when ``targeted_share`` of the slots
+    are filled uniformly from the page category's ads and the rest uniformly from every ad."""
+    per_category = np.bincount(ad_category, minlength=int(page_category.max(initial=0)) + 1)
+    same = ad_category[ad] == page_category
+    return targeted_share * same / np.maximum(per_category[page_category], 1) + (1 - targeted_share) / len(ad_category)

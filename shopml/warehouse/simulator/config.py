@@ -55,6 +55,7 @@ class Behaviour:
     ad_position_decay: float = 0.45        # logit drop per position below the top
     ad_evening_boost: float = 0.35         # logit boost for sessions between 18:00 and 23:00
     ad_holdout_rate: float = 0.1
+    ad_targeted_share: float = 0.5        # slots filled from the page's category; the rest from every ad
     ad_conversion_boost: float = 2.5       # utility bonus of a clicked ad's item when carting
     # churn: daily hazard = natural + bad experiences + price rises + failed searches + push fatigue
     natural_hazard_median: float = 0.001

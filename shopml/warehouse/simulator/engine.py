@@ -232,6 +232,7 @@ class Simulation:
             schema.AD_IMPRESSIONS: dict(
                 impression_id=ids, user_id=s.user[ads.session] + 1, ad_id=ads.ad + 1,
                 session_id=session_ids[ads.session], ts=self.micros(day, s.second[ads.session] + ads.offset),
-                position=ads.position, clicked=ads.clicked, converted=converted, in_holdout=ads.in_holdout),
+                position=ads.position, clicked=ads.clicked, converted=converted, in_holdout=ads.in_holdout,
+                page_category=np.array(vocab.CATEGORIES, dtype=object)[ads.page_category], propensity=ads.propensity),
             schema.TRUTH_AD_IMPRESSIONS: dict(impression_id=ids, p_click=ads.p_click),
         }

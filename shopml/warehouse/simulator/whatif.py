@@ -12,7 +12,8 @@ paired interval. A policy (``Policy``) may set prices, hand out coupons and send
   campaigns, exactly as a campaign gives them (``campaigns.give_coupons``, ``campaigns.push``):
   a push reaches only live users and puts some off, which they remember, and so drive churn;
 - ads: ``show_ads=False`` turns every ad slot into a ghost (chosen, never shown, as the holdout
-  slots are), so the difference from the status quo is what the ads bring.
+  slots are), so the difference from the status quo is what the ads bring; ``ad_targeted_share``
+  sets the share of slots filled from the page category's ads (the ad policy).
 
 A customer lost is revenue lost beyond the horizon too. ``value`` counts it: revenue less each
 churned customer's lifetime value, the status quo's revenue per horizon over its churned
@@ -35,7 +36,8 @@ from .world import World, day_rng
 
 
 STATUS_QUO = "status quo"
-MEASURES = ("units", "revenue", "buyers", "coupon_cost", "churned", "value", "ad_slots_shown", "ad_conversions")
+MEASURES = ("units", "revenue", "buyers", "coupon_cost", "churned", "value", "ad_slots_shown", "ad_clicks",
+            "ad_conversions")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Policy:
     coupon_discount: float = 0.15
     pushes: np.ndarray | None = None          # user indices sent a push on the first day
     show_ads: bool = True                     # False: every ad slot a ghost (chosen, not shown)
+    ad_targeted_share: float | None = None    # slots filled from the page's category (None: as it is)
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,17 @@ class ArmOutcome:
     churned: int                  # users live at the cut-off who left within the horizon
     category_units: np.ndarray    # per category
     ad_slots_shown: int
+    ad_clicks: int
     ad_conversions: int           # ad slots, shown or ghost, whose item the session bought after it
 
 
 def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -> ArmOutcome:
     """The shop from 00:00 of ``day`` for ``horizon`` days under ``policy``; ``world`` is not
     changed."""
-    config = world.config if policy.show_ads else replace(
-        world.config, behaviour=replace(world.behaviour, ad_holdout_rate=1.0))
+    behaviour = world.behaviour if policy.show_ads else replace(world.behaviour, ad_holdout_rate=1.0)
+    if policy.ad_targeted_share is not None:
+        behaviour = replace(behaviour, ad_targeted_share=policy.ad_targeted_share)
+    config = replace(world.config, behaviour=behaviour)
     arm = World(config=config, catalog=world.catalog, population=world.population,
                 state=copy.deepcopy(world.state), prices=copy.deepcopy(world.prices))
     if policy.prices is not None:
@@ -76,13 +82,14 @@ def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -
         push(arm, sent[arm.state.alive[sent]], day)
     simulation = Simulation(arm)
     units = revenue = 0.0
-    slots_shown = ad_conversions = 0
+    slots_shown = ad_clicks = ad_conversions = 0
     bought_by = np.zeros(arm.population.n_users, dtype=bool)
     by_category = np.zeros(int(arm.catalog.category.max()) + 1)
     for today in range(day, day + horizon):
         log = simulation.step(today, stream=stream)
         events, slots = log[schema.EVENTS], log[schema.AD_IMPRESSIONS]
         slots_shown += int((~slots["in_holdout"]).sum())
+        ad_clicks += int(slots["clicked"].sum())
         ad_conversions += int(slots["converted"].sum())
         bought = events["event_type"] == "purchase"
         quantity, item = events["quantity"][bought], events["item_id"][bought] - 1
@@ -92,7 +99,7 @@ def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -
         np.add.at(by_category, arm.catalog.category[item], quantity)
     return ArmOutcome(units=units, revenue=revenue, buyers=int(bought_by.sum()), coupon_cost=simulation.coupon_cost,
                       churned=int((live & ~arm.state.alive).sum()), category_units=by_category,
-                      ad_slots_shown=slots_shown, ad_conversions=ad_conversions)
+                      ad_slots_shown=slots_shown, ad_clicks=ad_clicks, ad_conversions=ad_conversions)
 
 
 def run_arms(world: World, day: int, horizon: int, policies: dict[str, Policy],
