@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.marketing_tables import ad_tables, hillstrom_table, uplift_tables
+from bench.marketing_tables import ad_tables, audience_table, hillstrom_table, uplift_tables
 from bench.measure import RESULTS_DIR
 from training.tasks import REGISTRY
 
@@ -28,6 +28,7 @@ ELASTICITY_START, ELASTICITY_END = "<!-- elasticity:start (python -m bench.docs)
 PREDICTION_START, PREDICTION_END = "<!-- price-prediction:start (python -m bench.docs) -->", "<!-- price-prediction:end -->"
 UPLIFT_START, UPLIFT_END = "<!-- uplift:start (python -m bench.docs) -->", "<!-- uplift:end -->"
 ADS_START, ADS_END = "<!-- ads:start (python -m bench.docs) -->", "<!-- ads:end -->"
+AUDIENCE_START, AUDIENCE_END = "<!-- audience:start (python -m bench.docs) -->", "<!-- audience:end -->"
 HILLSTROM_START, HILLSTROM_END = "<!-- hillstrom:start (python -m bench.docs) -->", "<!-- hillstrom:end -->"
 DATASETS = {"simulated_shop": "the demo shop (simulated, seed 7)", "online_retail": "UCI Online Retail I (2010-12 to 2011-12)",
             "online_retail_ii": "UCI Online Retail II (2009-12 to 2010-12)"}
@@ -195,6 +196,7 @@ def main() -> None:
     page = MARKETING_PAGE.read_text()
     for name, start, end, table in (("uplift", UPLIFT_START, UPLIFT_END, uplift_tables),
                                     ("uplift", ADS_START, ADS_END, ad_tables),
+                                    ("uplift", AUDIENCE_START, AUDIENCE_END, audience_table),
                                     ("hillstrom", HILLSTROM_START, HILLSTROM_END, hillstrom_table)):
         if (RESULTS_DIR / f"{name}.json").is_file():
             page = _between(page, start, end, table(json.loads((RESULTS_DIR / f"{name}.json").read_text())), MARKETING_PAGE)

@@ -98,3 +98,13 @@ def ad_tables(report: dict) -> str:
         parts += ["", f"Per ad ({coverage['ads']:.0f} ads): the 95% intervals of the click rate cover the true one for "
                   f"{100 * coverage['coverage']:.1f}% of them; mean absolute error {coverage['mae_per_1000']:.1f} per 1,000."]
     return "\n".join(parts)
+
+
+def audience_table(report: dict) -> str:
+    rows = report["tasks"]["ad_audience"]["tables"]["test slots, shown against ghost (targeting by each score)"]
+    parts = ["| audience by (test slots) | observed Qini (conversions) | uplift@10% | uplift@20% | uplift@30% |",
+             "|---|---|---|---|---|"]
+    names = {"model": "**expected incremental conversions**", "click rate": "click probability", "random": "random"}
+    parts += [f"| {names.get(score, score)} | {_f(row['qini'], 1)} | {_f(row['uplift_at_10'], 4)} | "
+              f"{_f(row['uplift_at_20'], 4)} | {_f(row['uplift_at_30'], 4)} |" for score, row in rows.items()]
+    return "\n".join(parts)

@@ -60,6 +60,7 @@ def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, l
         "search": [{"query": q, "k": 10} for q in pick(np.array(queries, dtype=object))],
         "forecast": [{"item_ids": [i], "horizon": 7} for i in pick(items)],
         "price_advice": [{"item_ids": [i]} for i in pick(items)],
+        "ad_audience": [{"ad_id": a, "size": 100} for a in pick(ads)],
         **{plan: [{"user_ids": rng.choice(users, PLAN_CANDIDATES, replace=False).tolist(), "budget": PLAN_BUDGET}
                   for _ in range(count)] for plan in ("coupon_plan", "push_plan")},
     }

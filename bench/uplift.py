@@ -1,6 +1,6 @@
 """The marketing family's causal figures on a home (the demo shop after ``make demo``): each
-campaign task's test-send table, the put-off table (pushes) and its what-if shop tables, and the
-ad incrementality tables, read
+campaign task's test-send table, the put-off table (pushes) and its what-if shop tables, the
+ad incrementality tables and the ad audience's test slots, read
 from the models ``shopml train`` saved (their metrics), for ``docs/marketing.md``
 (``python -m bench.docs``). The Hillstrom figures are ``bench.hillstrom``'s.
 
@@ -15,7 +15,7 @@ from bench.measure import write_results
 from shopml.model_store import artifact_folder
 from shopml.settings import Settings
 
-TASKS = ("coupon_uplift", "push_uplift", "ad_incrementality")
+TASKS = ("coupon_uplift", "push_uplift", "ad_incrementality", "ad_audience")
 
 
 def main() -> None:

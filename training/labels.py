@@ -123,19 +123,20 @@ WEEK_START_SQL = "?::TIMESTAMPTZ - to_days(7 * CAST(ceil(datediff('second', {ts}
 
 IMPRESSION_SQL = """
 SELECT a.impression_id, a.user_id AS {user}, a.ad_id AS {ad}, ads.item_id AS {item}, i.category AS {category},
-       a.ts AS {ts}, a.position AS ad_position, hour(a.ts) AS hour_of_day, a.clicked,
-       {week_start} AS {cutoff}
+       a.ts AS {ts}, a.position AS ad_position, hour(a.ts) AS hour_of_day, a.clicked, a.converted,
+       NOT a.in_holdout AS shown, {week_start} AS {cutoff}
 FROM ad_impressions a JOIN ads USING (ad_id) JOIN items i ON i.item_id = ads.item_id
-WHERE NOT a.in_holdout AND a.ts >= ?::TIMESTAMPTZ - to_days(7 * ?)
+WHERE (? OR NOT a.in_holdout) AND a.ts >= ?::TIMESTAMPTZ - to_days(7 * ?)
 ORDER BY a.ts, a.impression_id
 """
 
 
-def labelled_impressions(warehouse: Path, weeks: int) -> pl.DataFrame:
-    """Shown ad slots of the last ``weeks`` whole weeks before the midnight after the last
-    impression: the keys of ``ctr_v1`` (user, ad, its item and the item's category), the slot's
-    time (the as-of time), position and hour, the label ``clicked``, and ``cutoff``, the start of
-    the slot's week, by which the rows are split."""
+def labelled_impressions(warehouse: Path, weeks: int, with_ghosts: bool = False) -> pl.DataFrame:
+    """Shown ad slots (and, ``with_ghosts``, the holdout's, chosen and never shown) of the last
+    ``weeks`` whole weeks before the midnight after the last impression: the keys of ``ctr_v1``
+    (user, ad, its item and the item's category), the slot's time (the as-of time), position and
+    hour, the labels ``clicked`` and ``converted`` (the session bought the ad's item after the
+    slot), ``shown``, and ``cutoff``, the start of the slot's week, by which the rows are split."""
     with connect(warehouse) as con:
         last = con.execute("SELECT max(ts) FROM ad_impressions WHERE NOT in_holdout").fetchall()[0][0]
         if last is None:
@@ -143,7 +144,7 @@ def labelled_impressions(warehouse: Path, weeks: int) -> pl.DataFrame:
         end = midnight_after(last)
         query = IMPRESSION_SQL.format(user=names.USER_ID, ad=names.AD_ID, item=names.ITEM_ID, category=names.CATEGORY,
                                       ts=names.EVENT_TIMESTAMP, cutoff=CUTOFF, week_start=WEEK_START_SQL.format(ts="a.ts"))
-        return con.sql(query, params=[end, end, end, weeks]).pl()
+        return con.sql(query, params=[end, end, with_ghosts, end, weeks]).pl()
 
 
 def split_by_time(rows: pl.DataFrame, validation_cutoffs: int = 1, test_cutoffs: int = 1,

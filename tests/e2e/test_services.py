@@ -50,6 +50,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "coupon_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
     "push_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
     "ad_incrementality": ["whatif_seeds=2", "bootstrap=200"],
+    "ad_audience": ["weeks=6", "test_weeks=1", "audience_size=50"],
 }
 
 
@@ -343,6 +344,11 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     advice = _post(client, "/price_advice", {"item_ids": [10**9, ids["item"]]})["items"]
     assert not advice[0]["known_item"] and advice[0]["recommended_price"] is None
     assert advice[1]["known_item"] and advice[1]["change"] in ("cut", "raise", "keep")
+    audience = _post(client, "/ad_audience", {"ad_id": 10**9, "size": 5})
+    assert not audience["known_ad"] and audience["users"] == []
+    audience = _post(client, "/ad_audience", {"ad_id": ids["ads"][0], "size": 5})["users"]
+    gains = [user["expected_incremental_conversions"] for user in audience]
+    assert audience and len(audience) <= 5 and gains == sorted(gains, reverse=True)
     for route in ("/coupon_plan", "/push_plan"):
         planned = _post(client, route, {"user_ids": [-5, *ids["users"][:3]], "budget": 1})
         unknown, *known = planned["users"]
@@ -383,6 +389,9 @@ BAD_REQUESTS = [
     ("/coupon_plan", {"user_ids": [1], "budget": MAX_USERS + 1}, "less_than_equal"),
     ("/push_plan", {"user_ids": [1], "budget": -1}, "greater_than_equal"),
     ("/push_plan", {"user_ids": []}, "too_short"),
+    ("/ad_audience", {"ad_id": 1, "size": 0}, "greater_than_equal"),
+    ("/ad_audience", {"ad_id": 1, "size": 1001}, "less_than_equal"),
+    ("/ad_audience", {"size": 10}, "missing"),
 ]
 
 
@@ -406,6 +415,7 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/forecast", {"item_ids": [2**63]}, ["item_ids", 0]),
     ("/price_advice", {"item_ids": [1, 2**63]}, ["item_ids", 1]),
     ("/coupon_plan", {"user_ids": [2**63]}, ["user_ids", 0]),
+    ("/ad_audience", {"ad_id": -(2**63) - 1}, ["ad_id"]),
 ]
 
 

@@ -10,6 +10,7 @@ command that makes it, and, when it serves, its ``Endpoint``."""
 from __future__ import annotations
 
 from ..task import Task
+from .ad_audience import AdAudienceTask
 from .ad_incrementality import AdIncrementalityTask
 from .churn import ChurnTask
 from .coupon_uplift import CouponUpliftTask
@@ -28,7 +29,7 @@ from .user_embedding import UserEmbeddingTask
 
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
-    CtrTask(), AdIncrementalityTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
+    CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
     PriceElasticityTask(), PricePredictionTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
