@@ -27,6 +27,11 @@ def uplift_tables(report: dict) -> str:
             name = SCORES.get(score, score) + (f" ({learner})" if score == "model" else "")
             parts.append(f"| {task}: {name} | {_f(row['qini'], 1)} | {_f(row['uplift_at_30'])} | "
                          f"{_f(row.get('true_qini'), 1)} | {_f(row.get('share_of_oracle_true_qini'))} |")
+    parts += ["", "| task: targeting by (test sends' spend) | observed Qini (currency) | uplift@30% (spend per user) |",
+              "|---|---|---|"]
+    for task, run in report.items():
+        for score, row in run["tables"].get("test sends, spend in the window (targeting by each score)", {}).items():
+            parts.append(f"| {task}: {score} | {_f(row['qini'], 0)} | {_f(row['uplift_at_30'], 2)} |")
     for task, run in report.items():
         put_off = run["tables"].get("who a send puts off (test sends, against the truth)")
         if put_off:

@@ -1,6 +1,6 @@
 """The plan endpoints of the campaign tasks (``POST /coupon_plan``, ``POST /push_plan``): given
-candidate users and a budget, who gets the send, with each user's predicted uplift and the plan's
-expected incremental purchases.
+candidate users and a budget, who gets the send, with each user's predicted uplift in purchases
+and in spend, and the plan's expected incremental purchases and spend.
 
 The plan is ``training.campaign_plan.plan``: the budget's highest predicted uplifts above 0, none
 of them predicted to be put off (pushes). Users the online store does not know are not planned,
@@ -43,6 +43,7 @@ class PlannedUser(BaseModel):
     send: bool
     why: str                            # in the plan, over the budget, no expected gain, put off, unknown user
     uplift: float | None                # predicted gain in P(a purchase in the window) from the send
+    spend_uplift: float | None          # predicted change in spend in the window (paid, net of discounts)
     purchase_without: float | None      # P(a purchase in the window) without it
     put_off: bool | None                # predicted to visit less after the send (sends that can put off)
 
@@ -54,6 +55,7 @@ class CampaignPlanResponse(BaseModel):
     budget: int | None
     sends: int
     expected_incremental_purchases: float
+    expected_incremental_spend: float | None
     put_off_spared: int                 # users with an expected gain left out as put off
     users: list[PlannedUser]
 
@@ -68,6 +70,7 @@ class CampaignPlanAnswers:
         features = self.online.read(names.CHURN_V1, {names.USER_ID: request.user_ids})
         known = known_users(features)
         uplift, without = self.model.uplift(features), self.model.purchase(features)
+        spend = self.model.spend_uplift(features)
         put_off = self.model.put_off(features) & known
         budget = len(request.user_ids) if request.budget is None else request.budget
         chosen = np.zeros(len(known), dtype=bool)
@@ -76,16 +79,22 @@ class CampaignPlanAnswers:
         for i, user in enumerate(request.user_ids):
             if not known[i]:
                 users.append(PlannedUser(user_id=user, known_user=False, send=False, why=UNKNOWN, uplift=None,
-                                         purchase_without=None, put_off=None))
+                                         spend_uplift=None, purchase_without=None, put_off=None))
                 continue
             why = IN_PLAN if chosen[i] else PUT_OFF if put_off[i] else NO_GAIN if uplift[i] <= 0 else OVER_BUDGET
             users.append(PlannedUser(user_id=user, known_user=True, send=bool(chosen[i]), why=why,
-                                     uplift=round(float(uplift[i]), 5), purchase_without=round(float(without[i]), 5),
+                                     uplift=round(float(uplift[i]), 5), spend_uplift=_rounded(spend[i], 4),
+                                     purchase_without=round(float(without[i]), 5),
                                      put_off=bool(put_off[i]) if self.sends.can_put_off else None))
         return CampaignPlanResponse(
             model=self.tag, send=self.sends.send, window_days=self.sends.window_days, budget=request.budget,
             sends=int(chosen.sum()), expected_incremental_purchases=round(float(uplift[chosen].sum()), 4),
+            expected_incremental_spend=_rounded(spend[chosen].sum(), 2),
             put_off_spared=int((put_off & (uplift > 0)).sum()), users=users)
+
+
+def _rounded(value, digits: int) -> float | None:
+    return None if np.isnan(value) else round(float(value), digits)
 
 
 def plan_endpoint(path: str, task: str, sends: Sends) -> Endpoint:

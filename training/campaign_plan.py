@@ -7,8 +7,9 @@ none whose predicted uplift is not above 0: a send that is expected to lose purc
 ``campaign_whatif`` judges plans the way the shop would live them: the simulated shop continues
 from the end of its data with one extra campaign on its first day, sent to the same budget (the
 campaign's own: its reach times its treated share of the signed-up users) by each plan: by the
-uplift model, by purchase propensity (the usual mistake: it finds who buys anyway), at random,
-and by the true uplift of every user (the oracle, from the simulator's hidden state). The status
+uplift model (in purchases, and in spend), by purchase propensity (the usual mistake: it finds
+who buys anyway), at random, and by the true uplift of every user (the oracle, from the
+simulator's hidden state). The status
 quo sends nothing extra. Every arm runs on the same random numbers (``simulator.whatif``), so
 differences are the plans' and not luck; the model's plan is compared with each other plan as a
 paired difference with its interval.
@@ -28,7 +29,8 @@ from shopml.warehouse.database import connect
 from .datasets import point_in_time_dataset
 from .labels import CUTOFF
 
-MODEL_PLAN, PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN = "uplift model", "purchase propensity", "random", "true uplift (oracle)"
+MODEL_PLAN, SPEND_PLAN = "uplift model", "uplift model, by spend"
+PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN = "purchase propensity", "random", "true uplift (oracle)"
 SHOWN = ("buyers", "revenue", "coupon_cost", "churned", "value")
 SEND_DAYS = {"coupon": 14, "push": 28}        # the what-if's horizon: the coupon's week and after; a push's fatigue
 
@@ -73,10 +75,10 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
     world = replay(config, day)
     b = world.behaviour
     budget = round(len(users) * b.treatment_share * (b.promotion_reach if send == "coupon" else b.push_reach))
-    scores = {MODEL_PLAN: model.uplift(frame), PROPENSITY_PLAN: model.purchase(frame),
-              RANDOM_PLAN: np.random.default_rng(seed).random(len(users)) + 1e-9,
+    scores = {MODEL_PLAN: model.uplift(frame), SPEND_PLAN: model.spend_uplift(frame), PROPENSITY_PLAN: model.purchase(frame),
+              RANDOM_PLAN: np.random.default_rng(seed).random(len(users)) + 1e-9,     # above 0: every user a gain
               ORACLE_PLAN: send_uplift(world, day, users, send)}
-    put_off = {MODEL_PLAN: model.put_off(frame)}
+    put_off = dict.fromkeys((MODEL_PLAN, SPEND_PLAN), model.put_off(frame))
     chosen = {name: users[plan(score, budget, put_off.get(name))] for name, score in scores.items()}
     policies = {name: Policy(coupons=sent) if send == "coupon" else Policy(pushes=sent) for name, sent in chosen.items()}
     outcomes = run_arms(world, day, horizon or SEND_DAYS[send], policies, seeds)
@@ -84,7 +86,7 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
     table = {name: {"sends": float(len(chosen.get(name, ()))),
                     **{key: value for key, value in row.items() if key.split("_change")[0] in SHOWN}}
              for name, row in against_status_quo.items()}
-    margins = {f"uplift model - {other}": {key: value for key, value in summarise(outcomes, other)[MODEL_PLAN].items()
-                                          if "_change" in key and key.split("_change")[0] in SHOWN}
-               for other in (PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN)}
+    margins = {f"{plan_name} - {other}": {key: value for key, value in summarise(outcomes, other)[plan_name].items()
+                                         if "_change" in key and key.split("_change")[0] in SHOWN}
+               for plan_name in (MODEL_PLAN, SPEND_PLAN) for other in (PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN)}
     return {"plans": table, "margins": margins}

@@ -37,9 +37,10 @@ from .kinds import Tabled
 from .labels import CUTOFF, split_by_time
 from .metrics.binary import roc_auc
 from .uplift import MODEL, OUTCOME, PROPENSITY, TEST_SENDS, TREATED, UpliftConfig, UpliftModel, choose_learner, \
-    evaluate_uplift
+    evaluate_uplift, uplift_figures
 
-VISITED = "visited"
+VISITED, SPEND = "visited", "spend"
+SPEND_TABLE = "test sends, spend in the window (targeting by each score)"
 PUT_OFF_TABLE = "who a send puts off (test sends, against the truth)"
 WHATIF_PLANS = "what-if shop: one more campaign after the data, per plan"
 WHATIF_MARGINS = "what-if shop: the uplift model's plan against each other plan"
@@ -48,8 +49,9 @@ WHATIF_MARGINS = "what-if shop: the uplift model's plan against each other plan"
 @dataclass(frozen=True)
 class Sends:
     """Where a campaign's randomised sends are: their table, id, arm and outcome columns, the
-    window the outcome is read over, the truth table of their true uplift, what is sent (coupon or
-    push) and whether it can put users off (then a visit in the window is modelled too)."""
+    window the outcome (and the spend, paid, so net of a coupon's discount) is read over, the truth
+    table of their true uplift, what is sent (coupon or push) and whether it can put users off
+    (then a visit in the window is modelled too)."""
     table: str
     id_column: str
     treatment: str
@@ -65,7 +67,10 @@ class Sends:
                                   AND e.ts < s.ts + {window})::INTEGER AS {VISITED}""" if self.can_put_off else "")
         return f"""SELECT s.{self.id_column} AS send_id, s.user_id AS {names.USER_ID}, s.ts AS {names.EVENT_TIMESTAMP},
                           s.ts AS {CUTOFF}, CAST(s.{self.treatment} AS INTEGER) AS {TREATED},
-                          CAST(s.{self.outcome} AS INTEGER) AS {OUTCOME} {visited}
+                          CAST(s.{self.outcome} AS INTEGER) AS {OUTCOME} {visited},
+                          (SELECT CAST(coalesce(sum(e.price * e.quantity), 0) AS DOUBLE) FROM events e
+                           WHERE e.user_id = s.user_id AND e.event_type = 'purchase' AND e.ts >= s.ts
+                                 AND e.ts < s.ts + {window}) AS {SPEND}
                    FROM {self.table} s
                    WHERE s.ts + {window} <= (SELECT CAST(max(ts) AS DATE) + 1 FROM events)
                    ORDER BY s.ts, s.{self.id_column}"""
@@ -79,14 +84,21 @@ class UpliftData:
 
 @dataclass
 class CampaignModel:
-    """The uplift in purchases and, for a send that can put users off, the uplift in visits."""
+    """The uplift in purchases, in spend and, for a send that can put users off, in visits."""
 
     purchases: UpliftModel
+    spend: UpliftModel | None
     visits: UpliftModel | None
     validation_qini: dict[str, float]
 
     def uplift(self, rows) -> np.ndarray:
         return self.purchases.uplift(rows)
+
+    def spend_uplift(self, rows) -> np.ndarray:
+        """Per row, the predicted change in spend within the window (nan without a spend model)."""
+        if self.spend is None:
+            return np.full(_count(rows), np.nan)
+        return self.spend.uplift(rows)
 
     def purchase(self, rows) -> np.ndarray:
         return self.purchases.purchase(rows)
@@ -94,16 +106,22 @@ class CampaignModel:
     def put_off(self, rows) -> np.ndarray:
         """Per row, whether the send is predicted to make the user visit less (never, without a visit model)."""
         if self.visits is None:
-            return np.zeros(len(self.purchase(rows)), dtype=bool)
+            return np.zeros(_count(rows), dtype=bool)
         return self.visits.uplift(rows) < 0
 
     def boosters(self) -> dict:
-        return self.purchases.boosters() | (self.visits.boosters("visit_") if self.visits else {})
+        return (self.purchases.boosters() | (self.spend.boosters("spend_") if self.spend else {})
+                | (self.visits.boosters("visit_") if self.visits else {}))
 
     @classmethod
     def from_boosters(cls, boosters: dict, layout: FeatureLayout) -> CampaignModel:
-        visits = UpliftModel.from_boosters(boosters, layout, "visit_") if "visit_treated" in boosters else None
-        return cls(UpliftModel.from_boosters(boosters, layout), visits, {})
+        spend, visits = (UpliftModel.from_boosters(boosters, layout, prefix) if f"{prefix}treated" in boosters else None
+                         for prefix in ("spend_", "visit_"))
+        return cls(UpliftModel.from_boosters(boosters, layout), spend, visits, {})
+
+
+def _count(rows) -> int:
+    return rows.height if isinstance(rows, pl.DataFrame) else len(next(iter(rows.values())))
 
 
 class CampaignUpliftTask:
@@ -131,8 +149,9 @@ class CampaignUpliftTask:
     def train(self, config: UpliftConfig, data: UpliftData) -> CampaignModel:
         train, valid = data.splits["train"], data.splits["validation"]
         purchases, qini = choose_learner(config, data.layout, train, valid)
+        spend = choose_learner(config, data.layout, train, valid, SPEND, "regression")[0]
         visits = choose_learner(config, data.layout, train, valid, VISITED)[0] if self.sends.can_put_off else None
-        return CampaignModel(purchases, visits, qini)
+        return CampaignModel(purchases, spend, visits, qini)
 
     def choose(self, config: UpliftConfig, model: CampaignModel, data: UpliftData, settings: Settings) -> UpliftConfig:
         return replace(config, learner=model.purchases.learner)
@@ -142,6 +161,7 @@ class CampaignUpliftTask:
         evaluation = evaluate_uplift(model.purchases, test, true_uplift(settings, self.sends, test), config.seed)
         evaluation.tables["validation Qini of each learner (the choice)"] = {
             learner: {"qini": value} for learner, value in model.validation_qini.items()}
+        evaluation.tables[SPEND_TABLE] = spend_figures(model, test, config.seed)
         if not has_warehouse_truth(settings):
             return evaluation
         if model.visits is not None:
@@ -191,3 +211,11 @@ def put_off_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.
         "auc": roc_auc(truly_put_off, -visit_uplift), "precision": float(truly_put_off[flagged].mean()) if flagged.any() else float("nan"),
         "recall": float(flagged[truly_put_off].mean()) if truly_put_off.any() else float("nan"),
         "flagged_share": float(flagged.mean()), "true_share": float(truly_put_off.mean())}}
+
+
+def spend_figures(model: CampaignModel, test: pl.DataFrame, seed: int) -> dict[str, dict[str, float]]:
+    """Qini, AUUC and uplift@k of the test sends' spend (currency, not buyers) by the spend
+    model's uplift, by the purchase model's, by propensity and at random."""
+    scores = {"spend uplift model": model.spend_uplift(test), "purchase uplift model": model.uplift(test),
+              PROPENSITY: model.purchase(test), "random": np.random.default_rng(seed).random(test.height)}
+    return uplift_figures(test[SPEND].to_numpy(), test[TREATED].to_numpy().astype(float), scores)

@@ -56,9 +56,11 @@ class UpliftConfig(BoostingConfig):
             raise ValueError(f"learner must be auto, {T_LEARNER} or {X_LEARNER}, got {self.learner!r}")
 
 
-def _classifier(config: BoostingConfig, x, y, valid_x, valid_y) -> lgb.Booster:
+def _arm_model(config: BoostingConfig, objective: str, x, y, valid_x, valid_y) -> lgb.Booster:
+    """One arm's outcome model, stopped early on its validation rows: a classifier (``binary``)
+    or, for an amount such as spend, a regressor (``regression``)."""
     train_set = lgb.Dataset(x, y)
-    return lgb.train(lgb_params(config, objective="binary"), train_set, num_boost_round=config.max_rounds,
+    return lgb.train(lgb_params(config, objective=objective), train_set, num_boost_round=config.max_rounds,
                      valid_sets=[lgb.Dataset(valid_x, valid_y, reference=train_set)],
                      callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
 
@@ -71,7 +73,7 @@ def _regressor(config: BoostingConfig, x, y, rounds: int) -> lgb.Booster:
 class UpliftModel:
     learner: str
     layout: FeatureLayout
-    arms: dict[int, lgb.Booster]                  # per arm (1 treated, 0 held out): P(outcome)
+    arms: dict[int, lgb.Booster]                  # per arm (1 treated, 0 held out): P(outcome), or its mean
     effects: dict[int, lgb.Booster] | None        # X-learner: per arm, the imputed effect's regressor
 
     def _x(self, rows: pl.DataFrame | dict[str, list]):
@@ -103,12 +105,12 @@ class UpliftModel:
 
 
 def fit_uplift(config: UpliftConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
-               learner: str, outcome: str = OUTCOME) -> UpliftModel:
+               learner: str, outcome: str = OUTCOME, objective: str = "binary") -> UpliftModel:
     arms = {}
     for arm in (0, 1):
         own, own_valid = train.filter(pl.col(TREATED) == arm), valid.filter(pl.col(TREATED) == arm)
-        arms[arm] = _classifier(config, layout.matrix(own), own[outcome].to_numpy(), layout.matrix(own_valid),
-                                own_valid[outcome].to_numpy())
+        arms[arm] = _arm_model(config, objective, layout.matrix(own), own[outcome].to_numpy(),
+                               layout.matrix(own_valid), own_valid[outcome].to_numpy())
     if learner == T_LEARNER:
         return UpliftModel(learner, layout, arms, None)
     effects = {}
@@ -121,10 +123,10 @@ def fit_uplift(config: UpliftConfig, layout: FeatureLayout, train: pl.DataFrame,
 
 
 def choose_learner(config: UpliftConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
-                   outcome: str = OUTCOME) -> tuple[UpliftModel, dict[str, float]]:
+                   outcome: str = OUTCOME, objective: str = "binary") -> tuple[UpliftModel, dict[str, float]]:
     """Every candidate learner fitted; the one with the best validation Qini, and each one's Qini."""
     candidates = (T_LEARNER, X_LEARNER) if config.learner == "auto" else (config.learner,)
-    fitted = {learner: fit_uplift(config, layout, train, valid, learner, outcome) for learner in candidates}
+    fitted = {learner: fit_uplift(config, layout, train, valid, learner, outcome, objective) for learner in candidates}
     qini = {learner: qini_coefficient(valid[outcome], valid[TREATED], model.uplift(valid))
             for learner, model in fitted.items()}
     return fitted[max(qini, key=qini.get)], qini

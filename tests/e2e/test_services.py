@@ -353,7 +353,7 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
         planned = _post(client, route, {"user_ids": [-5, *ids["users"][:3]], "budget": 1})
         unknown, *known = planned["users"]
         assert unknown == {"user_id": -5, "known_user": False, "send": False, "why": "unknown user", "uplift": None,
-                           "purchase_without": None, "put_off": None}
+                           "spend_uplift": None, "purchase_without": None, "put_off": None}
         assert all(user["known_user"] for user in known) and planned["sends"] == sum(u["send"] for u in known) <= 1
 
 
