@@ -49,10 +49,10 @@ def uplift_tables(report: dict) -> str:
         parts += [f"| {plan} | {row['sends']:,.0f} | " + " | ".join(_interval(row, m) for m in PLAN_MEASURES) + " |"
                   for plan, row in plans.items()]
         margins = run["tables"]["what-if shop: the uplift model's plan against each other plan"]
-        parts += ["", f"| {task}: the uplift model's plan minus | " + " | ".join(
+        parts += ["", f"| {task}: one plan minus another | " + " | ".join(
             m.replace("_", " ") for m in PLAN_MEASURES) + " |", "|---|" + "---|" * len(PLAN_MEASURES)]
-        parts += [f"| {other.removeprefix('uplift model - ')} | " + " | ".join(_interval(row, m) for m in PLAN_MEASURES)
-                  + " |" for other, row in margins.items()]
+        parts += [f"| {pair.replace(' - ', ' − ')} | " + " | ".join(_interval(row, m) for m in PLAN_MEASURES) + " |"
+                  for pair, row in margins.items()]
     return "\n".join(parts)
 
 
