@@ -1,10 +1,11 @@
-"""A campaign's uplift task: who buys because of a send (a coupon, a push), who a send puts off,
-and what a plan built on that is worth.
+"""A campaign's uplift task: who buys because of a send (a coupon, a push), how much more they
+spend, who a send puts off, and what a plan built on that is worth.
 
 Rows are the sends of a campaign table, treated or held out at random, each with the outcome in
 its window and the user's ``churn_v1`` features as of the send. Splits are the send days: test the
 latest whose windows the data covers, validation the ones before, purged (``training.labels``).
-The learners are ``training.uplift``'s, chosen by validation Qini.
+The learners are ``training.uplift``'s, chosen by validation Qini, for the purchase in the window
+and, with regressors per arm, for the spend in it (paid, so net of a coupon's discount).
 
 A send that can put users off (a push: the simulator's users with a negative push effect visit
 less after one, and its fatigue drives them away) gets a second uplift model, on a visit in the
