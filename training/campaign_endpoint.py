@@ -1,6 +1,7 @@
 """The plan endpoints of the campaign tasks (``POST /coupon_plan``, ``POST /push_plan``): given
-candidate users and a budget, who gets the send, with each user's predicted uplift in purchases
-and in spend, and the plan's expected incremental purchases and spend.
+candidate users and a budget (a number of sends; for coupons also the most the plan may expect to
+spend on discounts), who gets the send, with each user's predicted uplift in purchases and in
+spend, and the plan's expected incremental purchases and spend (and a coupon plan's cost).
 
 The plan is ``training.campaign_plan.plan``: the budget's highest predicted uplifts above 0, none
 of them predicted to be put off (pushes). Users the online store does not know are not planned,
@@ -19,10 +20,11 @@ from shopml.model_store import BoostedModel
 from shopml.serving import MAX_USERS, UNKNOWN_USER, Endpoint, OnlineReader, Request, SavedModel, UserIds, known_users
 
 from .campaign_plan import plan
-from .campaigns import CampaignModel, Sends
+from .campaigns import BUYER_SPEND, BUYERS, CampaignModel, Sends
 
 IN_PLAN, OVER_BUDGET, NO_GAIN, PUT_OFF, UNKNOWN = ("in the plan", "over the budget", "no expected gain",
                                                   "put off by the send", "unknown user")
+ORDER_VALUE = f"{names.USER_MONETARY}__avg_order_value_90d"
 
 
 class CampaignPlanRequest(Request):
@@ -37,6 +39,11 @@ class CampaignPlanRequest(Request):
         return user_ids
 
 
+class CouponPlanRequest(CampaignPlanRequest):
+    max_cost: Annotated[float, Field(ge=0)] | None = None     # expected discounts at most; none: no limit
+    discount: Annotated[float, Field(gt=0, lt=1)] = 0.15      # the coupon's, off the first purchase
+
+
 class PlannedUser(BaseModel):
     user_id: int
     known_user: bool
@@ -46,6 +53,7 @@ class PlannedUser(BaseModel):
     spend_uplift: float | None          # predicted change in spend in the window (paid, net of discounts)
     purchase_without: float | None      # P(a purchase in the window) without it
     put_off: bool | None                # predicted to visit less after the send (sends that can put off)
+    expected_cost: float | None         # coupons: the discount expected to be redeemed
 
 
 class CampaignPlanResponse(BaseModel):
@@ -56,6 +64,7 @@ class CampaignPlanResponse(BaseModel):
     sends: int
     expected_incremental_purchases: float
     expected_incremental_spend: float | None
+    expected_cost: float | None         # coupons: the plan's expected discounts
     put_off_spared: int                 # users with an expected gain left out as put off
     users: list[PlannedUser]
 
@@ -65,6 +74,17 @@ class CampaignPlanAnswers:
         boosted = BoostedModel.load(saved)
         self.tag, self.online, self.sends = saved.tag, online, sends
         self.model = CampaignModel.from_boosters(boosted.boosters, boosted.layout)
+        self.order_value = float(saved.metadata["metrics"][BUYER_SPEND][BUYERS]["mean_spend"])
+
+    def costs(self, request, features: dict[str, list], without: np.ndarray, uplift: np.ndarray) -> np.ndarray | None:
+        """Coupons: per user, the discount expected to be redeemed, P(a purchase with the coupon)
+        times the discount times the user's order value (of the last 90 days; where there is
+        none, the mean spend of a buyer in the window on the test sends)."""
+        if not isinstance(request, CouponPlanRequest):
+            return None
+        value = np.array([v if v is not None else np.nan for v in features[ORDER_VALUE]], dtype=float)
+        value = np.where(np.isnan(value), self.order_value, value)
+        return np.clip(without + uplift, 0, 1) * request.discount * value
 
     def answer(self, request: CampaignPlanRequest) -> CampaignPlanResponse:
         features = self.online.read(names.CHURN_V1, {names.USER_ID: request.user_ids})
@@ -74,22 +94,25 @@ class CampaignPlanAnswers:
         put_off = self.model.put_off(features) & known
         budget = len(request.user_ids) if request.budget is None else request.budget
         chosen = np.zeros(len(known), dtype=bool)
-        chosen[plan(np.where(known, uplift, -np.inf), budget, put_off)] = True
+        cost = self.costs(request, features, without, uplift)
+        chosen[plan(np.where(known, uplift, -np.inf), budget, put_off, cost, getattr(request, "max_cost", None))] = True
         users = []
         for i, user in enumerate(request.user_ids):
             if not known[i]:
                 users.append(PlannedUser(user_id=user, known_user=False, send=False, why=UNKNOWN, uplift=None,
-                                         spend_uplift=None, purchase_without=None, put_off=None))
+                                         spend_uplift=None, purchase_without=None, put_off=None, expected_cost=None))
                 continue
             why = IN_PLAN if chosen[i] else PUT_OFF if put_off[i] else NO_GAIN if uplift[i] <= 0 else OVER_BUDGET
             users.append(PlannedUser(user_id=user, known_user=True, send=bool(chosen[i]), why=why,
                                      uplift=round(float(uplift[i]), 5), spend_uplift=_rounded(spend[i], 4),
                                      purchase_without=round(float(without[i]), 5),
-                                     put_off=bool(put_off[i]) if self.sends.can_put_off else None))
+                                     put_off=bool(put_off[i]) if self.sends.can_put_off else None,
+                                     expected_cost=None if cost is None else round(float(cost[i]), 4)))
         return CampaignPlanResponse(
             model=self.tag, send=self.sends.send, window_days=self.sends.window_days, budget=request.budget,
             sends=int(chosen.sum()), expected_incremental_purchases=round(float(uplift[chosen].sum()), 4),
             expected_incremental_spend=_rounded(spend[chosen].sum(), 2),
+            expected_cost=None if cost is None else round(float(cost[chosen].sum()), 2),
             put_off_spared=int((put_off & (uplift > 0)).sum()), users=users)
 
 
@@ -98,8 +121,9 @@ def _rounded(value, digits: int) -> float | None:
 
 
 def plan_endpoint(path: str, task: str, sends: Sends) -> Endpoint:
+    request = CouponPlanRequest if sends.send == "coupon" else CampaignPlanRequest
     return Endpoint(
-        path=path, request=CampaignPlanRequest, response=CampaignPlanResponse, models=(task,),
+        path=path, request=request, response=CampaignPlanResponse, models=(task,),
         start=lambda models, online: CampaignPlanAnswers(models[task], online, sends),
         example=lambda shop: {"user_ids": [shop.active_user, UNKNOWN_USER], "budget": 1},
         doc=f"Who among the users gets a {sends.send} within the budget, and the expected incremental purchases.")

@@ -35,12 +35,27 @@ SHOWN = ("buyers", "revenue", "coupon_cost", "churned", "value")
 SEND_DAYS = {"coupon": 14, "push": 28}        # the what-if's horizon: the coupon's week and after; a push's fatigue
 
 
-def plan(uplift: np.ndarray, budget: int, put_off: np.ndarray | None = None) -> np.ndarray:
-    """Positions of the users to send to: the ``budget`` highest predicted uplifts above 0, best
-    first, none of them ``put_off``."""
+def plan(uplift: np.ndarray, budget: int, put_off: np.ndarray | None = None, cost: np.ndarray | None = None,
+         max_cost: float | None = None) -> np.ndarray:
+    """Positions of the users to send to, best first: the ``budget`` highest predicted uplifts
+    above 0, none of them ``put_off``. With a ``max_cost``, the sends with the most uplift per unit
+    of ``cost`` are taken while the sum of their costs stays within it (the greedy answer to the
+    knapsack: a send that does not fit is skipped, a cheaper one after it may still fit)."""
     uplift = np.where(put_off, -np.inf, uplift) if put_off is not None else np.asarray(uplift, dtype=float)
-    order = np.argsort(-uplift, kind="stable")[:max(budget, 0)]
-    return order[uplift[order] > 0]
+    if max_cost is None or cost is None:
+        order = np.argsort(-uplift, kind="stable")[:max(budget, 0)]
+        return order[uplift[order] > 0]
+    cost = np.maximum(np.asarray(cost, dtype=float), 1e-12)
+    order = np.argsort(-(uplift / cost), kind="stable")
+    order = order[uplift[order] > 0]
+    fits = np.zeros(len(order), dtype=bool)
+    spent = 0.0
+    for rank, position in enumerate(order):          # a loop over candidates (at most a request's 1,000)
+        if fits.sum() == budget:
+            break
+        if spent + cost[position] <= max_cost:
+            fits[rank], spent = True, spent + cost[position]
+    return order[fits]
 
 
 def users_as_of(settings: Settings, feature_service: str, cutoff: datetime) -> pl.DataFrame:

@@ -42,6 +42,7 @@ from .uplift import MODEL, OUTCOME, PROPENSITY, TEST_SENDS, TREATED, UpliftConfi
 
 VISITED, SPEND = "visited", "spend"
 SPEND_TABLE = "test sends, spend in the window (targeting by each score)"
+BUYER_SPEND, BUYERS = "spend of a buyer in the window (test sends)", "buyers"
 PUT_OFF_TABLE = "who a send puts off (test sends, against the truth)"
 WHATIF_PLANS = "what-if shop: one more campaign after the data, per plan"
 WHATIF_MARGINS = "what-if shop: the uplift model's plan against each other plan"
@@ -163,6 +164,9 @@ class CampaignUpliftTask:
         evaluation.tables["validation Qini of each learner (the choice)"] = {
             learner: {"qini": value} for learner, value in model.validation_qini.items()}
         evaluation.tables[SPEND_TABLE] = spend_figures(model, test, config.seed)
+        buyers = test.filter(pl.col(OUTCOME) == 1)
+        evaluation.tables[BUYER_SPEND] = {BUYERS: {"buyers": float(buyers.height),
+                                                   "mean_spend": float(buyers[SPEND].mean() or 0.0)}}
         if not has_warehouse_truth(settings):
             return evaluation
         if model.visits is not None:

@@ -353,8 +353,11 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
         planned = _post(client, route, {"user_ids": [-5, *ids["users"][:3]], "budget": 1})
         unknown, *known = planned["users"]
         assert unknown == {"user_id": -5, "known_user": False, "send": False, "why": "unknown user", "uplift": None,
-                           "spend_uplift": None, "purchase_without": None, "put_off": None}
+                           "spend_uplift": None, "purchase_without": None, "put_off": None, "expected_cost": None}
         assert all(user["known_user"] for user in known) and planned["sends"] == sum(u["send"] for u in known) <= 1
+    costed = _post(client, "/coupon_plan", {"user_ids": ids["users"], "max_cost": 0.5, "discount": 0.2})
+    assert costed["expected_cost"] <= 0.5
+    assert costed["expected_cost"] == pytest.approx(sum(u["expected_cost"] for u in costed["users"] if u["send"]), abs=0.02)
 
 
 BAD_REQUESTS = [
@@ -389,6 +392,9 @@ BAD_REQUESTS = [
     ("/coupon_plan", {"user_ids": [1], "budget": MAX_USERS + 1}, "less_than_equal"),
     ("/push_plan", {"user_ids": [1], "budget": -1}, "greater_than_equal"),
     ("/push_plan", {"user_ids": []}, "too_short"),
+    ("/coupon_plan", {"user_ids": [1], "discount": 1.5}, "less_than"),
+    ("/coupon_plan", {"user_ids": [1], "max_cost": -1}, "greater_than_equal"),
+    ("/push_plan", {"user_ids": [1], "max_cost": 10}, "extra_forbidden"),
     ("/ad_audience", {"ad_id": 1, "size": 0}, "greater_than_equal"),
     ("/ad_audience", {"ad_id": 1, "size": 1001}, "less_than_equal"),
     ("/ad_audience", {"size": 10}, "missing"),

@@ -51,3 +51,13 @@ def test_a_plan_spends_its_budget_on_the_best_gains_above_zero_and_spares_the_pu
     assert plan(uplift, 10).tolist() == [1, 5, 3, 0]                       # never a gain of 0 or less
     assert plan(uplift, 3, put_off=np.array([0, 0, 0, 0, 0, 1], dtype=bool)).tolist() == [1, 3, 0]
     assert plan(uplift, 0).tolist() == []
+
+
+def test_a_cost_budget_takes_the_most_uplift_per_cost_that_fits():
+    uplift = np.array([0.30, 0.20, 0.04, 0.10, -0.1])
+    cost = np.array([3.0, 1.0, 0.5, 2.0, 0.1])
+    # uplift per cost: 0.1, 0.2, 0.08, 0.05 (the negative never): order 1, 0, 2, 3
+    assert plan(uplift, 10, cost=cost, max_cost=4.5).tolist() == [1, 0, 2]        # 1 + 3 + 0.5
+    assert plan(uplift, 10, cost=cost, max_cost=3.0).tolist() == [1, 2]            # 0 does not fit, 2 does
+    assert plan(uplift, 1, cost=cost, max_cost=100.0).tolist() == [1]              # the count budget still holds
+    assert plan(uplift, 10, cost=cost, max_cost=0.0).tolist() == []
