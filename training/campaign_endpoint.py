@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from feature_repo.definitions import names
 from shopml.model_store import BoostedModel
-from shopml.serving import MAX_USERS, UNKNOWN_USER, Endpoint, OnlineReader, Request, SavedModel, UserIds, known_users
+from shopml.serving import (MAX_USERS, UNKNOWN_USER, Endpoint, NotReady, OnlineReader, Request, SavedModel, UserIds,
+                            known_users)
 
 from .campaign_plan import plan
 from .campaigns import BUYER_SPEND, BUYERS, CampaignModel, Sends
@@ -74,6 +75,8 @@ class CampaignPlanAnswers:
         boosted = BoostedModel.load(saved)
         self.tag, self.online, self.sends = saved.tag, online, sends
         self.model = CampaignModel.from_boosters(boosted.boosters, boosted.layout)
+        if BUYER_SPEND not in saved.metadata["metrics"]:
+            raise NotReady(f"{saved.tag} was trained before plans were costed: run `shopml train {saved.tag.split(':')[0]}`")
         self.order_value = float(saved.metadata["metrics"][BUYER_SPEND][BUYERS]["mean_spend"])
 
     def costs(self, request, features: dict[str, list], without: np.ndarray, uplift: np.ndarray) -> np.ndarray | None:
