@@ -33,7 +33,6 @@ from pydantic import BaseModel, Field
 
 from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
-from shopml.model_store import BoostedModel
 from shopml.serving import Endpoint, Id, OnlineReader, Request, SavedModel
 from shopml.settings import Settings
 from shopml.warehouse.database import connect

@@ -1,0 +1,53 @@
+"""The ad audience on the tiny shop: judged on later slots, shown against ghost, beside a
+click-rate audience and random; the saved audiences hold every ad's best users, in order, each
+active before the data's end, and the service answers from them."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from feature_repo.definitions import names
+from shopml.model_store import artifact_folder
+from shopml.settings import Settings
+from shopml.warehouse.database import connect
+from training.config import resolve_config
+from training.task import run
+from training.tasks.ad_audience import AUDIENCE_FILE, CLICK_AUDIENCE, TEST_SLOTS, AdAudienceAnswers, AdAudienceTask
+from training.uplift import MODEL, RANDOM
+
+
+@pytest.fixture(scope="module")
+def settings(model_home) -> Settings:
+    return model_home
+
+
+@pytest.mark.slow
+def test_audiences_are_judged_on_later_slots_and_saved_best_first(settings):
+    task = AdAudienceTask()
+    config = resolve_config(task.config_type, overrides=["weeks=6", "test_weeks=1", "audience_size=40"])
+    result = run(task, config, settings)
+    assert set(result.metrics[TEST_SLOTS]) == {MODEL, CLICK_AUDIENCE, RANDOM}
+    folder, metadata = artifact_folder(f"{task.name}:latest", settings)
+    audiences = pl.read_parquet(folder / AUDIENCE_FILE)
+    with connect(settings.warehouse_path) as con:
+        ads = con.sql("SELECT count(*) FROM ads").fetchall()[0][0]
+        active = set(con.sql("""SELECT DISTINCT user_id FROM events
+                                WHERE ts >= (SELECT CAST(max(ts) AS DATE) + 1 FROM events) - INTERVAL 30 DAY""").pl()["user_id"])
+    assert audiences[names.AD_ID].n_unique() == ads
+    per_ad = audiences.group_by(names.AD_ID).agg(pl.len(), pl.col("expected_incremental_conversions"), pl.col("rank"))
+    assert per_ad["len"].max() <= 40
+    for gains, ranks in zip(per_ad["expected_incremental_conversions"], per_ad["rank"]):
+        assert list(gains) == sorted(gains, reverse=True) and list(ranks) == list(range(1, len(ranks) + 1))
+    assert set(audiences[names.USER_ID]) <= active
+    answers = AdAudienceAnswers({task.name: _saved(folder, metadata)}, online=None)
+    ad = int(audiences[names.AD_ID][0])
+    answer = answers.answer(task.endpoint.request(ad_id=ad, size=3))
+    assert answer.known_ad and len(answer.users) == 3 and answer.as_of
+    assert not answers.answer(task.endpoint.request(ad_id=10**9, size=3)).known_ad
+
+
+def _saved(folder, metadata):
+    from shopml.serving import SavedModel
+
+    return SavedModel(tag="ad_audience:test", folder=folder, metadata=metadata)
