@@ -275,7 +275,8 @@ def serve(
     console.print("server stopped")
 
 
-WHATIF_POLICIES = {"prices": "price_elasticity", "coupons": "coupon_uplift", "pushes": "push_uplift"}
+WHATIF_POLICIES = {"prices": ("price_elasticity", None), "coupons": ("coupon_uplift", "coupon"),
+                   "pushes": ("push_uplift", "push")}         # policy -> (the task whose model it is, what is sent)
 
 
 def _change(row: dict, measure: str) -> str:
@@ -301,7 +302,7 @@ def whatif(
     if policy not in WHATIF_POLICIES:
         _fail(f"unknown policy {policy!r}; known: {', '.join(WHATIF_POLICIES)}")
     settings = _settings(home)
-    task = WHATIF_POLICIES[policy]
+    task, send = WHATIF_POLICIES[policy]
     try:
         folder, metadata = artifact_folder(f"{task}:latest", settings)
     except ModelMissingError:
@@ -311,7 +312,7 @@ def whatif(
             if policy == "prices":
                 _price_whatif(settings, metadata, horizon or 28, seeds)
             else:
-                _campaign_whatif(settings, policy.removesuffix("s"), folder, metadata, horizon, seeds)
+                _campaign_whatif(settings, send, folder, metadata, horizon, seeds)
     except ValueError as error:
         _fail(str(error))
 
@@ -345,9 +346,9 @@ def _campaign_whatif(settings: Settings, send: str, folder: Path, metadata: dict
     for arm, row in found["plans"].items():
         table.add_row(arm, f"{row['sends']:,.0f}", *(_change(row, m) for m in measures))
     console.print(table)
-    margins = Table("the uplift model's plan against", *(f"{m.replace('_', ' ')} (95%)" for m in measures))
-    for other, row in found["margins"].items():
-        margins.add_row(other.removeprefix("uplift model - "), *(_change(row, m) for m in measures))
+    margins = Table("one plan minus another", *(f"{m.replace('_', ' ')} (95%)" for m in measures))
+    for pair, row in found["margins"].items():
+        margins.add_row(pair.replace(" - ", " − "), *(_change(row, m) for m in measures))
     console.print(margins)
 
 
