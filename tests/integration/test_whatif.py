@@ -45,3 +45,19 @@ def test_coupons_cost_discounts_and_bring_buyers(world):
     coupons = table["coupons"]
     assert table[STATUS_QUO]["coupon_cost"] >= 0 and coupons["coupon_cost_change"] > 0
     assert coupons["buyers_change_low"] > 0
+
+
+@pytest.mark.slow
+def test_shopml_whatif_judges_a_trained_push_plan(model_home):
+    """The command end to end on a trained push model: every plan, and the margins between them."""
+    from tests.integration.test_cli import run
+    from training.config import resolve_config
+    from training.task import run as train
+    from training.tasks import TASKS
+
+    task = TASKS["push_uplift"]
+    train(task, resolve_config(task.config_type, overrides=["validation_sends=1", "test_sends=1", "whatif_seeds=0"]),
+          model_home)
+    result = run("whatif", "--policy", "pushes", "--seeds", "2", "--horizon", "3", "--home", str(model_home.home))
+    for plan in ("status quo", "uplift model", "purchase propensity", "random", "one plan minus another"):
+        assert plan in result.stdout, result.stdout
