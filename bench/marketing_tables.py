@@ -112,4 +112,12 @@ def audience_table(report: dict) -> str:
     names = {"model": "**expected incremental conversions**", "click rate": "click probability", "random": "random"}
     parts += [f"| {names.get(score, score)} | {_f(row['qini'], 1)} | {_f(row['uplift_at_10'], 4)} | "
               f"{_f(row['uplift_at_20'], 4)} | {_f(row['uplift_at_30'], 4)} |" for score, row in rows.items()]
+    shown = report["tasks"]["ad_audience"]["tables"].get("test slots shown: conversions per 1,000 among each score's top share")
+    if shown:
+        shares = [key for key in next(iter(shown.values())) if key != "all"]
+        parts += ["", "| conversions per 1,000 shown slots, among the top | " + " | ".join(
+            key.removeprefix("top_").replace("_percent", "%") for key in shares) + " | all |",
+            "|---|" + "---|" * (len(shares) + 1)]
+        parts += [f"| {names.get(score, score)} | " + " | ".join(_f(row[key], 1) for key in [*shares, "all"]) + " |"
+                  for score, row in shown.items()]
     return "\n".join(parts)
