@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.cells import change_interval
 from bench.marketing_tables import ad_tables, audience_table, hillstrom_table, uplift_tables
 from bench.measure import RESULTS_DIR
 from training.tasks import REGISTRY
@@ -118,8 +119,8 @@ def elasticity_tables(report: dict) -> str:
             if table.startswith("what-if shop"):
                 parts += ["", f"| {table} | revenue | revenue change | units change | churned change | value change |",
                           "|---|---|---|---|---|---|"]
-                parts += [f"| {arm} | {_number(r['revenue'])} | {_interval(r, 'revenue')} | {r['units_change']:+,.0f} "
-                          f"| {_interval(r, 'churned')} | {_interval(r, 'value')} |" for arm, r in rows.items()]
+                parts += [f"| {arm} | {_number(r['revenue'])} | {change_interval(r, 'revenue')} | {r['units_change']:+,.0f} "
+                          f"| {change_interval(r, 'churned')} | {change_interval(r, 'value')} |" for arm, r in rows.items()]
         parts.append(f"\nChosen in the validation what-if: the advice {'may' if run['chosen'].get('allow_rises') else 'may not'} "
                      "raise prices.")
     return "\n".join(parts)
@@ -136,13 +137,6 @@ def prediction_tables(report: dict) -> str:
                       f"{_number(r['median_ape'])} | {_number(r['within_10_percent'])} |" for system, r in rows.items()]
             parts.append("")
     return "\n".join(parts).rstrip()
-
-
-def _interval(row: dict, measure: str) -> str:
-    change = row[f"{measure}_change"]
-    if change == 0 and row[f"{measure}_change_low"] == row[f"{measure}_change_high"]:
-        return "–"
-    return f"{change:+,.0f} ({row[f'{measure}_change_low']:+,.0f} to {row[f'{measure}_change_high']:+,.0f})"
 
 
 def _between(text: str, start: str, end: str, inner: str, page: Path) -> str:

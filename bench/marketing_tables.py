@@ -3,6 +3,8 @@ and ``bench/results/hillstrom.json`` (``bench.hillstrom``); written by ``python 
 
 from __future__ import annotations
 
+from bench.cells import change_interval
+
 SCORES = {"model": "**uplift model**", "purchase propensity": "purchase propensity", "random": "random",
           "oracle": "oracle (true uplift)"}
 PLAN_MEASURES = ("buyers", "revenue", "coupon_cost", "churned", "value")
@@ -10,11 +12,6 @@ PLAN_MEASURES = ("buyers", "revenue", "coupon_cost", "churned", "value")
 
 def _f(value: float, digits: int = 3) -> str:
     return "–" if value is None or value != value else f"{value:,.{digits}f}"
-
-
-def _interval(row: dict, measure: str) -> str:
-    change, low, high = row[f"{measure}_change"], row[f"{measure}_change_low"], row[f"{measure}_change_high"]
-    return "–" if change == 0 and low == high else f"{change:+,.0f} ({low:+,.0f} to {high:+,.0f})"
 
 
 def uplift_tables(report: dict) -> str:
@@ -46,12 +43,12 @@ def uplift_tables(report: dict) -> str:
             continue
         parts += ["", f"| {task}: plan (what-if shop) | sends | " + " | ".join(
             f"{m.replace('_', ' ')} change" for m in PLAN_MEASURES) + " |", "|---|---|" + "---|" * len(PLAN_MEASURES)]
-        parts += [f"| {plan} | {row['sends']:,.0f} | " + " | ".join(_interval(row, m) for m in PLAN_MEASURES) + " |"
+        parts += [f"| {plan} | {row['sends']:,.0f} | " + " | ".join(change_interval(row, m) for m in PLAN_MEASURES) + " |"
                   for plan, row in plans.items()]
         margins = run["tables"]["what-if shop: the uplift model's plan against each other plan"]
         parts += ["", f"| {task}: one plan minus another | " + " | ".join(
             m.replace("_", " ") for m in PLAN_MEASURES) + " |", "|---|" + "---|" * len(PLAN_MEASURES)]
-        parts += [f"| {pair.replace(' - ', ' − ')} | " + " | ".join(_interval(row, m) for m in PLAN_MEASURES) + " |"
+        parts += [f"| {pair.replace(' - ', ' − ')} | " + " | ".join(change_interval(row, m) for m in PLAN_MEASURES) + " |"
                   for pair, row in margins.items()]
     return "\n".join(parts)
 
