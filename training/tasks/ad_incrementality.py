@@ -70,13 +70,17 @@ class AdSlots:
     categories: int
 
 
+# ads and categories as codes 0..n-1 (ads by id, categories by name), as the off-policy arrays index them
+CODES_SQL = """
+    WITH codes AS (SELECT category, CAST(row_number() OVER (ORDER BY category) - 1 AS INTEGER) AS code
+                   FROM (SELECT DISTINCT category FROM items)),
+         ad_codes AS (SELECT ad_id, CAST(row_number() OVER (ORDER BY ad_id) - 1 AS INTEGER) AS ad, c.code AS ad_category
+                      FROM ads JOIN items USING (item_id) JOIN codes c USING (category))"""
+
+
 def shown_slots_sql(window_days: int) -> str:
-    """Every shown slot with its ad and page category as codes (ads by id, categories by name)."""
-    return f"""
-        WITH codes AS (SELECT category, CAST(row_number() OVER (ORDER BY category) - 1 AS INTEGER) AS code
-                       FROM (SELECT DISTINCT category FROM items)),
-             ad_codes AS (SELECT ad_id, CAST(row_number() OVER (ORDER BY ad_id) - 1 AS INTEGER) AS ad, c.code AS ad_category
-                          FROM ads JOIN items USING (item_id) JOIN codes c USING (category))
+    """Every shown slot with its ad and page category as codes (``CODES_SQL``)."""
+    return f"""{CODES_SQL}
         SELECT a.ad, c.code AS page, s.propensity, s.clicked::INTEGER AS clicked, s.converted::INTEGER AS converted,
                s.ts >= (SELECT max(ts) FROM ad_impressions) - INTERVAL ({window_days}) DAY AS in_window
         FROM ad_impressions s JOIN ad_codes a USING (ad_id) JOIN codes c ON c.category = s.page_category
@@ -189,14 +193,11 @@ class AdIncrementalityTask:
             first, last = con.sql(f"""SELECT CAST(max(ts) - INTERVAL ({config.window_days}) DAY AS DATE),
                                              CAST(max(ts) AS DATE) FROM ad_impressions""").fetchall()[0]
             shown = con.sql(shown_slots_sql(config.window_days)).pl()
-            ad_category = con.sql("""SELECT c.code FROM ads JOIN items USING (item_id) JOIN (
-                                         SELECT category, row_number() OVER (ORDER BY category) - 1 AS code
-                                         FROM (SELECT DISTINCT category FROM items)) c USING (category)
-                                     ORDER BY ad_id""").fetchnumpy()["code"].astype(np.int64)
-            categories = int(con.sql("SELECT count(DISTINCT category) FROM items").fetchall()[0][0])
+            ad_category = con.sql(f"{CODES_SQL} SELECT ad_category FROM ad_codes ORDER BY ad").fetchnumpy()
+            categories = int(con.sql(f"{CODES_SQL} SELECT count(*) FROM codes").fetchall()[0][0])
         if per_ad.is_empty():
             raise ValueError("the warehouse has no ad slots in the window")
-        return AdSlots(per_ad, (str(first), str(last)), shown, ad_category, categories)
+        return AdSlots(per_ad, (str(first), str(last)), shown, ad_category["ad_category"].astype(np.int64), categories)
 
     def train(self, config: AdIncrementalityConfig, data: AdSlots) -> AdEffects:
         def with_estimates(frame: pl.DataFrame) -> pl.DataFrame:
