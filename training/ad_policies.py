@@ -28,14 +28,6 @@ REWARDS = ("clicked", "converted")
 SMOOTHING = 20.0
 
 
-def policy_probability(ad_category: np.ndarray, page: np.ndarray, ad: np.ndarray, targeted_share: float) -> np.ndarray:
-    """P(``ad`` on a page of category ``page``) under the policy of ``targeted_share``: the same
-    rule as the simulator's log (``simulator.ads.ad_propensity``), over category codes."""
-    from shopml.warehouse.simulator.ads import ad_propensity
-
-    return ad_propensity(ad, page, ad_category, targeted_share)
-
-
 def reward_model(before: pl.DataFrame, n_ads: int, n_categories: int, reward: str) -> np.ndarray:
     """``q[ad, page]``: the reward rate of each (ad, page category) on the earlier shown slots,
     shrunk to the ad's own rate, shrunk to the overall rate."""
@@ -55,12 +47,14 @@ def off_policy_values(window: pl.DataFrame, before: pl.DataFrame, ad_category: n
     """Per estimator (IPS, DM, DR, and the log's own value), each reward per 1,000 shown slots of
     the policy of ``targeted_share``, with bootstrap intervals. ``window`` and ``before``: shown
     slots with ``ad`` and ``page`` codes, ``propensity`` and the rewards."""
+    from shopml.warehouse.simulator.ads import ad_propensity     # the rule the log's propensities follow
+
     n_ads = len(ad_category)
     ad, page = window["ad"].to_numpy(), window["page"].to_numpy()
-    w = policy_probability(ad_category, page, ad, targeted_share) / window["propensity"].to_numpy()
+    w = ad_propensity(ad, page, ad_category, targeted_share) / window["propensity"].to_numpy()
     # pi(a | page) for every ad and page category: the DM's expectation over the new policy's choices
     every_ad = np.arange(n_ads)
-    pi = np.stack([policy_probability(ad_category, np.full(n_ads, c), every_ad, targeted_share)
+    pi = np.stack([ad_propensity(every_ad, np.full(n_ads, c), ad_category, targeted_share)
                    for c in range(n_categories)], axis=1)                                  # (ads, categories)
     rows = np.random.default_rng(seed).integers(0, len(ad), size=(bootstrap, len(ad)))
     tails = (100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2)

@@ -36,7 +36,8 @@ def test_off_policy_estimates_recover_a_new_policys_value_from_a_logged_one():
     """Two categories of two ads each; an ad clicks at its own rate, doubled on a page of its own
     category and halved elsewhere. Logged: half the slots from the page's category; the new
     policy: all. IPS, DM and DR land on the true value, which differs from the log's."""
-    from training.ad_policies import off_policy_values, policy_probability
+    from shopml.warehouse.simulator.ads import ad_propensity
+    from training.ad_policies import off_policy_values
 
     rng = np.random.default_rng(3)
     ad_category, rate = np.array([0, 0, 1, 1]), np.array([0.30, 0.10, 0.02, 0.20])
@@ -44,7 +45,7 @@ def test_off_policy_estimates_recover_a_new_policys_value_from_a_logged_one():
     page = rng.integers(0, 2, n)
     targeted = rng.random(n) < 0.5
     ad = np.where(targeted, 2 * page + rng.integers(0, 2, n), rng.integers(0, 4, n))
-    propensity = policy_probability(ad_category, page, ad, 0.5)
+    propensity = ad_propensity(ad, page, ad_category, 0.5)
     clicked = (rng.random(n) < rate[ad] * np.where(ad_category[ad] == page, 2.0, 0.5)).astype(int)
     slots = pl.DataFrame({"ad": ad, "page": page, "propensity": propensity, "clicked": clicked, "converted": clicked})
     found = off_policy_values(slots[n // 2:], slots[:n // 2], ad_category, 2, 1.0, bootstrap=300, confidence=0.95, seed=1)
