@@ -92,9 +92,9 @@ class CampaignPlanAnswers:
     def answer(self, request: CampaignPlanRequest) -> CampaignPlanResponse:
         features = self.online.read(names.CHURN_V1, {names.USER_ID: request.user_ids})
         known = known_users(features)
-        uplift, without = self.model.uplift(features), self.model.purchase(features)
-        spend = self.model.spend_uplift(features)
-        put_off = self.model.put_off(features) & known
+        x = self.model.purchases.layout.array(features)          # once, for every model of the campaign
+        uplift, without, spend = self.model.uplift(x), self.model.purchase(x), self.model.spend_uplift(x)
+        put_off = self.model.put_off(x) & known
         budget = len(request.user_ids) if request.budget is None else request.budget
         chosen = np.zeros(len(known), dtype=bool)
         cost = self.costs(request, features, without, uplift)

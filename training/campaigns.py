@@ -123,7 +123,9 @@ class CampaignModel:
 
 
 def _count(rows) -> int:
-    return rows.height if isinstance(rows, pl.DataFrame) else len(next(iter(rows.values())))
+    if isinstance(rows, dict):
+        return len(next(iter(rows.values())))
+    return rows.height if isinstance(rows, pl.DataFrame) else len(rows)
 
 
 class CampaignUpliftTask:

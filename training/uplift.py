@@ -76,7 +76,10 @@ class UpliftModel:
     arms: dict[int, lgb.Booster]                  # per arm (1 treated, 0 held out): P(outcome), or its mean
     effects: dict[int, lgb.Booster] | None        # X-learner: per arm, the imputed effect's regressor
 
-    def _x(self, rows: pl.DataFrame | dict[str, list]):
+    def _x(self, rows: pl.DataFrame | dict[str, list] | np.ndarray):
+        """The model's input: a frame's matrix, an online read's array, or an array already made."""
+        if isinstance(rows, np.ndarray):
+            return rows
         return self.layout.matrix(rows) if isinstance(rows, pl.DataFrame) else self.layout.array(rows)
 
     def uplift(self, rows: pl.DataFrame | dict[str, list]) -> np.ndarray:
