@@ -75,9 +75,12 @@ class CampaignPlanAnswers:
         boosted = BoostedModel.load(saved)
         self.tag, self.online, self.sends = saved.tag, online, sends
         self.model = CampaignModel.from_boosters(boosted.boosters, boosted.layout)
-        if BUYER_SPEND not in saved.metadata["metrics"]:
-            raise NotReady(f"{saved.tag} was trained before plans were costed: run `shopml train {saved.tag.split(':')[0]}`")
-        self.order_value = float(saved.metadata["metrics"][BUYER_SPEND][BUYERS]["mean_spend"])
+        self.order_value = None                     # a coupon plan's fallback order value (pushes cost nothing)
+        if sends.send == "coupon":
+            if BUYER_SPEND not in saved.metadata["metrics"]:
+                raise NotReady(f"{saved.tag} was trained before plans were costed: run "
+                               f"`shopml train {saved.tag.split(':')[0]}`")
+            self.order_value = float(saved.metadata["metrics"][BUYER_SPEND][BUYERS]["mean_spend"])
 
     def costs(self, request, features: dict[str, list], without: np.ndarray, uplift: np.ndarray) -> np.ndarray | None:
         """Coupons: per user, the discount expected to be redeemed, P(a purchase with the coupon)
