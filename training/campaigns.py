@@ -37,6 +37,7 @@ from .evaluation import Evaluation
 from .kinds import Tabled
 from .labels import CUTOFF, split_by_time
 from .metrics.binary import roc_auc
+from .oracle import hidden_user_traits
 from .uplift import MODEL, OUTCOME, PROPENSITY, TEST_SENDS, TREATED, UpliftConfig, UpliftModel, choose_learner, \
     evaluate_uplift, uplift_figures
 
@@ -162,14 +163,15 @@ class CampaignUpliftTask:
 
     def evaluate(self, config: UpliftConfig, model: CampaignModel, data: UpliftData, settings: Settings) -> Evaluation:
         test = data.splits["test"]
-        evaluation = evaluate_uplift(model.purchases, test, true_uplift(settings, self.sends, test), config.seed)
+        oracle = true_uplift(settings, self.sends, test)
+        evaluation = evaluate_uplift(model.purchases, test, oracle, config.seed)
         evaluation.tables["validation Qini of each learner (the choice)"] = {
             learner: {"qini": value} for learner, value in model.validation_qini.items()}
         evaluation.tables[SPEND_TABLE] = spend_figures(model, test, config.seed)
         buyers = test.filter(pl.col(OUTCOME) == 1)
         evaluation.tables[BUYER_SPEND] = {BUYERS: {"buyers": float(buyers.height),
                                                    "mean_spend": float(buyers[SPEND].mean() or 0.0)}}
-        if not has_warehouse_truth(settings):
+        if oracle is None:                          # imported data: no truth, no what-if shop
             return evaluation
         if model.visits is not None:
             evaluation.tables[PUT_OFF_TABLE] = put_off_figures(model, test, put_off_truth(settings, test))
@@ -182,11 +184,6 @@ class CampaignUpliftTask:
     def save(self, config: UpliftConfig, model: CampaignModel, data: UpliftData, metrics: dict,
              settings: Settings) -> str:
         return save_task_model(self, model.boosters(), "treated", config, data.splits, data.layout, metrics, settings)
-
-
-def has_warehouse_truth(settings: Settings) -> bool:
-    with connect(settings.warehouse_path) as con:
-        return has_truth(con)
 
 
 def true_uplift(settings: Settings, sends: Sends, test: pl.DataFrame) -> np.ndarray | None:
@@ -202,11 +199,8 @@ def true_uplift(settings: Settings, sends: Sends, test: pl.DataFrame) -> np.ndar
 
 def put_off_truth(settings: Settings, test: pl.DataFrame) -> np.ndarray:
     """Per test send, whether its user is truly put off by pushes (a negative push effect)."""
-    with connect(settings.warehouse_path) as con:
-        con.register("test_users", test.select(names.USER_ID).with_row_index("position").to_arrow())
-        found = con.sql(f"""SELECT u.push_effect < 0 AS put_off FROM test_users s
-                            JOIN truth.users u ON u.user_id = s.{names.USER_ID} ORDER BY s.position""").fetchnumpy()
-    return np.asarray(found["put_off"], dtype=bool)
+    found = hidden_user_traits(settings, test[names.USER_ID].to_numpy(), "t.push_effect < 0 AS put_off")
+    return found["put_off"].to_numpy()
 
 
 def put_off_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.ndarray) -> dict[str, dict[str, float]]:
