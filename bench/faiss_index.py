@@ -28,7 +28,7 @@ SETTINGS = [(16, 40, 32), (16, 40, 64), (32, 200, 32), (32, 200, 64), (32, 200, 
 
 def _catalogue_and_queries(items: int, queries: int) -> tuple[list[str], list[str]]:
     rng = np.random.default_rng(7)
-    catalog = build_catalog(SimulationConfig(users=1000, items=items, seed=7), rng)
+    catalog = build_catalog(SimulationConfig(users=1000, items=items, seed=7), rng, np.random.default_rng(8))
     texts = [f"{t}. {d}" for t, d in zip(catalog.title, catalog.description)]
     wanted = rng.choice(items, queries, replace=False)
     asked = text.search_queries(catalog.brand[wanted], catalog.adjective[wanted], catalog.colour[wanted],

@@ -131,8 +131,10 @@ TRUTH_USER_DAYS = _table(
     schema=TRUTH_SCHEMA,
 )
 TRUTH_ITEMS = _table(
-    "items", "hidden item quality (drives satisfaction and ratings) and appeal (drives views)",
-    ("item_id", "BIGINT"), ("quality", "DOUBLE"), ("appeal", "DOUBLE"), schema=TRUTH_SCHEMA,
+    "items", "hidden item quality (drives satisfaction and ratings) and appeal (drives views); the true "
+    "category, subcategory and product noun (a listing may not use them); from defect_ts a bad batch lowers quality by quality_drop",
+    ("item_id", "BIGINT"), ("quality", "DOUBLE"), ("appeal", "DOUBLE"), ("category", "VARCHAR"),
+    ("subcategory", "VARCHAR"), ("noun", "VARCHAR"), ("defect_ts", TS), ("quality_drop", "DOUBLE"), schema=TRUTH_SCHEMA,
 )
 TRUTH_ADS = _table("ads", "hidden ad quality", ("ad_id", "BIGINT"), ("quality", "DOUBLE"),
                    schema=TRUTH_SCHEMA)
@@ -171,14 +173,20 @@ TRUTH_SEARCH_IMPRESSIONS = _table(
     schema=TRUTH_SCHEMA,
 )
 TRUTH_REVIEWS = _table(
-    "reviews", "true sentiment in [-1, 1] behind each review",
-    ("review_id", "BIGINT"), ("sentiment", "DOUBLE"), schema=TRUTH_SCHEMA,
+    "reviews", "true sentiment in [-1, 1] behind each review; sarcastic: it opens with praise it does not mean",
+    ("review_id", "BIGINT"), ("sentiment", "DOUBLE"), ("sarcastic", "BOOLEAN"), schema=TRUTH_SCHEMA,
+)
+TRUTH_REVIEW_ASPECTS = _table(
+    "review_aspects", "each aspect a review mentions (quality, size, delivery, price, service), in the order "
+    "written, with its sentiment in [-1, 1] and the polarity of its sentence",
+    ("review_id", "BIGINT"), ("aspect", "VARCHAR"), ("polarity", "VARCHAR"), ("sentiment", "DOUBLE"),
+    schema=TRUTH_SCHEMA,
 )
 
 TRUTH_TABLES = (
     TRUTH_USERS, TRUTH_USER_DAYS, TRUTH_ITEMS, TRUTH_ADS, TRUTH_CATEGORIES, TRUTH_CATEGORY_DAYS,
     TRUTH_AD_IMPRESSIONS,
-    TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_REVIEWS,
+    TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_REVIEWS, TRUTH_REVIEW_ASPECTS,
 )
 
 # Relevance of any catalogue item for any search, by one rule: 3 = the intended item,

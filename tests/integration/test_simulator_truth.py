@@ -105,14 +105,31 @@ def test_promotions_lift_an_items_views(wh):
     assert lift > 1.05
 
 
-def test_ratings_follow_quality_and_text_follows_rating(wh):
+def test_ratings_follow_quality_and_text_follows_its_aspects(wh):
     assert value(wh, "SELECT corr(r.rating, t.quality) FROM reviews r JOIN truth.items t USING (item_id)") > 0.3
     assert value(wh, "SELECT corr(r.rating, t.sentiment) FROM reviews r JOIN truth.reviews t USING (review_id)") > 0.8
-    low_words = value(wh, "SELECT avg((text ILIKE '%disappoint%' OR text ILIKE '%terrible%' "
-                          "OR text ILIKE '%do not buy%' OR text ILIKE '%not great%')::INT) FROM reviews WHERE rating <= 2")
-    high_words = value(wh, "SELECT avg((text ILIKE '%disappoint%' OR text ILIKE '%terrible%' "
-                           "OR text ILIKE '%do not buy%' OR text ILIKE '%not great%')::INT) FROM reviews WHERE rating >= 4")
-    assert low_words > 0.5 and high_words == 0
+    # every review mentions one to three distinct aspects, and each aspect's sentence says its polarity
+    assert rows(wh, """SELECT min(n), max(n), bool_and(distinct_n = n) FROM (
+        SELECT review_id, count(*) AS n, count(DISTINCT aspect) AS distinct_n FROM truth.review_aspects GROUP BY 1)
+        """)[0] == (1, 3, True)
+    assert value(wh, "SELECT count(*) FROM reviews WHERE review_id NOT IN (SELECT review_id FROM truth.review_aspects)") == 0
+    assert value(wh, """SELECT corr(a.sentiment, r.rating) FROM truth.review_aspects a JOIN reviews r USING (review_id)
+                        WHERE aspect = 'quality'""") > 0.5
+    # text is not a lookup of the rating: mixed reviews, and sarcasm only in unhappy ones
+    mixed = value(wh, """SELECT avg(mixed::INT) FROM (SELECT review_id, count(DISTINCT polarity)
+                         FILTER (WHERE polarity <> 'neutral') = 2 AS mixed FROM truth.review_aspects GROUP BY 1)""")
+    assert 0.05 < mixed < 0.5
+    assert rows(wh, "SELECT bool_and(r.rating <= 2), count(*) > 0 FROM truth.reviews t JOIN reviews r USING (review_id) "
+                    "WHERE t.sarcastic")[0] == (True, True)
+    assert value(wh, "SELECT avg((text ILIKE '%But %')::INT) FROM reviews") > 0.03
+
+
+def test_truth_keeps_each_items_category_and_defects(wh):
+    assert value(wh, "SELECT count(*) FROM items i JOIN truth.items t USING (item_id) "
+                     "WHERE i.category <> t.category OR i.subcategory <> t.subcategory") == 0
+    share, drop = rows(wh, "SELECT avg((defect_ts IS NOT NULL)::INT), min(quality_drop) FILTER (WHERE defect_ts IS NOT NULL) "
+                           "FROM truth.items t JOIN items i USING (item_id) WHERE i.launch_ts < (SELECT min(ts) FROM events)")[0]
+    assert 0.01 < share < 0.1 and drop > 0
 
 
 def test_text_carries_the_category(wh):
@@ -138,11 +155,13 @@ def test_text_carries_the_category(wh):
 
 
 def test_queries_are_built_from_the_intended_item(wh):
+    """A query names the product's own noun, which its listing may leave out or call otherwise."""
     share = value(wh, """
         SELECT avg(CAST(len(list_filter(string_split(s.query, ' '),
-                    lambda w: contains(lower(i.title || ' ' || i.category), w)))
+                    lambda w: contains(lower(i.title || ' ' || i.category || ' ' || n.noun), w)))
                    = len(string_split(s.query, ' ')) AS INT))
-        FROM searches s JOIN truth.searches t USING (search_id) JOIN items i ON i.item_id = t.intended_item_id""")
+        FROM searches s JOIN truth.searches t USING (search_id) JOIN items i ON i.item_id = t.intended_item_id
+        JOIN truth.items n ON n.item_id = i.item_id""")
     assert share > 0.95
 
 

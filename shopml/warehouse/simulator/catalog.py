@@ -41,6 +41,13 @@ class Catalog:
     ad_item: np.ndarray         # per ad: item index
     ad_quality: np.ndarray
     ad_creative: np.ndarray
+    defect_day: np.ndarray      # the day a bad batch lowers the item's quality; -1: never
+    defect_drop: float
+
+    def experienced_quality(self, item: np.ndarray, day: int) -> np.ndarray:
+        """The quality a buyer of ``item`` meets on ``day`` (lower after a defect)."""
+        defective = (self.defect_day[item] >= 0) & (self.defect_day[item] <= day)
+        return self.quality[item] - self.defect_drop * defective
 
     @property
     def n_items(self) -> int:
@@ -51,7 +58,8 @@ class Catalog:
         return self.category[self.ad_item]
 
 
-def build_catalog(config: SimulationConfig, rng: np.random.Generator) -> Catalog:
+def build_catalog(config: SimulationConfig, rng: np.random.Generator, text_rng: np.random.Generator) -> Catalog:
+    """The catalogue; ``text_rng`` writes its titles and descriptions."""
     n, b = config.n_items, config.behaviour
     n_categories = len(vocab.CATEGORIES)
     category = rng.choice(n_categories, size=n, p=rng.dirichlet(np.full(n_categories, 8.0)))
@@ -71,15 +79,21 @@ def build_catalog(config: SimulationConfig, rng: np.random.Generator) -> Catalog
     launched_during = rng.random(n) < LAUNCHED_DURING_RUN
     launch_day = np.where(launched_during, rng.integers(0, config.days, n), rng.integers(-720, 0, n))
 
-    titles = text.item_titles(brand, adjective, colour, noun, variant)
+    title_noun = text.title_nouns(noun, config.writing, text_rng)
+    titles = text.item_titles(brand, adjective, colour, title_noun, variant)
     ad_item = _pick_ad_items(config.n_ads, launch_day, appeal, rng)
+    on_sale = np.flatnonzero(launch_day < 0)
+    defective = on_sale[rng.random(len(on_sale)) < b.defect_share]
+    defect_day = np.full(n, -1)
+    defect_day[defective] = rng.integers(config.days // 2, max(config.days // 2 + 1, config.days), len(defective))
     return Catalog(
         category=category, subcategory=subcategory, brand=brand, adjective=adjective,
         colour=colour, noun=noun, base_price=base_price, launch_day=launch_day, quality=quality,
-        appeal=appeal, title=titles, description=text.item_descriptions(category, noun, rng),
+        appeal=appeal, title=titles, description=text.item_descriptions(category, title_noun, text_rng),
         elasticity=rng.uniform(*b.elasticity_range, n_categories),
         ad_item=ad_item, ad_quality=rng.normal(0.0, 0.7, len(ad_item)),
         ad_creative=text.ad_creatives(titles[ad_item], rng),
+        defect_day=defect_day, defect_drop=b.defect_quality_drop,
     )
 
 

@@ -80,6 +80,29 @@ class Behaviour:
     treatment_share: float = 0.5           # randomised share treated (push) or couponed
     coupon_busy_slope: float = 1.2         # coupon response lost per unit of log activity over the median
     push_busy_slope: float = 0.6           # push effect lost per unit of log activity over the median
+    # defects: a bad batch lowers an item's quality from a day in the run's second half onwards
+    defect_share: float = 0.04             # share of the items on sale when the run starts
+    defect_quality_drop: float = 1.5
+
+
+@dataclass(frozen=True)
+class Writing:
+    """How shoppers and sellers write: the text of reviews and titles. Its random numbers come
+    from their own stream (``world.text_rng``), so changing how text is written never moves a
+    purchase. Aspect tuples follow ``vocabulary.ASPECTS`` (quality, size, delivery, price, service)."""
+
+    aspects_per_review: tuple[float, ...] = (0.35, 0.4, 0.25)          # P(1, 2, 3 aspects)
+    aspect_weights: tuple[float, ...] = (0.35, 0.2, 0.15, 0.15, 0.15)   # how often each is mentioned
+    # an aspect's score = loading * the buyer's satisfaction + bias + noise * N(0, 1)
+    aspect_loading: tuple[float, ...] = (1.0, 0.4, 0.2, 0.6, 0.3)
+    aspect_bias: tuple[float, ...] = (0.0, 0.2, 0.4, 0.0, 0.2)
+    aspect_noise: tuple[float, ...] = (0.5, 0.9, 1.0, 0.8, 1.0)
+    neutral_band: float = 0.35             # |score| below it: a neutral sentence
+    opening_rate: float = 0.5              # P(an overall opening from the star rating)
+    sarcasm_rate: float = 0.06             # P(a 1-2 star review opens with sarcastic praise)
+    typo_rate: float = 0.15                # P(a review has two letters swapped)
+    title_without_noun: float = 0.12       # P(a title leaves out the product noun)
+    title_synonym: float = 0.2             # P(a title uses another word for it)
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,7 @@ class SimulationConfig:
     items: int | None = None               # catalogue size; default scales with users
     ads: int | None = None                 # ad creatives; default scales with items
     behaviour: Behaviour = field(default_factory=Behaviour)
+    writing: Writing = field(default_factory=Writing)
 
     def __post_init__(self) -> None:
         if self.users < 10:

@@ -20,7 +20,8 @@ from .config import MICROS_PER_SECOND, SECONDS_PER_DAY
 from .intensity import DayIntensity
 from .prices import DayPrices
 from .sessions import DaySessions, run_sessions
-from .world import World, day_rng
+from .reviews import WrittenReviews, sentiment_of, write_reviews
+from .world import World, day_rng, text_rng
 
 DayLog = dict[schema.Table, dict[str, np.ndarray]]
 
@@ -40,20 +41,30 @@ class Counters:
         return np.arange(first + 1, first + n + 1, dtype=np.int64)
 
 
+REVIEW_KEYS = ("user", "item", "ts", "rating", "text", "sentiment", "sarcastic")
+ASPECT_KEYS = ("review", "aspect", "polarity", "sentiment")
+
+
 @dataclass
 class PendingReviews:
-    """Reviews are written days after a purchase; kept until the run ends, then filtered."""
+    """Reviews are written days after a purchase; kept until the run ends, then filtered. Each
+    review's aspects (``reviews.WrittenReviews``) point at its index among all pending reviews."""
 
     parts: list[dict[str, np.ndarray]] = field(default_factory=list)
+    aspect_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
+    count: int = 0
 
-    def add(self, **columns: np.ndarray) -> None:
-        self.parts.append(columns)
+    def add(self, written: WrittenReviews, **columns: np.ndarray) -> None:
+        self.parts.append({**columns, "text": written.text, "sarcastic": written.sarcastic})
+        self.aspect_parts.append(dict(review=written.review + self.count, aspect=written.aspect,
+                                      polarity=written.polarity, sentiment=written.sentiment))
+        self.count += len(written.text)
 
-    def collect(self) -> dict[str, np.ndarray]:
-        keys = ("user", "item", "ts", "rating", "text", "sentiment")
-        if not self.parts:
-            return {key: np.array([]) for key in keys}
-        return {key: np.concatenate([part[key] for part in self.parts]) for key in keys}
+    def collect(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(reviews, their aspects), each a dict of columns."""
+        def stacked(parts, keys):
+            return {key: np.concatenate([part[key] for part in parts]) if parts else np.array([]) for key in keys}
+        return stacked(self.parts, REVIEW_KEYS), stacked(self.aspect_parts, ASPECT_KEYS)
 
 
 class Simulation:
@@ -84,7 +95,7 @@ class Simulation:
         live = np.flatnonzero(state.alive & (world.population.signup_day <= day))
         intensity = world.intensity(live, day, prices)
         day_sessions = run_sessions(world, day, intensity, prices, rng)
-        log.update(self._session_rows(day, day_sessions, prices, rng))
+        log.update(self._session_rows(day, day_sessions, prices, rng, text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
         p_churn = draw_churn(live, hazard, day, state, rng)
         log[schema.TRUTH_USER_DAYS] = self._user_day_rows(day, intensity, hazard, p_churn)
@@ -134,11 +145,11 @@ class Simulation:
             hazard_push_fatigue=hazard[:, 4],
         )
 
-    def _session_rows(self, day: int, ds: DaySessions, prices: DayPrices, rng) -> DayLog:
+    def _session_rows(self, day: int, ds: DaySessions, prices: DayPrices, rng, writer_rng) -> DayLog:
         s, baskets = ds.sessions, ds.baskets
         session_ids = self.ids.take("session", len(s.user))
         purchase_price = self._pay(day, ds, prices)
-        self._after_purchases(day, ds, rng)
+        self._after_purchases(day, ds, rng, writer_rng)
         self._after_searches(ds)
         bought = baskets.session[baskets.bought]
         bought_key = bought * self.world.catalog.n_items + baskets.item[baskets.bought]
@@ -163,21 +174,22 @@ class Simulation:
         self.coupon_cost += float((price - paid).sum())
         return paid
 
-    def _after_purchases(self, day: int, ds: DaySessions, rng) -> None:
+    def _after_purchases(self, day: int, ds: DaySessions, rng, writer_rng) -> None:
         world, baskets = self.world, ds.baskets
         b, cat, state = world.behaviour, world.catalog, world.state
         session = baskets.session[baskets.bought]
         user, item = ds.sessions.user[session], baskets.item[baskets.bought]
-        satisfaction = cat.quality[item] + rng.normal(0.0, b.satisfaction_noise, len(item))
+        satisfaction = cat.experienced_quality(item, day) + rng.normal(0.0, b.satisfaction_noise, len(item))
         bad = satisfaction < b.bad_experience_threshold
         np.add.at(state.bad_experiences, user[bad], 1.0)
         writes = rng.random(len(item)) < np.where(bad, b.review_rate_bad, b.review_rate)
         delay = (0.5 + rng.exponential(4.0, writes.sum())) * SECONDS_PER_DAY
         moment = ds.sessions.second[session[writes]] + baskets.purchase_offset[baskets.bought][writes] + delay
         rating = np.clip(np.round(3.2 + 1.3 * satisfaction[writes]), 1, 5).astype(np.int64)
-        self.reviews.add(user=user[writes], item=item[writes], ts=self.micros(day, moment), rating=rating,
-                         text=text.review_texts(rating, text.NOUNS.words[cat.noun[item[writes]]], rng),
-                         sentiment=np.tanh(satisfaction[writes] / 1.5))
+        written = write_reviews(rating, satisfaction[writes], text.NOUNS.words[cat.noun[item[writes]]],
+                                world.config.writing, writer_rng)
+        self.reviews.add(written, user=user[writes], item=item[writes], ts=self.micros(day, moment), rating=rating,
+                         sentiment=sentiment_of(satisfaction[writes]))
 
     def _after_searches(self, ds: DaySessions) -> None:
         failed_users = ds.sessions.user[ds.searches.session[ds.searches.failed]]

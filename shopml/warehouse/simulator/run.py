@@ -47,7 +47,12 @@ def _write_catalog(con, world: World) -> None:
     ad_ids = np.arange(1, len(cat.ad_item) + 1)
     _insert(con, schema.ADS, dict(ad_id=ad_ids, item_id=cat.ad_item + 1, creative_text=cat.ad_creative,
                                   start_ts=np.full(len(ad_ids), config.start_seconds * MICROS_PER_SECOND)))
-    _insert(con, schema.TRUTH_ITEMS, dict(item_id=item_ids, quality=cat.quality, appeal=cat.appeal))
+    defective = cat.defect_day >= 0
+    _insert(con, schema.TRUTH_ITEMS, dict(
+        item_id=item_ids, quality=cat.quality, appeal=cat.appeal,
+        category=np.array(vocab.CATEGORIES, dtype=object)[cat.category], subcategory=text.SUBCATEGORY_NAMES[cat.subcategory],
+        noun=text.NOUNS.words[cat.noun], defect_ts=np.where(defective, (config.start_seconds + cat.defect_day * SECONDS_PER_DAY) * MICROS_PER_SECOND, None),
+        quality_drop=np.where(defective, cat.defect_drop, 0.0)))
     _insert(con, schema.TRUTH_ADS, dict(ad_id=ad_ids, quality=cat.ad_quality))
     _insert(con, schema.TRUTH_CATEGORIES, dict(category=np.array(vocab.CATEGORIES, dtype=object),
                                                elasticity=cat.elasticity))
@@ -77,7 +82,7 @@ def _write_users(con, world: World) -> None:
 
 def _write_reviews(con, simulation: Simulation) -> None:
     """Reviews land only while the run lasts and before their writer churned."""
-    world, reviews = simulation.world, simulation.reviews.collect()
+    world, (reviews, aspects) = simulation.world, simulation.reviews.collect()
     config, state = world.config, world.state
     end = (config.start_seconds + config.days * SECONDS_PER_DAY) * MICROS_PER_SECOND
     user = reviews["user"].astype(np.int64)
@@ -89,7 +94,17 @@ def _write_reviews(con, simulation: Simulation) -> None:
     _insert(con, schema.REVIEWS, dict(review_id=ids, user_id=user[keep] + 1, item_id=reviews["item"][keep] + 1,
                                       ts=reviews["ts"][keep], rating=reviews["rating"][keep],
                                       text=reviews["text"][keep]))
-    _insert(con, schema.TRUTH_REVIEWS, dict(review_id=ids, sentiment=reviews["sentiment"][keep]))
+    _insert(con, schema.TRUTH_REVIEWS, dict(review_id=ids, sentiment=reviews["sentiment"][keep],
+                                            sarcastic=reviews["sarcastic"][keep]))
+    review_id = np.zeros(len(reviews["ts"]), dtype=np.int64)
+    review_id[keep] = ids
+    kept = review_id[aspects["review"].astype(np.int64)] > 0 if len(keep) else np.zeros(0, dtype=bool)
+    order = np.argsort(review_id[aspects["review"].astype(np.int64)][kept], kind="stable")
+    _insert(con, schema.TRUTH_REVIEW_ASPECTS, dict(
+        review_id=review_id[aspects["review"].astype(np.int64)][kept][order],
+        aspect=np.array(vocab.ASPECTS, dtype=object)[aspects["aspect"].astype(np.int64)][kept][order],
+        polarity=np.array(vocab.POLARITIES, dtype=object)[aspects["polarity"].astype(np.int64)][kept][order],
+        sentiment=aspects["sentiment"][kept][order]))
 
 
 def _derive_campaign_outcomes(con) -> None:

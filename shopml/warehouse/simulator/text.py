@@ -1,4 +1,5 @@
-"""Text of the simulated shop, built vectorised: titles, descriptions, ad creatives, queries, reviews.
+"""Text of the simulated shop, built vectorised: titles, descriptions, ad creatives and queries
+(reviews are written by ``reviews``).
 
 Words come from ``vocabulary``; a ``Lexicon`` flattens a per-category word list so that one NumPy
 draw picks a word for every row at once, and Polars joins the pieces into sentences.
@@ -49,8 +50,7 @@ FEATURES = Lexicon.by_category(vocab.FEATURES)
 USES = Lexicon.by_category(vocab.USES)
 COLOURS = np.array(vocab.COLOURS, dtype=object)
 VARIANTS = np.array(vocab.VARIANTS, dtype=object)
-OPENINGS = Lexicon([vocab.REVIEW_OPENINGS[r] for r in range(1, 6)])
-CLOSINGS = Lexicon([vocab.REVIEW_CLOSINGS[r] for r in range(1, 6)])
+SYNONYMS = np.array([vocab.NOUN_SYNONYMS[noun] for noun in NOUNS.words], dtype=object)
 
 
 def _join(parts: Sequence[np.ndarray | str], separator: str = "", lower: bool = False) -> np.ndarray:
@@ -71,16 +71,30 @@ def article_for(words: np.ndarray) -> np.ndarray:
     return np.where(np.isin(first, list("aeiou")), "An ", "A ").astype(object)
 
 
-def item_titles(brand, adjective, colour, noun, variant) -> np.ndarray:
-    return _join([BRANDS.words[brand], ADJECTIVES.words[adjective], COLOURS[colour],
-                  NOUNS.words[noun] + VARIANTS[variant]], separator=" ")
+def title_nouns(noun: np.ndarray, writing, rng: np.random.Generator) -> np.ndarray:
+    """The word a listing uses for its product: the noun, another word for it, or none (null)."""
+    draw = rng.random(len(noun))
+    synonym = draw < writing.title_synonym
+    left_out = (draw >= writing.title_synonym) & (draw < writing.title_synonym + writing.title_without_noun)
+    return np.where(left_out, None, np.where(synonym, SYNONYMS[noun], NOUNS.words[noun]))
 
 
-def item_descriptions(category: np.ndarray, noun: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def item_titles(brand, adjective, colour, title_noun, variant) -> np.ndarray:
+    """Brand, adjective, colour and the listing's noun with its variant (the variant alone, if
+    any, when the title leaves the noun out)."""
+    has_noun = title_noun != None  # noqa: E711  (elementwise on an object array)
+    variant_alone = np.array([v.strip() or None for v in VARIANTS], dtype=object)[variant]
+    last = np.where(has_noun, title_noun.astype(str) + VARIANTS[variant], variant_alone)
+    return _join([BRANDS.words[brand], ADJECTIVES.words[adjective], COLOURS[colour], last], separator=" ")
+
+
+def item_descriptions(category: np.ndarray, title_noun: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """'A cosy duvet made with ...' in the listing's words; without a noun, 'Made with ...'."""
     adjective = ADJECTIVES.words[ADJECTIVES.draw(category, rng)]
+    has_noun = title_noun != None  # noqa: E711
+    opening = _join([article_for(adjective), adjective, " ", np.where(has_noun, title_noun, ""), " made with "])
     return _join([
-        article_for(adjective), adjective, " ", NOUNS.words[noun],
-        " made with ", MATERIALS.words[MATERIALS.draw(category, rng)], ", ",
+        np.where(has_noun, opening, "Made with "), MATERIALS.words[MATERIALS.draw(category, rng)], ", ",
         FEATURES.words[FEATURES.draw(category, rng)], ". Ideal for ",
         USES.words[USES.draw(category, rng)], ".",
     ])
@@ -105,11 +119,3 @@ def search_queries(brand, adjective, colour, noun, category, rng: np.random.Gene
         sometimes(np.array(vocab.CATEGORIES, dtype=object)[category], 0.2, always=no_noun),
     ]
     return _join(parts, separator=" ", lower=True)
-
-
-def review_texts(rating: np.ndarray, noun_word: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    group = rating - 1
-    return _join([
-        OPENINGS.words[OPENINGS.draw(group, rng)], " The ", noun_word, ": ",
-        CLOSINGS.words[CLOSINGS.draw(group, rng)],
-    ])

@@ -144,22 +144,6 @@ FEATURES: dict[str, tuple[str, ...]] = {
 
 AD_HOOKS = ("Now on sale:", "New:", "Treat yourself:", "Bestseller:", "Limited stock:", "Try")
 
-# Review text by star rating; a review picks one opening and one closing phrase of its rating.
-REVIEW_OPENINGS: dict[int, tuple[str, ...]] = {
-    1: ("Terrible.", "Very disappointed.", "Do not buy this."),
-    2: ("Not great.", "Below expectations.", "Rather disappointing."),
-    3: ("It is okay.", "Average overall.", "Does the job, mostly."),
-    4: ("Really good.", "Happy with it.", "Good value."),
-    5: ("Absolutely love it!", "Excellent quality!", "Perfect, exactly as described."),
-}
-REVIEW_CLOSINGS: dict[int, tuple[str, ...]] = {
-    1: ("It broke within days and I want a refund.", "Poor quality and awful finish."),
-    2: ("The quality feels cheap.", "It stopped working properly after a week."),
-    3: ("Nothing special but fine for the price.", "Some flaws, but usable."),
-    4: ("Works well and arrived quickly.", "Would buy again."),
-    5: ("Best purchase this year, highly recommend.", "Great quality, worth every penny."),
-}
-
 COUNTRIES = ("GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL")
 COUNTRY_WEIGHTS = (0.32, 0.18, 0.14, 0.08, 0.09, 0.09, 0.05, 0.05)
 DEVICES = ("mobile", "desktop", "tablet")
@@ -168,3 +152,96 @@ AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 AGE_WEIGHTS = (0.14, 0.27, 0.23, 0.17, 0.11, 0.08)
 PUSH_CAMPAIGNS = ("new_arrivals", "weekend_deals", "back_in_stock", "we_miss_you")
 PROMOTION_CAMPAIGNS = ("spring_sale", "loyalty_coupon", "flash_coupon")
+
+# --- reviews as shoppers write them: aspect sentences, each with its own sentiment ----------------
+# A review mentions one to three aspects; each aspect's sentence is drawn from its polarity's list
+# ({noun} is the product's noun). Negations ("not bad", "isn't worth it") are part of the lists.
+ASPECTS = ("quality", "size", "delivery", "price", "service")
+POLARITIES = ("negative", "neutral", "positive")
+ASPECT_SENTENCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "quality": {
+        "negative": ("The {noun} broke within a week.", "It feels cheap and flimsy.",
+                     "The {noun} stopped working after a few days.", "Not well made at all.",
+                     "The stitching came apart on day two.", "The finish isn't what I'd call quality."),
+        "neutral": ("The build is okay, nothing more.", "Quality is about what you would expect.",
+                    "The {noun} does the job.", "It works, but it won't win prizes."),
+        "positive": ("The {noun} feels really solid.", "Superb build quality.",
+                     "Well made and it still looks new.", "Not bad at all, sturdy and reliable.",
+                     "Great quality for the money.", "The {noun} exceeded my expectations."),
+    },
+    "size": {
+        "negative": ("It runs two sizes small.", "Far too big, nothing like the listing.",
+                     "The dimensions are wrong.", "It doesn't fit where I wanted it."),
+        "neutral": ("Size is as described.", "A little bigger than I thought, but fine.",
+                    "The fit is average."),
+        "positive": ("Fits perfectly.", "The size is just right.", "Compact and fits anywhere.",
+                     "Not too big, not too small."),
+    },
+    "delivery": {
+        "negative": ("Delivery took three weeks.", "It arrived damaged.", "The parcel was left in the rain.",
+                     "Shipping was painfully slow.", "It didn't arrive on the promised day."),
+        "neutral": ("Delivery was on time.", "It arrived in standard packaging.", "Shipping took the usual few days."),
+        "positive": ("Arrived the next day.", "Super fast delivery.", "Packed with care and arrived early.",
+                     "Delivery couldn't have been quicker."),
+    },
+    "price": {
+        "negative": ("Way overpriced.", "Not worth the money.", "Too expensive for what you get.",
+                     "I wouldn't pay this much again."),
+        "neutral": ("The price is fair enough.", "Priced like the others.", "Not cheap, not expensive."),
+        "positive": ("A bargain.", "Great value for money.", "Cheaper than anywhere else.",
+                     "Worth every penny."),
+    },
+    "service": {
+        "negative": ("Customer service never replied.", "The seller ignored my complaint.",
+                     "Returns were a nightmare.", "Support wasn't helpful at all."),
+        "neutral": ("I didn't need to contact support.", "The seller answered eventually."),
+        "positive": ("The seller was very helpful.", "Customer service sorted it out in minutes.",
+                     "Lovely, friendly support.", "Returns were easy."),
+    },
+}
+# Overall openings by star rating; a review opens with one about half the time.
+REVIEW_OPENINGS: dict[int, tuple[str, ...]] = {
+    1: ("Terrible.", "Very disappointed.", "Do not buy this.", "Avoid."),
+    2: ("Not great.", "Below expectations.", "Rather disappointing.", "Wouldn't recommend."),
+    3: ("It is okay.", "Average overall.", "Mixed feelings.", "Not bad, not great."),
+    4: ("Really good.", "Happy with it.", "Pretty pleased.", "Not bad at all."),
+    5: ("Absolutely love it!", "Excellent!", "Perfect, exactly as described.", "Couldn't be happier."),
+}
+# Sarcasm: praise on the surface, said by an unhappy buyer (a small share of 1-2 star reviews).
+SARCASTIC_OPENINGS = ("Oh great, just what I needed.", "Five stars for falling apart so fast.",
+                      "Wonderful, another refund to chase.", "Brilliant, if you like waiting.",
+                      "Love paying for things that don't work.")
+# Other words for a product noun, used in some titles; a title may also leave the noun out.
+NOUN_SYNONYMS: dict[str, str] = {
+    "headphones": "cans", "earbuds": "in-ears", "headset": "gaming audio", "charger": "power adapter",
+    "power bank": "portable battery", "charging cable": "USB lead", "speaker": "sound box",
+    "soundbar": "TV audio bar", "smart speaker": "voice assistant", "action camera": "sports cam", "camera": "camcorder", "webcam": "streaming cam",
+    "sneakers": "trainers", "boots": "booties", "loafers": "slip-ons", "jacket": "coat", "parka": "winter coat",
+    "raincoat": "mac", "shirt": "button-down", "t-shirt": "tee", "blouse": "top", "backpack": "rucksack",
+    "tote bag": "shopper", "handbag": "purse", "frying pan": "skillet", "knife set": "cutlery block",
+    "cutting board": "chopping board", "duvet": "comforter", "pillow": "cushion", "bed sheet": "fitted sheet",
+    "lamp": "light", "ceiling light": "pendant", "lantern": "hurricane light", "storage box": "crate",
+    "shelf": "rack", "basket": "hamper", "moisturizer": "hydrator", "serum": "booster", "face cream": "day cream",
+    "shampoo": "hair wash", "conditioner": "detangler", "hair oil": "hair elixir", "lipstick": "lip colour",
+    "mascara": "lash definer", "foundation": "base", "perfume": "scent", "eau de toilette": "fragrance spray",
+    "body mist": "body spray", "yoga mat": "exercise mat", "dumbbells": "hand weights",
+    "resistance band": "stretch band", "bike helmet": "cycle lid", "bike light": "cycle lamp",
+    "cycling gloves": "mitts", "running shoes": "runners", "running shorts": "jogging shorts",
+    "water bottle": "flask", "tent": "shelter", "sleeping bag": "bedroll", "camping stove": "burner",
+    "building blocks": "bricks", "construction set": "builder kit", "marble run": "ball track",
+    "doll": "figure", "dollhouse": "play house", "plush bear": "teddy", "board game": "family game",
+    "puzzle": "jigsaw", "card game": "deck game", "kite": "flyer", "water gun": "squirter", "scooter": "kick board",
+    "novel": "story", "thriller": "page-turner", "short stories": "anthology", "cookbook": "recipe book",
+    "baking book": "bakes", "recipe collection": "kitchen bible", "picture book": "illustrated story",
+    "bedtime stories": "tales", "activity book": "sticker book", "guide": "handbook", "workbook": "exercises",
+    "journal": "notebook", "coffee beans": "whole beans", "ground coffee": "filter coffee",
+    "espresso pods": "capsules", "granola bars": "oat bars", "crisps": "chips", "trail mix": "nut mix",
+    "green tea": "sencha", "herbal tea": "infusion", "black tea": "breakfast tea", "olive oil": "EVOO",
+    "pasta": "spaghetti", "rice": "basmati", "dog food": "kibble", "dog leash": "lead", "chew toy": "chewer",
+    "cat food": "cat meals", "scratching post": "scratcher", "cat litter": "litter", "aquarium filter": "tank filter",
+    "fish food": "flakes", "aquarium heater": "tank heater", "bird seed": "seed mix", "bird cage": "aviary",
+    "bird feeder": "feeding station", "pruning shears": "secateurs", "garden hose": "hosepipe", "rake": "leaf rake",
+    "seeds": "seed packet", "potted plant": "houseplant", "bulbs": "tubers", "garden chair": "patio chair",
+    "parasol": "sunshade", "hammock": "swing bed", "watering can": "can", "sprinkler": "lawn sprayer",
+    "drip kit": "irrigation set",
+}

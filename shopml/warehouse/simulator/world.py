@@ -22,6 +22,12 @@ def day_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream]))
 
 
+def text_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
+    """The stream that writes text on (seed, day, stream): apart from ``day_rng``, so how text is
+    written never moves a purchase."""
+    return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream, 1]))
+
+
 @dataclass
 class World:
     config: SimulationConfig
@@ -33,7 +39,7 @@ class World:
     @classmethod
     def create(cls, config: SimulationConfig) -> World:
         rng = day_rng(config.seed, -1)
-        catalog = build_catalog(config, rng)
+        catalog = build_catalog(config, rng, text_rng(config.seed, -1))
         population = build_population(config, rng)
         return cls(config=config, catalog=catalog, population=population,
                    state=UserState.initial(config.users), prices=PriceProcess(catalog, config))
