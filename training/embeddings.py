@@ -59,18 +59,17 @@ def write_atomically(frame: pl.DataFrame, target: Path) -> None:
     staging.replace(target)
 
 
-def build_item_embeddings(settings: Settings, encoder: TextEncoder | None = None,
-                          on_batch: Callable[[int, int], None] | None = None) -> EmbeddingBuild:
-    """Embed every item (only texts not seen before are encoded) and write the feature table."""
-    import time
-
-    started = time.perf_counter()
-    items = item_texts(settings).with_columns(pl.col("text").map_elements(text_hash, return_dtype=pl.String)
-                                              .alias("hash"))
+def cached_vectors(settings: Settings, texts: list[str], encoder: TextEncoder | None = None,
+                   on_batch: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int]:
+    """(unit vectors of ``texts``, one row each, and how many texts were encoded now): texts seen
+    before come from the home's cache (``<home>/embeddings/``, keyed by the encoder and the text),
+    the others are encoded once and added to it. Items, reviews and review sentences share it."""
+    frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_columns(
+        pl.col("text").map_elements(text_hash, return_dtype=pl.String).alias("hash"))
     cache_path = settings.home / "embeddings" / CACHE_FILE
     cache = pl.read_parquet(cache_path) if cache_path.is_file() else pl.DataFrame(
         schema={"hash": pl.String, "vector": pl.Array(pl.Float32, 384)})
-    missing = items.filter(~pl.col("hash").is_in(cache["hash"].implode())).unique("hash", maintain_order=True)
+    missing = frame.filter(~pl.col("hash").is_in(cache["hash"].implode())).unique("hash", maintain_order=True)
     if missing.height:
         encoder = encoder or TextEncoder.load()
         vectors = encoder.encode(missing["text"].to_list(), on_batch)
@@ -78,13 +77,24 @@ def build_item_embeddings(settings: Settings, encoder: TextEncoder | None = None
                               "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, vectors.shape[1]))})
         cache = pl.concat([cache.cast(fresh.schema), fresh]) if cache.height else fresh
         write_atomically(cache, cache_path)
-    log.info("embeddings: %d items, %d encoded, %d from the cache", items.height, missing.height,
-             items.height - missing.height)
-    table = items.join(cache, on="hash", how="left").select(
-        names.ITEM_ID, names.EVENT_TIMESTAMP, pl.col("vector").arr.to_list().alias(names.EMBEDDING))
+    found = frame.join(cache, on="hash", how="left", maintain_order="left")["vector"]
+    return found.to_numpy().astype(np.float32).reshape(len(texts), -1), missing.height
+
+
+def build_item_embeddings(settings: Settings, encoder: TextEncoder | None = None,
+                          on_batch: Callable[[int, int], None] | None = None) -> EmbeddingBuild:
+    """Embed every item (only texts not seen before are encoded) and write the feature table."""
+    import time
+
+    started = time.perf_counter()
+    items = item_texts(settings)
+    vectors, encoded = cached_vectors(settings, items["text"].to_list(), encoder, on_batch)
+    log.info("embeddings: %d items, %d encoded, %d from the cache", items.height, encoded, items.height - encoded)
+    table = items.select(names.ITEM_ID, names.EVENT_TIMESTAMP).with_columns(
+        pl.Series(names.EMBEDDING, vectors, dtype=pl.Array(pl.Float32, vectors.shape[1])).arr.to_list())
     target = settings.features_dir / f"{names.ITEM_EMBEDDING}.parquet"
     write_atomically(table, target)
-    return EmbeddingBuild(items=items.height, encoded=missing.height, seconds=time.perf_counter() - started,
+    return EmbeddingBuild(items=items.height, encoded=encoded, seconds=time.perf_counter() - started,
                           path=target)
 
 

@@ -22,6 +22,7 @@ from .price_elasticity import PriceElasticityTask
 from .price_prediction import PricePredictionTask
 from .propensity import PropensityTask
 from .push_uplift import PushUpliftTask
+from .review_sentiment import ReviewSentimentTask
 from .search_ranker import SearchRankerTask
 from .segments import SegmentsTask
 from .similar_items import SimilarItemsTask
@@ -30,7 +31,7 @@ from .user_embedding import UserEmbeddingTask
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
     CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
-    PriceElasticityTask(), PricePredictionTask())}
+    PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
 
