@@ -3,6 +3,7 @@
 - ``EmbeddingHead``: multinomial logistic regression on the platform encoder's unit vectors
   (``shopml.text_model``), its strength chosen on validation. Saved as plain arrays (``npz``,
   never a pickle) and applied with NumPy, so a service needs no scikit-learn model object.
+- ``time_splits``: rows in time order, the earliest to train on, the latest to test.
 - ``tfidf_baseline``: TF-IDF of words and word pairs with a logistic regression, the usual strong
   baseline for short texts, on the same splits.
 
@@ -15,11 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from .metrics.multiclass import macro_f1
 
 STRENGTHS = (0.3, 1.0, 3.0, 10.0, 30.0)     # inverse regularisation tried on validation
 MAX_ITER = 400
+
+
+def time_splits(frame: pl.DataFrame, validation_share: float, test_share: float) -> dict[str, pl.DataFrame]:
+    """Rows already in time order: the earliest train, the next validation, the latest test."""
+    n = frame.height
+    first_test, first_valid = n - round(n * test_share), n - round(n * (test_share + validation_share))
+    if first_valid < 1 or first_test <= first_valid or first_test >= n:
+        raise ValueError(f"{n} rows are too few to split into train, validation and test")
+    return {"train": frame[:first_valid], "validation": frame[first_valid:first_test], "test": frame[first_test:]}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..task import Task
 from .ad_audience import AdAudienceTask
 from .ad_incrementality import AdIncrementalityTask
+from .categorize import CategorizeTask
 from .churn import ChurnTask
 from .coupon_uplift import CouponUpliftTask
 from .forecast import ForecastTask
@@ -31,7 +32,7 @@ from .user_embedding import UserEmbeddingTask
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
     CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
-    PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask())}
+    PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask(), CategorizeTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
 

@@ -37,7 +37,7 @@ from ..finetune import FineTuneConfig, FineTunedClassifier, fine_tune
 from ..kinds import Tabled
 from ..metrics.multiclass import accuracy, macro_f1, multiclass_log_loss
 from ..task import task_labels
-from ..text_classifiers import EmbeddingHead, fit_embedding_head, tfidf_baseline
+from ..text_classifiers import EmbeddingHead, fit_embedding_head, tfidf_baseline, time_splits
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +93,6 @@ class SentimentModels:
     fine_tuned: FineTunedClassifier | None
     finetune_seconds: float
     chosen: str = HEAD
-
-
-def time_splits(frame: pl.DataFrame, validation_share: float, test_share: float) -> dict[str, pl.DataFrame]:
-    """Rows already in time order: the earliest train, the next validation, the latest test."""
-    n = frame.height
-    first_test, first_valid = n - round(n * test_share), n - round(n * (test_share + validation_share))
-    if first_valid < 1 or first_test <= first_valid or first_test >= n:
-        raise ValueError(f"{n} rows are too few to split into train, validation and test")
-    return {"train": frame[:first_valid], "validation": frame[first_valid:first_test], "test": frame[first_test:]}
 
 
 def _rating_estimate(probabilities: np.ndarray) -> np.ndarray:
