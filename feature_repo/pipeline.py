@@ -51,6 +51,9 @@ SEGMENT_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.USER_ID}, CAST(NULL AS
 FORECAST_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.ITEM_ID}, CAST(NULL AS TIMESTAMPTZ) AS "
                    f"{names.EVENT_TIMESTAMP}, CAST(NULL AS VARCHAR) AS {names.FORECAST_FEATURES[0]}, "
                    + ", ".join(f"CAST(NULL AS FLOAT[]) AS {f}" for f in names.FORECAST_FEATURES[1:]) + " WHERE false")
+REVIEW_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.ITEM_ID}, CAST(NULL AS TIMESTAMPTZ) AS "
+                 f"{names.EVENT_TIMESTAMP}, CAST(NULL AS BIGINT) AS {names.REVIEW_FEATURES[0]}, "
+                 + ", ".join(f"CAST(NULL AS DOUBLE) AS {f}" for f in names.REVIEW_FEATURES[1:]) + " WHERE false")
 
 
 class FeatureBuildError(RuntimeError):
@@ -139,7 +142,8 @@ def build_features(settings: Settings, views: Iterable[str] | None = None, force
         for view, empty in ((names.USER_REALTIME, REALTIME_SCHEMA),
                             (names.ITEM_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.ITEM_ID)),
                             (names.USER_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.USER_ID)),
-                            (names.USER_SEGMENT, SEGMENT_SCHEMA), (names.ITEM_FORECAST, FORECAST_SCHEMA)):
+                            (names.USER_SEGMENT, SEGMENT_SCHEMA), (names.ITEM_FORECAST, FORECAST_SCHEMA),
+                            (names.ITEM_REVIEW_SENTIMENT, REVIEW_SCHEMA)):
             if not (out_dir / f"{view}.parquet").is_file():
                 _write_parquet(con, empty, out_dir / f"{view}.parquet")
     return results

@@ -23,6 +23,9 @@ app.add_typer(ingest_app, name="ingest")
 features_app = typer.Typer(help="Build feature tables, register them with Feast, load the online store.",
                            no_args_is_help=True)
 app.add_typer(features_app, name="features")
+report_app = typer.Typer(help="Reports written from the saved models over the warehouse as it is now.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
 index_app = typer.Typer(help="The item embedding index (FAISS) behind similar items and search.",
                         no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -350,6 +353,21 @@ def _campaign_whatif(settings: Settings, send: str, folder: Path, metadata: dict
     for pair, row in found["margins"].items():
         margins.add_row(pair.replace(" - ", " − "), *(_change(row, m) for m in measures))
     console.print(margins)
+
+
+@report_app.command("feedback")
+def report_feedback(home: HomeOption = None) -> None:
+    """What reviews are about (topics, keywords, examples), each category's weekly negative share,
+    each aspect's sentiment per category and the items whose reviews turned negative, as HTML."""
+    from training.tasks.feedback import rewrite_feedback_report
+
+    settings = _settings(home)
+    try:
+        with console.status("analysing reviews"):
+            path = rewrite_feedback_report(settings)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    console.print(f"wrote {path}")
 
 
 @app.command()

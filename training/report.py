@@ -57,8 +57,9 @@ def _axes(x_label: str, y_label: str, y_max: float = 1.0) -> list[str]:
 
 
 def line_chart(title: str, series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_label: str,
-               diagonal: bool = False, y_max: float = 1.0, markers: bool = False) -> str:
-    """Lines in [0, 1] x [0, y_max]; ``diagonal`` draws y = x as the no-skill reference."""
+               diagonal: bool = False, y_max: float = 1.0, markers: bool = False, palette: bool = False) -> str:
+    """Lines in [0, 1] x [0, y_max]; ``diagonal`` draws y = x as the no-skill reference; ``palette``
+    colours the series in turn (else by their names in ``COLOURS``)."""
     def point(x, y):
         return (MARGIN + x * (WIDTH - MARGIN - 8), HEIGHT - MARGIN - min(y / y_max, 1) * (HEIGHT - MARGIN - 8))
 
@@ -68,7 +69,7 @@ def line_chart(title: str, series: dict[str, tuple[np.ndarray, np.ndarray]], x_l
         parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="{COLOURS["reference"]}" '
                      'stroke-dasharray="4 3"/>')
     for i, (name, (xs, ys)) in enumerate(series.items()):
-        colour = COLOURS.get(name, COLOURS["reference"])
+        colour = GROUP_COLOURS[i % len(GROUP_COLOURS)] if palette else COLOURS.get(name, COLOURS["reference"])
         xs, ys = _thin(np.asarray(xs, float), np.asarray(ys, float))
         ok = ~(np.isnan(xs) | np.isnan(ys))
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in (point(x, y) for x, y in zip(xs[ok], ys[ok])))
@@ -213,8 +214,9 @@ def table_section(name: str, rows: dict[str, dict[str, float]]) -> str:
     return f"<h2>{html.escape(name)}</h2><table><tr><th></th>{header}</tr>{body}</table>"
 
 
-def write_report(directory: Path, task: str, tag: str, feature_service: str, sections: str) -> Path:
-    """Write ``index.html`` around the evaluation kind's ``sections`` (replacing the previous report
+def write_report(directory: Path, task: str, tag: str, feature_service: str, sections: str,
+                 file_name: str = "index.html") -> Path:
+    """Write ``file_name`` (default ``index.html``) around the evaluation kind's ``sections`` (replacing the previous report
     atomically) and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -223,8 +225,8 @@ def write_report(directory: Path, task: str, tag: str, feature_service: str, sec
             f"<p class='meta'>model {html.escape(tag)} · features from {html.escape(feature_service)} · "
             f"made {made}. Every figure is on the test rows: later cut-offs than the model was trained on.</p>"
             f"{sections}</body></html>")
-    target = directory / "index.html"
-    staging = directory / ".index.html.writing"
+    target = directory / file_name
+    staging = directory / f".{file_name}.writing"
     staging.write_text(page, encoding="utf-8")
     staging.replace(target)
     return target

@@ -27,8 +27,14 @@ SEGMENT = "segment"
 ITEM_FORECAST = "item_forecast"          # written by `shopml train forecast`, not by SQL
 # the latest forecast: its first day (ISO date), then per day the expected units and the interval
 FORECAST_FEATURES = ("forecast_origin", "forecast_units", "forecast_lower", "forecast_upper")
+ITEM_REVIEW_SENTIMENT = "item_review_sentiment"  # written by `shopml train feedback`, not by SQL
+# per item and week, from the reviews of the 90 days before: count, negative share, mean sentiment
+# (-1 to 1) and each named aspect's mean sentiment (training.feedback.ASPECTS)
+REVIEW_ASPECTS = ("quality", "size", "delivery", "price", "service", "overall")
+REVIEW_FEATURES = ("reviews_90d", "negative_share_90d", "sentiment_90d",
+                   *(f"{aspect}_sentiment_90d" for aspect in REVIEW_ASPECTS))
 # the views written by a command rather than built by SQL, materialised with the others
-WRITTEN_VIEWS = (ITEM_EMBEDDING, USER_EMBEDDING, USER_SEGMENT, ITEM_FORECAST)
+WRITTEN_VIEWS = (ITEM_EMBEDDING, USER_EMBEDDING, USER_SEGMENT, ITEM_FORECAST, ITEM_REVIEW_SENTIMENT)
 REQUEST_CONTEXT = "request_context"
 USER_REALTIME_PUSH = "user_realtime_push"
 AD_REQUEST = "ad_request"
@@ -82,3 +88,4 @@ PREFERENCE_V1 = "preference_v1"
 FORECAST_V1 = "forecast_v1"              # what the forecast model reads
 ITEM_FORECAST_V1 = "item_forecast_v1"    # what /forecast serves: the latest forecast
 PRICE_V1 = "price_v1"                    # what the price models read (never an item's own base price)
+REVIEW_V1 = "review_v1"                  # what reviews say of each item

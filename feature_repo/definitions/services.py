@@ -4,7 +4,8 @@ from feast import FeatureService
 
 from . import names
 from .on_demand import request_context
-from .views import (ad_stats, item_content, item_demand, item_embedding, item_forecast, item_stats, user_activity,
+from .views import (ad_stats, item_content, item_demand, item_embedding, item_forecast, item_review_sentiment, item_stats,
+                    user_activity,
                     user_category, user_engagement, user_experience, user_monetary, user_profile, user_taste)
 
 propensity_v1 = FeatureService(
@@ -46,4 +47,8 @@ price_v1 = FeatureService(
     name=names.PRICE_V1,
     features=[item_content[["category", "subcategory", "brand"]], item_embedding, item_demand, item_stats],
     description="What an item should list at: what it is and what its text is like, its price and promotions so far",
+)
+review_v1 = FeatureService(
+    name=names.REVIEW_V1, features=[item_review_sentiment],
+    description="What reviews say of each item: how many, how negative, and per aspect",
 )

@@ -32,6 +32,7 @@ item_embedding_source = parquet_source(names.ITEM_EMBEDDING)
 user_embedding_source = parquet_source(names.USER_EMBEDDING)
 user_segment_source = parquet_source(names.USER_SEGMENT)
 item_forecast_source = parquet_source(names.ITEM_FORECAST)
+item_review_sentiment_source = parquet_source(names.ITEM_REVIEW_SENTIMENT)
 
 user_realtime_push = PushSource(name=names.USER_REALTIME_PUSH,
                                 batch_source=parquet_source(names.USER_REALTIME))

@@ -83,3 +83,13 @@ user_realtime = FeatureView(
     source=sources.user_realtime_push, online=True,
     description="Counters of the current session, pushed as events happen",
 )
+
+# weekly snapshots: a lookup more than 8 days past the newest gives nulls
+item_review_sentiment = FeatureView(
+    name=names.ITEM_REVIEW_SENTIMENT, entities=[item], ttl=timedelta(days=8),
+    schema=[Field(name=names.REVIEW_FEATURES[0], dtype=Int64),
+            *(Field(name=f, dtype=Float64) for f in names.REVIEW_FEATURES[1:])],
+    source=sources.item_review_sentiment_source, online=True,
+    description="What the last 90 days of reviews say of the item: count, negative share, sentiment overall and "
+                "per aspect, weekly (written by `shopml train feedback`)",
+)

@@ -177,10 +177,10 @@ TRUTH_REVIEWS = _table(
     ("review_id", "BIGINT"), ("sentiment", "DOUBLE"), ("sarcastic", "BOOLEAN"), schema=TRUTH_SCHEMA,
 )
 TRUTH_REVIEW_ASPECTS = _table(
-    "review_aspects", "each aspect a review mentions (quality, size, delivery, price, service), in the order "
-    "written, with its sentiment in [-1, 1] and the polarity of its sentence",
-    ("review_id", "BIGINT"), ("aspect", "VARCHAR"), ("polarity", "VARCHAR"), ("sentiment", "DOUBLE"),
-    schema=TRUTH_SCHEMA,
+    "review_aspects", "each aspect a review mentions (quality, size, delivery, price, service); position: its "
+    "sentence's place among the review's aspect sentences (1 = first, after any opening), with its sentiment in [-1, 1] and the polarity of its sentence",
+    ("review_id", "BIGINT"), ("position", "INTEGER"), ("aspect", "VARCHAR"), ("polarity", "VARCHAR"),
+    ("sentiment", "DOUBLE"), schema=TRUTH_SCHEMA,
 )
 
 TRUTH_TABLES = (

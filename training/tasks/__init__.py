@@ -15,6 +15,7 @@ from .ad_incrementality import AdIncrementalityTask
 from .categorize import CategorizeTask
 from .churn import ChurnTask
 from .coupon_uplift import CouponUpliftTask
+from .feedback import FeedbackTask
 from .forecast import ForecastTask
 from .ctr import CtrTask
 from .interactions import InteractionsTask
@@ -32,7 +33,7 @@ from .user_embedding import UserEmbeddingTask
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
     CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
-    PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask(), CategorizeTask())}
+    PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask(), CategorizeTask(), FeedbackTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}
 

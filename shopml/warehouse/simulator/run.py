@@ -98,13 +98,15 @@ def _write_reviews(con, simulation: Simulation) -> None:
                                             sarcastic=reviews["sarcastic"][keep]))
     review_id = np.zeros(len(reviews["ts"]), dtype=np.int64)
     review_id[keep] = ids
-    kept = review_id[aspects["review"].astype(np.int64)] > 0 if len(keep) else np.zeros(0, dtype=bool)
-    order = np.argsort(review_id[aspects["review"].astype(np.int64)][kept], kind="stable")
+    owner = review_id[aspects["review"].astype(np.int64)]          # aspects are in written order per review
+    written = np.arange(len(owner)) - np.searchsorted(aspects["review"], aspects["review"], side="left")
+    kept = np.flatnonzero(owner > 0)
+    kept = kept[np.argsort(owner[kept], kind="stable")]
     _insert(con, schema.TRUTH_REVIEW_ASPECTS, dict(
-        review_id=review_id[aspects["review"].astype(np.int64)][kept][order],
-        aspect=np.array(vocab.ASPECTS, dtype=object)[aspects["aspect"].astype(np.int64)][kept][order],
-        polarity=np.array(vocab.POLARITIES, dtype=object)[aspects["polarity"].astype(np.int64)][kept][order],
-        sentiment=aspects["sentiment"][kept][order]))
+        review_id=owner[kept], position=written[kept] + 1,
+        aspect=np.array(vocab.ASPECTS, dtype=object)[aspects["aspect"][kept].astype(np.int64)],
+        polarity=np.array(vocab.POLARITIES, dtype=object)[aspects["polarity"][kept].astype(np.int64)],
+        sentiment=aspects["sentiment"][kept]))
 
 
 def _derive_campaign_outcomes(con) -> None:
