@@ -23,6 +23,8 @@ def test_vectors_follow_the_plain_model_and_do_not_depend_on_their_neighbours(tm
     assert similar[1, 4] > similar[1, 0]         # two bedtime-story books are nearer than a book and a hat
     np.testing.assert_array_equal(encoder.encode_one(TEXTS[3])[0], vectors[3])
     np.testing.assert_array_equal(encoder.encode(TEXTS[::-1])[::-1], vectors)
+    np.testing.assert_array_equal(np.vstack([encoder.encode(TEXTS[i:i + 2]) for i in range(0, len(TEXTS), 2)]), vectors)
+    np.testing.assert_array_equal(TextEncoder.load(workers=1).encode(TEXTS), vectors)    # whatever the threads
     exported = [path.name for path in tmp_path.rglob("*") if path.is_file()]
     assert exported == [f"onnx-int8-{int8_weights().lower()}.onnx"]        # no staging file left behind
     assert TextEncoder.load().encode(TEXTS[:2]).tobytes() == vectors[:2].tobytes()   # from the cache, same vectors

@@ -165,7 +165,7 @@ class CategorizeAnswers:
         from shopml.text_model import TextEncoder
 
         saved = models[NAME]
-        self.encoder = TextEncoder.load(threads=1)
+        self.encoder = TextEncoder.load(workers=1)
         self.model = Categoriser(
             heads={level: EmbeddingHead.load(saved.folder / f"{level}.npz") for level in (CATEGORY, SUBCATEGORY)},
             parent=saved.metadata["parent"], names=saved.metadata["names"],

@@ -136,7 +136,7 @@ class SentimentAnswers:
         else:
             from shopml.text_model import TextEncoder
 
-            encoder = TextEncoder.load(threads=1)
+            encoder = TextEncoder.load(workers=1)
             heads = {head: EmbeddingHead.load(saved.folder / f"{head}.npz") for head in (SENTIMENT, RATING)}
             order = {SENTIMENT: [heads[SENTIMENT].classes.index(c) for c in CLASSES],
                      RATING: [heads[RATING].classes.index(c) for c in RATINGS]}

@@ -229,7 +229,7 @@ class SearchAnswers:
         self.ranker_tag, self.layout = ranker.tag, FeatureLayout.from_metadata(ranker.metadata)
         self.candidates = int(ranker.metadata["config"]["candidates"])
         self.tie_break = ranker.metadata["config"].get("tie_break") or None    # chosen on validation searches
-        self.text_encoder = TextEncoder.load(threads=1)
+        self.text_encoder = TextEncoder.load(workers=1)
         self.text_encoder.encode_one("warm up")           # the first call pays for lazy initialisation
 
     def answer(self, request: SearchRequest) -> SearchResponse:
