@@ -90,7 +90,36 @@ def ingest_online_retail(
             report = run(path, settings.warehouse_path)
     except (SourceFormatError, FileNotFoundError) as error:
         _fail(f"{error}\nnothing was written; {settings.warehouse_path} is unchanged")
-    console.print(f"{path.name}: {report.rows_read:,} rows read, {report.rows_accepted:,} accepted, "
+    _print_import(report, settings)
+
+
+@ingest_app.command("reviews")
+def ingest_reviews(
+    path: Annotated[Path, typer.Argument(help="Reviews as .parquet or .csv.")],
+    text_column: Annotated[str, typer.Option(help="The column holding the review's text.")] = "text",
+    rating_column: Annotated[str, typer.Option(help="The column holding the 1-5 star rating.")] = "rating",
+    item_column: Annotated[str, typer.Option(help="The column holding the item's key (its sku in the catalogue).")] = "item_id",
+    time_column: Annotated[str, typer.Option(help="The column holding when it was written (UTC unless zoned).")] = "ts",
+    user_column: Annotated[Optional[str], typer.Option(help="The column holding the user's id, if any.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Add reviews to <home>/warehouse.duckdb (a new warehouse when there is none); rows that
+    cannot be used are listed in rejected_rows with the reason."""
+    from .warehouse.importers.online_retail import SourceFormatError
+    from .warehouse.importers.reviews import ReviewColumns, ingest_reviews as run
+
+    settings = _settings(home)
+    columns = ReviewColumns(text=text_column, rating=rating_column, item=item_column, time=time_column, user=user_column)
+    try:
+        with console.status(f"importing {path.name}"):
+            report = run(path, settings.warehouse_path, columns)
+    except (SourceFormatError, FileNotFoundError) as error:
+        _fail(f"{error}\nnothing was written; {settings.warehouse_path} is unchanged")
+    _print_import(report, settings)
+
+
+def _print_import(report, settings: Settings) -> None:
+    console.print(f"{report.source.name}: {report.rows_read:,} rows read, {report.rows_accepted:,} accepted, "
                   f"{sum(report.rejected.values()):,} rejected")
     table = Table()
     table.add_column("rejected because")

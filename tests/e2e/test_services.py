@@ -51,6 +51,8 @@ QUICK = {                                       # quick settings for the tiny sh
     "push_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
     "ad_incrementality": ["whatif_seeds=2", "bootstrap=200"],
     "ad_audience": ["weeks=6", "test_weeks=1", "audience_size=50"],
+    "review_sentiment": ["finetune_reviews=0"],
+    "feedback": ["k_range=[4, 5]"],
 }
 
 
@@ -398,6 +400,15 @@ BAD_REQUESTS = [
     ("/ad_audience", {"ad_id": 1, "size": 0}, "greater_than_equal"),
     ("/ad_audience", {"ad_id": 1, "size": 1001}, "less_than_equal"),
     ("/ad_audience", {"size": 10}, "missing"),
+    ("/sentiment", {"texts": []}, "too_short"),
+    ("/sentiment", {"texts": ["fine"] * 101}, "too_long"),
+    ("/sentiment", {"texts": [""]}, "string_too_short"),
+    ("/sentiment", {"texts": ["x" * 5001]}, "string_too_long"),
+    ("/sentiment", {"text": "fine"}, "extra_forbidden"),
+    ("/categorize", {"items": []}, "too_short"),
+    ("/categorize", {"items": [{"description": "a lamp"}]}, "missing"),
+    ("/categorize", {"items": [{"title": "lamp", "colour": "red"}]}, "extra_forbidden"),
+    ("/categorize", {"items": [{"title": "lamp"}], "new_categories": [""]}, "string_too_short"),
 ]
 
 
