@@ -140,7 +140,7 @@ def simulate(config: SimulationConfig, path: Path,
         _write_users(con, world)
         _write_reviews(con, simulation)
         _derive_campaign_outcomes(con)
-        record_info(con, "simulated", {k: v for k, v in asdict(config).items() if k != "behaviour"})
+        record_info(con, "simulated", {k: v for k, v in asdict(config).items() if k not in ("behaviour", "writing")})
         counts = row_counts(con, schema.CANONICAL_TABLES + schema.TRUTH_TABLES)
     log.info("simulated %d users x %d days in %.1f s", config.users, config.days, time.perf_counter() - started)
     return counts
