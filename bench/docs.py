@@ -2,11 +2,12 @@
 task table (from the registry and ``bench/results/tasks.json``), the latency table of
 ``docs/serving.md`` (``bench/results/serving.json``), the forecast, price prediction and
 elasticity tables of ``docs/demand.md`` (``bench/results/demand.json``), the uplift and Hillstrom
-tables of ``docs/marketing.md`` (``uplift.json``, ``hillstrom.json``) and ``docs/results.md``
+tables of ``docs/marketing.md`` (``uplift.json``, ``hillstrom.json``), the text tables of
+``docs/text.md`` (``text.json``, ``encode.json``) and ``docs/results.md``
 (every benchmark's figures, one table each).
 
     python -m bench.docs            # after the benches (and ``python -m bench.tasks --home data``,
-                                    # ``python -m bench.uplift --home data``)
+                                    # ``python -m bench.uplift --home data``, ``python -m bench.text --home data``)
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from pathlib import Path
 from bench.cells import change_interval
 from bench.marketing_tables import ad_tables, audience_table, hillstrom_table, uplift_tables
 from bench.measure import RESULTS_DIR
+from bench.text_tables import category_tables, encoder_line, feedback_tables, sentiment_tables
 from training.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 README, RESULTS_PAGE, SERVING_PAGE = ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "serving.md"
-DEMAND_PAGE, MARKETING_PAGE = ROOT / "docs" / "demand.md", ROOT / "docs" / "marketing.md"
+DEMAND_PAGE, MARKETING_PAGE, TEXT_PAGE = ROOT / "docs" / "demand.md", ROOT / "docs" / "marketing.md", ROOT / "docs" / "text.md"
 START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
 SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
 FORECAST_START, FORECAST_END = "<!-- forecast:start (python -m bench.docs) -->", "<!-- forecast:end -->"
@@ -31,6 +33,7 @@ UPLIFT_START, UPLIFT_END = "<!-- uplift:start (python -m bench.docs) -->", "<!--
 ADS_START, ADS_END = "<!-- ads:start (python -m bench.docs) -->", "<!-- ads:end -->"
 AUDIENCE_START, AUDIENCE_END = "<!-- audience:start (python -m bench.docs) -->", "<!-- audience:end -->"
 HILLSTROM_START, HILLSTROM_END = "<!-- hillstrom:start (python -m bench.docs) -->", "<!-- hillstrom:end -->"
+TEXT_SECTIONS = {"sentiment": sentiment_tables, "categories": category_tables, "feedback": feedback_tables}
 DATASETS = {"simulated_shop": "the demo shop (simulated, seed 7)", "online_retail": "UCI Online Retail I (2010-12 to 2011-12)",
             "online_retail_ii": "UCI Online Retail II (2009-12 to 2010-12)"}
 COLUMNS = {"wrmsse": "WRMSSE", "rmsse": "RMSSE", "mase": "MASE", "wape": "WAPE", "bias": "bias",
@@ -195,6 +198,14 @@ def main() -> None:
         if (RESULTS_DIR / f"{name}.json").is_file():
             page = _between(page, start, end, table(json.loads((RESULTS_DIR / f"{name}.json").read_text())), MARKETING_PAGE)
     MARKETING_PAGE.write_text(page)
+    if (RESULTS_DIR / "text.json").is_file():
+        text = json.loads((RESULTS_DIR / "text.json").read_text())
+        page = TEXT_PAGE.read_text()
+        for name, table in TEXT_SECTIONS.items():
+            page = _between(page, f"<!-- {name}:start (python -m bench.docs) -->", f"<!-- {name}:end -->", table(text), TEXT_PAGE)
+        page = _between(page, "<!-- encoder:start (python -m bench.docs) -->", "<!-- encoder:end -->",
+                        encoder_line(json.loads((RESULTS_DIR / "encode.json").read_text())), TEXT_PAGE)
+        TEXT_PAGE.write_text(page)
     RESULTS_PAGE.write_text(results_page())
     print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE}, the demand tables of "
           f"{DEMAND_PAGE}, the uplift tables of {MARKETING_PAGE} and {RESULTS_PAGE}")
