@@ -61,17 +61,21 @@ def _normalise(name: str) -> str:
     return name.lower().replace(" ", "").replace("_", "")
 
 
-def read_source(path: Path) -> pl.DataFrame:
-    """The file's rows with canonical column names, every value as text, plus ``row_number``."""
+def read_file(path: Path) -> pl.DataFrame:
+    """A parquet or CSV file as it is (CSV values as text); a clear error for anything else."""
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     suffixes = "".join(path.suffixes).lower()
     if suffixes.endswith(".parquet"):
-        frame = pl.read_parquet(path)
-    elif suffixes.endswith((".csv", ".csv.gz")):
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
-    else:
-        raise SourceFormatError(f"{path.name}: expected a .parquet or .csv file")
+        return pl.read_parquet(path)
+    if suffixes.endswith((".csv", ".csv.gz")):
+        return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    raise SourceFormatError(f"{path.name}: expected a .parquet or .csv file")
+
+
+def read_source(path: Path) -> pl.DataFrame:
+    """The file's rows with canonical column names, every value as text, plus ``row_number``."""
+    frame = read_file(path)
     by_spelling = {_normalise(column): column for column in frame.columns}
     chosen, missing = {}, []
     for canonical, spellings in COLUMN_SPELLINGS.items():

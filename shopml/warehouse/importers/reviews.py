@@ -21,7 +21,7 @@ import polars as pl
 
 from .. import schema
 from ..database import new_warehouse, record_info, row_counts, scalar
-from .online_retail import ImportReport, SourceFormatError
+from .online_retail import ImportReport, SourceFormatError, read_file
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,7 @@ class ReviewColumns:
 
 def read_reviews(path: Path, columns: ReviewColumns) -> pl.DataFrame:
     """The file's named columns as text (text, rating, item, time, user), plus ``row_number``."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        frame = pl.read_parquet(path)
-    elif name.endswith((".csv", ".csv.gz")):
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
-    else:
-        raise SourceFormatError(f"{path.name}: expected a .parquet or .csv file")
+    frame = read_file(path)
     wanted = {"text": columns.text, "rating": columns.rating, "item": columns.item, "time": columns.time,
               "user": columns.user}
     missing = [f"{role} ({column})" for role, column in wanted.items() if column is not None and column not in frame.columns]
