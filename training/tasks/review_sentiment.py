@@ -126,26 +126,39 @@ class SentimentResponse(BaseModel):
     results: list[SentimentResult]
 
 
+class HeadScorer:
+    """The embedding heads on the platform encoder: (class, rating) probabilities in CLASSES and
+    RATINGS order."""
+
+    def __init__(self, folder, workers: int | None = None):
+        from shopml.text_model import TextEncoder
+
+        self.encoder = TextEncoder.load(workers=workers)
+        self.heads = {head: EmbeddingHead.load(folder / f"{head}.npz") for head in (SENTIMENT, RATING)}
+        self.order = {SENTIMENT: [self.heads[SENTIMENT].classes.index(c) for c in CLASSES],
+                      RATING: [self.heads[RATING].classes.index(c) for c in RATINGS]}
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        vectors = self.encoder.encode(texts)
+        return tuple(self.heads[head].probabilities(vectors)[:, self.order[head]] for head in (SENTIMENT, RATING))
+
+
+class FineTunedScorer:
+    """The fine-tuned encoder (its heads are saved in CLASSES and RATINGS order)."""
+
+    def __init__(self, folder):
+        self.model = FineTunedClassifier.load(folder, threads=1)
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        probabilities = self.model.probabilities(texts)
+        return probabilities[SENTIMENT], probabilities[RATING]
+
+
 class SentimentAnswers:
     def __init__(self, models: dict[str, SavedModel], online=None):
         saved = models[NAME]
         self.chosen = saved.metadata["chosen"]
-        if self.chosen == FINE_TUNED:
-            tuned = FineTunedClassifier.load(saved.folder, threads=1)
-            self.score = lambda texts: (lambda p: (p[SENTIMENT], p[RATING]))(tuned.probabilities(texts))
-        else:
-            from shopml.text_model import TextEncoder
-
-            encoder = TextEncoder.load(workers=1)
-            heads = {head: EmbeddingHead.load(saved.folder / f"{head}.npz") for head in (SENTIMENT, RATING)}
-            order = {SENTIMENT: [heads[SENTIMENT].classes.index(c) for c in CLASSES],
-                     RATING: [heads[RATING].classes.index(c) for c in RATINGS]}
-
-            def score(texts):
-                vectors = encoder.encode(texts)
-                return (heads[SENTIMENT].probabilities(vectors)[:, order[SENTIMENT]],
-                        heads[RATING].probabilities(vectors)[:, order[RATING]])
-            self.score = score
+        self.score = FineTunedScorer(saved.folder) if self.chosen == FINE_TUNED else HeadScorer(saved.folder, workers=1)
 
     def answer(self, request: SentimentRequest) -> SentimentResponse:
         sentiment, rating = self.score(request.texts)
