@@ -53,6 +53,15 @@ class EmbeddingHead:
     def predict(self, vectors: np.ndarray) -> np.ndarray:
         return np.asarray(self.classes, dtype=object)[self.probabilities(vectors).argmax(axis=1)]
 
+    def probabilities_for(self, vectors: np.ndarray, classes) -> np.ndarray:
+        """Probabilities in the columns of ``classes``; 0 for a class the head never saw."""
+        known = self.probabilities(vectors)
+        out = np.zeros((len(vectors), len(classes)), dtype=known.dtype)
+        for column, name in enumerate(classes):
+            if name in self.classes:
+                out[:, column] = known[:, self.classes.index(name)]
+        return out
+
     def save(self, path: Path) -> None:
         np.savez(path, classes=np.asarray(self.classes), weights=self.weights, bias=self.bias,
                  strength=np.asarray(self.strength))

@@ -105,9 +105,8 @@ def sentiment_head(settings: Settings) -> EmbeddingHead:
 
 def sentence_scores(head: EmbeddingHead, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(P(positive) - P(negative), whether negative is the likeliest class) per vector."""
-    p = head.probabilities(vectors)
-    negative, positive = head.classes.index(CLASSES[0]), head.classes.index(CLASSES[-1])
-    return p[:, positive] - p[:, negative], p.argmax(axis=1) == negative
+    p = head.probabilities_for(vectors, CLASSES)
+    return p[:, -1] - p[:, 0], p.argmax(axis=1) == 0
 
 
 def analysed_reviews(settings: Settings, config: FeedbackConfig) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:

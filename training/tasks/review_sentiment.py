@@ -135,12 +135,11 @@ class HeadScorer:
 
         self.encoder = TextEncoder.load(workers=workers)
         self.heads = {head: EmbeddingHead.load(folder / f"{head}.npz") for head in (SENTIMENT, RATING)}
-        self.order = {SENTIMENT: [self.heads[SENTIMENT].classes.index(c) for c in CLASSES],
-                      RATING: [self.heads[RATING].classes.index(c) for c in RATINGS]}
 
     def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         vectors = self.encoder.encode(texts)
-        return tuple(self.heads[head].probabilities(vectors)[:, self.order[head]] for head in (SENTIMENT, RATING))
+        return (self.heads[SENTIMENT].probabilities_for(vectors, CLASSES),
+                self.heads[RATING].probabilities_for(vectors, RATINGS))
 
 
 class FineTunedScorer:
@@ -214,8 +213,8 @@ class ReviewSentimentTask:
         """Per model: (predicted class, class probabilities, rating probabilities) on ``split``."""
         vectors, texts = data.vectors[split], data.splits[split]["text"].to_list()
         classes = np.asarray(CLASSES, dtype=object)
-        p = models.head[SENTIMENT].probabilities(vectors)[:, [models.head[SENTIMENT].classes.index(c) for c in CLASSES]]
-        r = models.head[RATING].probabilities(vectors)[:, [models.head[RATING].classes.index(c) for c in RATINGS]]
+        p = models.head[SENTIMENT].probabilities_for(vectors, CLASSES)
+        r = models.head[RATING].probabilities_for(vectors, RATINGS)
         out = {HEAD: (classes[p.argmax(1)], p, r)}
         if models.fine_tuned is not None:
             tuned = models.fine_tuned.probabilities(texts)
@@ -238,7 +237,9 @@ class ReviewSentimentTask:
         scores = self._scores(models, data, "test")
         baseline = tfidf_baseline(train["text"].to_list(), train["class"].to_numpy(), valid["text"].to_list(),
                                   valid["class"].to_numpy(), config.seed)
-        tfidf_p = baseline.probabilities(test["text"].to_list())[:, [baseline.classes.index(c) for c in CLASSES]]
+        known = baseline.probabilities(test["text"].to_list())
+        tfidf_p = np.column_stack([known[:, baseline.classes.index(c)] if c in baseline.classes else np.zeros(len(known))
+                                   for c in CLASSES])
         majority = train["class"].mode()[0]
         majority_p = np.tile((np.asarray(CLASSES) == majority).astype(float), (len(truth), 1))
         rows = {MODEL: _figures(truth, ratings, *scores[models.chosen])}
