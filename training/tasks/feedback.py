@@ -64,8 +64,8 @@ class FeedbackConfig:
     validation_share: float = 0.15
     test_share: float = 0.15
     k_range: tuple[int, int] = (4, 10)
-    window_days: int = 28              # alerts: the recent window, against all before it
-    min_reviews: int = 5               # alerts: an item needs this many reviews before and in the window
+    window_days: int = 42              # alerts: the recent window, against all before it
+    min_reviews: int = 3               # alerts: an item needs this many reviews before and in the window
     alert_fdr: float = 0.1
     seed: int = 0
 

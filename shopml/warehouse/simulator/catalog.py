@@ -82,8 +82,9 @@ def build_catalog(config: SimulationConfig, rng: np.random.Generator, text_rng: 
     title_noun = text.title_nouns(noun, config.writing, text_rng)
     titles = text.item_titles(brand, adjective, colour, title_noun, variant)
     ad_item = _pick_ad_items(config.n_ads, launch_day, appeal, rng)
-    on_sale = np.flatnonzero(launch_day < 0)
-    defective = on_sale[rng.random(len(on_sale)) < b.defect_share]
+    on_sale = np.flatnonzero(launch_day < 0)       # a bad batch is met where items sell: drawn by appeal
+    defective = rng.choice(on_sale, size=round(b.defect_share * len(on_sale)), replace=False,
+                           p=appeal[on_sale] / appeal[on_sale].sum())
     defect_day = np.full(n, -1)
     defect_day[defective] = rng.integers(config.days // 2, max(config.days // 2 + 1, config.days), len(defective))
     return Catalog(

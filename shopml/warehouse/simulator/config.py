@@ -81,7 +81,7 @@ class Behaviour:
     coupon_busy_slope: float = 1.2         # coupon response lost per unit of log activity over the median
     push_busy_slope: float = 0.6           # push effect lost per unit of log activity over the median
     # defects: a bad batch lowers an item's quality from a day in the run's second half onwards
-    defect_share: float = 0.04             # share of the items on sale when the run starts
+    defect_share: float = 0.04             # share of the items on sale when the run starts, drawn by appeal
     defect_quality_drop: float = 1.5
 
 
