@@ -65,10 +65,11 @@ def int8_weights() -> str:
     return "QInt8" if flags & {"avx512_vnni", "avx_vnni"} else "QUInt8"
 
 
-def export_onnx(target: Path, quantise: bool = True) -> Path:
-    """Export the shipped model's transformer to ONNX at ``target`` (int8 MatMul weights per
-    output channel, as ``int8_weights`` says, when ``quantise``); written under a temporary name,
-    then renamed, so a concurrent reader never sees half a file."""
+def export_onnx(target: Path, quantise: bool = True, transformer=None) -> Path:
+    """Export the shipped model's transformer (or ``transformer``, e.g. a fine-tuned copy of it)
+    to ONNX at ``target`` (int8 MatMul weights per output channel, as ``int8_weights`` says, when
+    ``quantise``); written under a temporary name, then renamed, so a concurrent reader never
+    sees half a file."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -76,11 +77,12 @@ def export_onnx(target: Path, quantise: bool = True) -> Path:
     pooling = json.loads((text_model_path() / "1_Pooling" / "config.json").read_text())
     if not pooling["pooling_mode_mean_tokens"] or [type(m).__name__ for m in model][-1] != "Normalize":
         raise ValueError(f"{TEXT_MODEL} is not mean pooling + normalise; TextEncoder would not match it")
+    exporting = (transformer if transformer is not None else model[0].auto_model).eval()
 
     class LastHiddenState(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.transformer = model[0].auto_model.eval()
+            self.transformer = exporting
 
         def forward(self, input_ids, attention_mask, token_type_ids):
             return self.transformer(input_ids=input_ids, attention_mask=attention_mask,
@@ -149,19 +151,26 @@ class TextEncoder:
         tokens = self.tokenizer(texts, truncation=True, max_length=self.max_tokens)
         return [{name: np.asarray([tokens[name][i]], dtype=np.int64) for name in INPUTS} for i in range(len(texts))]
 
+    def _mean(self, tokens: dict[str, np.ndarray]) -> np.ndarray:
+        """One text's mean token state (every token is real: nothing is padded)."""
+        return self.session.run(None, tokens)[0][0].mean(axis=0)
+
     def _vector(self, tokens: dict[str, np.ndarray]) -> np.ndarray:
-        """One text's unit vector: the mean of its token states (every token is real: nothing is padded)."""
-        mean = self.session.run(None, tokens)[0][0].mean(axis=0)
+        """One text's unit vector."""
+        mean = self._mean(tokens)
         return (mean / np.linalg.norm(mean)).astype(np.float32)
 
-    def encode(self, texts: list[str], on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Unit vectors (float32), one row per text, each the same whatever the other texts;
+    def encode(self, texts: list[str], on_batch: Callable[[int, int], None] | None = None,
+               normalise: bool = True) -> np.ndarray:
+        """Unit vectors (float32), one row per text, each the same whatever the other texts
+        (``normalise=False``: the mean token states, as a fine-tuned head reads them);
         ``on_batch(done, total)`` every ``PROGRESS_EVERY`` texts."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        one = self._vector if normalise else self._mean
         with ThreadPoolExecutor(self.workers) as pool:
             for start in range(0, len(texts), PROGRESS_EVERY):
                 chunk = self._tokens(texts[start:start + PROGRESS_EVERY])
-                out[start:start + len(chunk)] = list(pool.map(self._vector, chunk, chunksize=16))
+                out[start:start + len(chunk)] = list(pool.map(one, chunk, chunksize=16))
                 if on_batch is not None:
                     on_batch(start + len(chunk), len(texts))
         return out

@@ -17,7 +17,7 @@ from shopml.model_store import artifact_folder
 from shopml.serving import SavedModel
 from training.config import resolve_config
 from training.feedback import benjamini_hochberg, rising_negative_share
-from training.finetune import FineTuneConfig, FineTunedClassifier, fine_tune
+from training.finetune import FineTuneConfig, FineTunedClassifier, QuantisedClassifier, fine_tune
 from training.task import run
 from training.tasks.categorize import TABLE as CATEGORY_TABLE, ZERO_SHOT, CategorizeAnswers, CategorizeRequest, CategorizeTask
 from training.tasks.feedback import ALERTS, PURITY, TFIDF_KMEANS, FeedbackTask
@@ -61,9 +61,11 @@ def test_the_fine_tune_learns_and_is_rebuilt_from_its_state_dict(tmp_path):
                       FineTuneConfig(epochs=3, batch_size=16, learning_rate=1e-4))
     p = tuned.probabilities(texts)["sentiment"]
     assert (p.argmax(axis=1) == labels).mean() >= 0.9
-    tuned.save(tmp_path)
+    tuned.export(tmp_path)
     assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))
     np.testing.assert_allclose(FineTunedClassifier.load(tmp_path).probabilities(texts)["sentiment"], p, atol=1e-5)
+    served = QuantisedClassifier(tmp_path).probabilities(texts)["sentiment"]      # int8 ONNX, as served
+    assert np.abs(served - p).max() < 0.1 and (served.argmax(axis=1) == p.argmax(axis=1)).mean() >= 0.95
 
 
 def test_categories_are_hierarchical_beat_tfidf_and_new_ones_are_found_by_name(model_home):

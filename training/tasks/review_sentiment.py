@@ -18,8 +18,11 @@ Served as ``POST /sentiment``: up to 100 texts, each at most 5,000 characters.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -33,7 +36,7 @@ from shopml.warehouse.database import connect, has_truth
 
 from ..embeddings import cached_vectors
 from ..evaluation import Evaluation
-from ..finetune import FineTuneConfig, FineTunedClassifier, fine_tune
+from ..finetune import FineTuneConfig, QuantisedClassifier, fine_tune
 from ..kinds import Tabled
 from ..metrics.multiclass import accuracy, macro_f1, multiclass_log_loss
 from ..task import task_labels
@@ -90,7 +93,8 @@ class SentimentData:
 @dataclass
 class SentimentModels:
     head: dict[str, EmbeddingHead]        # SENTIMENT, RATING
-    fine_tuned: FineTunedClassifier | None
+    fine_tuned: QuantisedClassifier | None       # exported: int8 ONNX, as it is served
+    fine_tuned_folder: Path | None
     finetune_seconds: float
     chosen: str = HEAD
 
@@ -143,10 +147,10 @@ class HeadScorer:
 
 
 class FineTunedScorer:
-    """The fine-tuned encoder (its heads are saved in CLASSES and RATINGS order)."""
+    """The fine-tuned encoder, exported to int8 ONNX (its heads are in CLASSES and RATINGS order)."""
 
     def __init__(self, folder):
-        self.model = FineTunedClassifier.load(folder, threads=1)
+        self.model = QuantisedClassifier(folder, workers=1)
 
     def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         probabilities = self.model.probabilities(texts)
@@ -198,7 +202,7 @@ class ReviewSentimentTask:
                                            data.vectors["validation"], valid["rating"].cast(pl.String).to_numpy(),
                                            config.seed)}
         if config.finetune_reviews == 0:
-            return SentimentModels(head=head, fine_tuned=None, finetune_seconds=0.0)
+            return SentimentModels(head=head, fine_tuned=None, fine_tuned_folder=None, finetune_seconds=0.0)
         latest = train[-config.finetune_reviews:]
         started = time.perf_counter()
         tuned = fine_tune(latest["text"].to_list(),
@@ -207,7 +211,11 @@ class ReviewSentimentTask:
                           {SENTIMENT: list(CLASSES), RATING: list(RATINGS)},
                           FineTuneConfig(epochs=config.finetune_epochs, seed=config.seed),
                           on_progress=lambda done, total: log.info("fine-tune: %d of %d reviews", done, total))
-        return SentimentModels(head=head, fine_tuned=tuned, finetune_seconds=time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        folder = Path(tempfile.mkdtemp(prefix="shopml-finetune-"))       # what is judged is what is saved and served
+        tuned.export(folder)
+        return SentimentModels(head=head, fine_tuned=QuantisedClassifier(folder), fine_tuned_folder=folder,
+                               finetune_seconds=seconds)
 
     def _scores(self, models: SentimentModels, data: SentimentData, split: str) -> dict[str, tuple]:
         """Per model: (predicted class, class probabilities, rating probabilities) on ``split``."""
@@ -276,7 +284,10 @@ class ReviewSentimentTask:
             for head, model in models.head.items():
                 model.save(folder / f"{head}.npz")
             if models.chosen == FINE_TUNED:
-                models.fine_tuned.save(folder)
+                for exported in models.fine_tuned_folder.iterdir():
+                    shutil.copy2(exported, folder / exported.name)
+            if models.fine_tuned_folder is not None:
+                shutil.rmtree(models.fine_tuned_folder, ignore_errors=True)
 
         metadata = {"config": asdict(config), "metrics": metrics, "chosen": models.chosen, "classes": list(CLASSES)}
         return save_artifact(self.name, task_labels(self), metadata, settings, write)

@@ -68,8 +68,11 @@ class PendingReviews:
 
 
 class Simulation:
-    def __init__(self, world: World):
+    def __init__(self, world: World, writes_reviews: bool = True):
+        """``writes_reviews``: keep the reviews written (their text and truth); a replay or an
+        alternative future, which only needs what people do, skips them."""
         self.world = world
+        self.writes_reviews = writes_reviews
         self.ids = Counters()
         self.reviews = PendingReviews()
         self.coupon_cost = 0.0          # discounts granted on purchases so far
@@ -186,6 +189,8 @@ class Simulation:
         delay = (0.5 + rng.exponential(4.0, writes.sum())) * SECONDS_PER_DAY
         moment = ds.sessions.second[session[writes]] + baskets.purchase_offset[baskets.bought][writes] + delay
         rating = np.clip(np.round(3.2 + 1.3 * satisfaction[writes]), 1, 5).astype(np.int64)
+        if not self.writes_reviews:
+            return
         written = write_reviews(rating, satisfaction[writes], text.NOUNS.words[cat.noun[item[writes]]],
                                 world.config.writing, writer_rng)
         self.reviews.add(written, user=user[writes], item=item[writes], ts=self.micros(day, moment), rating=rating,
