@@ -33,15 +33,22 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(f"{ENCODER}\n{text}".encode()).hexdigest()
 
 
+def item_text(title: str | None, description: str | None) -> str | None:
+    """The text an item is embedded from: its title, then its description (none without a
+    title). The item index, the categoriser and its endpoint all encode this, so their vectors
+    share the cache."""
+    return None if title is None else f"{title}. {description or ''}"
+
+
 def item_texts(settings: Settings) -> pl.DataFrame:
-    """item_id, launch time and the text that is embedded: title and description."""
+    """item_id, launch time and the text that is embedded (``item_text``)."""
     with connect(settings.warehouse_path) as con:
         items = con.sql("SELECT item_id, launch_ts, title, coalesce(description, '') AS description "
                         "FROM items ORDER BY item_id").pl()
     if items.is_empty():
         raise ValueError("the warehouse has no items to embed")
-    return items.select(names.ITEM_ID, pl.col("launch_ts").alias(names.EVENT_TIMESTAMP),
-                        pl.concat_str("title", pl.lit(". "), "description").alias("text"))
+    return items.select(names.ITEM_ID, pl.col("launch_ts").alias(names.EVENT_TIMESTAMP)).with_columns(
+        pl.Series("text", [item_text(t, d) for t, d in zip(items["title"], items["description"])], dtype=pl.String))
 
 
 @dataclass

@@ -33,6 +33,16 @@ def time_splits(frame: pl.DataFrame, validation_share: float, test_share: float)
     return {"train": frame[:first_valid], "validation": frame[first_valid:first_test], "test": frame[first_test:]}
 
 
+def in_columns(probabilities: np.ndarray, known: list[str], classes) -> np.ndarray:
+    """``probabilities`` (columns in ``known`` order) in the columns of ``classes``; 0 for a class
+    the model never saw (a real review set may lack a rating)."""
+    out = np.zeros((len(probabilities), len(classes)), dtype=probabilities.dtype)
+    for column, name in enumerate(classes):
+        if name in known:
+            out[:, column] = probabilities[:, known.index(name)]
+    return out
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
@@ -54,13 +64,7 @@ class EmbeddingHead:
         return np.asarray(self.classes, dtype=object)[self.probabilities(vectors).argmax(axis=1)]
 
     def probabilities_for(self, vectors: np.ndarray, classes) -> np.ndarray:
-        """Probabilities in the columns of ``classes``; 0 for a class the head never saw."""
-        known = self.probabilities(vectors)
-        out = np.zeros((len(vectors), len(classes)), dtype=known.dtype)
-        for column, name in enumerate(classes):
-            if name in self.classes:
-                out[:, column] = known[:, self.classes.index(name)]
-        return out
+        return in_columns(self.probabilities(vectors), self.classes, classes)
 
     def save(self, path: Path) -> None:
         np.savez(path, classes=np.asarray(self.classes), weights=self.weights, bias=self.bias,
@@ -100,6 +104,9 @@ class TfidfBaseline:
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self.pipeline.predict_proba(texts)
+
+    def probabilities_for(self, texts: list[str], classes) -> np.ndarray:
+        return in_columns(self.probabilities(texts), self.classes, classes)
 
     def predict(self, texts: list[str]) -> np.ndarray:
         return self.pipeline.predict(texts)

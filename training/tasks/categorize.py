@@ -34,7 +34,7 @@ from shopml.serving import Endpoint, Request, SavedModel
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
 
-from ..embeddings import cached_vectors
+from ..embeddings import cached_vectors, item_text
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..metrics.multiclass import accuracy, macro_f1
@@ -51,11 +51,6 @@ MAX_ITEMS, MAX_TITLE, MAX_DESCRIPTION = 100, 500, 5000
 ITEMS_SQL = """SELECT item_id, launch_ts, title, coalesce(description, '') AS description, category, subcategory
                FROM items WHERE category IS NOT NULL AND subcategory IS NOT NULL AND title IS NOT NULL
                ORDER BY launch_ts, item_id"""
-
-
-def item_text(title: str, description: str) -> str:
-    """The text an item is encoded from: as the item index embeds it."""
-    return f"{title}. {description or ''}"
 
 
 def name_text(category: str, subcategories: list[str]) -> str:

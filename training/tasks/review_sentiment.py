@@ -245,9 +245,7 @@ class ReviewSentimentTask:
         scores = self._scores(models, data, "test")
         baseline = tfidf_baseline(train["text"].to_list(), train["class"].to_numpy(), valid["text"].to_list(),
                                   valid["class"].to_numpy(), config.seed)
-        known = baseline.probabilities(test["text"].to_list())
-        tfidf_p = np.column_stack([known[:, baseline.classes.index(c)] if c in baseline.classes else np.zeros(len(known))
-                                   for c in CLASSES])
+        tfidf_p = baseline.probabilities_for(test["text"].to_list(), CLASSES)
         majority = train["class"].mode()[0]
         majority_p = np.tile((np.asarray(CLASSES) == majority).astype(float), (len(truth), 1))
         rows = {MODEL: _figures(truth, ratings, *scores[models.chosen])}
