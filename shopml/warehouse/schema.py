@@ -123,9 +123,11 @@ TRUTH_USERS = _table(
 )
 TRUTH_USER_DAYS = _table(
     "user_days",
-    "per live user and day: expected sessions, P(cart), P(purchase), P(churn at day end), hazards",
+    "per live user and day: expected sessions, P(cart), P(purchase), P(like), P(favourite), P(share) "
+    "(each at least once that day), P(churn at day end), hazards",
     ("user_id", "BIGINT"), ("day", "DATE"), ("expected_sessions", "FLOAT"), ("p_cart", "FLOAT"),
-    ("p_purchase", "FLOAT"), ("p_churn", "FLOAT"), ("hazard_natural", "FLOAT"),
+    ("p_purchase", "FLOAT"), ("p_like", "FLOAT"), ("p_favorite", "FLOAT"), ("p_share", "FLOAT"),
+    ("p_churn", "FLOAT"), ("hazard_natural", "FLOAT"),
     ("hazard_bad_experience", "FLOAT"), ("hazard_price_rise", "FLOAT"),
     ("hazard_failed_search", "FLOAT"), ("hazard_push_fatigue", "FLOAT"),
     schema=TRUTH_SCHEMA,

@@ -38,10 +38,15 @@ class Behaviour:
     bad_experience_threshold: float = -1.0
     review_rate: float = 0.25              # P(review) after a purchase
     review_rate_bad: float = 0.5           # P(review) after a bad experience
-    # engagement on views
-    like_intercept: float = -3.6
-    favorite_intercept: float = -4.2
-    share_intercept: float = -5.6
+    # engagement: a session likes (favourites, shares) at most one viewed item, with the logit
+    # intercept + engagement_affinity * log(relative taste) for its category; the item is the
+    # viewed one with the best engagement_quality * quality + Gumbel noise
+    like_intercept: float = -1.8
+    favorite_intercept: float = -2.5
+    share_intercept: float = -3.9
+    engagement_affinity: float = 0.6
+    engagement_quality: float = 0.8
+
     # search
     search_rate: float = 0.35              # P(a session starts with a search)
     results_per_search: int = 10
@@ -83,6 +88,10 @@ class Behaviour:
     # defects: a bad batch lowers an item's quality from a day in the run's second half onwards
     defect_share: float = 0.04             # share of the items on sale when the run starts, drawn by appeal
     defect_quality_drop: float = 1.5
+
+    @property
+    def engagement_intercepts(self) -> dict[str, float]:
+        return {"like": self.like_intercept, "favorite": self.favorite_intercept, "share": self.share_intercept}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from .intensity import DayIntensity
 from .prices import DayPrices
 from .sessions import DaySessions, run_sessions
 from .reviews import WrittenReviews, sentiment_of, write_reviews
-from .world import World, day_rng, text_rng
+from .world import World, day_rng, engagement_rng, text_rng
 
 DayLog = dict[schema.Table, dict[str, np.ndarray]]
 
@@ -97,7 +97,8 @@ class Simulation:
             log.update(self._promotion_rows(day, send_promotions(world, day, prices, rng)))
         live = np.flatnonzero(state.alive & (world.population.signup_day <= day))
         intensity = world.intensity(live, day, prices)
-        day_sessions = run_sessions(world, day, intensity, prices, rng)
+        day_sessions = run_sessions(world, day, intensity, prices, rng,
+                                    engagement_rng(world.config.seed, day, stream))
         log.update(self._session_rows(day, day_sessions, prices, rng, text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
         p_churn = draw_churn(live, hazard, day, state, rng)
@@ -142,7 +143,8 @@ class Simulation:
         return dict(
             user_id=intensity.users + 1, day=np.full(len(intensity.users), self.epoch_day(day)),
             expected_sessions=intensity.sessions, p_cart=intensity.p_cart,
-            p_purchase=intensity.p_purchase, p_churn=p_churn,
+            p_purchase=intensity.p_purchase, p_like=intensity.p_engage("like"),
+            p_favorite=intensity.p_engage("favorite"), p_share=intensity.p_engage("share"), p_churn=p_churn,
             hazard_natural=hazard[:, 0], hazard_bad_experience=hazard[:, 1],
             hazard_price_rise=hazard[:, 2], hazard_failed_search=hazard[:, 3],
             hazard_push_fatigue=hazard[:, 4],

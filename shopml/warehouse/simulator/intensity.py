@@ -5,6 +5,8 @@ probability taste[c], carts there with probability ``cart[:, c]`` (one cart at m
 becomes a purchase with probability ``buy``. Hence, exactly,
 ``P(cart that day) = 1 - exp(-sessions * sum_c taste_c cart_c)`` and
 ``P(purchase that day) = 1 - exp(-sessions * sum_c taste_c cart_c * buy)``.
+Engagement is built the same way: a session in category c likes (favourites, shares) one of its
+viewed items with probability ``engage[kind][:, c]``, so ``P(like that day)`` has the same form.
 The sampler draws from these same arrays, so the truth tables are the real probabilities.
 """
 
@@ -33,6 +35,7 @@ class DayIntensity:
     buy: np.ndarray         # P(purchase | cart)
     taste: np.ndarray       # (users, categories)
     price_slope: np.ndarray  # (users, categories): d cart logit / d log category price index (<= 0)
+    engage: dict[str, np.ndarray]  # kind -> (users, categories): P(the session does it once | category)
 
     @property
     def cart_rate(self) -> np.ndarray:
@@ -71,6 +74,10 @@ class DayIntensity:
     def p_purchase(self) -> np.ndarray:
         return -np.expm1(-self.purchase_rate)
 
+    def p_engage(self, kind: str) -> np.ndarray:
+        """P(the user does ``kind`` (like, favorite, share) at least once that day)."""
+        return -np.expm1(-self.sessions * (self.taste * self.engage[kind]).sum(axis=1))
+
 
 def day_intensity(
     population: Population,
@@ -93,16 +100,19 @@ def day_intensity(
     )
     coupon_lift = p.coupon_response[users] * coupon_discount / COUPON_REFERENCE_DISCOUNT
     price_term = p.price_sensitivity[users, None] * (catalog.elasticity * np.log(category_index))[None, :]
+    log_affinity = np.log(np.maximum(p.relative_taste[users], 1e-6))
     cart_logit = (
         b.cart_intercept
-        + b.cart_affinity * np.log(np.maximum(p.relative_taste[users], 1e-6))
+        + b.cart_affinity * log_affinity
         - price_term
         + coupon_lift[:, None]
     )
     buy = sigmoid(b.purchase_intercept + p.buy_affinity[users] + coupon_lift)
     return DayIntensity(users=users, sessions=sessions, cart=sigmoid(cart_logit), buy=buy,
                         taste=p.taste[users],
-                        price_slope=-p.price_sensitivity[users, None] * catalog.elasticity[None, :])
+                        price_slope=-p.price_sensitivity[users, None] * catalog.elasticity[None, :],
+                        engage={kind: sigmoid(intercept + b.engagement_affinity * log_affinity)
+                                for kind, intercept in b.engagement_intercepts.items()})
 
 
 def window_purchase_probability(daily_rates: list[np.ndarray], p_churn: np.ndarray) -> np.ndarray:

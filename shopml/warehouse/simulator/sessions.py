@@ -4,8 +4,8 @@ A session lands in a category drawn from the user's taste. It may start with a s
 some browsing (items drawn by appeal and price within the category) and may show ads. At most one
 viewed item is carted, with the probability of ``intensity.cart`` for that category; the item is
 chosen by utility among what was viewed (what the search was for and clicked ads weigh most).
-A cart becomes a purchase with probability ``intensity.buy``. Views may also be liked, favourited
-or shared. Session times stay within the day (no session starts after 23:00 and none lasts 30 min).
+A cart becomes a purchase with probability ``intensity.buy``. A session may also like, favourite
+and share (each at most once) one of the items it viewed. Session times stay within the day (no session starts after 23:00 and none lasts 30 min).
 """
 
 from __future__ import annotations
@@ -128,21 +128,26 @@ def _fill_baskets(world: World, sessions: Sessions, views: Views, intensity: Day
                    purchase_offset=cart_offset + 60 + np.minimum(rng.exponential(120, len(carting)), 600))
 
 
-def _engagement(world: World, sessions: Sessions, views: Views, rng) -> dict[str, Views]:
-    b, cat, pop = world.behaviour, world.catalog, world.population
-    user = sessions.user[views.session]
-    affinity = np.log(np.maximum(pop.relative_taste[user, cat.category[views.item]], 1e-6))
-    base = 0.6 * affinity + 0.8 * cat.quality[views.item]
+def _engagement(world: World, sessions: Sessions, views: Views, intensity: DayIntensity, rng) -> dict[str, Views]:
+    """Per kind, a session does it at most once: with ``intensity.engage`` for its category, to the
+    viewed item with the best ``engagement_quality * quality`` plus Gumbel noise."""
+    quality = world.behaviour.engagement_quality * world.catalog.quality[views.item]
     out = {}
-    for kind, intercept in (("like", b.like_intercept), ("favorite", b.favorite_intercept),
-                            ("share", b.share_intercept)):
-        hit = rng.random(len(views.item)) < sigmoid(intercept + base)
-        out[kind] = Views(session=views.session[hit], item=views.item[hit],
-                          offset=views.offset[hit] + 5, bonus=views.bonus[hit])
+    for kind, p_engage in intensity.engage.items():
+        engages = rng.random(len(sessions.user)) < p_engage[sessions.row, sessions.category]
+        utility = quality + rng.gumbel(size=len(views.item))
+        order = np.lexsort((-utility, views.session))
+        viewed, first = np.unique(views.session[order], return_index=True)
+        pick = order[first][engages[viewed]]
+        out[kind] = Views(session=views.session[pick], item=views.item[pick],
+                          offset=views.offset[pick] + 5, bonus=views.bonus[pick])
     return out
 
 
-def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPrices, rng) -> DaySessions:
+def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPrices, rng,
+                 engagement_rng) -> DaySessions:
+    """``engagement_rng`` draws likes, favourites and shares, apart from ``rng`` so that they never
+    move a purchase."""
     cat, b = world.catalog, world.behaviour
     sessions = start_sessions(world, day, intensity, rng)
     search_view = SearchCatalogView(
@@ -154,7 +159,7 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
                   ads_by_category(cat, N_CATEGORIES), b, rng)
     views = _all_views(_browse(world, sessions, prices, rng), searches, ads, b.ad_conversion_boost)
     return DaySessions(
-        sessions=sessions, views=views, engagement=_engagement(world, sessions, views, rng),
+        sessions=sessions, views=views, engagement=_engagement(world, sessions, views, intensity, engagement_rng),
         baskets=_fill_baskets(world, sessions, views, intensity, prices, rng),
         searches=searches, ads=ads,
     )

@@ -28,6 +28,12 @@ def text_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream, 1]))
 
 
+def engagement_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
+    """The stream that draws likes, favourites and shares on (seed, day, stream), apart from
+    ``day_rng`` like ``text_rng``."""
+    return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream, 2]))
+
+
 @dataclass
 class World:
     config: SimulationConfig
