@@ -165,6 +165,12 @@ TRUTH_PROMOTIONS = _table(
     ("promotion_id", "BIGINT"), ("p_purchase_coupon", "DOUBLE"),
     ("p_purchase_no_coupon", "DOUBLE"), ("uplift", "DOUBLE"), schema=TRUTH_SCHEMA,
 )
+TRUTH_SESSIONS = _table(
+    "sessions", "the category each session landed in and its P(like), P(favourite), P(share) there (each "
+    "at most once a session, to one viewed item chosen by quality)",
+    ("session_id", "BIGINT"), ("category", "VARCHAR"), ("p_like", "DOUBLE"), ("p_favorite", "DOUBLE"),
+    ("p_share", "DOUBLE"), schema=TRUTH_SCHEMA,
+)
 TRUTH_SEARCHES = _table(
     "searches", "the item each searcher intended",
     ("search_id", "BIGINT"), ("intended_item_id", "BIGINT"), schema=TRUTH_SCHEMA,
@@ -187,7 +193,7 @@ TRUTH_REVIEW_ASPECTS = _table(
 
 TRUTH_TABLES = (
     TRUTH_USERS, TRUTH_USER_DAYS, TRUTH_ITEMS, TRUTH_ADS, TRUTH_CATEGORIES, TRUTH_CATEGORY_DAYS,
-    TRUTH_AD_IMPRESSIONS,
+    TRUTH_AD_IMPRESSIONS, TRUTH_SESSIONS,
     TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_REVIEWS, TRUTH_REVIEW_ASPECTS,
 )
 

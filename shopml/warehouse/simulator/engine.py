@@ -99,7 +99,7 @@ class Simulation:
         intensity = world.intensity(live, day, prices)
         day_sessions = run_sessions(world, day, intensity, prices, rng,
                                     engagement_rng(world.config.seed, day, stream))
-        log.update(self._session_rows(day, day_sessions, prices, rng, text_rng(world.config.seed, day, stream)))
+        log.update(self._session_rows(day, day_sessions, intensity, prices, rng, text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
         p_churn = draw_churn(live, hazard, day, state, rng)
         log[schema.TRUTH_USER_DAYS] = self._user_day_rows(day, intensity, hazard, p_churn)
@@ -150,7 +150,8 @@ class Simulation:
             hazard_push_fatigue=hazard[:, 4],
         )
 
-    def _session_rows(self, day: int, ds: DaySessions, prices: DayPrices, rng, writer_rng) -> DayLog:
+    def _session_rows(self, day: int, ds: DaySessions, intensity: DayIntensity, prices: DayPrices, rng,
+                      writer_rng) -> DayLog:
         s, baskets = ds.sessions, ds.baskets
         session_ids = self.ids.take("session", len(s.user))
         purchase_price = self._pay(day, ds, prices)
@@ -159,6 +160,9 @@ class Simulation:
         bought = baskets.session[baskets.bought]
         bought_key = bought * self.world.catalog.n_items + baskets.item[baskets.bought]
         log = self._event_rows(day, ds, session_ids, prices, purchase_price)
+        log[schema.TRUTH_SESSIONS] = dict(
+            session_id=session_ids, category=np.array(vocab.CATEGORIES, dtype=object)[s.category],
+            **{f"p_{kind}": p_engage[s.row, s.category] for kind, p_engage in intensity.engage.items()})
         log.update(self._search_rows(day, ds, session_ids, bought_key))
         log.update(self._ad_rows(day, ds, session_ids, bought_key))
         return log
