@@ -94,26 +94,34 @@ active AS (
 ahead AS (
     SELECT a.t, a.user_id,
            count(e.event_id) AS events,
-           count(e.event_id) FILTER (WHERE e.event_type = 'purchase') AS purchases,
-           count(e.event_id) FILTER (WHERE e.event_type = 'cart') AS carts
+           {counts}
     FROM active a LEFT JOIN events e
       ON e.user_id = a.user_id AND e.ts >= a.t AND e.ts < a.t + INTERVAL {horizon} DAY
-    GROUP BY a.t, a.user_id)
+    GROUP BY a.t, a.user_id),
+reviewed AS (
+    SELECT DISTINCT a.t, a.user_id FROM active a
+    JOIN reviews r ON r.user_id = a.user_id AND r.ts >= a.t AND r.ts < a.t + INTERVAL {horizon} DAY)
 SELECT user_id AS {user}, t AS {ts}, t AS {cutoff},
-       purchases > 0 AS will_purchase, carts > 0 AS will_cart, events = 0 AS will_churn
-FROM ahead ORDER BY t, user_id
+       {labels},
+       events = 0 AS will_churn, r.user_id IS NOT NULL AS will_review
+FROM ahead LEFT JOIN reviewed r USING (t, user_id) ORDER BY t, user_id
 """
+EVENT_LABELS = ("purchase", "cart", "like", "favorite", "share")   # will_<event>: one within the horizon
 
 
 def labelled_users(warehouse: Path, spec: LabelSpec, times: list[datetime] | None = None) -> pl.DataFrame:
     """One row per (active user, cut-off): ``user_id``, ``event_timestamp`` (= ``cutoff``), and
-    the outcomes over the horizon: ``will_purchase``, ``will_cart``, ``will_churn`` (no event).
-    Cut-offs are ``purged_cutoffs`` of the warehouse's events unless ``times`` names them."""
+    the outcomes over the horizon: ``will_<event>`` for each of ``EVENT_LABELS``, ``will_review``
+    (writes a review) and ``will_churn`` (no event). Cut-offs are ``purged_cutoffs`` of the
+    warehouse's events unless ``times`` names them."""
     if times is None:
         times = [t for split in cutoff_schedule(warehouse, spec).values() for t in split]
+    counts = ",\n           ".join(f"count(e.event_id) FILTER (WHERE e.event_type = '{event}') AS {event}s"
+                                   for event in EVENT_LABELS)
+    labels = ", ".join(f"{event}s > 0 AS will_{event}" for event in EVENT_LABELS)
     with connect(warehouse) as con:
         query = LABEL_SQL.format(active=ACTIVE_DAYS, horizon=spec.horizon_days, user=names.USER_ID,
-                                 ts=names.EVENT_TIMESTAMP, cutoff=CUTOFF)
+                                 ts=names.EVENT_TIMESTAMP, cutoff=CUTOFF, counts=counts, labels=labels)
         return con.sql(query, params=[times]).pl()
 
 

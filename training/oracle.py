@@ -20,6 +20,7 @@ from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 from shopml.warehouse.simulator import SimulationConfig
 from shopml.warehouse.simulator.churn import CAUSES as CHURN_CAUSES
+from shopml.warehouse.simulator.intensity import window_probability
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 
 from .labels import CUTOFF
@@ -52,6 +53,43 @@ def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: i
         out["purchase"][at] = estimate.probability["purchase"]
         out["cart"][at] = estimate.probability["cart"]
         out["no_event"][at] = 1 - estimate.probability["any_event"]
+    return out
+
+
+ENGAGEMENTS = ("like", "favorite", "share")   # truth.user_days holds P(at least one) per day
+ENGAGEMENT_DAYS_SQL = """
+SELECT w.row, datediff('day', CAST(w.{cutoff} AS DATE), d.day) AS k, d.p_churn, {probabilities}
+FROM wanted w JOIN truth.user_days d ON d.user_id = w.{user}
+ AND d.day >= CAST(w.{cutoff} AS DATE) AND d.day < CAST(w.{cutoff} AS DATE) + {horizon}
+"""
+
+
+def engagement_oracle(settings: Settings, rows: pl.DataFrame, horizon_days: int) -> dict[str, np.ndarray] | None:
+    """Per row of ``rows`` (user_id, cutoff at 00:00 UTC), P(at least one like, favourite, share in
+    the horizon) from the simulator's exact daily probabilities (``truth.user_days``). Each day
+    takes the rate recorded while the user was there and the last recorded one after; the churn
+    probability is held at the cut-off day's, as ``World.purchase_window`` does, so the oracle
+    does not know whether the user leaves in the window. A user gone by the cut-off: 0."""
+    with connect(settings.warehouse_path) as con:
+        if not has_truth(con):
+            return None
+        con.register("wanted", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
+        days = con.sql(ENGAGEMENT_DAYS_SQL.format(
+            cutoff=CUTOFF, user=names.USER_ID, horizon=horizon_days,
+            probabilities=", ".join(f"d.p_{kind}" for kind in ENGAGEMENTS))).pl()
+    row, k = days["row"].to_numpy(), days["k"].to_numpy()
+    there = np.zeros((rows.height, horizon_days), dtype=bool)
+    there[row, k] = True
+    # each day's column index of the latest day the user was there, to carry its rate forward
+    latest = np.maximum.accumulate(np.where(there, np.arange(horizon_days), 0), axis=1)
+    p_churn = np.zeros(rows.height)
+    p_churn[row[k == 0]] = days["p_churn"].to_numpy()[k == 0]
+    out = {}
+    for kind in ENGAGEMENTS:
+        rate = np.zeros((rows.height, horizon_days))
+        rate[row, k] = -np.log1p(-days[f"p_{kind}"].to_numpy())   # P(at least one) = 1 - exp(-rate)
+        rate = np.take_along_axis(rate, latest, axis=1)
+        out[kind] = window_probability(list(rate.T), p_churn) * there[:, 0]
     return out
 
 

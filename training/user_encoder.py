@@ -1,7 +1,8 @@
 """The user embedding's network: a multi-task autoencoder in PyTorch. The encoder maps a user's
 scaled input vector to ``dimension`` numbers; from them a decoder rebuilds the input (mean squared
-error) and a linear head predicts the user's outcomes (binary cross-entropy), the two losses
-added with ``outcome_weight``. Inputs are compressed by a signed log (spend and counts are heavy-
+error), a linear head predicts the user's outcomes (binary cross-entropy) and another where the
+user's views go next, as shares per category (cross-entropy against the shares, for users who
+view anything), the losses added with ``outcome_weight`` and ``next_views_weight``. Inputs are compressed by a signed log (spend and counts are heavy-
 tailed: on real shops a few wholesale buyers would otherwise own whole directions of the
 vector), then standardised with the training rows' mean and spread and held within +-CLIP; a
 missing value becomes the mean (0). Early stopping keeps the epoch with the lowest validation loss."""
@@ -26,15 +27,16 @@ CLIP = 5.0                            # standardised inputs are held within +-5:
 
 
 class MultiTaskAutoencoder(nn.Module):
-    def __init__(self, inputs: int, hidden: int, dimension: int, outcomes: int):
+    def __init__(self, inputs: int, hidden: int, dimension: int, outcomes: int, categories: int):
         super().__init__()
         self.encoder = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, dimension))
         self.decoder = nn.Sequential(nn.Linear(dimension, hidden), nn.ReLU(), nn.Linear(hidden, inputs))
         self.outcome = nn.Linear(dimension, outcomes)
+        self.next_views = nn.Linear(dimension, categories)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         z = self.encoder(x)
-        return z, self.decoder(z), self.outcome(z)
+        return z, self.decoder(z), self.outcome(z), self.next_views(z)
 
 
 @dataclass
@@ -53,7 +55,7 @@ class FittedEncoder:
 
     def outcome_aucs(self, values: np.ndarray, outcomes: np.ndarray, names) -> dict[str, dict[str, float]]:
         with torch.no_grad():
-            _, _, logits = self.network(torch.from_numpy(self.scaled(values)))
+            _, _, logits, _ = self.network(torch.from_numpy(self.scaled(values)))
         return {"embedding": {name: roc_auc(outcomes[:, j], logits[:, j].numpy()) for j, name in enumerate(names)
                               if 0 < outcomes[:, j].mean() < 1}}
 
@@ -65,22 +67,41 @@ def signed_log(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.log1p(np.abs(values))
 
 
-def _loss(network, x, y, outcome_weight: float) -> torch.Tensor:
-    _, rebuilt, logits = network(x)
-    return nn.functional.mse_loss(rebuilt, x) + outcome_weight * nn.functional.binary_cross_entropy_with_logits(logits, y)
+@dataclass
+class Targets:
+    """What the vector must also predict, per row: the binary outcomes and the shares of the
+    next views per category (all 0 for a user who views nothing)."""
+
+    outcomes: np.ndarray
+    view_shares: np.ndarray
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.from_numpy(self.outcomes.astype(np.float32)),
+                torch.from_numpy(self.view_shares.astype(np.float32)))
 
 
-def fit_encoder(config, train: np.ndarray, train_outcomes: np.ndarray, validation: np.ndarray,
-                validation_outcomes: np.ndarray) -> FittedEncoder:
+def _loss(network, x, y, shares, config) -> torch.Tensor:
+    _, rebuilt, logits, view_logits = network(x)
+    loss = nn.functional.mse_loss(rebuilt, x) + config.outcome_weight * nn.functional.binary_cross_entropy_with_logits(logits, y)
+    viewing = shares.sum(dim=1) > 0
+    if shares.shape[1] and viewing.any():
+        cross_entropy = -(shares[viewing] * torch.log_softmax(view_logits[viewing], dim=1)).sum(dim=1).mean()
+        loss = loss + config.next_views_weight * cross_entropy
+    return loss
+
+
+def fit_encoder(config, train: np.ndarray, train_targets: Targets, validation: np.ndarray,
+                validation_targets: Targets) -> FittedEncoder:
     torch.manual_seed(config.seed)
     with warnings.catch_warnings():          # a column missing in every row (no pushes in a shop) is 0
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, spread = np.nanmean(signed_log(train), axis=0), np.nanstd(signed_log(train), axis=0)
     fitted = FittedEncoder(MultiTaskAutoencoder(train.shape[1], config.hidden, config.dimension,
-                                                train_outcomes.shape[1]),
+                                                train_targets.outcomes.shape[1], train_targets.view_shares.shape[1]),
                            np.nan_to_num(mean), np.where(np.nan_to_num(spread) > 0, np.nan_to_num(spread), 1.0))
-    x, y = torch.from_numpy(fitted.scaled(train)), torch.from_numpy(train_outcomes.astype(np.float32))
-    vx, vy = torch.from_numpy(fitted.scaled(validation)), torch.from_numpy(validation_outcomes.astype(np.float32))
+    (x, (y, shares)), (vx, (vy, vshares)) = ((torch.from_numpy(fitted.scaled(values)), targets.tensors())
+                                             for values, targets in ((train, train_targets),
+                                                                     (validation, validation_targets)))
     network = fitted.network
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
@@ -89,11 +110,11 @@ def fit_encoder(config, train: np.ndarray, train_outcomes: np.ndarray, validatio
         network.train()
         for batch in torch.randperm(len(x), generator=generator).split(config.batch_size):
             optimiser.zero_grad()
-            _loss(network, x[batch], y[batch], config.outcome_weight).backward()
+            _loss(network, x[batch], y[batch], shares[batch], config).backward()
             optimiser.step()
         network.eval()
         with torch.no_grad():
-            loss = float(_loss(network, vx, vy, config.outcome_weight))
+            loss = float(_loss(network, vx, vy, vshares, config))
         log.info("user_embedding: epoch %d, validation loss %.4f", epoch + 1, loss)
         if loss < best - 1e-4:
             best, best_state, stalled = loss, copy.deepcopy(network.state_dict()), 0

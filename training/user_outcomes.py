@@ -40,7 +40,7 @@ from .oracle import departed_by_cutoff, oracle_lead, oracle_probabilities
 @dataclass(frozen=True)
 class Head:
     label: str                        # label column of training.labels
-    oracle: str                       # its outcome in training.oracle
+    oracle: str | None                # its outcome in the task's ``oracle`` (None: it has none)
     bg_nbd: tuple[str, ...] = ()      # BG/NBD outcomes (training.bg_nbd) to score it with
     if_departed: float = 0.0          # the label's probability for a user who has left for good
 
@@ -81,6 +81,11 @@ class UserOutcomeTask:
         splits = split_by_time(dataset, config.validation_cutoffs, config.test_cutoffs, spec.horizon)
         return UserOutcomeData(splits=splits, layout=FeatureLayout.from_training(splits["train"]))
 
+    def oracle(self, config: UserOutcomeConfig, settings: Settings, rows: pl.DataFrame) -> dict[str, np.ndarray] | None:
+        """Per outcome, the simulator's probability for each row (None on imported data): by
+        Monte Carlo over futures of the simulator (``training.oracle.oracle_probabilities``)."""
+        return oracle_probabilities(settings, rows, config.horizon_days, config.oracle_futures)
+
     def train(self, config: UserOutcomeConfig, data: UserOutcomeData) -> dict[str, lgb.Booster]:
         train, valid = data.splits["train"], data.splits["validation"]
         return {head: fit_binary(config, data.layout, train, valid, spec.label) for head, spec in self.heads.items()
@@ -90,7 +95,7 @@ class UserOutcomeTask:
                  settings: Settings) -> Evaluation:
         test = data.splits["test"]
         matrix = data.layout.matrix(test)
-        oracle = oracle_probabilities(settings, test, config.horizon_days, config.oracle_futures)
+        oracle = self.oracle(config, settings, test)
         departed = departed_by_cutoff(settings, test) if oracle is not None else None
         bg_nbd = (bg_nbd_scores(settings, test, config.horizon_days)
                   if any(spec.bg_nbd for spec in self.heads.values()) else {})
@@ -103,7 +108,7 @@ class UserOutcomeTask:
             labels = test[spec.label].cast(pl.Int8).to_numpy()
             findings = {"best_iteration": booster.best_iteration,
                         **({"bg_nbd_penalizer": float(bg_nbd[PENALIZER].max())} if spec.bg_nbd else {})}
-            if oracle is not None:
+            if oracle is not None and spec.oracle is not None:
                 scores[ORACLE] = oracle[spec.oracle]
                 findings |= oracle_lead(labels, scores[MODEL], scores[ORACLE], departed, spec.if_departed)
             heads[head] = HeadEvaluation(labels=labels, scores=scores, importance=shap_importance(booster, matrix),

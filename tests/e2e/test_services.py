@@ -41,6 +41,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "ctr": ["weeks=6", "test_weeks=1"],
     "search_ranker": ["weeks=4", "max_train_searches=2000", "max_test_searches=200"],
     "interactions": ["weeks=6", "views_per_week=4000"],
+    "engagement": ["train_cutoffs=2", "test_cutoffs=1"],
     "preferences": ["horizon_days=7"],
     "user_embedding": ["horizon_days=7", "train_cutoffs=2", "epochs=2", "dimension=16"],
     "segments": ["horizon_days=7", "k=4"],
@@ -335,6 +336,10 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     assert not profile[0]["known_user"] and profile[0]["segment"] is None and profile[0]["embedding"] is None
     assert [c["category"] for c in profile[0]["preferences"]] == [c["category"] for c in preferences["categories"][:3]]
     assert profile[1]["known_user"] and profile[1]["segment"] is not None and profile[1]["embedding"]
+    engagement = local["segments"].engagement.model
+    assert profile[0]["interactions"] == pytest.approx({h: engagement.prior(h) for h in engagement.boosters}, abs=1e-6)
+    assert set(profile[1]["interactions"]) == {"like", "favorite", "share", "review"}
+    assert all(0 < p < 1 for p in profile[1]["interactions"].values())
     similar = _post(client, "/similar_items", {"item_id": 10**9, "k": 5})
     assert similar["fallback"] == "popular items" and not similar["known_item"]
     assert [i["item_id"] for i in similar["items"]] == local["similar_items"].popular[:5].tolist()

@@ -8,12 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+from shopml.settings import Settings
 from shopml.warehouse import schema
 from shopml.warehouse.simulator.engine import Simulation
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 from tests.conftest import TINY_SHOP
 from training.labels import LabelSpec, labelled_users
 from training.metrics import roc_auc
+from training.oracle import ENGAGEMENTS, departed_by_cutoff, engagement_oracle
 
 START = datetime(TINY_SHOP.start.year, TINY_SHOP.start.month, TINY_SHOP.start.day, tzinfo=timezone.utc)
 DAY = 56
@@ -57,3 +59,18 @@ def test_seven_day_oracle_is_calibrated_against_what_happened(tiny_warehouse):
     churn = 1 - estimate.probability["any_event"]
     happened = at["will_churn"].cast(pl.Float64).to_numpy()
     assert abs(happened.sum() - churn.sum()) <= 4 * np.sqrt((churn * (1 - churn)).sum()) + 2
+
+
+def test_engagement_oracle_is_calibrated_against_what_happened(tiny_warehouse):
+    """The exact daily probabilities, carried over a week with the churn hazard held, predict the
+    likes, favourites and shares that happened; nobody who left before the cut-off does any."""
+    cutoff = START + timedelta(days=DAY)
+    at = labelled_users(tiny_warehouse, LabelSpec(horizon_days=7), times=[cutoff])
+    oracle = engagement_oracle(Settings.resolve(tiny_warehouse.parent), at, horizon_days=7)
+    departed = departed_by_cutoff(Settings.resolve(tiny_warehouse.parent), at)
+    for kind in ENGAGEMENTS:
+        p = oracle[kind]
+        happened = at[f"will_{kind}"].cast(pl.Float64).to_numpy()
+        assert abs(happened.sum() - p.sum()) <= 4 * np.sqrt((p * (1 - p)).sum()) + 2, kind
+        assert roc_auc(happened, p) > 0.7, kind
+        assert np.all(p[departed] == 0)

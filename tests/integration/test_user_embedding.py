@@ -105,9 +105,11 @@ def test_a_profile_answers_segment_preferences_and_embedding_from_the_online_sto
 
     from shopml.model_store import use_model_store
     from training.task import run
+    from training.tasks.engagement import EngagementTask
     from training.tasks.preferences import PreferencesTask
 
-    for task, overrides in ((SegmentsTask(), ["horizon_days=7", "k=4"]), (PreferencesTask(), ["horizon_days=7"])):
+    for task, overrides in ((SegmentsTask(), ["horizon_days=7", "k=4"]), (PreferencesTask(), ["horizon_days=7"]),
+                            (EngagementTask(), ["train_cutoffs=2", "test_cutoffs=1"])):
         run(task, resolve_config(task.config_type, overrides=overrides), model_home)
     use_model_store(model_home)
     import bentoml
@@ -125,4 +127,7 @@ def test_a_profile_answers_segment_preferences_and_embedding_from_the_online_sto
     assert known.known_user and known.segment is not None and 0 <= known.segment.id < 4
     assert " shoppers in " in known.segment.name and len(known.embedding) == 16 and len(known.preferences) == 3
     assert not unknown.known_user and unknown.segment is None and unknown.embedding is None
+    assert set(known.interactions) == {"like", "favorite", "share", "review"}
+    assert unknown.interactions == pytest.approx({h: answers.engagement.model.prior(h) for h in unknown.interactions},
+                                                 abs=1e-6)
     assert [p.affinity for p in known.preferences] == sorted((p.affinity for p in known.preferences), reverse=True)

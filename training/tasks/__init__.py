@@ -15,6 +15,7 @@ from .ad_incrementality import AdIncrementalityTask
 from .categorize import CategorizeTask
 from .churn import ChurnTask
 from .coupon_uplift import CouponUpliftTask
+from .engagement import EngagementTask
 from .feedback import FeedbackTask
 from .forecast import ForecastTask
 from .ctr import CtrTask
@@ -31,7 +32,7 @@ from .similar_items import SimilarItemsTask
 from .user_embedding import UserEmbeddingTask
 
 REGISTRY: dict[str, Task] = {task.name: task for task in (
-    PropensityTask(), ChurnTask(), InteractionsTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
+    PropensityTask(), ChurnTask(), InteractionsTask(), EngagementTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
     CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
     PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask(), CategorizeTask(), FeedbackTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)

@@ -9,10 +9,10 @@ test on the latest.
 
 The baseline is a logistic regression on the user's own habit (their likes, favourites and shares
 of the last 30 days) and the item's popularity (its views of the last 7 days). The oracle, on
-simulated data, is the probability the simulator drew each interaction with: per view,
-``sigmoid(intercept + 0.6 log(relative taste for the category) + 0.8 quality)``, from the user's
-hidden taste and the item's hidden quality; a row whose item the user viewed ``k`` times in the
-session interacts with probability ``1 - (1 - p)^k``.
+simulated data, is the probability the simulator drew each interaction with: a session does each
+at most once, with the probability ``truth.sessions`` records for the category it landed in, to
+one of its views chosen by ``engagement_quality * quality`` plus Gumbel noise, so an item viewed
+``k`` times is the one with probability ``k exp(b q) / sum over the session's views of exp(b q)``.
 
 Served as ``POST /interactions``: per candidate item of one user, each interaction's probability;
 an unknown user is scored on the items' features alone (``known_user: false``), an item the online
@@ -37,7 +37,6 @@ from shopml.model_store import BoostedModel
 from shopml.serving import Endpoint, Id, OnlineReader, Request, SavedModel, known_users
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
-from shopml.warehouse.simulator.vocabulary import CATEGORIES
 
 from ..boosting import BoostingConfig, fit_binary, save_task_model
 from ..datasets import point_in_time_dataset
@@ -69,9 +68,16 @@ FROM first_views v JOIN items i USING (item_id)
 LABEL_SQL = """EXISTS (SELECT 1 FROM events d WHERE d.user_id = v.user_id AND d.item_id = v.item_id
        AND d.event_type = '{head}' AND d.ts >= v.ts AND d.ts <= v.ts + INTERVAL {window} SECOND) AS {head}"""
 ORACLE_SQL = """
-SELECT w.row, t.taste[i.category_index + 1] AS taste, q.quality, w.views
-FROM wanted w JOIN truth.users t USING (user_id) JOIN truth.items q USING (item_id)
-JOIN (SELECT item_id, list_position(?, category) - 1 AS category_index FROM items) i USING (item_id)
+WITH session_views AS (
+    SELECT e.session_id, e.item_id, count(*) * exp(? * any_value(q.quality)) AS weight
+    FROM events e JOIN truth.items q USING (item_id)
+    WHERE e.event_type = 'view' AND e.session_id IN (SELECT session_id FROM wanted)
+    GROUP BY ALL
+),
+chosen AS (SELECT session_id, item_id, weight / sum(weight) OVER (PARTITION BY session_id) AS chosen
+           FROM session_views)
+SELECT w.row, {probabilities}, c.chosen
+FROM wanted w JOIN truth.sessions s USING (session_id) JOIN chosen c USING (session_id, item_id)
 ORDER BY w.row
 """
 
@@ -112,21 +118,18 @@ def labelled_views(settings: Settings, config: InteractionsConfig) -> pl.DataFra
 
 
 def oracle_probabilities(settings: Settings, rows: pl.DataFrame) -> dict[str, np.ndarray] | None:
-    """Per row and head, the simulator's probability of the interaction over the row's views."""
+    """Per row and head, the simulator's probability that the session did it to the row's item."""
     config = simulation_config(settings)
     if config is None:
         return None
     with connect(settings.warehouse_path) as con:
-        con.register("wanted", rows.select(names.USER_ID, names.ITEM_ID, "views").with_row_index("row").to_arrow())
-        found = con.sql(ORACLE_SQL, params=[list(CATEGORIES)]).pl()
+        con.register("wanted", rows.select("session_id", names.ITEM_ID).with_row_index("row").to_arrow())
+        found = con.sql(ORACLE_SQL.format(probabilities=", ".join(f"s.p_{head}" for head in HEADS)),
+                        params=[config.behaviour.engagement_quality]).pl()
     if found.height != rows.height:
-        raise ValueError(f"{rows.height - found.height} views have no hidden taste or quality")
-    behaviour = config.behaviour
-    relative = np.maximum(found["taste"].to_numpy() * len(CATEGORIES), 1e-6)
-    base = 0.6 * np.log(relative) + 0.8 * found["quality"].to_numpy()
-    views = found["views"].to_numpy()
-    return {head: 1 - (1 - 1 / (1 + np.exp(-(getattr(behaviour, f"{head}_intercept") + base)))) ** views
-            for head in HEADS}
+        raise ValueError(f"{rows.height - found.height} views have no recorded session or hidden quality")
+    chosen = found["chosen"].to_numpy()
+    return {head: found[f"p_{head}"].to_numpy() * chosen for head in HEADS}
 
 
 def habit_baseline(train: pl.DataFrame, label: str):

@@ -14,8 +14,10 @@ The assignment is written back as the Feast view ``user_segment``: the nearest c
 weekly snapshot of the ``user_embedding`` view.
 
 Served as ``POST /profile`` with ``user_ids``: per user the segment (id and name), the top
-preferences (``preferences``) and, when asked (``include_embedding``), the embedding vector, all
-from the online store. An unknown user has no segment and the shop's preferences, flagged.
+preferences (``preferences``), P(like, favourite, share, review) in the next week
+(``engagement``) and, when asked (``include_embedding``), the embedding vector, all from the
+online store. An unknown user has no segment, the shop's preferences and the engagement model's
+priors, flagged.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ..metrics.clustering import adjusted_rand, normalized_mutual_info, silhouet
 from ..oracle import hidden_user_traits
 from ..report import scatter_chart
 from ..task import task_labels
+from ..user_outcomes import ServedUserOutcomes
 from .preferences import PreferencesAnswers, PreferenceScore, shop_categories
 from .user_embedding import assemble, encoder_from, load_encoder, user_inputs, view_shares
 
@@ -201,17 +204,20 @@ class UserProfile(BaseModel):
     known_user: bool
     segment: Segment | None              # None for an unknown user
     preferences: list[PreferenceScore]   # the top categories, the shop's for an unknown user
+    interactions: dict[str, float]       # P(like, favorite, share, review within horizon_days); the prior if unknown
     embedding: list[float] | None        # when asked for, and the user is known
 
 
 class ProfileResponse(BaseModel):
-    models: dict[str, str]               # segments, user_embedding, preferences: the tags answering
+    models: dict[str, str]               # segments, user_embedding, preferences, engagement: the tags answering
+    horizon_days: int                    # of the interaction probabilities
     users: list[UserProfile]
 
 
 class ProfileAnswers:
     """The segment of a user from the embedding of their online features (nearest centre of the
-    segments model, which names the embedding it was drawn in), with their preferences."""
+    segments model, which names the embedding it was drawn in), with their preferences and the
+    engagement model's interaction probabilities (from the same online read)."""
 
     def __init__(self, models: dict[str, SavedModel], online: OnlineReader):
         segments, embedding = models["segments"], models["user_embedding"]
@@ -222,7 +228,8 @@ class ProfileAnswers:
         self.encoder, self.columns = encoder_from(embedding.folder, embedding.metadata), embedding.metadata["columns"]
         self.centres = np.load(segments.folder / CENTRES_FILE)
         self.names = segment_ids(segments.metadata["segment_names"])
-        self.tags = {name: models[name].tag for name in ("segments", "user_embedding", "preferences")}
+        self.engagement = ServedUserOutcomes(models["engagement"], online, names.CHURN_V1)
+        self.tags = {name: models[name].tag for name in ("segments", "user_embedding", "preferences", "engagement")}
 
     def answer(self, request: ProfileRequest) -> ProfileResponse:
         users = request.user_ids
@@ -232,14 +239,17 @@ class ProfileAnswers:
         vectors = self.encoder.embed(assemble(features, view_shares(counts), self.preferences.categories,
                                               self.columns))
         segment = nearest(vectors, self.centres)
+        interactions = {head: self.engagement.probabilities(head, features, known)
+                        for head in self.engagement.model.boosters}
         categories = self.preferences.categories
-        return ProfileResponse(models=self.tags, users=[UserProfile(
+        return ProfileResponse(models=self.tags, horizon_days=self.engagement.horizon_days, users=[UserProfile(
             user_id=user, known_user=bool(k),
             segment=Segment(id=int(s), name=self.names.get(int(s), f"segment {s}")) if k else None,
             preferences=[PreferenceScore(category=categories[j], affinity=round(float(a[j]), 6))
                          for j in np.argsort(-a)[:TOP_PREFERENCES]],
+            interactions={head: round(float(p[i]), 6) for head, p in interactions.items()},
             embedding=[round(float(x), 6) for x in v] if k and request.include_embedding else None)
-            for user, k, s, a, v in zip(users, known, segment, affinity, vectors)])
+            for i, (user, k, s, a, v) in enumerate(zip(users, known, segment, affinity, vectors))])
 
 
 class SegmentsTask:
@@ -253,9 +263,10 @@ class SegmentsTask:
                         label="week-on-week stability (ARI)")
     endpoint = Endpoint(
         path="/profile", request=ProfileRequest, response=ProfileResponse,
-        models=("segments", "user_embedding", "preferences"), start=ProfileAnswers,
+        models=("segments", "user_embedding", "preferences", "engagement"), start=ProfileAnswers,
         example=lambda shop: {"user_ids": [shop.active_user, UNKNOWN_USER], "include_embedding": True},
-        doc="Per user: the segment, the top preferences and, when asked, the embedding vector.")
+        doc="Per user: the segment, the top preferences, P(like, favourite, share, review) within the "
+            "engagement model's horizon and, when asked, the embedding vector.")
 
     def build_dataset(self, config: SegmentsConfig, settings: Settings) -> SegmentsData:
         try:

@@ -2,12 +2,13 @@
 (``churn_v1``: activity, spend, engagement, profile, experience) and the user's recent behaviour
 per category (``user_taste`` as shares), learned by a multi-task autoencoder in PyTorch: the
 vector must both rebuild its inputs and predict what the user does in the 30 days after the
-cut-off (purchase, cart, no event at all). The targets are observable, so any shop can train it;
+cut-off (purchase, cart, no event at all, a like, favourite, share or review) and where their
+views go then (shares per category). The targets are observable, so any shop can train it;
 the training rows are the purged training cut-offs, early stopping reads the validation cut-off.
 
 Judged on the test cut-off against the simulator's hidden traits (``truth.users``): a linear
 probe (ridge) from the vector to each trait, fitted on half of the test users and scored as R²
-on the other half, beside the same probe on the raw input vector and on its PCA with the same
+on the other half, averaged over ``PROBE_SPLITS`` random halves, beside the same probe on the raw input vector and on its PCA with the same
 dimension. Saved as a ``state_dict`` with the input scaling and the layout (never a pickle).
 
 The vectors are then written back as the Feast view ``user_embedding`` (``write_user_vectors``):
@@ -46,10 +47,11 @@ from .preferences import EVENT_TYPES, shop_categories, taste_counts
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("will_purchase", "will_cart", "will_churn")
+OUTCOMES = ("will_purchase", "will_cart", "will_churn", "will_like", "will_favorite", "will_share", "will_review")
 TRAITS = ("activity", "price_sensitivity", "coupon_response", "push_effect", "natural_hazard", "taste")
 LOGGED = ("activity", "price_sensitivity", "natural_hazard")      # lognormal traits, probed as logs
 PROBES = "linear probe R2 on held-out test users"
+PROBE_SPLITS = 5                      # random halves of the test users the probe is averaged over
 MODEL, PCA, RAW = "embedding", "pca", "raw features"
 WEIGHTS_FILE, SCALING_FILE = "encoder.pt", "scaling.json"
 SNAPSHOT_EVERY_DAYS = 7
@@ -58,6 +60,12 @@ WITH times AS (SELECT unnest(?::TIMESTAMPTZ[]) AS t)
 SELECT DISTINCT e.user_id, t.t AS event_timestamp FROM times t
 JOIN events e ON e.ts >= t.t - INTERVAL 90 DAY AND e.ts < t.t
 ORDER BY 2, 1"""
+# per labelled row (its user and cut-off) and category: the views in the horizon after the cut-off
+NEXT_VIEWS_SQL = """
+SELECT w.row, i.category, count(*) AS views
+FROM wanted w JOIN events e ON e.user_id = w.{user} AND e.event_type = 'view'
+ AND e.ts >= w.{ts} AND e.ts < w.{ts} + INTERVAL {horizon} DAY
+JOIN items i USING (item_id) WHERE i.category IS NOT NULL GROUP BY ALL"""
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ class UserEmbeddingConfig:
     batch_size: int = 512
     learning_rate: float = 2e-3
     outcome_weight: float = 1.0       # the outcomes' share of the loss beside the reconstruction
+    next_views_weight: float = 1.0    # the next views' share (cross-entropy of their category shares)
     seed: int = 0
 
     def __post_init__(self):
@@ -82,6 +91,13 @@ class UserEmbeddingData:
     columns: list[str]               # the input vector's columns (numbers, category shares, missing flags)
     splits: dict[str, pl.DataFrame]  # user_id, event_timestamp, outcomes
     inputs: dict[str, np.ndarray]    # split -> (rows, columns), raw (NaN where missing)
+    next_view_shares: dict[str, np.ndarray]  # split -> (rows, categories): where the horizon's views went
+
+    def targets(self, split: str):
+        from ..user_encoder import Targets
+
+        outcomes = self.splits[split].select(pl.col(OUTCOMES).cast(pl.Float64)).to_numpy()
+        return Targets(outcomes, self.next_view_shares[split])
 
 
 def input_columns(features: pl.DataFrame, categories: list[str]) -> list[str]:
@@ -146,16 +162,18 @@ class UserEmbeddingTask:
         spec = LabelSpec(config.horizon_days, config.train_cutoffs, validation_cutoffs=1, test_cutoffs=1)
         dataset, values, columns = user_inputs(labelled_users(settings.warehouse_path, spec), settings)
         dataset = dataset.with_row_index("row")
+        shares = next_view_shares(dataset, shop_categories(settings), config.horizon_days, settings)
         splits = split_by_time(dataset, 1, 1, spec.horizon)
+        rows = {s: f["row"].to_numpy() for s, f in splits.items()}
         return UserEmbeddingData(columns, {s: f.select(names.USER_ID, names.EVENT_TIMESTAMP, *OUTCOMES)
                                            for s, f in splits.items()},
-                                 {s: values[f["row"].to_numpy()] for s, f in splits.items()})
+                                 {s: values[r] for s, r in rows.items()}, {s: shares[r] for s, r in rows.items()})
 
     def train(self, config: UserEmbeddingConfig, data: UserEmbeddingData):
         from ..user_encoder import fit_encoder
 
-        return fit_encoder(config, data.inputs["train"], _outcomes(data.splits["train"]),
-                           data.inputs["validation"], _outcomes(data.splits["validation"]))
+        return fit_encoder(config, data.inputs["train"], data.targets("train"),
+                           data.inputs["validation"], data.targets("validation"))
 
     def evaluate(self, config: UserEmbeddingConfig, model, data: UserEmbeddingData, settings: Settings) -> Evaluation:
         from sklearn.decomposition import PCA as Pca
@@ -166,14 +184,14 @@ class UserEmbeddingTask:
                    PCA: Pca(config.dimension, random_state=config.seed).fit(model.scaled(data.inputs["train"]))
                    .transform(raw)}
         tables = {"outcomes predicted from the vector (test AUC)": model.outcome_aucs(
-            data.inputs["test"], _outcomes(test), OUTCOMES)}
+            data.inputs["test"], data.targets("test").outcomes, OUTCOMES)}
         traits = hidden_traits(settings, test[names.USER_ID].to_numpy())
         if traits is not None:
-            half = np.random.default_rng(config.seed).random(test.height) < 0.5
+            halves = np.random.default_rng(config.seed).random((PROBE_SPLITS, test.height)) < 0.5
             tables[PROBES] = {}
             for name, x in vectors.items():
                 scores = {trait: float(np.mean([probe_r2(x[half], y[half, j], x[~half], y[~half, j])
-                                                for j in range(y.shape[1])]))
+                                                for half in halves for j in range(y.shape[1])]))
                           for trait, y in traits.items()}
                 tables[PROBES][name] = {**scores, "mean": float(np.mean(list(scores.values()))),
                                         "dimension": x.shape[1]}
@@ -217,8 +235,18 @@ def write_user_vectors(encoder, columns: list[str], settings: Settings) -> pl.Da
     return table
 
 
-def _outcomes(split: pl.DataFrame) -> np.ndarray:
-    return split.select(pl.col(OUTCOMES).cast(pl.Float64)).to_numpy()
+def next_view_shares(rows: pl.DataFrame, categories: list[str], horizon_days: int, settings: Settings) -> np.ndarray:
+    """(rows, categories) each row's share of views per category in the ``horizon_days`` after its
+    ``event_timestamp`` (rows of ``row``, ``user_id``, ``event_timestamp``); 0 where none."""
+    with connect(settings.warehouse_path) as con:
+        con.register("wanted", rows.select("row", names.USER_ID, names.EVENT_TIMESTAMP).to_arrow())
+        views = con.sql(NEXT_VIEWS_SQL.format(user=names.USER_ID, ts=names.EVENT_TIMESTAMP,
+                                              horizon=horizon_days)).pl()
+    out = np.zeros((rows.height, len(categories)))
+    views = views.filter(pl.col(names.CATEGORY).is_in(categories))
+    column = views[names.CATEGORY].replace_strict(categories, list(range(len(categories)))).to_numpy()
+    out[views["row"].to_numpy(), column] = views["views"].to_numpy()
+    return out / np.maximum(out.sum(axis=1, keepdims=True), 1)
 
 
 def hidden_traits(settings: Settings, users: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -240,7 +268,9 @@ def encoder_from(folder: Path, metadata: dict):
     from ..user_encoder import FittedEncoder, MultiTaskAutoencoder
 
     config, scaling = metadata["config"], json.loads((folder / SCALING_FILE).read_text())
-    network = MultiTaskAutoencoder(len(metadata["columns"]), config["hidden"], config["dimension"], len(OUTCOMES))
+    categories = sum(column.startswith("share=") for column in metadata["columns"])
+    network = MultiTaskAutoencoder(len(metadata["columns"]), config["hidden"], config["dimension"], len(OUTCOMES),
+                                   categories)
     network.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
     network.eval()
     return FittedEncoder(network, np.asarray(scaling["mean"]), np.asarray(scaling["scale"]))

@@ -115,9 +115,9 @@ def day_intensity(
                                 for kind, intercept in b.engagement_intercepts.items()})
 
 
-def window_purchase_probability(daily_rates: list[np.ndarray], p_churn: np.ndarray) -> np.ndarray:
-    """P(at least one purchase over consecutive days) given each day's Poisson purchase mean,
-    with a constant daily churn probability after which the user buys nothing more."""
+def window_probability(daily_rates: list[np.ndarray], p_churn: np.ndarray) -> np.ndarray:
+    """P(at least one event (a purchase, a like) over consecutive days) given each day's Poisson
+    mean, with a constant daily churn probability after which the user does nothing more."""
     no_purchase, alive = np.zeros_like(p_churn), np.ones_like(p_churn)
     for rate in daily_rates:
         quiet_today = alive * np.exp(-rate)

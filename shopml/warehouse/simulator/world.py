@@ -10,7 +10,7 @@ from . import vocabulary as vocab
 from .catalog import Catalog, build_catalog
 from .churn import UserState, churn_probability, hazards
 from .config import SimulationConfig
-from .intensity import day_intensity, window_purchase_probability
+from .intensity import day_intensity, window_probability
 from .population import Population, build_population
 from .prices import DayPrices, PriceProcess
 
@@ -76,4 +76,4 @@ class World:
         ]
         p_churn = churn_probability(hazards(users, self.state, self.population,
                                             prices.category_rise, self.behaviour))
-        return window_purchase_probability(rates, p_churn) * self.state.alive[users]
+        return window_probability(rates, p_churn) * self.state.alive[users]
