@@ -1,4 +1,5 @@
-"""The feature build: run each view's SQL (``sql/<view>.sql``) against the warehouse and write
+"""The feature build: run each view's SQL (``sql/<view>.sql``; the taste views share
+``sql/user_taste.sql``, one facet each) against the warehouse and write
 ``<home>/features/<view>.parquet``, keyed by entity id + ``event_timestamp``.
 
 Snapshots are stamped 00:00 UTC of each day D from the day after the first event to the day
@@ -28,6 +29,18 @@ log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 MANIFEST = "manifest.json"
+# each event (e) with its item (i), and where a price band is wanted, the median list price of the
+# item's peers (its subcategory, else its category) that day (pp)
+EVENTS_SQL = "events e JOIN items i USING (item_id)"
+EVENTS_WITH_PEERS_SQL = f"""{EVENTS_SQL}
+    LEFT JOIN (SELECT coalesce(i.subcategory, i.category, '') AS peers, p.day, median(p.price) AS median_price
+               FROM prices p JOIN items i USING (item_id) GROUP BY ALL) pp
+      ON pp.peers = coalesce(i.subcategory, i.category, '') AND pp.day = CAST(e.ts AS DATE)"""
+# taste view -> its facet's value for an event, and the events it is read from
+PRICE_BAND_SQL = ("CASE WHEN pp.median_price IS NULL THEN NULL WHEN e.price < 0.8 * pp.median_price THEN '{0}' "
+                  "WHEN e.price > 1.25 * pp.median_price THEN '{2}' ELSE '{1}' END").format(*names.PRICE_BANDS)
+TASTE_FACETS = {names.USER_TASTE: ("i.category", EVENTS_SQL), names.USER_BRAND_TASTE: ("i.brand", EVENTS_SQL),
+                names.USER_PRICE_TASTE: (PRICE_BAND_SQL, EVENTS_WITH_PEERS_SQL)}
 
 CALENDAR_SQL = """
 CREATE TEMP TABLE snapshot_days AS
@@ -73,9 +86,18 @@ def expected_columns(view: str) -> list[str]:
     return [*keys, names.EVENT_TIMESTAMP, *numeric, *text]
 
 
+def view_sql(view: str) -> str:
+    """The query that builds ``view``."""
+    if view in TASTE_FACETS:
+        facet = names.FEATURES[view][0][1]
+        value, events = TASTE_FACETS[view]
+        return (SQL_DIR / f"{names.USER_TASTE}.sql").read_text().format(facet=facet, value=value, events=events)
+    return (SQL_DIR / f"{view}.sql").read_text()
+
+
 def _fingerprint(view: str, warehouse: Path) -> str:
     stat = warehouse.stat()
-    text = (SQL_DIR / f"{view}.sql").read_text()
+    text = view_sql(view)
     return hashlib.sha256(f"{text}|{warehouse.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
 
 
@@ -130,7 +152,7 @@ def build_features(settings: Settings, views: Iterable[str] | None = None, force
             if not force and target.is_file() and manifest.get(view, {}).get("fingerprint") == fingerprint:
                 result = ViewBuild(view, manifest[view]["rows"], 0.0, skipped=True)
             else:
-                query = (SQL_DIR / f"{view}.sql").read_text().strip().rstrip(";")
+                query = view_sql(view).strip().rstrip(";")
                 _check_columns(con, view, query)
                 rows = _write_parquet(con, query, target)
                 result = ViewBuild(view, rows, time.perf_counter() - started, skipped=False)

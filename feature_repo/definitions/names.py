@@ -6,6 +6,7 @@ Pipelines (SQL output columns), Feast definitions, training and services all use
 from __future__ import annotations
 
 USER_ID, ITEM_ID, AD_ID, CATEGORY = "user_id", "item_id", "ad_id", "category"
+BRAND, PRICE_BAND = "brand", "price_band"
 EVENT_TIMESTAMP = "event_timestamp"
 
 USER_ACTIVITY = "user_activity"
@@ -15,6 +16,8 @@ USER_PROFILE = "user_profile"
 USER_EXPERIENCE = "user_experience"
 USER_CATEGORY = "user_category"
 USER_TASTE = "user_taste"
+USER_BRAND_TASTE = "user_brand_taste"
+USER_PRICE_TASTE = "user_price_taste"
 USER_REALTIME = "user_realtime"
 ITEM_STATS = "item_stats"
 ITEM_CONTENT = "item_content"
@@ -39,6 +42,12 @@ REQUEST_CONTEXT = "request_context"
 USER_REALTIME_PUSH = "user_realtime_push"
 AD_REQUEST = "ad_request"
 
+# the taste views (one SQL, sql/user_taste.sql, over one facet of the item each): decayed counts
+TASTE_COUNTS = ("views_decayed", "carts_decayed", "purchases_decayed", "engagements_decayed")
+# an item's price band: its price that day against the median list price of its peers that day
+# (its subcategory, else its category): below 0.8 budget, above 1.25 premium, else mid
+PRICE_BANDS = ("budget", "mid", "premium")
+
 # view -> (entity keys, numeric features, text features), in the column order the SQL writes
 FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     USER_ACTIVITY: ((USER_ID,), (
@@ -59,7 +68,9 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
         "low_rated_purchases_decayed", "low_ratings_given_decayed"), ()),
     USER_CATEGORY: ((USER_ID, CATEGORY), (
         "views_90d", "carts_90d", "purchases_90d", "ad_impressions_90d", "ad_clicks_90d"), ()),
-    USER_TASTE: ((USER_ID, CATEGORY), ("views_decayed", "carts_decayed", "purchases_decayed", "engagements_decayed"), ()),
+    USER_TASTE: ((USER_ID, CATEGORY), TASTE_COUNTS, ()),
+    USER_BRAND_TASTE: ((USER_ID, BRAND), TASTE_COUNTS, ()),
+    USER_PRICE_TASTE: ((USER_ID, PRICE_BAND), TASTE_COUNTS, ()),
     ITEM_STATS: ((ITEM_ID,), (
         "views_7d", "purchases_7d", "purchases_30d", "conversion_rate_30d", "avg_rating",
         "review_count", "current_price", "price_change_vs_30d_avg", "days_since_launch"), ()),
@@ -84,6 +95,7 @@ REQUEST_FEATURES = ("position_prior", "is_evening", "ctr_position_adjusted")
 
 PROPENSITY_V1, CHURN_V1, CTR_V1, SEARCH_V1 = "propensity_v1", "churn_v1", "ctr_v1", "search_v1"
 INTERACTION_V1 = "interaction_v1"
+BRAND_PREFERENCE_V1, PRICE_PREFERENCE_V1 = "brand_preference_v1", "price_preference_v1"
 PREFERENCE_V1 = "preference_v1"
 FORECAST_V1 = "forecast_v1"              # what the forecast model reads
 ITEM_FORECAST_V1 = "item_forecast_v1"    # what /forecast serves: the latest forecast

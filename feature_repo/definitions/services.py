@@ -6,7 +6,8 @@ from . import names
 from .on_demand import request_context
 from .views import (ad_stats, item_content, item_demand, item_embedding, item_forecast, item_review_sentiment, item_stats,
                     user_activity,
-                    user_category, user_engagement, user_experience, user_monetary, user_profile, user_taste)
+                    user_brand_taste, user_category, user_engagement, user_experience, user_monetary, user_price_taste,
+                    user_profile, user_taste)
 
 propensity_v1 = FeatureService(
     name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
@@ -35,11 +36,27 @@ preference_v1 = FeatureService(
     name=names.PREFERENCE_V1, features=[user_taste, user_activity],
     description="What each user prefers: recent behaviour per category, and how long ago it was",
 )
+brand_preference_v1 = FeatureService(
+    name=names.BRAND_PREFERENCE_V1, features=[user_brand_taste, user_activity],
+    description="What each user prefers: recent behaviour per brand, and how long ago it was",
+)
+price_preference_v1 = FeatureService(
+    name=names.PRICE_PREFERENCE_V1, features=[user_price_taste, user_activity],
+    description="What each user prefers: recent behaviour per price band, and how long ago it was",
+)
 forecast_v1 = FeatureService(
     name=names.FORECAST_V1, features=[item_demand, item_stats, item_content],
     description="How many units each item will sell: its recent sales, price, promotions and what it is",
 )
-item_forecast_v1 = FeatureService(
+item_brand_preference_v1 = FeatureService(
+    name=names.BRAND_PREFERENCE_V1, features=[user_brand_taste, user_activity],
+    description="What each user prefers: recent behaviour per brand, and how long ago it was",
+)
+price_preference_v1 = FeatureService(
+    name=names.PRICE_PREFERENCE_V1, features=[user_price_taste, user_activity],
+    description="What each user prefers: recent behaviour per price band, and how long ago it was",
+)
+forecast_v1 = FeatureService(
     name=names.ITEM_FORECAST_V1, features=[item_forecast],
     description="The latest sales forecast of each item, as /forecast serves it",
 )

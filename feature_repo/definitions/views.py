@@ -1,7 +1,7 @@
 """Feature views. Batch views hold daily snapshots stamped 00:00 UTC that describe what was known
 before that midnight; their TTL is two days, so a lookup more than two days past the newest
 snapshot gives nulls rather than stale values. ``item_content`` never expires, and neither do
-``user_category`` and ``user_taste``, whose rows are written only on the days their figures change."""
+``user_category`` and the taste views, whose rows are written only on the days their figures change."""
 
 from datetime import timedelta
 
@@ -9,11 +9,12 @@ from feast import FeatureView, Field
 from feast.types import Array, Float32, Float64, Int64, String
 
 from . import names, sources
-from .entities import ad, category, item, user
+from .entities import ad, brand, category, item, price_band, user
 
 DAILY_TTL = timedelta(days=2)
 REALTIME_TTL = timedelta(hours=1)
-ENTITIES = {names.USER_ID: user, names.ITEM_ID: item, names.AD_ID: ad, names.CATEGORY: category}
+ENTITIES = {names.USER_ID: user, names.ITEM_ID: item, names.AD_ID: ad, names.CATEGORY: category,
+            names.BRAND: brand, names.PRICE_BAND: price_band}
 
 
 def batch_view(name: str, source, ttl: timedelta = DAILY_TTL, description: str = "") -> FeatureView:
@@ -37,6 +38,10 @@ user_category = batch_view(names.USER_CATEGORY, sources.user_category_source, tt
                            description="Views, carts, purchases and ads seen and clicked per category over 90 days")
 user_taste = batch_view(names.USER_TASTE, sources.user_taste_source, ttl=timedelta(0),
                         description="Views, carts, purchases and engagements per category, decayed with a month's half-life")
+user_brand_taste = batch_view(names.USER_BRAND_TASTE, sources.user_brand_taste_source, ttl=timedelta(0),
+                              description="Views, carts, purchases and engagements per brand, decayed like user_taste")
+user_price_taste = batch_view(names.USER_PRICE_TASTE, sources.user_price_taste_source, ttl=timedelta(0),
+                              description="Views, carts, purchases and engagements per price band, decayed like user_taste")
 item_stats = batch_view(names.ITEM_STATS, sources.item_stats_source,
                         description="Popularity, conversion, ratings and price movement")
 item_content = batch_view(names.ITEM_CONTENT, sources.item_content_source, ttl=timedelta(0),
