@@ -48,15 +48,7 @@ forecast_v1 = FeatureService(
     name=names.FORECAST_V1, features=[item_demand, item_stats, item_content],
     description="How many units each item will sell: its recent sales, price, promotions and what it is",
 )
-item_brand_preference_v1 = FeatureService(
-    name=names.BRAND_PREFERENCE_V1, features=[user_brand_taste, user_activity],
-    description="What each user prefers: recent behaviour per brand, and how long ago it was",
-)
-price_preference_v1 = FeatureService(
-    name=names.PRICE_PREFERENCE_V1, features=[user_price_taste, user_activity],
-    description="What each user prefers: recent behaviour per price band, and how long ago it was",
-)
-forecast_v1 = FeatureService(
+item_forecast_v1 = FeatureService(
     name=names.ITEM_FORECAST_V1, features=[item_forecast],
     description="The latest sales forecast of each item, as /forecast serves it",
 )

@@ -332,6 +332,9 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     shop_shares = local["preferences"].prior
     assert not preferences["known_user"]
     assert [c["affinity"] for c in preferences["categories"]] == pytest.approx(sorted(shop_shares, reverse=True), abs=1e-6)
+    brand_shares = local["preferences"].facets["brand"].prior
+    assert [b["affinity"] for b in preferences["brands"]] == pytest.approx(sorted(brand_shares, reverse=True)[:5], abs=1e-6)
+    assert {b["value"] for b in preferences["price_bands"]} == {"budget", "mid", "premium"}
     profile = _post(client, "/profile", {"user_ids": [-5, ids["users"][0]], "include_embedding": True})["users"]
     assert not profile[0]["known_user"] and profile[0]["segment"] is None and profile[0]["embedding"] is None
     assert [c["category"] for c in profile[0]["preferences"]] == [c["category"] for c in preferences["categories"][:3]]

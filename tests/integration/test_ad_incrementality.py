@@ -37,7 +37,9 @@ def test_holdout_estimates_add_up_and_agree_with_the_truth_and_the_whatif_shop(s
     # shop as issue 21 left it misses the plain interval by 0.7 per 1,000, as one shop in twenty may)
     slack = (holdout["clicks_per_1000_high"] - holdout["clicks_per_1000_low"]) / 4
     assert holdout["clicks_per_1000_low"] - slack <= truth["clicks_per_1000"] <= holdout["clicks_per_1000_high"] + slack
-    assert holdout["incremental_conversions_per_1000_low"] > 0                  # showing an ad sells its item
+    # showing an ad sells its item: surely in the what-if shop (paired futures); the tiny shop's holdout
+    # sees it too, but its 95% interval is wide (since issue 15's engagement stream it reaches below 0)
+    assert whatif["incremental_conversions_per_1000_low"] > 0 and holdout["incremental_conversions_per_1000"] > 0
     assert whatif["incremental_conversions_per_1000_low"] <= holdout["incremental_conversions_per_1000_high"]
     assert holdout["incremental_conversions_per_1000_low"] <= whatif["incremental_conversions_per_1000_high"]
     assert result.metrics[PER_AD_COVERAGE]["clicks"]["coverage"] > 0.8
