@@ -100,3 +100,8 @@ def test_clustering_metrics():
     assert adjusted_rand([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(-0.5)
     x = np.arange(40, dtype=float).reshape(-1, 1)
     assert probe_r2(x[::2], 2 * x[::2, 0], x[1::2], 2 * x[1::2, 0]) == pytest.approx(1.0, abs=1e-4)
+    # several columns: the mean of the probes fitted one by one
+    x = np.column_stack([x[:, 0], np.cos(x[:, 0])])
+    y = np.column_stack([2 * x[:, 0], x[:, 1] + np.sin(7 * x[:, 0])])
+    one_by_one = np.mean([probe_r2(x[::2], y[::2, j], x[1::2], y[1::2, j]) for j in range(2)])
+    assert probe_r2(x[::2], y[::2], x[1::2], y[1::2]) == pytest.approx(one_by_one, abs=1e-9)

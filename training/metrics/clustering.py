@@ -29,6 +29,9 @@ def normalized_mutual_info(truth, predicted) -> float:
 
 def probe_r2(train_vectors, train_target, test_vectors, test_target) -> float:
     """R² on held-out rows of a ridge regression (penalty by cross-validation on the training
-    rows) from the vectors to a trait: how linearly readable the trait is from the embedding."""
-    probe = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(np.asarray(train_vectors), np.asarray(train_target))
-    return float(r2_score(test_target, probe.predict(np.asarray(test_vectors))))
+    rows) from the vectors to a trait: how linearly readable the trait is from the embedding. A
+    trait of several columns (rows x columns) gets one probe per column, each with its own
+    penalty, fitted at once, and the mean of their R²."""
+    probe = RidgeCV(alphas=np.logspace(-3, 3, 13), alpha_per_target=np.ndim(train_target) > 1)
+    probe.fit(np.asarray(train_vectors), np.asarray(train_target))
+    return float(r2_score(test_target, probe.predict(np.asarray(test_vectors)), multioutput="uniform_average"))

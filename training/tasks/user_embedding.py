@@ -190,8 +190,7 @@ class UserEmbeddingTask:
             halves = np.random.default_rng(config.seed).random((PROBE_SPLITS, test.height)) < 0.5
             tables[PROBES] = {}
             for name, x in vectors.items():
-                scores = {trait: float(np.mean([probe_r2(x[half], y[half, j], x[~half], y[~half, j])
-                                                for half in halves for j in range(y.shape[1])]))
+                scores = {trait: float(np.mean([probe_r2(x[half], y[half], x[~half], y[~half]) for half in halves]))
                           for trait, y in traits.items()}
                 tables[PROBES][name] = {**scores, "mean": float(np.mean(list(scores.values()))),
                                         "dimension": x.shape[1]}
