@@ -84,7 +84,6 @@ class Facet:
 CATEGORY = Facet(names.CATEGORY, names.USER_TASTE, names.PREFERENCE_V1, "categories")
 FACETS = (CATEGORY, Facet(names.BRAND, names.USER_BRAND_TASTE, names.BRAND_PREFERENCE_V1, "brands"),
           Facet(names.PRICE_BAND, names.USER_PRICE_TASTE, names.PRICE_PREFERENCE_V1, "price bands"))
-COUNTS = CATEGORY.counts
 
 USERS_SQL = f"""
 SELECT DISTINCT e.user_id FROM events e

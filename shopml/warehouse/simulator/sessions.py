@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ads import AdOutcome, ads_by_category, run_ads
-from .intensity import DayIntensity, sigmoid
+from .intensity import DayIntensity
 from .prices import DayPrices
 from .sampling import GroupedSampler, expand
 from .search import SearchCatalogView, SearchOutcome, run_searches
