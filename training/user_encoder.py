@@ -2,9 +2,9 @@
 scaled input vector to ``dimension`` numbers; from them a decoder rebuilds the input (mean squared
 error), a linear head predicts the user's outcomes (binary cross-entropy) and another where the
 user's views go next, as shares per category (cross-entropy against the shares, for users who
-view anything), the losses added with ``outcome_weight`` and ``next_views_weight``. Inputs are compressed by a signed log (spend and counts are heavy-
-tailed: on real shops a few wholesale buyers would otherwise own whole directions of the
-vector), then standardised with the training rows' mean and spread and held within +-CLIP; a
+view anything), the losses added with ``outcome_weight`` and ``next_views_weight``. Inputs are
+compressed by a signed log (spend and counts are heavy-tailed: on real shops a few wholesale
+buyers would otherwise own whole directions of the vector), then standardised with the training rows' mean and spread and held within +-CLIP; a
 missing value becomes the mean (0). Early stopping keeps the epoch with the lowest validation loss."""
 
 from __future__ import annotations
@@ -99,9 +99,8 @@ def fit_encoder(config, train: np.ndarray, train_targets: Targets, validation: n
     fitted = FittedEncoder(MultiTaskAutoencoder(train.shape[1], config.hidden, config.dimension,
                                                 train_targets.outcomes.shape[1], train_targets.view_shares.shape[1]),
                            np.nan_to_num(mean), np.where(np.nan_to_num(spread) > 0, np.nan_to_num(spread), 1.0))
-    (x, (y, shares)), (vx, (vy, vshares)) = ((torch.from_numpy(fitted.scaled(values)), targets.tensors())
-                                             for values, targets in ((train, train_targets),
-                                                                     (validation, validation_targets)))
+    x, (y, shares) = torch.from_numpy(fitted.scaled(train)), train_targets.tensors()
+    vx, (vy, vshares) = torch.from_numpy(fitted.scaled(validation)), validation_targets.tensors()
     network = fitted.network
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
