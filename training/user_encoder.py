@@ -4,8 +4,9 @@ error), a linear head predicts the user's outcomes (binary cross-entropy) and an
 user's views go next, as shares per category (cross-entropy against the shares, for users who
 view anything), the losses added with ``outcome_weight`` and ``next_views_weight``. Inputs are
 compressed by a signed log (spend and counts are heavy-tailed: on real shops a few wholesale
-buyers would otherwise own whole directions of the vector), then standardised with the training rows' mean and spread and held within +-CLIP; a
-missing value becomes the mean (0). Early stopping keeps the epoch with the lowest validation loss."""
+buyers would otherwise own whole directions of the vector), then standardised with the training
+rows' mean and spread and held within +-CLIP; a missing value becomes the mean (0). Early
+stopping keeps the epoch with the lowest validation loss."""
 
 from __future__ import annotations
 
