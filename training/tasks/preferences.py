@@ -88,10 +88,13 @@ FACETS = (CATEGORY, Facet(names.BRAND, names.USER_BRAND_TASTE, names.BRAND_PREFE
 USERS_SQL = f"""
 SELECT DISTINCT e.user_id FROM events e
 WHERE e.ts >= ?::TIMESTAMPTZ - INTERVAL {RECENT_DAYS} DAY AND e.ts < ?::TIMESTAMPTZ ORDER BY 1"""
-# per (user, value of the facet): views in the window [start, end), the observable target of the choice
+# per (user, value of the facet): views (purchases where the shop records no views, as an imported
+# order history) in the window [start, end), the observable target of the choice
 VIEWS_SQL = """
 SELECT e.user_id, {value} AS value, count(*) AS views FROM {events}
-WHERE e.event_type = 'view' AND {value} IS NOT NULL AND e.ts >= ?::TIMESTAMPTZ AND e.ts < ?::TIMESTAMPTZ
+WHERE e.event_type = (SELECT CASE WHEN count(*) > 0 THEN 'view' ELSE 'purchase' END
+                      FROM (SELECT 1 FROM events WHERE event_type = 'view' LIMIT 1))
+  AND {value} IS NOT NULL AND e.ts >= ?::TIMESTAMPTZ AND e.ts < ?::TIMESTAMPTZ
 GROUP BY ALL"""
 
 
@@ -151,6 +154,8 @@ def mean_log_likelihood(probabilities: np.ndarray, views: np.ndarray) -> float:
     """Per view after the cut-off, the log of the affinity of its category, averaged over users
     (each user's views weigh as one, so the heaviest viewers do not decide)."""
     seen = views.sum(axis=1) > 0
+    if not seen.any():
+        raise ValueError("no user viewed (or bought) anything after the cut-off: nothing to judge preferences by")
     per_user = (views[seen] * np.log(np.maximum(probabilities[seen], 1e-12))).sum(axis=1) / views[seen].sum(axis=1)
     return float(per_user.mean())
 
