@@ -236,7 +236,10 @@ def write_user_vectors(encoder, columns: list[str], settings: Settings) -> pl.Da
 
 def next_view_shares(rows: pl.DataFrame, categories: list[str], horizon_days: int, settings: Settings) -> np.ndarray:
     """(rows, categories) each row's share of views per category in the ``horizon_days`` after its
-    ``event_timestamp`` (rows of ``row``, ``user_id``, ``event_timestamp``); 0 where none."""
+    ``event_timestamp`` (rows of ``row``, ``user_id``, ``event_timestamp``); 0 where none, and no
+    columns for a shop without categories."""
+    if not categories:
+        return np.zeros((rows.height, 0))
     with connect(settings.warehouse_path) as con:
         con.register("wanted", rows.select("row", names.USER_ID, names.EVENT_TIMESTAMP).to_arrow())
         views = con.sql(NEXT_VIEWS_SQL.format(user=names.USER_ID, ts=names.EVENT_TIMESTAMP,
