@@ -99,7 +99,8 @@ class Simulation:
         intensity = world.intensity(live, day, prices)
         day_sessions = run_sessions(world, day, intensity, prices, rng,
                                     engagement_rng(world.config.seed, day, stream))
-        log.update(self._session_rows(day, day_sessions, intensity, prices, rng, text_rng(world.config.seed, day, stream)))
+        log.update(self._session_rows(day, day_sessions, intensity, prices, rng,
+                                      text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
         p_churn = draw_churn(live, hazard, day, state, rng)
         log[schema.TRUTH_USER_DAYS] = self._user_day_rows(day, intensity, hazard, p_churn)
