@@ -33,11 +33,12 @@ class MultiTaskAutoencoder(nn.Module):
         self.encoder = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, dimension))
         self.decoder = nn.Sequential(nn.Linear(dimension, hidden), nn.ReLU(), nn.Linear(hidden, inputs))
         self.outcome = nn.Linear(dimension, outcomes)
-        self.next_views = nn.Linear(dimension, categories)
+        # where the next views go, per category (none for a shop without categories)
+        self.next_views = nn.Linear(dimension, categories) if categories else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         z = self.encoder(x)
-        return z, self.decoder(z), self.outcome(z), self.next_views(z)
+        return z, self.decoder(z), self.outcome(z), self.next_views(z) if self.next_views is not None else None
 
 
 @dataclass
