@@ -5,9 +5,10 @@ training sets name them, so a model's saved feature layout applies unchanged.
 Catalogue-side views (keyed by item or ad) change only when the online store is materialised
 (once a day), so their rows are kept in memory for ``cache_seconds`` (default 60: a new
 materialisation is seen within a minute); user-side views are read from the store on every
-request. Each request makes at most one Feast read for the user side and one per catalogue view
-with rows not in memory, each over distinct keys only: for 50 candidate ads of one user that is
-one user row per category instead of 50 rows of every view.
+request. Each request makes one Feast read per set of user-side keys (user; user and category;
+user and brand) and one per catalogue view with rows not in memory, each over distinct keys only:
+for 50 candidate ads of one user that is one row of each user view and one user row per category,
+instead of 50 rows of every view.
 
 Feature-view TTLs are applied here as training applies them: Feast's online read returns a value
 however old it is (feast-dev/feast#6821), so each view's values are read with their event
@@ -61,7 +62,7 @@ class OnlineStoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class ServicePlan:
-    user_side: list[ViewRequest]            # read on every request, in one Feast call
+    user_side: list[ViewRequest]            # read on every request, one Feast call per set of keys
     catalogue: list[ViewRequest]            # cached per key
     on_demand: list[tuple[object, ViewRequest, list[str]]]  # (the registered view, its request, its inputs)
 
@@ -103,19 +104,23 @@ class OnlineFeatures:
                 include_event_timestamps=True)
 
     def _user_side(self, reads: list[ViewRequest], entity_rows: dict[str, list], now: datetime) -> dict[str, list]:
-        """The user-side features of every entity row, read once per distinct key, stale ones nulled."""
-        keys = sorted({key for read in reads for key in read.keys})
-        key_rows = list(zip(*(entity_rows[key] for key in keys)))
-        distinct = list(dict.fromkeys(key_rows))
-        response = self._feast([ref for read in reads for ref in read.refs],
-                               {key: [row[i] for row in distinct] for i, key in enumerate(keys)})
-        position = {row: i for i, row in enumerate(distinct)}
-        index = [position[row] for row in key_rows]
-        out: dict[str, list] = {}
+        """The user-side features of every entity row, stale ones nulled: one Feast read per set
+        of keys (a view keyed by user alone is read once per user, not once per user and category
+        or brand), each over its distinct keys."""
+        by_keys: dict[tuple[str, ...], list[ViewRequest]] = {}
         for read in reads:
-            event_seconds = stamps(read, response)
-            values = fresh_only(read, {column: response[column] for column in read.columns}, event_seconds, now)
-            out.update({column: [column_values[i] for i in index] for column, column_values in values.items()})
+            by_keys.setdefault(tuple(sorted(read.keys)), []).append(read)
+        out: dict[str, list] = {}
+        for keys, group in by_keys.items():
+            key_rows = list(zip(*(entity_rows[key] for key in keys)))
+            distinct = list(dict.fromkeys(key_rows))
+            response = self._feast([ref for read in group for ref in read.refs],
+                                   {key: [row[i] for row in distinct] for i, key in enumerate(keys)})
+            position = {row: i for i, row in enumerate(distinct)}
+            index = [position[row] for row in key_rows]
+            for read in group:
+                values = fresh_only(read, {column: response[column] for column in read.columns}, stamps(read, response), now)
+                out.update({column: [column_values[i] for i in index] for column, column_values in values.items()})
         return out
 
     def _missing(self, view: str, ids: list) -> list:
