@@ -53,7 +53,7 @@ from ..task import task_labels
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("views", "carts", "purchases", "engagements")
+EVENT_TYPES = tuple(count.removesuffix("_decayed") for count in names.TASTE_COUNTS)   # views, carts, purchases, engagements
 DAYS_SINCE = f"{names.USER_ACTIVITY}__days_since_last_event"
 HALF_LIFE_DAYS = 30                   # the taste views' decay (feature_repo/sql/user_taste.sql)
 RECENT_DAYS = 90                      # a user is scored at a cut-off after an event in the days before
@@ -75,7 +75,7 @@ class Facet:
 
     @property
     def counts(self) -> tuple[str, ...]:
-        return tuple(f"{self.view}__{t}_decayed" for t in EVENT_TYPES)
+        return tuple(f"{self.view}__{count}" for count in names.TASTE_COUNTS)
 
     def observed_table(self) -> str:
         return f"{self.label}: next views (observable)"
