@@ -3,7 +3,8 @@ task table (from the registry and ``bench/results/tasks.json``), the latency tab
 ``docs/serving.md`` (``bench/results/serving.json``), the forecast, price prediction and
 elasticity tables of ``docs/demand.md`` (``bench/results/demand.json``), the uplift and Hillstrom
 tables of ``docs/marketing.md`` (``uplift.json``, ``hillstrom.json``), the text tables of
-``docs/text.md`` (``text.json``, ``encode.json``) and ``docs/results.md``
+``docs/text.md`` (``text.json``, ``encode.json``), the next-item tables of ``docs/sequences.md``
+(``next_item.json``) and ``docs/results.md``
 (every benchmark's figures, one table each).
 
     python -m bench.docs            # after the benches (and ``python -m bench.tasks --home data``,
@@ -18,12 +19,15 @@ from pathlib import Path
 from bench.cells import change_interval
 from bench.marketing_tables import ad_tables, audience_table, hillstrom_table, uplift_tables
 from bench.measure import RESULTS_DIR
+from bench.sequence_tables import amazon_table, shop_table
 from bench.text_tables import category_tables, encoder_line, feedback_tables, sentiment_tables
 from training.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 README, RESULTS_PAGE, SERVING_PAGE = ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "serving.md"
 DEMAND_PAGE, MARKETING_PAGE, TEXT_PAGE = ROOT / "docs" / "demand.md", ROOT / "docs" / "marketing.md", ROOT / "docs" / "text.md"
+SEQUENCES_PAGE = ROOT / "docs" / "sequences.md"
+SEQUENCE_SECTIONS = {"amazon": amazon_table, "shop-next-item": shop_table}
 START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
 SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
 FORECAST_START, FORECAST_END = "<!-- forecast:start (python -m bench.docs) -->", "<!-- forecast:end -->"
@@ -206,9 +210,16 @@ def main() -> None:
         page = _between(page, "<!-- encoder:start (python -m bench.docs) -->", "<!-- encoder:end -->",
                         encoder_line(json.loads((RESULTS_DIR / "encode.json").read_text())), TEXT_PAGE)
         TEXT_PAGE.write_text(page)
+    if (RESULTS_DIR / "next_item.json").is_file():
+        report, page = json.loads((RESULTS_DIR / "next_item.json").read_text()), SEQUENCES_PAGE.read_text()
+        for name, table in SEQUENCE_SECTIONS.items():
+            page = _between(page, f"<!-- {name}:start (python -m bench.docs) -->", f"<!-- {name}:end -->", table(report),
+                            SEQUENCES_PAGE)
+        SEQUENCES_PAGE.write_text(page)
     RESULTS_PAGE.write_text(results_page())
     print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE}, the demand tables of "
-          f"{DEMAND_PAGE}, the uplift tables of {MARKETING_PAGE} and {RESULTS_PAGE}")
+          f"{DEMAND_PAGE}, the uplift tables of {MARKETING_PAGE}, the "
+          f"next-item tables of {SEQUENCES_PAGE} and {RESULTS_PAGE}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ app.add_typer(report_app, name="report")
 index_app = typer.Typer(help="The item embedding index (FAISS) behind similar items and search.",
                         no_args_is_help=True)
 app.add_typer(index_app, name="index")
+stream_app = typer.Typer(help="Real-time session counters: the event stream (Redis) into Feast's user_realtime view.",
+                         no_args_is_help=True)
+app.add_typer(stream_app, name="stream")
 console = Console()
 
 HomeOption = Annotated[
@@ -305,6 +308,61 @@ def serve(
     except ServerError as error:
         _fail(str(error))
     console.print("server stopped")
+
+
+RedisOption = Annotated[str, typer.Option("--redis", help="The Redis holding the event stream.")]
+
+
+@stream_app.command("consume")
+def stream_consume(
+    from_start: Annotated[bool, typer.Option("--from-start", help="Read the entries already in the stream too.")] = False,
+    idle_seconds: Annotated[Optional[float], typer.Option(help="Stop after this long without an event "
+                                                               "(default: run until Ctrl-C).")] = None,
+    redis_url: RedisOption = "redis://127.0.0.1:6379/0",
+    home: HomeOption = None,
+) -> None:
+    """Read events from the stream and push each user's session counters into `user_realtime`."""
+    from feature_repo.store import FeatureStoreError, open_store
+    from feature_repo.stream import STREAM_KEY, StreamError, connect_redis, consume
+
+    settings = _settings(home)
+    try:
+        store, client = open_store(settings), connect_redis(redis_url)
+    except (FeatureStoreError, StreamError) as error:
+        _fail(str(error))
+    console.print(f"reading {STREAM_KEY} on {redis_url} (Ctrl-C stops)")
+
+    def progress(done):
+        if done.pushes % 50 == 0:
+            console.print(f"{done.events:,} events, {done.pushes:,} pushes; freshness p50 {done.percentile(50):.0f} ms, "
+                          f"p99 {done.percentile(99):.0f} ms")
+
+    try:
+        done = consume(store, client, start_id="0" if from_start else "$", idle_seconds=idle_seconds, on_batch=progress)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    console.print(f"{done.events:,} events in {done.pushes:,} pushes; from entering the stream to readable online "
+                  f"p50 {done.percentile(50):.0f} ms, p99 {done.percentile(99):.0f} ms")
+
+
+@stream_app.command("replay")
+def stream_replay(
+    day: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The day of the warehouse's events to send.")],
+    rate: Annotated[float, typer.Option(help="Events per second.")] = 1_000,
+    limit: Annotated[Optional[int], typer.Option(help="Send at most this many events.")] = None,
+    redis_url: RedisOption = "redis://127.0.0.1:6379/0",
+    home: HomeOption = None,
+) -> None:
+    """Send one day of the warehouse's events into the stream, in time order, at a chosen rate."""
+    from feature_repo.stream import STREAM_KEY, StreamError, connect_redis, replay
+
+    settings = _settings(home)
+    try:
+        with console.status(f"replaying {day:%Y-%m-%d} into {STREAM_KEY} at {rate:,.0f} events/s"):
+            done = replay(settings, connect_redis(redis_url), day, rate, limit)
+    except StreamError as error:
+        _fail(str(error))
+    console.print(f"sent {done.events:,} events in {done.seconds:.1f} s ({done.events_per_second:,.0f} events/s)")
 
 
 WHATIF_POLICIES = {"prices": ("price_elasticity", None), "coupons": ("coupon_uplift", "coupon"),

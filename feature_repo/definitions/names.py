@@ -101,3 +101,4 @@ FORECAST_V1 = "forecast_v1"              # what the forecast model reads
 ITEM_FORECAST_V1 = "item_forecast_v1"    # what /forecast serves: the latest forecast
 PRICE_V1 = "price_v1"                    # what the price models read (never an item's own base price)
 REVIEW_V1 = "review_v1"                  # what reviews say of each item
+NEXT_ITEM_V1 = "next_item_v1"            # the item side information of the sequence models

@@ -57,6 +57,10 @@ price_v1 = FeatureService(
     features=[item_content[["category", "subcategory", "brand"]], item_embedding, item_demand, item_stats],
     description="What an item should list at: what it is and what its text is like, its price and promotions so far",
 )
+next_item_v1 = FeatureService(
+    name=names.NEXT_ITEM_V1, features=[item_embedding],
+    description="What each item is, as a text embedding: the sequence models' item side information",
+)
 review_v1 = FeatureService(
     name=names.REVIEW_V1, features=[item_review_sentiment],
     description="What reviews say of each item: how many, how negative, and per aspect",

@@ -45,6 +45,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "preferences": ["horizon_days=7"],
     "user_embedding": ["horizon_days=7", "train_cutoffs=2", "epochs=2", "dimension=16"],
     "segments": ["horizon_days=7", "k=4"],
+    "next_item": ["max_epochs=1", "dimension=16", "layers=1", "max_length=10"],
     "forecast": ["horizon_days=7", "validation_origins=1", "test_origins=1", "min_history_days=14"],
     "price_elasticity": ["whatif_days=7", "whatif_seeds=3"],
     "price_prediction": ["train_weeks=2", "validation_weeks=1", "test_weeks=1"],

@@ -1,0 +1,40 @@
+"""The tables of ``docs/sequences.md``, from ``bench/results/next_item.json`` (``bench.next_item``);
+written by ``python -m bench.docs``."""
+
+from __future__ import annotations
+
+
+def _pair(figures: dict) -> str:
+    return f"{figures['hr_at_10']:.4f} / {figures['ndcg_at_10']:.4f}"
+
+
+def amazon_table(report: dict) -> str:
+    """Per dataset, ours beside popularity and the published figures (HR@10 / NDCG@10)."""
+    lines = ["| dataset | users | items | **ours** (SASRec + attributes, softmax) | popularity (ours) | PopRec | SASRec "
+             "| S3-Rec | ours vs S3-Rec, HR@10 | epochs (best) | training time | peak memory |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, run in report.get("runs", {}).items():
+        published = run["published"]
+        lead = run["model"]["hr_at_10"] / published["S3-Rec"]["hr_at_10"]
+        lines.append(f"| {name} | {run['users']:,} | {run['items']:,} | **{_pair(run['model'])}** | {_pair(run['popularity'])} "
+                     f"| {_pair(published['PopRec'])} | {_pair(published['SASRec'])} | {_pair(published['S3-Rec'])} "
+                     f"| {lead:.2f}x | {run['epochs']} ({run['best_epoch']}) | {run['train_seconds'] / 60:.1f} min "
+                     f"| {run['peak_rss_mib'] / 1024:.1f} GiB |")
+    return "\n".join(lines)
+
+
+def shop_table(report: dict) -> str:
+    """The demo shop's next purchases: the model beside its baselines and the taste oracle."""
+    shop = report.get("simulated_shop")
+    if not shop:
+        return "Not measured yet: `make demo`, then `python -m bench.next_item --home data --datasets`."
+    lines = ["| test weeks' buyers | HR@10 | NDCG@10 | MRR | share of the oracle's NDCG@10 |", "|---|---|---|---|---|"]
+    for name, row in shop["table"].items():
+        share = row.get("share_of_oracle_ndcg")
+        lines.append(f"| {name} | {row['hr_at_10']:.4f} | {row['ndcg_at_10']:.4f} | {row['mrr']:.4f} | "
+                     f"{'–' if share is None else f'{share:.2f}'} |")
+    users = next(iter(shop["table"].values()))["users"]
+    lines += ["", f"{users:,} buyers over the test weeks from {', '.join(c[:10] for c in shop['cutoffs']['test'])}; "
+              f"early stopping kept epoch {shop['best_epoch']} of {shop['epochs']}; trained in "
+              f"{shop['seconds']['train']:.0f} s."]
+    return "\n".join(lines)

@@ -1,0 +1,183 @@
+"""Real-time session counters from the event stream.
+
+Events enter a Redis stream (``STREAM_KEY``, one entry per event: user, session, type, item, time)
+as a shop's front end sends them; ``replay`` feeds a day of the warehouse's events into it at a
+chosen rate, in time order. ``consume`` reads the stream in batches, keeps each user's current
+session (``SessionCounters``) and pushes the users a batch touched into the ``user_realtime`` view
+through Feast's push API (``PushMode.ONLINE``), so a counter is readable online as soon as the push
+returns. Each entry's stream id is the time Redis received it, so the consumer measures freshness
+per event: the time from entering the stream to the push that makes it readable.
+
+A session is the event's ``session_id``; an event without one starts a new session after
+``SESSION_GAP`` of silence. Pushed per user: the current session's views and carts and the
+minutes between this event and the user's previous one (the gap that led to it; a reader takes the
+time since the event from the row's timestamp).
+
+Written by hand: Feast's stream ingestion (``StreamFeatureView`` with a Spark or Flink processor)
+needs a Kafka or Kinesis source and a stream processor; a Redis consumer group and a push per batch
+is the whole job here."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from feature_repo.definitions import names
+
+log = logging.getLogger(__name__)
+
+STREAM_KEY = "shopml:events"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+SESSION_GAP = timedelta(minutes=30)
+MAX_STREAM_LENGTH = 1_000_000      # entries kept (approximately): older ones are trimmed
+READ_COUNT = 2_000                 # entries per read
+NO_SESSION = -1
+
+EVENTS_SQL = """
+SELECT user_id, coalesce(session_id, -1) AS session_id, event_type, coalesce(item_id, -1) AS item_id,
+       epoch_us(ts) AS ts_us
+FROM events WHERE ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ AND user_id IS NOT NULL
+ORDER BY ts, event_id
+"""
+
+
+class StreamError(RuntimeError):
+    """The stream cannot do what was asked (no Redis, no such day, a malformed entry)."""
+
+
+def connect_redis(url: str = DEFAULT_REDIS):
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        raise StreamError(f"no Redis at {url}: {error}") from None
+    return client
+
+
+@dataclass
+class ReplayResult:
+    events: int
+    seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else float("inf")
+
+
+def replay(settings, client, day: datetime, rate: float, limit: int | None = None,
+           stream: str = STREAM_KEY) -> ReplayResult:
+    """Send the warehouse's events of ``day`` (UTC) into the stream in time order, ``rate`` events
+    a second (paced in 10 ms ticks), at most ``limit`` of them."""
+    from shopml.warehouse.database import connect
+
+    if rate <= 0:
+        raise StreamError(f"the replay rate must be positive, not {rate}")
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    with connect(settings.warehouse_path) as con:
+        events = con.execute(EVENTS_SQL, [start, start + timedelta(days=1)]).fetchnumpy()
+    total = len(events["user_id"]) if limit is None else min(limit, len(events["user_id"]))
+    if total == 0:
+        raise StreamError(f"the warehouse has no events on {start:%Y-%m-%d}")
+    tick = 0.01
+    per_tick = max(1, round(rate * tick))
+    began = time.perf_counter()
+    for number, first in enumerate(range(0, total, per_tick)):
+        pipe = client.pipeline(transaction=False)
+        for i in range(first, min(first + per_tick, total)):
+            pipe.xadd(stream, {"user_id": int(events["user_id"][i]), "session_id": int(events["session_id"][i]),
+                               "event_type": str(events["event_type"][i]), "item_id": int(events["item_id"][i]),
+                               "ts_us": int(events["ts_us"][i])},
+                      maxlen=MAX_STREAM_LENGTH, approximate=True)
+        pipe.execute()
+        wait = began + (number + 1) * tick - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+    return ReplayResult(total, time.perf_counter() - began)
+
+
+@dataclass
+class SessionCounters:
+    """Each user's current session: its id, views, carts and the time of the user's last event."""
+    session: dict[int, int] = field(default_factory=dict)
+    views: dict[int, int] = field(default_factory=dict)
+    carts: dict[int, int] = field(default_factory=dict)
+    last_us: dict[int, int] = field(default_factory=dict)
+
+    def update(self, user: int, session: int, event_type: str, ts_us: int) -> float:
+        """Count one event; returns the minutes since the user's previous event (0 for the first)."""
+        previous = self.last_us.get(user)
+        gap_us = 0 if previous is None else max(0, ts_us - previous)
+        new = (previous is None or session != self.session.get(user)
+               or (session == NO_SESSION and gap_us > SESSION_GAP.total_seconds() * 1e6))
+        if new:
+            self.session[user], self.views[user], self.carts[user] = session, 0, 0
+        self.views[user] += event_type == "view"
+        self.carts[user] += event_type == "cart"
+        self.last_us[user] = max(ts_us, previous or ts_us)
+        return gap_us / 60e6
+
+
+@dataclass
+class ConsumeResult:
+    events: int = 0
+    pushes: int = 0
+    latencies_ms: list[float] = field(default_factory=list)    # per event: stream entry -> readable online
+    last_id: str = "0-0"
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+
+def consume(store, client, stream: str = STREAM_KEY, start_id: str = "$", idle_seconds: float | None = None,
+            max_events: int | None = None, counters: SessionCounters | None = None,
+            on_batch: Callable[[ConsumeResult], None] | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> ConsumeResult:
+    """Read the stream from ``start_id`` (``$``: only new entries; ``0``: from the oldest kept) and
+    push each batch's users into ``user_realtime``; stop after ``idle_seconds`` without an entry,
+    after ``max_events``, or when ``should_stop()``."""
+    import pandas as pd
+    from feast.data_source import PushMode
+
+    counters = counters or SessionCounters()
+    result = ConsumeResult(last_id=start_id)
+    if start_id == "$":            # pin "now" once, so entries arriving between reads are never skipped
+        newest = client.xinfo_stream(stream)["last-generated-id"] if client.exists(stream) else b"0-0"
+        result.last_id = newest.decode() if isinstance(newest, bytes) else str(newest)
+    idle_since = time.monotonic()
+    while not should_stop() and (max_events is None or result.events < max_events):
+        count = READ_COUNT if max_events is None else min(READ_COUNT, max_events - result.events)
+        found = client.xread({stream: result.last_id}, count=count, block=100)
+        if not found:
+            if idle_seconds is not None and time.monotonic() - idle_since > idle_seconds:
+                break
+            continue
+        entries = found[0][1]
+        rows, entered_ms = {}, []
+        for entry_id, fields in entries:
+            user = int(fields[b"user_id"])
+            ts_us = int(fields[b"ts_us"])
+            gap = counters.update(user, int(fields[b"session_id"]), fields[b"event_type"].decode(), ts_us)
+            rows[user] = (ts_us, counters.views[user], counters.carts[user], gap)
+            entered_ms.append(int(entry_id.split(b"-")[0]))
+        users = list(rows)
+        frame = pd.DataFrame({
+            names.USER_ID: users,
+            names.EVENT_TIMESTAMP: pd.to_datetime([rows[u][0] for u in users], unit="us", utc=True),
+            **{feature: [float(rows[u][k + 1]) for u in users] for k, feature in enumerate(names.REALTIME_FEATURES)}})
+        store.push(names.USER_REALTIME_PUSH, frame, to=PushMode.ONLINE)
+        readable_ms = time.time() * 1000
+        result.latencies_ms += [readable_ms - entered for entered in entered_ms]
+        result.events += len(entries)
+        result.pushes += 1
+        result.last_id = entries[-1][0].decode()
+        idle_since = time.monotonic()
+        if on_batch is not None:
+            on_batch(result)
+    return result

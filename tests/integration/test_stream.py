@@ -1,0 +1,105 @@
+"""The real-time path for real: a day of the tiny shop's events replayed into a Redis stream, the
+consumer pushing session counters into Feast's online store, the counters read back through Feast
+equal to a recount from the warehouse. Skipped, with the reason, where Redis is not reachable."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+import duckdb
+import pytest
+
+from feature_repo.definitions import names
+from feature_repo.store import open_store
+from feature_repo.stream import SessionCounters, StreamError, connect_redis, consume, replay
+from tests.integration.test_feature_store import feature_home
+from tests.integration.test_production_store import REDIS, reachable
+
+REDIS_URL = f"redis://{REDIS[0]}:{REDIS[1]}/14"      # a database of its own
+EVENTS = 2_000                  # the tiny shop's busiest day has more
+pytestmark = pytest.mark.skipif(not reachable(REDIS), reason="needs Redis on 127.0.0.1:6379")
+
+
+@pytest.fixture(scope="module")
+def settings(tiny_warehouse, tmp_path_factory):
+    return feature_home(tiny_warehouse, tmp_path_factory.mktemp("stream_home"), online=False)
+
+
+@pytest.fixture()
+def stream():
+    client = connect_redis(REDIS_URL)
+    key = f"shopml:test:{uuid.uuid4().hex[:8]}"
+    yield client, key
+    client.delete(key)
+
+
+def busiest_day(warehouse) -> datetime:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        day = con.execute("SELECT ts::DATE AS day FROM events GROUP BY day ORDER BY count(*) DESC LIMIT 1").fetchall()[0][0]
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def test_replayed_events_become_session_counters_readable_online(settings, stream):
+    client, key = stream
+    store = open_store(settings)
+    day = busiest_day(settings.warehouse_path)
+    consumed = {}
+    reader = threading.Thread(target=lambda: consumed.setdefault(
+        "result", consume(store, client, stream=key, idle_seconds=1.5)))
+    reader.start()
+    time.sleep(0.3)
+    sent = replay(settings, client, day, rate=5_000, limit=EVENTS, stream=key)
+    reader.join(timeout=60)
+    result = consumed["result"]
+    assert sent.events == result.events == EVENTS
+    assert len(result.latencies_ms) == EVENTS and 0 < result.percentile(50) <= result.percentile(99) < 5_000
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        expected = con.execute("""
+            WITH sent AS (SELECT * FROM events WHERE ts >= ? AND ts < ? + INTERVAL 1 DAY
+                          ORDER BY ts, event_id LIMIT ?),
+                 latest AS (SELECT user_id, arg_max(session_id, ts) AS session_id FROM sent GROUP BY user_id)
+            SELECT user_id, count(*) FILTER (event_type = 'view'), count(*) FILTER (event_type = 'cart')
+            FROM sent JOIN latest USING (user_id, session_id) GROUP BY user_id ORDER BY user_id""",
+                               [day, day, EVENTS]).fetchall()
+    online = store.get_online_features(
+        features=[f"{names.USER_REALTIME}:{f}" for f in ("session_views", "session_carts")],
+        entity_rows=[{names.USER_ID: user} for user, _, _ in expected]).to_dict()
+    assert list(zip(online[names.USER_ID], online["session_views"], online["session_carts"])) == [
+        (user, float(views), float(carts)) for user, views, carts in expected]
+
+
+def test_the_consumer_stops_when_asked_and_reads_only_new_entries(settings, stream):
+    client, key = stream
+    client.xadd(key, {"user_id": 1, "session_id": 1, "event_type": "view", "item_id": 1, "ts_us": 0})
+    result = consume(open_store(settings), client, stream=key, idle_seconds=0.3)   # "$": the old entry is not new
+    assert result.events == 0
+    assert consume(open_store(settings), client, stream=key, start_id="0", max_events=1).events == 1
+
+
+def test_a_day_without_events_and_an_unreachable_redis_are_clear_errors(settings, stream):
+    client, key = stream
+    with pytest.raises(StreamError, match="no events on 1999-01-01"):
+        replay(settings, client, datetime(1999, 1, 1), rate=100, stream=key)
+    with pytest.raises(StreamError, match="rate must be positive"):
+        replay(settings, client, datetime(1999, 1, 1), rate=0, stream=key)
+    with pytest.raises(StreamError, match="no Redis at redis://127.0.0.1:1/0"):
+        connect_redis("redis://127.0.0.1:1/0")
+
+
+def test_session_counters_restart_with_a_new_session_or_after_a_silence():
+    counters = SessionCounters()
+    minute = 60_000_000
+    assert counters.update(7, 1, "view", 0) == 0
+    counters.update(7, 1, "cart", minute)
+    assert (counters.views[7], counters.carts[7]) == (1, 1)
+    assert counters.update(7, 2, "view", 3 * minute) == pytest.approx(2.0)     # a new session id
+    assert (counters.views[7], counters.carts[7]) == (1, 0)
+    counters.update(8, -1, "view", 0)
+    counters.update(8, -1, "view", 10 * minute)                               # no id: within the gap
+    assert counters.views[8] == 2
+    counters.update(8, -1, "view", 45 * minute)                               # 35 minutes of silence
+    assert counters.views[8] == 1

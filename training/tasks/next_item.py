@@ -1,0 +1,287 @@
+"""Next item: which items will a user buy next?
+
+A self-attentive sequence model (``training.sequence_model``, SASRec trained with a full softmax)
+reads a user's item events (views, carts, purchases; a run of the same item kept once) in time
+order and scores the whole catalogue as the next one. Each item's vector adds a projection of its
+text embedding (the ``item_embedding`` view the FAISS index is built from), so a new item is not
+blind.
+
+Point in time, two weekly cut-offs: the model trains on the sequences before the validation
+cut-off (every position predicts the item after it, so no training label reads the validation or
+test weeks) and stops early on the validation week; the test week is read once. A target is the
+user's first purchase in the week after a cut-off; the input is every item event before the
+cut-off (the latest ``max_length``). Items a user has seen stay rankable: shops re-sell them.
+
+Judged on the test week's buyers with a history, by HR@10, NDCG@10 and MRR over the full
+catalogue, against popularity (purchases in the four weeks before the cut-off), item-to-item
+co-occurrence (what followed the user's latest items in the training sequences) and, on simulated
+data, an oracle: the user's hidden category taste times each item's share of its category's
+purchases in the test week (the simulator picks a purchase's category from the taste, then the item
+by appeal and price, the same for everyone; its per-category carting odds are not recorded, so
+this oracle is close to, not exactly, the simulator's own ranking)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+
+from feature_repo.definitions import names
+from shopml.model_store import save_artifact
+from shopml.settings import Settings
+from shopml.warehouse.database import connect
+
+from ..embeddings import read_item_embeddings
+from ..evaluation import Evaluation
+from ..kinds import ranking
+from ..labels import midnight_after
+from ..sequence_model import PAD, Histories, SelfAttentiveRecommender, SequenceModelConfig, rank_metrics, target_ranks
+from ..task import task_labels
+
+log = logging.getLogger(__name__)
+
+TABLE = "next purchase, test weeks' buyers (full catalogue ranking)"
+MODEL, POPULARITY, CO_OCCURRENCE, ORACLE = "SASRec + text", "popularity", "co-occurrence", "oracle (taste x item share)"
+HORIZON = timedelta(days=7)
+POPULARITY_DAYS = 28
+SEQUENCE_EVENTS = ("view", "cart", "purchase")
+CO_OCCURRENCE_WINDOW = 3          # an item co-occurs with the next three of the same user
+CO_OCCURRENCE_RECENT = 5          # the user's latest items that propose the next
+WEIGHTS_FILE, ITEMS_FILE, SIDE_FILE = "weights.pt", "items.npy", "side.npy"
+
+SEQUENCES_SQL = """
+SELECT user_id AS {user}, list(item_id ORDER BY ts, event_id) AS items
+FROM events
+WHERE event_type IN ({events}) AND item_id IS NOT NULL AND ts < ?::TIMESTAMPTZ AND ts >= ?::TIMESTAMPTZ
+GROUP BY user_id
+"""
+FIRST_PURCHASES_SQL = """
+SELECT user_id AS {user}, arg_min(item_id, ts) AS target
+FROM events
+WHERE event_type = 'purchase' AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ
+GROUP BY user_id
+"""
+POPULAR_SQL = """
+SELECT item_id, count(*) AS purchases FROM events
+WHERE event_type = 'purchase' AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ GROUP BY item_id
+"""
+ORACLE_SQL = """
+WITH bought AS (
+    SELECT i.item_id, i.category, count(p.item_id) AS purchases
+    FROM items i LEFT JOIN events p ON p.item_id = i.item_id AND p.event_type = 'purchase'
+         AND p.ts >= ?::TIMESTAMPTZ AND p.ts < ?::TIMESTAMPTZ
+    GROUP BY i.item_id, i.category
+)
+SELECT item_id, category, purchases / greatest(sum(purchases) OVER (PARTITION BY category), 1) AS share FROM bought
+"""
+
+
+@dataclass(frozen=True)
+class NextItemConfig(SequenceModelConfig):
+    history_days: int = 90            # item events read before a cut-off
+    max_length: int = 30              # the latest events the model reads
+    dropout: float = 0.2              # the shop's sequences are longer and denser than Amazon's reviews
+    learning_rate: float = 3e-3
+    max_epochs: int = 8
+    patience: int = 3
+    max_minutes: float = 3.0
+    validation_weeks: int = 2         # weekly cut-offs, each judged on the next week's first purchases
+    test_weeks: int = 2
+    use_text: bool = True             # add each item's projected text embedding to its vector
+
+
+@dataclass
+class Week:
+    """The buyers of the week after ``cutoff`` who have a history before it."""
+    cutoff: datetime
+    users: np.ndarray
+    histories: Histories
+
+
+@dataclass
+class NextItemData:
+    item_ids: np.ndarray              # catalogue item id of index 1..n (index 0 pads)
+    side: np.ndarray | None           # (n, width) text embeddings by index
+    train: list[np.ndarray]           # per user, the sequence before the first validation cut-off
+    splits: dict[str, list[Week]]     # validation, test
+
+    def histories(self, split: str) -> Histories:
+        weeks = self.splits[split]
+        return sum((w.histories for w in weeks[1:]), weeks[0].histories)
+
+
+class NextItemTask:
+    name = "next_item"
+    question = "Which items will a user buy next?"
+    family = "sequences"
+    entity = "user"
+    feature_service = names.NEXT_ITEM_V1
+    evaluation = ranking(TABLE, model=MODEL, reference=POPULARITY)
+    config_type = NextItemConfig
+
+    def build_dataset(self, config: NextItemConfig, settings: Settings) -> NextItemData:
+        with connect(settings.warehouse_path) as con:
+            last = con.execute("SELECT max(ts) FROM events WHERE event_type = 'purchase'").fetchall()[0][0]
+            catalogue = con.sql("SELECT item_id FROM items ORDER BY item_id").pl()["item_id"].to_numpy()
+        if last is None:
+            raise ValueError("the warehouse has no purchases")
+        latest = midnight_after(last) - HORIZON
+        weeks = config.validation_weeks + config.test_weeks
+        cutoffs = [latest - HORIZON * k for k in range(weeks)][::-1]
+        index = ItemIndex(catalogue)
+        history = timedelta(days=config.history_days)
+        train = [s for s in sequences_before(settings, cutoffs[0], history, index).values() if len(s) >= 2]
+        splits = {"validation": [], "test": []}
+        for number, cutoff in enumerate(cutoffs):
+            week = next_purchases(settings, cutoff, history, index)
+            splits["validation" if number < config.validation_weeks else "test"].append(week)
+        log.info("next_item: %d training sequences; buyers with a history: %s", len(train),
+                 {split: [len(w.users) for w in weeks] for split, weeks in splits.items()})
+        side = None
+        if config.use_text:
+            embedded, vectors = read_item_embeddings(settings)
+            side = np.zeros((len(catalogue), vectors.shape[1]), dtype=np.float32)
+            found = index.of(embedded)
+            side[found[found > PAD] - 1] = vectors[found > PAD]
+        return NextItemData(catalogue, side, train, splits)
+
+    def train(self, config: NextItemConfig, data: NextItemData) -> SelfAttentiveRecommender:
+        model = SelfAttentiveRecommender(len(data.item_ids), config, data.side)
+        return model.fit(data.train, data.histories("validation"), mask_seen=False,
+                         on_epoch=lambda epoch, loss, score: log.info(
+                             "next_item: epoch %d, loss %.3f, validation NDCG@10 %.4f", epoch, loss, score))
+
+    def evaluate(self, config: NextItemConfig, model: SelfAttentiveRecommender, data: NextItemData,
+                 settings: Settings) -> Evaluation:
+        index = ItemIndex(data.item_ids)
+        ranks: dict[str, list[np.ndarray]] = {}
+        for week in data.splits["test"]:
+            scorers = {MODEL: model.scores, POPULARITY: popular_items(settings, week.cutoff, index),
+                       CO_OCCURRENCE: co_occurrence(data.train, len(data.item_ids))}
+            oracle = taste_oracle(settings, week.cutoff, week.users, index)
+            if oracle is not None:
+                scorers[ORACLE] = oracle
+            for name, scorer in scorers.items():
+                ranks.setdefault(name, []).append(target_ranks(scorer, week.histories, mask_seen=False))
+        rows = {name: rank_metrics(np.concatenate(found)) for name, found in ranks.items()}
+        if ORACLE in rows:
+            best = rows[ORACLE]["ndcg_at_10"]
+            for row in rows.values():
+                row["share_of_oracle_ndcg"] = row["ndcg_at_10"] / best if best > 0 else float("nan")
+        return Evaluation(heads={}, tables={TABLE: rows})
+
+    def save(self, config: NextItemConfig, model: SelfAttentiveRecommender, data: NextItemData, metrics: dict,
+             settings: Settings) -> str:
+        import torch
+
+        def write(folder):
+            torch.save(model.state(), folder / WEIGHTS_FILE)
+            np.save(folder / ITEMS_FILE, data.item_ids)
+            if data.side is not None:
+                np.save(folder / SIDE_FILE, data.side)
+
+        metadata = {"config": asdict(config), "metrics": metrics, "epochs": model.history, "best_epoch": model.best_epoch,
+                    "cutoffs": {split: [w.cutoff.isoformat() for w in weeks] for split, weeks in data.splits.items()}}
+        return save_artifact(self.name, task_labels(self), json.loads(json.dumps(metadata, default=str)), settings,
+                             write)
+
+
+class ItemIndex:
+    """Catalogue item ids <-> model indices 1..n (0 pads; an id not in the catalogue maps to 0)."""
+
+    def __init__(self, item_ids: np.ndarray):
+        self.item_ids = np.asarray(item_ids)
+        self._order = np.argsort(self.item_ids)
+
+    def of(self, item_ids) -> np.ndarray:
+        item_ids = np.asarray(item_ids)
+        at = np.searchsorted(self.item_ids, item_ids, sorter=self._order)
+        at = np.minimum(at, len(self.item_ids) - 1)
+        found = self.item_ids[self._order[at]] == item_ids
+        return np.where(found, self._order[at] + 1, PAD)
+
+
+def sequences_before(settings: Settings, cutoff: datetime, history: timedelta, index: ItemIndex) -> dict[int, np.ndarray]:
+    """Per user, the item indices of their views, carts and purchases in ``history`` before
+    ``cutoff``, oldest first, a run of the same item kept once."""
+    events = ", ".join(f"'{e}'" for e in SEQUENCE_EVENTS)
+    with connect(settings.warehouse_path) as con:
+        rows = con.sql(SEQUENCES_SQL.format(user=names.USER_ID, events=events), params=[cutoff, cutoff - history]).pl()
+    out = {}
+    for user, items in zip(rows[names.USER_ID].to_list(), rows["items"].to_list()):
+        s = index.of(items)
+        s = s[s > PAD]
+        if len(s):
+            out[user] = s[np.r_[True, s[1:] != s[:-1]]]
+    return out
+
+
+def next_purchases(settings: Settings, cutoff: datetime, history: timedelta, index: ItemIndex) -> Week:
+    """The users who buy in the week after ``cutoff`` and have a history before it: their
+    sequences before it and their first purchase after it."""
+    sequences = sequences_before(settings, cutoff, history, index)
+    with connect(settings.warehouse_path) as con:
+        targets = con.sql(FIRST_PURCHASES_SQL.format(user=names.USER_ID), params=[cutoff, cutoff + HORIZON]).pl()
+    targets = targets.filter(pl.col(names.USER_ID).is_in(list(sequences))).sort(names.USER_ID)
+    users = targets[names.USER_ID].to_numpy()
+    return Week(cutoff, users, Histories([sequences[u] for u in users], index.of(targets["target"].to_numpy())))
+
+
+def popular_items(settings: Settings, cutoff: datetime, index: ItemIndex):
+    """A scorer: every user the items' purchases in the ``POPULARITY_DAYS`` before ``cutoff``."""
+    with connect(settings.warehouse_path) as con:
+        counts = con.sql(POPULAR_SQL, params=[cutoff - timedelta(days=POPULARITY_DAYS), cutoff]).pl()
+    scores = np.zeros(len(index.item_ids) + 1)
+    np.add.at(scores, index.of(counts["item_id"].to_numpy()), counts["purchases"].to_numpy())
+    scores[PAD] = -np.inf
+    return lambda inputs: np.broadcast_to(scores, (len(inputs), len(scores)))
+
+
+def co_occurrence(train: list[np.ndarray], items: int):
+    """A scorer: the items that followed each of the user's latest ``CO_OCCURRENCE_RECENT`` items
+    within ``CO_OCCURRENCE_WINDOW`` steps in the training sequences, the latest weighing most; ties
+    broken by how often an item follows anything."""
+    rows, columns = [], []
+    for s in train:
+        for step in range(1, CO_OCCURRENCE_WINDOW + 1):
+            rows.append(s[:-step])
+            columns.append(s[step:])
+    rows, columns = np.concatenate(rows), np.concatenate(columns)
+    following = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(items + 1, items + 1))
+    prior = 1e-6 * np.asarray(following.sum(axis=0)).ravel()
+
+    def scores(inputs: list[np.ndarray]) -> np.ndarray:
+        recent = [s[-CO_OCCURRENCE_RECENT:] for s in inputs]
+        weights = np.concatenate([0.5 ** np.arange(len(r))[::-1] for r in recent])
+        users = sparse.csr_matrix((weights, (np.repeat(np.arange(len(recent)), [len(r) for r in recent]),
+                                             np.concatenate(recent))), shape=(len(recent), items + 1))
+        out = (users @ following).toarray() + prior
+        out[:, PAD] = -np.inf
+        return out
+
+    return scores
+
+
+def taste_oracle(settings: Settings, cutoff: datetime, users: np.ndarray, index: ItemIndex) -> np.ndarray | None:
+    """(users, items + 1) for the test buyers: the hidden taste for the item's category times the
+    item's share of its category's purchases in the week after ``cutoff``; None on imported data."""
+    from .preferences import hidden_taste
+
+    with connect(settings.warehouse_path) as con:
+        shares = con.sql(ORACLE_SQL, params=[cutoff, cutoff + HORIZON]).pl()
+    categories = sorted(set(shares["category"].to_list()))
+    taste = hidden_taste(settings, users, categories)
+    if taste is None:
+        return None
+    item_category, share = np.zeros(len(index.item_ids) + 1, dtype=int), np.zeros(len(index.item_ids) + 1)
+    at = index.of(shares["item_id"].to_numpy())
+    item_category[at] = [categories.index(c) for c in shares["category"].to_list()]
+    share[at] = shares["share"].fill_null(0).to_numpy()
+    scores = taste[:, item_category] * share
+    scores[:, PAD] = -np.inf
+    return scores
