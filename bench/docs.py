@@ -19,14 +19,14 @@ from pathlib import Path
 from bench.cells import change_interval
 from bench.marketing_tables import ad_tables, audience_table, hillstrom_table, uplift_tables
 from bench.measure import RESULTS_DIR
-from bench.sequence_tables import amazon_table, shop_table
+from bench.sequence_tables import amazon_table, freshness_line, shop_table
 from bench.text_tables import category_tables, encoder_line, feedback_tables, sentiment_tables
 from training.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 README, RESULTS_PAGE, SERVING_PAGE = ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "serving.md"
 DEMAND_PAGE, MARKETING_PAGE, TEXT_PAGE = ROOT / "docs" / "demand.md", ROOT / "docs" / "marketing.md", ROOT / "docs" / "text.md"
-SEQUENCES_PAGE = ROOT / "docs" / "sequences.md"
+SEQUENCES_PAGE, FEATURES_PAGE = ROOT / "docs" / "sequences.md", ROOT / "docs" / "features.md"
 SEQUENCE_SECTIONS = {"amazon": amazon_table, "shop-next-item": shop_table}
 START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
 SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
@@ -216,6 +216,11 @@ def main() -> None:
             page = _between(page, f"<!-- {name}:start (python -m bench.docs) -->", f"<!-- {name}:end -->", table(report),
                             SEQUENCES_PAGE)
         SEQUENCES_PAGE.write_text(page)
+    if (RESULTS_DIR / "stream_freshness.json").is_file():
+        page = _between(FEATURES_PAGE.read_text(), "<!-- freshness:start (python -m bench.docs) -->",
+                        "<!-- freshness:end -->", freshness_line(json.loads((RESULTS_DIR / "stream_freshness.json").read_text())),
+                        FEATURES_PAGE)
+        FEATURES_PAGE.write_text(page)
     RESULTS_PAGE.write_text(results_page())
     print(f"wrote the task table of {README}, the latency table of {SERVING_PAGE}, the demand tables of "
           f"{DEMAND_PAGE}, the uplift tables of {MARKETING_PAGE}, the "

@@ -1,4 +1,5 @@
-"""The tables of ``docs/sequences.md``, from ``bench/results/next_item.json`` (``bench.next_item``);
+"""The tables of ``docs/sequences.md``, from ``bench/results/next_item.json`` (``bench.next_item``),
+and the real-time path's freshness in ``docs/features.md`` (``bench/results/stream_freshness.json``);
 written by ``python -m bench.docs``."""
 
 from __future__ import annotations
@@ -38,3 +39,11 @@ def shop_table(report: dict) -> str:
               f"early stopping kept epoch {shop['best_epoch']} of {shop['epochs']}; trained in "
               f"{shop['seconds']['train']:.0f} s."]
     return "\n".join(lines)
+
+
+def freshness_line(report: dict) -> str:
+    return (f"Freshness on the demo shop ({report['online_store']} online store, 2 cores): {report['events']:,} events of "
+            f"{report['day']} sent at {report['sent_per_second']:,.0f} events/s and consumed at "
+            f"{report['consumed_per_second']:,.0f}/s, {report['events_per_push']:.0f} events per push; from entering the "
+            f"stream to readable online p50 {report['freshness_p50_ms']:.0f} ms, p99 {report['freshness_p99_ms']:.0f} ms "
+            f"(max {report['freshness_max_ms']:.0f} ms).")

@@ -3,7 +3,7 @@ at a fixed rate while the consumer (``feature_repo.stream.consume``) pushes sess
 the home's online store; per event, the time from entering the stream to its counter being
 readable online (the push returned), p50 and p99, with the rates both sides kept up.
 
-    python -m bench.stream_freshness --home data [--rate 2000] [--events 30000] [--redis URL]
+    python -m bench.stream_freshness --home data [--rate 2000] [--events 15000] [--redis URL]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", default=None)
     parser.add_argument("--rate", type=float, default=2_000, help="events per second sent into the stream")
-    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--events", type=int, default=15_000)
     parser.add_argument("--redis", default=DEFAULT_REDIS)
     args = parser.parse_args()
     settings = Settings.resolve(args.home)

@@ -41,8 +41,7 @@ class SequenceModelConfig:
     batch_size: int = 256
     max_epochs: int = 200
     patience: int = 10             # epochs without a better validation NDCG@10 before stopping
-    min_epochs: int = 1
-    max_minutes: float = 25.0      # stop (keeping the best epoch) when training has run this long
+    max_minutes: float = 20.0      # stop (keeping the best epoch) when training has run this long
     seed: int = 7
 
 
@@ -108,7 +107,7 @@ class SelfAttentiveRecommender:
                     best_state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
                 else:
                     stale += 1
-                if stale >= config.patience and epoch >= config.min_epochs:
+                if stale >= config.patience:
                     break
             if time.perf_counter() - started > 60 * config.max_minutes:
                 log.warning("next item: stopped after %d epochs, the %g-minute limit", epoch, config.max_minutes)

@@ -158,11 +158,11 @@ class NextItemTask:
 
     def evaluate(self, config: NextItemConfig, model: SelfAttentiveRecommender, data: NextItemData,
                  settings: Settings) -> Evaluation:
-        index = ItemIndex(data.item_ids)
+        index, following = ItemIndex(data.item_ids), co_occurrence(data.train, len(data.item_ids))
         ranks: dict[str, list[np.ndarray]] = {}
         for week in data.splits["test"]:
             scorers = {MODEL: model.scores, POPULARITY: popular_items(settings, week.cutoff, index),
-                       CO_OCCURRENCE: co_occurrence(data.train, len(data.item_ids))}
+                       CO_OCCURRENCE: following}
             oracle = taste_oracle(settings, week.cutoff, week.users, index)
             if oracle is not None:
                 scorers[ORACLE] = oracle
