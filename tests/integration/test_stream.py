@@ -4,6 +4,8 @@ equal to a recount from the warehouse. Skipped, with the reason, where Redis is 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -103,3 +105,14 @@ def test_session_counters_restart_with_a_new_session_or_after_a_silence():
     assert counters.views[8] == 2
     counters.update(8, -1, "view", 45 * minute)                               # 35 minutes of silence
     assert counters.views[8] == 1
+
+
+def test_the_commands_replay_and_consume(settings):
+    def shopml(*args):
+        return subprocess.run([sys.executable, "-m", "shopml.cli", "stream", *args, "--home", str(settings.home),
+                               "--redis", REDIS_URL], capture_output=True, text=True)
+
+    missing = shopml("replay", "--day", "1999-01-01")
+    assert missing.returncode == 2 and "no events on 1999-01-01" in missing.stdout
+    idle = shopml("consume", "--idle-seconds", "0.5")
+    assert idle.returncode == 0 and "0 events in 0 pushes" in idle.stdout, idle.stdout + idle.stderr
