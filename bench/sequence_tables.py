@@ -42,7 +42,8 @@ def shop_table(report: dict) -> str:
 
 
 def freshness_line(report: dict) -> str:
-    return (f"Freshness on the demo shop ({report['online_store']} online store, 2 cores): {report['events']:,} events of "
+    store = {"sqlite": "SQLite", "redis": "Redis"}.get(report["online_store"], report["online_store"])
+    return (f"Freshness on the demo shop ({store} online store, 2 cores): {report['events']:,} events of "
             f"{report['day']} sent at {report['sent_per_second']:,.0f} events/s and consumed at "
             f"{report['consumed_per_second']:,.0f}/s, {report['events_per_push']:.0f} events per push; from entering the "
             f"stream to readable online p50 {report['freshness_p50_ms']:.0f} ms, p99 {report['freshness_p99_ms']:.0f} ms "
