@@ -45,6 +45,16 @@ def tiny_warehouse(tmp_path_factory) -> Path:
     return path
 
 
+def tiny_shop_home(tiny_warehouse: Path, tmp_path_factory, name: str):
+    """A home of its own whose warehouse is the tiny shop (linked, read only: the shop is shared)."""
+    from shopml.settings import Settings
+
+    settings = Settings.resolve(tmp_path_factory.mktemp(name))
+    settings.ensure_home()
+    settings.warehouse_path.symlink_to(tiny_warehouse)
+    return settings
+
+
 @pytest.fixture()
 def wh(tiny_warehouse):
     """A read-only connection to the tiny shop."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from shopml.settings import Settings
+from tests.conftest import tiny_shop_home
 from training.tasks.interactions import HEADS, LABEL_WINDOW, InteractionsConfig, labelled_views, oracle_probabilities
 
 CONFIG = InteractionsConfig(weeks=4, views_per_week=3000)
@@ -16,10 +17,7 @@ CONFIG = InteractionsConfig(weeks=4, views_per_week=3000)
 
 @pytest.fixture(scope="module")
 def home(tiny_warehouse, tmp_path_factory) -> Settings:
-    settings = Settings.resolve(tmp_path_factory.mktemp("interactions_home"))
-    settings.ensure_home()
-    settings.warehouse_path.symlink_to(tiny_warehouse)          # read only: the shop is shared
-    return settings
+    return tiny_shop_home(tiny_warehouse, tmp_path_factory, "interactions_home")
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from shopml.settings import Settings
+from tests.conftest import tiny_shop_home
 from training.tasks.next_item import (CO_OCCURRENCE, MODEL, ORACLE, POPULARITY, TABLE, ItemIndex, NextItemConfig,
                                       NextItemTask)
 
@@ -17,10 +18,7 @@ CONFIG = NextItemConfig(dimension=16, layers=1, heads=1, max_length=10, max_epoc
 
 @pytest.fixture(scope="module")
 def home(tiny_warehouse, tmp_path_factory) -> Settings:
-    settings = Settings.resolve(tmp_path_factory.mktemp("next_item_home"))
-    settings.ensure_home()
-    settings.warehouse_path.symlink_to(tiny_warehouse)          # read only: the shop is shared
-    return settings
+    return tiny_shop_home(tiny_warehouse, tmp_path_factory, "next_item_home")
 
 
 @pytest.fixture(scope="module")
