@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -36,6 +37,7 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 SESSION_GAP = timedelta(minutes=30)
 MAX_STREAM_LENGTH = 1_000_000      # entries kept (approximately): older ones are trimmed
 READ_COUNT = 2_000                 # entries per read
+LATENCIES_KEPT = 1_000_000         # freshness figures kept (the latest)
 NO_SESSION = -1
 
 EVENTS_SQL = """
@@ -128,7 +130,9 @@ class SessionCounters:
 class ConsumeResult:
     events: int = 0
     pushes: int = 0
-    latencies_ms: list[float] = field(default_factory=list)    # per event: stream entry -> readable online
+    # per event, stream entry -> readable online: the latest LATENCIES_KEPT, so a consumer that runs
+    # for days holds a bounded window
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))
     last_id: str = "0-0"
 
     def percentile(self, q: float) -> float:
@@ -173,7 +177,7 @@ def consume(store, client, stream: str = STREAM_KEY, start_id: str = "$", idle_s
             **{feature: [float(rows[u][k + 1]) for u in users] for k, feature in enumerate(names.REALTIME_FEATURES)}})
         store.push(names.USER_REALTIME_PUSH, frame, to=PushMode.ONLINE)
         readable_ms = time.time() * 1000
-        result.latencies_ms += [readable_ms - entered for entered in entered_ms]
+        result.latencies_ms.extend(readable_ms - entered for entered in entered_ms)
         result.events += len(entries)
         result.pushes += 1
         result.last_id = entries[-1][0].decode()
