@@ -10,8 +10,9 @@ per event: the time from entering the stream to the push that makes it readable.
 
 A session is the event's ``session_id``; an event without one starts a new session after
 ``SESSION_GAP`` of silence. Pushed per user: the current session's views and carts and the
-minutes between this event and the user's previous one (the gap that led to it; a reader takes the
-time since the event from the row's timestamp).
+minutes between this event and the user's previous one (the gap that led to it, NaN when the
+consumer has none in memory; a reader takes the time since the event from the row's timestamp).
+A user silent for ``FORGET_AFTER`` leaves the consumer's memory, so it holds the active users only.
 
 Written by hand: Feast's stream ingestion (``StreamFeatureView`` with a Spark or Flink processor)
 needs a Kafka or Kinesis source and a stream processor; a Redis consumer group and a push per batch
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 STREAM_KEY = "shopml:events"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 SESSION_GAP = timedelta(minutes=30)
+FORGET_AFTER = timedelta(days=1)   # a user silent this long (in event time) leaves the consumer's memory
+FORGET_EVERY = 100                 # pushes between two such sweeps
 MAX_STREAM_LENGTH = 1_000_000      # entries kept (approximately): older ones are trimmed
 READ_COUNT = 2_000                 # entries per read
 LATENCIES_KEPT = 1_000_000         # freshness figures kept (the latest)
@@ -113,9 +116,10 @@ class SessionCounters:
     last_us: dict[int, int] = field(default_factory=dict)
 
     def update(self, user: int, session: int, event_type: str, ts_us: int) -> float:
-        """Count one event; returns the minutes since the user's previous event (0 for the first)."""
+        """Count one event; returns the minutes since the user's previous event (NaN when there is
+        none this consumer remembers)."""
         previous = self.last_us.get(user)
-        gap_us = 0 if previous is None else max(0, ts_us - previous)
+        gap_us = float("nan") if previous is None else max(0, ts_us - previous)
         new = (previous is None or session != self.session.get(user)
                or (session == NO_SESSION and gap_us > SESSION_GAP.total_seconds() * 1e6))
         if new:
@@ -124,6 +128,14 @@ class SessionCounters:
         self.carts[user] += event_type == "cart"
         self.last_us[user] = max(ts_us, previous or ts_us)
         return gap_us / 60e6
+
+    def forget_before(self, ts_us: int) -> int:
+        """Drop the users whose last event came before ``ts_us`` (their next event starts afresh);
+        returns how many, so a consumer's memory follows the active users, not every user seen."""
+        silent = [user for user, last in self.last_us.items() if last < ts_us]
+        for user in silent:
+            del self.session[user], self.views[user], self.carts[user], self.last_us[user]
+        return len(silent)
 
 
 @dataclass
@@ -181,6 +193,8 @@ def consume(store, client, stream: str = STREAM_KEY, start_id: str = "$", idle_s
         result.events += len(entries)
         result.pushes += 1
         result.last_id = entries[-1][0].decode()
+        if result.pushes % FORGET_EVERY == 0:
+            counters.forget_before(max(rows[u][0] for u in users) - int(FORGET_AFTER.total_seconds() * 1e6))
         idle_since = time.monotonic()
         if on_batch is not None:
             on_batch(result)

@@ -4,6 +4,7 @@ equal to a recount from the warehouse. Skipped, with the reason, where Redis is 
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import threading
@@ -95,7 +96,7 @@ def test_a_day_without_events_and_an_unreachable_redis_are_clear_errors(settings
 def test_session_counters_restart_with_a_new_session_or_after_a_silence():
     counters = SessionCounters()
     minute = 60_000_000
-    assert counters.update(7, 1, "view", 0) == 0
+    assert math.isnan(counters.update(7, 1, "view", 0))                      # nothing before it
     counters.update(7, 1, "cart", minute)
     assert (counters.views[7], counters.carts[7]) == (1, 1)
     assert counters.update(7, 2, "view", 3 * minute) == pytest.approx(2.0)     # a new session id
@@ -105,6 +106,8 @@ def test_session_counters_restart_with_a_new_session_or_after_a_silence():
     assert counters.views[8] == 2
     counters.update(8, -1, "view", 45 * minute)                               # 35 minutes of silence
     assert counters.views[8] == 1
+    assert counters.forget_before(10 * minute) == 1 and 7 not in counters.last_us and 8 in counters.last_us
+    assert math.isnan(counters.update(7, 2, "view", 50 * minute)) and counters.views[7] == 1
 
 
 def test_the_commands_replay_and_consume(settings):
