@@ -40,7 +40,9 @@ from ..embeddings import read_item_embeddings
 from ..evaluation import Evaluation
 from ..kinds import ranking
 from ..labels import midnight_after
-from ..sequence_model import PAD, Histories, SelfAttentiveRecommender, SequenceModelConfig, rank_metrics, target_ranks
+from ..report import line_chart
+from ..sequence_model import (PAD, VALIDATION_METRIC, Histories, SelfAttentiveRecommender, SequenceModelConfig,
+                              rank_metrics, target_ranks)
 from ..task import task_labels
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ SEQUENCE_EVENTS = ("view", "cart", "purchase")
 CO_OCCURRENCE_WINDOW = 3          # an item co-occurs with the next three of the same user
 CO_OCCURRENCE_RECENT = 5          # the user's latest items that propose the next
 WEIGHTS_FILE, ITEMS_FILE, SIDE_FILE = "weights.pt", "items.npy", "side.npy"
+CHART_K = 50                      # the report's hit-rate curve runs to this list length
 
 SEQUENCES_SQL = """
 SELECT user_id AS {user}, list(item_id ORDER BY ts, event_id) AS items
@@ -168,12 +171,13 @@ class NextItemTask:
                 scorers[ORACLE] = oracle
             for name, scorer in scorers.items():
                 ranks.setdefault(name, []).append(target_ranks(scorer, week.histories, mask_seen=False))
-        rows = {name: rank_metrics(np.concatenate(found)) for name, found in ranks.items()}
+        ranks = {name: np.concatenate(found) for name, found in ranks.items()}
+        rows = {name: rank_metrics(found) for name, found in ranks.items()}
         if ORACLE in rows:
             best = rows[ORACLE]["ndcg_at_10"]
             for row in rows.values():
                 row["share_of_oracle_ndcg"] = row["ndcg_at_10"] / best if best > 0 else float("nan")
-        return Evaluation(heads={}, tables={TABLE: rows})
+        return Evaluation(heads={}, tables={TABLE: rows}, figures=[hit_rate_chart(ranks), learning_chart(model.history)])
 
     def save(self, config: NextItemConfig, model: SelfAttentiveRecommender, data: NextItemData, metrics: dict,
              settings: Settings) -> str:
@@ -189,6 +193,26 @@ class NextItemTask:
                     "cutoffs": {split: [w.cutoff.isoformat() for w in weeks] for split, weeks in data.splits.items()}}
         return save_artifact(self.name, task_labels(self), json.loads(json.dumps(metadata, default=str)), settings,
                              write)
+
+
+def hit_rate_chart(ranks: dict[str, np.ndarray]) -> str:
+    """Per system, the share of test buyers whose next purchase is in its top k, k = 1..CHART_K."""
+    k = np.arange(1, CHART_K + 1)
+    curves = {name: (found[:, None] < k).mean(axis=0) for name, found in ranks.items()}
+    top = float(max(c.max() for c in curves.values())) * 1.1 or 1.0
+    return line_chart(f"hit rate by list length k (1 to {CHART_K})", {name: (k / CHART_K, c) for name, c in curves.items()},
+                      f"k / {CHART_K}", "share of buyers with the item in the top k", y_max=top, palette=True)
+
+
+def learning_chart(history: list[dict]) -> str:
+    """The training loss and validation NDCG@10 after each epoch (each scaled to its largest)."""
+    epochs = np.array([h["epoch"] for h in history], dtype=float)
+    series = {"training loss / its largest": np.array([h["loss"] for h in history]),
+              "validation NDCG@10 / its largest": np.array([h[f"validation_{VALIDATION_METRIC}"] for h in history],
+                                                           dtype=float)}
+    return line_chart(f"training, epoch by epoch (1 to {len(history)})",
+                      {name: (epochs / epochs.max(), values / np.nanmax(values)) for name, values in series.items()},
+                      f"epoch / {len(history)}", "share of the largest", markers=True, palette=True)
 
 
 class ItemIndex:
