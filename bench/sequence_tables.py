@@ -42,9 +42,13 @@ def shop_table(report: dict) -> str:
 
 
 def freshness_line(report: dict) -> str:
-    store = {"sqlite": "SQLite", "redis": "Redis"}.get(report["online_store"], report["online_store"])
-    return (f"Freshness on the demo shop ({store} online store, 2 cores): {report['events']:,} events of "
-            f"{report['day']} sent at {report['sent_per_second']:,.0f} events/s and consumed at "
-            f"{report['consumed_per_second']:,.0f}/s, {report['events_per_push']:.0f} events per push; from entering the "
-            f"stream to readable online p50 {report['freshness_p50_ms']:.0f} ms, p99 {report['freshness_p99_ms']:.0f} ms "
-            f"(max {report['freshness_max_ms']:.0f} ms).")
+    """One sentence per online store measured."""
+    lines = []
+    for run in report.get("runs", {}).values():
+        store = {"sqlite": "SQLite", "redis": "Redis"}.get(run["online_store"], run["online_store"])
+        lines.append(f"Freshness on the demo shop ({store} online store, 2 cores): {run['events']:,} events of "
+                     f"{run['day']} sent at {run['sent_per_second']:,.0f} events/s and consumed at "
+                     f"{run['consumed_per_second']:,.0f}/s, {run['events_per_push']:.0f} events per push; from entering "
+                     f"the stream to readable online p50 {run['freshness_p50_ms']:.0f} ms, p99 "
+                     f"{run['freshness_p99_ms']:.0f} ms (max {run['freshness_max_ms']:.0f} ms).")
+    return "\n\n".join(lines)

@@ -1,7 +1,8 @@
 """Freshness of the real-time path: a day of the demo shop's events replayed into the Redis stream
 at a fixed rate while the consumer (``feature_repo.stream.consume``) pushes session counters into
 the home's online store; per event, the time from entering the stream to its counter being
-readable online (the push returned), p50 and p99, with the rates both sides kept up.
+readable online (the push returned), p50 and p99, with the rates both sides kept up; one run per
+online store (the home's: SQLite, or Redis under the production profile), the others' kept.
 
     python -m bench.stream_freshness --home data [--rate 2000] [--events 15000] [--redis URL]
 """
@@ -9,11 +10,12 @@ readable online (the push returned), p50 and p99, with the rates both sides kept
 from __future__ import annotations
 
 import argparse
+import json
 import threading
 import time
 import uuid
 
-from bench.measure import write_results
+from bench.measure import RESULTS_DIR, write_results
 from feature_repo.store import open_store
 from feature_repo.stream import DEFAULT_REDIS, connect_redis, consume, replay
 from shopml.settings import Settings
@@ -59,7 +61,9 @@ def main() -> None:
     print(f"{result.events:,} events at {sent.events_per_second:,.0f}/s into {report['online_store']}: freshness "
           f"p50 {report['freshness_p50_ms']} ms, p99 {report['freshness_p99_ms']} ms "
           f"({report['events_per_push']} events per push)")
-    print(f"wrote {write_results('stream_freshness', report)}")
+    earlier = RESULTS_DIR / "stream_freshness.json"     # one run per online store, the others kept
+    runs = json.loads(earlier.read_text()).get("runs", {}) if earlier.is_file() else {}
+    print(f"wrote {write_results('stream_freshness', {'runs': runs | {report['online_store']: report}})}")
 
 
 if __name__ == "__main__":
