@@ -17,15 +17,8 @@ import uuid
 
 from bench.measure import RESULTS_DIR, write_results
 from feature_repo.store import open_store
-from feature_repo.stream import DEFAULT_REDIS, connect_redis, consume, replay
-from shopml.settings import Settings
-from shopml.warehouse.database import connect
-
-
-def busiest_day(settings: Settings):
-    with connect(settings.warehouse_path) as con:
-        return con.execute("SELECT ts::DATE AS day FROM events GROUP BY day ORDER BY count(*) DESC LIMIT 1"
-                           ).fetchall()[0][0]
+from feature_repo.stream import busiest_day, connect_redis, consume, replay
+from shopml.settings import DEFAULT_STREAM_REDIS, Settings
 
 
 def main() -> None:
@@ -33,7 +26,7 @@ def main() -> None:
     parser.add_argument("--home", default=None)
     parser.add_argument("--rate", type=float, default=2_000, help="events per second sent into the stream")
     parser.add_argument("--events", type=int, default=15_000)
-    parser.add_argument("--redis", default=DEFAULT_REDIS)
+    parser.add_argument("--redis", default=DEFAULT_STREAM_REDIS)
     args = parser.parse_args()
     settings = Settings.resolve(args.home)
     store, client = open_store(settings), connect_redis(args.redis)

@@ -25,16 +25,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
 from feature_repo.definitions import names
+from shopml.settings import DEFAULT_STREAM_REDIS
 
 log = logging.getLogger(__name__)
 
 STREAM_KEY = "shopml:events"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 SESSION_GAP = timedelta(minutes=30)
 FORGET_AFTER = timedelta(days=1)   # a user silent this long (in event time) leaves the consumer's memory
 FORGET_EVERY = 100                 # pushes between two such sweeps
@@ -55,7 +55,7 @@ class StreamError(RuntimeError):
     """The stream cannot do what was asked (no Redis, no such day, a malformed entry)."""
 
 
-def connect_redis(url: str = DEFAULT_REDIS):
+def connect_redis(url: str = DEFAULT_STREAM_REDIS):
     import redis
 
     client = redis.Redis.from_url(url)
@@ -64,6 +64,17 @@ def connect_redis(url: str = DEFAULT_REDIS):
     except redis.exceptions.ConnectionError as error:
         raise StreamError(f"no Redis at {url}: {error}") from None
     return client
+
+
+def busiest_day(settings) -> date:
+    """The day with the most events in the warehouse: the one to replay for a load figure."""
+    from shopml.warehouse.database import connect
+
+    with connect(settings.warehouse_path) as con:
+        found = con.execute("SELECT ts::DATE AS day FROM events GROUP BY day ORDER BY count(*) DESC LIMIT 1").fetchall()
+    if not found:
+        raise StreamError("the warehouse has no events")
+    return found[0][0]
 
 
 @dataclass
@@ -76,7 +87,7 @@ class ReplayResult:
         return self.events / self.seconds if self.seconds else float("inf")
 
 
-def replay(settings, client, day: datetime, rate: float, limit: int | None = None,
+def replay(settings, client, day: date, rate: float, limit: int | None = None,
            stream: str = STREAM_KEY) -> ReplayResult:
     """Send the warehouse's events of ``day`` (UTC) into the stream in time order, ``rate`` events
     a second (paced in 10 ms ticks), at most ``limit`` of them."""
@@ -152,22 +163,20 @@ class ConsumeResult:
 
 
 def consume(store, client, stream: str = STREAM_KEY, start_id: str = "$", idle_seconds: float | None = None,
-            max_events: int | None = None, counters: SessionCounters | None = None,
-            on_batch: Callable[[ConsumeResult], None] | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> ConsumeResult:
+            max_events: int | None = None, on_batch: Callable[[ConsumeResult], None] | None = None) -> ConsumeResult:
     """Read the stream from ``start_id`` (``$``: only new entries; ``0``: from the oldest kept) and
-    push each batch's users into ``user_realtime``; stop after ``idle_seconds`` without an entry,
-    after ``max_events``, or when ``should_stop()``."""
+    push each batch's users into ``user_realtime``; stop after ``idle_seconds`` without an entry or
+    after ``max_events``."""
     import pandas as pd
     from feast.data_source import PushMode
 
-    counters = counters or SessionCounters()
+    counters = SessionCounters()
     result = ConsumeResult(last_id=start_id)
     if start_id == "$":            # pin "now" once, so entries arriving between reads are never skipped
         newest = client.xinfo_stream(stream)["last-generated-id"] if client.exists(stream) else b"0-0"
         result.last_id = newest.decode() if isinstance(newest, bytes) else str(newest)
     idle_since = time.monotonic()
-    while not should_stop() and (max_events is None or result.events < max_events):
+    while max_events is None or result.events < max_events:
         count = READ_COUNT if max_events is None else min(READ_COUNT, max_events - result.events)
         found = client.xread({stream: result.last_id}, count=count, block=100)
         if not found:
@@ -175,18 +184,16 @@ def consume(store, client, stream: str = STREAM_KEY, start_id: str = "$", idle_s
                 break
             continue
         entries = found[0][1]
-        rows, entered_ms = {}, []
+        rows, entered_ms = {}, []           # per user, the row of their latest event in the batch
         for entry_id, fields in entries:
             user = int(fields[b"user_id"])
             ts_us = int(fields[b"ts_us"])
             gap = counters.update(user, int(fields[b"session_id"]), fields[b"event_type"].decode(), ts_us)
-            rows[user] = (ts_us, counters.views[user], counters.carts[user], gap)
+            rows[user] = {names.USER_ID: user, "ts_us": ts_us, "session_views": float(counters.views[user]),
+                          "session_carts": float(counters.carts[user]), "minutes_since_last_event": gap}
             entered_ms.append(int(entry_id.split(b"-")[0]))
-        users = list(rows)
-        frame = pd.DataFrame({
-            names.USER_ID: users,
-            names.EVENT_TIMESTAMP: pd.to_datetime([rows[u][0] for u in users], unit="us", utc=True),
-            **{feature: [float(rows[u][k + 1]) for u in users] for k, feature in enumerate(names.REALTIME_FEATURES)}})
+        frame = pd.DataFrame(list(rows.values()))
+        frame[names.EVENT_TIMESTAMP] = pd.to_datetime(frame.pop("ts_us"), unit="us", utc=True)
         store.push(names.USER_REALTIME_PUSH, frame, to=PushMode.ONLINE)
         readable_ms = time.time() * 1000
         result.latencies_ms.extend(readable_ms - entered for entered in entered_ms)
@@ -194,7 +201,7 @@ def consume(store, client, stream: str = STREAM_KEY, start_id: str = "$", idle_s
         result.pushes += 1
         result.last_id = entries[-1][0].decode()
         if result.pushes % FORGET_EVERY == 0:
-            counters.forget_before(max(rows[u][0] for u in users) - int(FORGET_AFTER.total_seconds() * 1e6))
+            counters.forget_before(max(row["ts_us"] for row in rows.values()) - int(FORGET_AFTER.total_seconds() * 1e6))
         idle_since = time.monotonic()
         if on_batch is not None:
             on_batch(result)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .settings import HOME_ENV_VAR, SERVING_TIME_ENV_VAR, Settings
+from .settings import DEFAULT_STREAM_REDIS, HOME_ENV_VAR, SERVING_TIME_ENV_VAR, Settings
 
 app = typer.Typer(help="shopml: a feature-store-centred ML platform for e-commerce.",
                   no_args_is_help=True, add_completion=False)
@@ -318,7 +318,7 @@ def stream_consume(
     from_start: Annotated[bool, typer.Option("--from-start", help="Read the entries already in the stream too.")] = False,
     idle_seconds: Annotated[Optional[float], typer.Option(help="Stop after this long without an event "
                                                                "(default: run until Ctrl-C).")] = None,
-    redis_url: RedisOption = "redis://127.0.0.1:6379/0",
+    redis_url: RedisOption = DEFAULT_STREAM_REDIS,
     home: HomeOption = None,
 ) -> None:
     """Read events from the stream and push each user's session counters into `user_realtime`."""
@@ -350,7 +350,7 @@ def stream_replay(
     day: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The day of the warehouse's events to send.")],
     rate: Annotated[float, typer.Option(help="Events per second.")] = 1_000,
     limit: Annotated[Optional[int], typer.Option(help="Send at most this many events.")] = None,
-    redis_url: RedisOption = "redis://127.0.0.1:6379/0",
+    redis_url: RedisOption = DEFAULT_STREAM_REDIS,
     home: HomeOption = None,
 ) -> None:
     """Send one day of the warehouse's events into the stream, in time order, at a chosen rate."""

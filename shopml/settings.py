@@ -18,6 +18,7 @@ from pathlib import Path
 
 HOME_ENV_VAR = "SHOPML_HOME"
 SERVING_TIME_ENV_VAR = "SHOPML_SERVING_TIME"
+DEFAULT_STREAM_REDIS = "redis://127.0.0.1:6379/0"      # the Redis holding the event stream (`shopml stream`)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 

@@ -89,9 +89,10 @@ class SelfAttentiveRecommender:
             losses = []
             for batch in _batches(windows, config.batch_size, rng):
                 inputs, targets = _padded([w[:-1] for w in batch]), _padded([w[1:] for w in batch])
-                hidden = self.network(inputs, self.side)
+                vectors = self.network.item_vectors(self.side)      # once a batch: the input and the softmax
+                hidden = self.network(inputs, vectors)
                 positions = targets > PAD
-                logits = hidden[positions] @ self.network.item_vectors(self.side)[1:].T
+                logits = hidden[positions] @ vectors[1:].T
                 loss = torch.nn.functional.cross_entropy(logits, targets[positions] - 1)
                 optimiser.zero_grad()
                 loss.backward()
@@ -127,9 +128,10 @@ class SelfAttentiveRecommender:
         self.network.eval()
         out = []
         with torch.no_grad():
+            vectors = self.network.item_vectors(self.side)
             for start in range(0, len(inputs), batch_size):
                 chunk = [s[-self.config.max_length:] if len(s) else np.array([PAD]) for s in inputs[start:start + batch_size]]
-                hidden = self.network(_padded(chunk), self.side)
+                hidden = self.network(_padded(chunk), vectors)
                 last = torch.as_tensor([len(s) - 1 for s in chunk])
                 out.append(hidden[torch.arange(len(chunk)), last].numpy())
         return np.vstack(out) if out else np.zeros((0, self.config.dimension), dtype=np.float32)
@@ -165,8 +167,9 @@ Scorer = Callable[[list[np.ndarray]], np.ndarray]   # users' inputs -> (users, i
 def ranking_metrics(scores: Scorer | np.ndarray, histories: Histories, mask_seen: bool = True,
                     k: int = TOP_K) -> dict[str, float]:
     """HR@k, NDCG@k and MRR of each user's one target in a full ranking of the catalogue by
-    ``scores`` (a scorer, or the (users, items + 1) scores of the histories' users), with ``mask_seen`` the items of the user's inputs
-    masked (the target itself never is); users without a target are skipped."""
+    ``scores`` (a scorer, or the (users, items + 1) scores of the histories' users), with
+    ``mask_seen`` the items of the user's inputs masked (the target itself never is); users without
+    a target are skipped."""
     return rank_metrics(target_ranks(scores, histories, mask_seen), k)
 
 
@@ -198,12 +201,17 @@ def target_ranks(scores: Scorer | np.ndarray, histories: Histories, mask_seen: b
     return np.concatenate(out) if out else np.zeros(0, dtype=int)
 
 
+def same_for_everyone(scores: np.ndarray) -> Scorer:
+    """A scorer that gives every user these (items + 1) scores, the pad never ranked."""
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    scores[PAD] = -np.inf
+    return lambda inputs: np.broadcast_to(scores, (len(inputs), len(scores)))
+
+
 def popularity(train: list[np.ndarray], items: int) -> Scorer:
     """A scorer that gives every user the items' counts in the training sequences."""
-    counts = np.bincount(np.concatenate(train) if train else np.zeros(0, dtype=int), minlength=items + 1)
-    counts = counts.astype(np.float64)
-    counts[PAD] = -np.inf
-    return lambda inputs: np.broadcast_to(counts, (len(inputs), items + 1))
+    return same_for_everyone(np.bincount(np.concatenate(train) if train else np.zeros(0, dtype=int),
+                                         minlength=items + 1))
 
 
 def _network(items: int, config: SequenceModelConfig, side_width: int | None):
@@ -228,9 +236,11 @@ def _network(items: int, config: SequenceModelConfig, side_width: int | None):
             vectors = self.item_embedding.weight
             return vectors if self.side_projection is None else vectors + self.side_projection(side)
 
-        def forward(self, sequences, side):
+        def forward(self, sequences, vectors):
+            """The hidden state at every position of the item ``sequences``, whose input vectors are
+            the rows of ``vectors`` (``item_vectors(side)``: shared with the output softmax)."""
             length = sequences.shape[1]
-            x = self.item_vectors(side)[sequences] * math.sqrt(config.dimension)
+            x = vectors[sequences] * math.sqrt(config.dimension)
             x = self.dropout(x + self.positions(torch.arange(length)))
             causal = nn.Transformer.generate_square_subsequent_mask(length)
             return self.norm(self.blocks(x, mask=causal, is_causal=True))

@@ -17,7 +17,7 @@ import pytest
 
 from feature_repo.definitions import names
 from feature_repo.store import open_store
-from feature_repo.stream import SessionCounters, StreamError, connect_redis, consume, replay
+from feature_repo.stream import SessionCounters, StreamError, busiest_day, connect_redis, consume, replay
 from tests.integration.test_feature_store import feature_home
 from tests.integration.test_production_store import REDIS, reachable
 
@@ -39,16 +39,11 @@ def stream():
     client.delete(key)
 
 
-def busiest_day(warehouse) -> datetime:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        day = con.execute("SELECT ts::DATE AS day FROM events GROUP BY day ORDER BY count(*) DESC LIMIT 1").fetchall()[0][0]
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-
-
 def test_replayed_events_become_session_counters_readable_online(settings, stream):
     client, key = stream
     store = open_store(settings)
-    day = busiest_day(settings.warehouse_path)
+    found = busiest_day(settings)
+    day = datetime(found.year, found.month, found.day, tzinfo=timezone.utc)
     consumed = {}
     reader = threading.Thread(target=lambda: consumed.setdefault(
         "result", consume(store, client, stream=key, idle_seconds=1.5)))

@@ -42,7 +42,7 @@ from ..kinds import ranking
 from ..labels import midnight_after
 from ..report import line_chart
 from ..sequence_model import (PAD, VALIDATION_METRIC, Histories, SelfAttentiveRecommender, SequenceModelConfig,
-                              rank_metrics, target_ranks)
+                              rank_metrics, same_for_everyone, target_ranks)
 from ..task import task_labels
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,11 @@ class NextItemTask:
         cutoffs = [latest - HORIZON * k for k in range(weeks)][::-1]
         index = ItemIndex(catalogue)
         history = timedelta(days=config.history_days)
-        train = [s for s in sequences_before(settings, cutoffs[0], history, index).values() if len(s) >= 2]
+        before = [sequences_before(settings, cutoff, history, index) for cutoff in cutoffs]
+        train = [s for s in before[0].values() if len(s) >= 2]
         splits = {"validation": [], "test": []}
-        for number, cutoff in enumerate(cutoffs):
-            week = next_purchases(settings, cutoff, history, index)
+        for number, (cutoff, sequences) in enumerate(zip(cutoffs, before)):
+            week = next_purchases(settings, cutoff, sequences, index)
             splits["validation" if number < config.validation_weeks else "test"].append(week)
         log.info("next_item: %d training sequences; buyers with a history: %s", len(train),
                  {split: [len(w.users) for w in weeks] for split, weeks in splits.items()})
@@ -245,10 +246,9 @@ def sequences_before(settings: Settings, cutoff: datetime, history: timedelta, i
     return out
 
 
-def next_purchases(settings: Settings, cutoff: datetime, history: timedelta, index: ItemIndex) -> Week:
-    """The users who buy in the week after ``cutoff`` and have a history before it: their
-    sequences before it and their first purchase after it."""
-    sequences = sequences_before(settings, cutoff, history, index)
+def next_purchases(settings: Settings, cutoff: datetime, sequences: dict[int, np.ndarray], index: ItemIndex) -> Week:
+    """The users who buy in the week after ``cutoff`` and have a history before it (``sequences``,
+    from ``sequences_before``): their sequences and their first purchase after it."""
     with connect(settings.warehouse_path) as con:
         targets = con.sql(FIRST_PURCHASES_SQL.format(user=names.USER_ID), params=[cutoff, cutoff + HORIZON]).pl()
     targets = targets.filter(pl.col(names.USER_ID).is_in(list(sequences))).sort(names.USER_ID)
@@ -262,8 +262,7 @@ def popular_items(settings: Settings, cutoff: datetime, index: ItemIndex):
         counts = con.sql(POPULAR_SQL, params=[cutoff - timedelta(days=POPULARITY_DAYS), cutoff]).pl()
     scores = np.zeros(len(index.item_ids) + 1)
     np.add.at(scores, index.of(counts["item_id"].to_numpy()), counts["purchases"].to_numpy())
-    scores[PAD] = -np.inf
-    return lambda inputs: np.broadcast_to(scores, (len(inputs), len(scores)))
+    return same_for_everyone(scores)
 
 
 def co_occurrence(train: list[np.ndarray], items: int):
