@@ -49,10 +49,6 @@ FROM events;
 CREATE TEMP TABLE user_snapshots AS
 SELECT u.user_id, s.day FROM users u JOIN snapshot_days s ON u.signup_ts < s.day;
 """
-REALTIME_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.USER_ID}, "
-                   f"CAST(NULL AS TIMESTAMPTZ) AS {names.EVENT_TIMESTAMP}, "
-                   + ", ".join(f"CAST(NULL AS DOUBLE) AS {f}" for f in names.REALTIME_FEATURES)
-                   + " WHERE false")
 # until `shopml index build` and `shopml train user_embedding` write them, the embedding tables
 # exist empty, so Feast can read them
 EMBEDDING_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {{key}}, CAST(NULL AS TIMESTAMPTZ) AS "
@@ -161,8 +157,7 @@ def build_features(settings: Settings, views: Iterable[str] | None = None, force
             results.append(result)
             if on_view is not None:
                 on_view(result)
-        for view, empty in ((names.USER_REALTIME, REALTIME_SCHEMA),
-                            (names.ITEM_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.ITEM_ID)),
+        for view, empty in ((names.ITEM_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.ITEM_ID)),
                             (names.USER_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.USER_ID)),
                             (names.USER_SEGMENT, SEGMENT_SCHEMA), (names.ITEM_FORECAST, FORECAST_SCHEMA),
                             (names.ITEM_REVIEW_SENTIMENT, REVIEW_SCHEMA)):

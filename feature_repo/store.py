@@ -135,5 +135,5 @@ def materialize(settings: Settings, end: datetime | None = None) -> Materializat
     with warnings.catch_warnings():        # ibis (under Feast) warns of a DuckDB rename on every view
         warnings.simplefilter("ignore", DeprecationWarning)
         store.materialize(start_date=BEGINNING, end_date=end,
-                          feature_views=[*names.BATCH_VIEWS, *names.WRITTEN_VIEWS])
+                          feature_views=[*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS])
     return Materialization(start=BEGINNING, end=end)

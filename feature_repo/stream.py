@@ -8,10 +8,14 @@ through Feast's push API (``PushMode.ONLINE``), so a counter is readable online 
 returns. Each entry's stream id is the time Redis received it, so the consumer measures freshness
 per event: the time from entering the stream to the push that makes it readable.
 
-A session is the event's ``session_id``; an event without one starts a new session after
-``SESSION_GAP`` of silence. Pushed per user: the current session's views and carts and the
-minutes between this event and the user's previous one (the gap that led to it, NaN when the
-consumer has none in memory; a reader takes the time since the event from the row's timestamp).
+Only navigation events (``names.NAVIGATION``: search, view, cart, purchase; the replay sends
+searches too) move the counters; likes, favourites and shares pass by. A session is the event's
+``session_id``; an event without one starts a new session after ``SESSION_GAP`` of silence.
+Pushed per user (``names.REALTIME_FEATURES``): the current session's searches, views, carts and
+purchases, its age in minutes, its last action, and the minutes between this event and the
+user's previous one (the gap that led to it, NaN when the consumer has none in memory; a reader
+takes the time since the event from the row's timestamp). ``sql/user_realtime.sql`` computes the
+same rows from the warehouse (the view's offline history, for training); a test holds them equal.
 A user silent for ``FORGET_AFTER`` leaves the consumer's memory, so it holds the active users only.
 
 Written by hand: Feast's stream ingestion (``StreamFeatureView`` with a Spark or Flink processor)
@@ -44,10 +48,15 @@ LATENCIES_KEPT = 1_000_000         # freshness figures kept (the latest)
 NO_SESSION = -1
 
 EVENTS_SQL = """
-SELECT user_id, coalesce(session_id, -1) AS session_id, event_type, coalesce(item_id, -1) AS item_id,
-       epoch_us(ts) AS ts_us
-FROM events WHERE ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ AND user_id IS NOT NULL
-ORDER BY ts, event_id
+SELECT user_id, session_id, event_type, item_id, ts_us FROM (
+    SELECT user_id, coalesce(session_id, -1) AS session_id, event_type, coalesce(item_id, -1) AS item_id,
+           epoch_us(ts) AS ts_us, event_id AS tie
+    FROM events WHERE ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ AND user_id IS NOT NULL
+    UNION ALL
+    SELECT user_id, coalesce(session_id, -1), 'search', -1, epoch_us(ts), -1
+    FROM searches WHERE ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ AND user_id IS NOT NULL
+)
+ORDER BY ts_us, tie
 """
 
 
@@ -97,7 +106,7 @@ def replay(settings, client, day: date, rate: float, limit: int | None = None,
         raise StreamError(f"the replay rate must be positive, not {rate}")
     start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     with connect(settings.warehouse_path) as con:
-        events = con.execute(EVENTS_SQL, [start, start + timedelta(days=1)]).fetchnumpy()
+        events = con.execute(EVENTS_SQL, [start, start + timedelta(days=1)] * 2).fetchnumpy()
     total = len(events["user_id"]) if limit is None else min(limit, len(events["user_id"]))
     if total == 0:
         raise StreamError(f"the warehouse has no events on {start:%Y-%m-%d}")
@@ -119,33 +128,44 @@ def replay(settings, client, day: date, rate: float, limit: int | None = None,
 
 
 @dataclass
+class Session:
+    id: int
+    first_us: int
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(names.NAVIGATION, 0))
+    last_action: int = 0          # 1-based in names.NAVIGATION; 0: none yet
+
+
+@dataclass
 class SessionCounters:
-    """Each user's current session: its id, views, carts and the time of the user's last event."""
-    session: dict[int, int] = field(default_factory=dict)
-    views: dict[int, int] = field(default_factory=dict)
-    carts: dict[int, int] = field(default_factory=dict)
+    """Each user's current session and the time of their last navigation event."""
+    sessions: dict[int, Session] = field(default_factory=dict)
     last_us: dict[int, int] = field(default_factory=dict)
 
-    def update(self, user: int, session: int, event_type: str, ts_us: int) -> float:
-        """Count one event; returns the minutes since the user's previous event (NaN when there is
-        none this consumer remembers)."""
+    def update(self, user: int, session: int, event_type: str, ts_us: int) -> dict[str, float] | None:
+        """Count one event; returns the user's ``names.REALTIME_FEATURES`` after it, or None for an
+        event that is not a navigation event."""
+        if event_type not in names.NAVIGATION:
+            return None
         previous = self.last_us.get(user)
         gap_us = float("nan") if previous is None else max(0, ts_us - previous)
-        new = (previous is None or session != self.session.get(user)
-               or (session == NO_SESSION and gap_us > SESSION_GAP.total_seconds() * 1e6))
-        if new:
-            self.session[user], self.views[user], self.carts[user] = session, 0, 0
-        self.views[user] += event_type == "view"
-        self.carts[user] += event_type == "cart"
+        current = self.sessions.get(user)
+        if (current is None or session != current.id
+                or (session == NO_SESSION and gap_us > SESSION_GAP.total_seconds() * 1e6)):
+            current = self.sessions[user] = Session(id=session, first_us=ts_us)
+        current.counts[event_type] += 1
+        current.last_action = names.NAVIGATION.index(event_type) + 1
         self.last_us[user] = max(ts_us, previous or ts_us)
-        return gap_us / 60e6
+        return {"session_views": float(current.counts["view"]), "session_carts": float(current.counts["cart"]),
+                "minutes_since_last_event": gap_us / 60e6, "session_searches": float(current.counts["search"]),
+                "session_purchases": float(current.counts["purchase"]),
+                "session_minutes": max(0, ts_us - current.first_us) / 60e6, "last_action": float(current.last_action)}
 
     def forget_before(self, ts_us: int) -> int:
         """Drop the users whose last event came before ``ts_us`` (their next event starts afresh);
         returns how many, so a consumer's memory follows the active users, not every user seen."""
         silent = [user for user, last in self.last_us.items() if last < ts_us]
         for user in silent:
-            del self.session[user], self.views[user], self.carts[user], self.last_us[user]
+            del self.sessions[user], self.last_us[user]
         return len(silent)
 
 
@@ -188,21 +208,23 @@ def consume(store, client, stream: str = STREAM_KEY, start_id: str = "$", idle_s
         for entry_id, fields in entries:
             user = int(fields[b"user_id"])
             ts_us = int(fields[b"ts_us"])
-            gap = counters.update(user, int(fields[b"session_id"]), fields[b"event_type"].decode(), ts_us)
-            rows[user] = {names.USER_ID: user, "ts_us": ts_us, "session_views": float(counters.views[user]),
-                          "session_carts": float(counters.carts[user]), "minutes_since_last_event": gap}
-            entered_ms.append(int(entry_id.split(b"-")[0]))
+            counted = counters.update(user, int(fields[b"session_id"]), fields[b"event_type"].decode(), ts_us)
+            if counted is not None:
+                rows[user] = {names.USER_ID: user, "ts_us": ts_us, **counted}
+                entered_ms.append(int(entry_id.split(b"-")[0]))
+        result.events += len(entries)
+        result.last_id = entries[-1][0].decode()
+        idle_since = time.monotonic()
+        if not rows:
+            continue
         frame = pd.DataFrame(list(rows.values()))
         frame[names.EVENT_TIMESTAMP] = pd.to_datetime(frame.pop("ts_us"), unit="us", utc=True)
         store.push(names.USER_REALTIME_PUSH, frame, to=PushMode.ONLINE)
         readable_ms = time.time() * 1000
         result.latencies_ms.extend(readable_ms - entered for entered in entered_ms)
-        result.events += len(entries)
         result.pushes += 1
-        result.last_id = entries[-1][0].decode()
         if result.pushes % FORGET_EVERY == 0:
             counters.forget_before(max(row["ts_us"] for row in rows.values()) - int(FORGET_AFTER.total_seconds() * 1e6))
-        idle_since = time.monotonic()
         if on_batch is not None:
             on_batch(result)
     return result

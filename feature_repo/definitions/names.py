@@ -48,6 +48,11 @@ TASTE_COUNTS = ("views_decayed", "carts_decayed", "purchases_decayed", "engageme
 # (its subcategory, else its category): below 0.8 budget, above 1.25 premium, else mid
 PRICE_BANDS = ("budget", "mid", "premium")
 
+# real-time counters of the current session, pushed per event (user_realtime); its offline history
+# is built by SQL like a batch view, its online rows come from the stream only (never materialised)
+NAVIGATION = ("search", "view", "cart", "purchase")      # the events that move them; last_action is 1-based
+REALTIME_FEATURES = ("session_views", "session_carts", "minutes_since_last_event", "session_searches",
+                     "session_purchases", "session_minutes", "last_action")
 # view -> (entity keys, numeric features, text features), in the column order the SQL writes
 FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     USER_ACTIVITY: ((USER_ID,), (
@@ -80,15 +85,15 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
         "sale_days_total", "units_per_day_on_sale", "promo_days_7d", "on_promo", "price_vs_base", "price_change_vs_28d_avg", "category_units_7d",
         "category_units_28d"), ()),
     AD_STATS: ((AD_ID,), ("impressions_30d", "clicks_30d", "conversions_30d", "smoothed_ctr_30d"), ()),
+    USER_REALTIME: ((USER_ID,), REALTIME_FEATURES, ()),
 }
 BATCH_VIEWS = tuple(FEATURES)
+MATERIALIZED_VIEWS = tuple(view for view in BATCH_VIEWS if view != USER_REALTIME)
 
 # the item embedding: one unit vector (float32) per item, title + description through the text model
 EMBEDDING = "embedding"
 EMBEDDING_DIMENSION = 384
 
-# real-time counters pushed per event (user_realtime)
-REALTIME_FEATURES = ("session_views", "session_carts", "minutes_since_last_event")
 # request-time inputs and the on-demand features computed from them
 REQUEST_INPUTS = ("ad_position", "hour_of_day")
 REQUEST_FEATURES = ("position_prior", "is_evening", "ctr_position_adjusted")

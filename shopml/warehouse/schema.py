@@ -171,6 +171,12 @@ TRUTH_SESSIONS = _table(
     ("session_id", "BIGINT"), ("category", "VARCHAR"), ("p_like", "DOUBLE"), ("p_favorite", "DOUBLE"),
     ("p_share", "DOUBLE"), schema=TRUTH_SCHEMA,
 )
+TRUTH_SESSION_STEPS = _table(
+    "session_steps", "every step of every session (step k: after its k-th search, view, cart or purchase in "
+    "time order; 0: just opened) with the true probability of each next action (leave: the session ends)",
+    ("session_id", "BIGINT"), ("step", "INTEGER"), ("p_search", "FLOAT"), ("p_view", "FLOAT"), ("p_cart", "FLOAT"),
+    ("p_purchase", "FLOAT"), ("p_leave", "FLOAT"), schema=TRUTH_SCHEMA,
+)
 TRUTH_SEARCHES = _table(
     "searches", "the item each searcher intended",
     ("search_id", "BIGINT"), ("intended_item_id", "BIGINT"), schema=TRUTH_SCHEMA,
@@ -193,7 +199,7 @@ TRUTH_REVIEW_ASPECTS = _table(
 
 TRUTH_TABLES = (
     TRUTH_USERS, TRUTH_USER_DAYS, TRUTH_ITEMS, TRUTH_ADS, TRUTH_CATEGORIES, TRUTH_CATEGORY_DAYS,
-    TRUTH_AD_IMPRESSIONS, TRUTH_SESSIONS,
+    TRUTH_AD_IMPRESSIONS, TRUTH_SESSIONS, TRUTH_SESSION_STEPS,
     TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_REVIEWS, TRUTH_REVIEW_ASPECTS,
 )
 

@@ -10,14 +10,15 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import duckdb
+import polars as pl
 import pytest
 
 from feature_repo.definitions import names
 from feature_repo.store import open_store
-from feature_repo.stream import SessionCounters, StreamError, busiest_day, connect_redis, consume, replay
+from feature_repo.stream import EVENTS_SQL, SessionCounters, StreamError, busiest_day, connect_redis, consume, replay
 from tests.integration.test_feature_store import feature_home
 from tests.integration.test_production_store import REDIS, reachable
 
@@ -53,21 +54,23 @@ def test_replayed_events_become_session_counters_readable_online(settings, strea
     reader.join(timeout=60)
     result = consumed["result"]
     assert sent.events == result.events == EVENTS
-    assert len(result.latencies_ms) == EVENTS and 0 < result.percentile(50) <= result.percentile(99) < 5_000
 
+    # online, each user's counters equal the view's offline history (sql/user_realtime.sql) at the
+    # user's last navigation event sent; the gap before a user's first event of the day is NaN
+    # online (the consumer did not see the one before it)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        expected = con.execute("""
-            WITH sent AS (SELECT * FROM events WHERE ts >= ? AND ts < ? + INTERVAL 1 DAY
-                          ORDER BY ts, event_id LIMIT ?),
-                 latest AS (SELECT user_id, arg_max(session_id, ts) AS session_id FROM sent GROUP BY user_id)
-            SELECT user_id, count(*) FILTER (event_type = 'view'), count(*) FILTER (event_type = 'cart')
-            FROM sent JOIN latest USING (user_id, session_id) GROUP BY user_id ORDER BY user_id""",
-                               [day, day, EVENTS]).fetchall()
-    online = store.get_online_features(
-        features=[f"{names.USER_REALTIME}:{f}" for f in ("session_views", "session_carts")],
-        entity_rows=[{names.USER_ID: user} for user, _, _ in expected]).to_dict()
-    assert list(zip(online[names.USER_ID], online["session_views"], online["session_carts"])) == [
-        (user, float(views), float(carts)) for user, views, carts in expected]
+        events = con.sql(EVENTS_SQL, params=[day, day + timedelta(days=1)] * 2).pl().head(EVENTS)
+    navigation = events.filter(pl.col("event_type").is_in(names.NAVIGATION))
+    assert len(result.latencies_ms) == navigation.height and 0 < result.percentile(50) <= result.percentile(99) < 5_000
+    last = navigation.group_by(names.USER_ID).agg(pl.col("ts_us").max()).sort(names.USER_ID)
+    history = pl.read_parquet(settings.features_dir / f"{names.USER_REALTIME}.parquet").with_columns(
+        ts_us=pl.col(names.EVENT_TIMESTAMP).dt.epoch("us"))
+    expected = last.join(history, on=[names.USER_ID, "ts_us"], how="left").sort(names.USER_ID)
+    compared = [f for f in names.REALTIME_FEATURES if f != "minutes_since_last_event"]
+    online = store.get_online_features(features=[f"{names.USER_REALTIME}:{f}" for f in compared],
+                                       entity_rows=[{names.USER_ID: u} for u in expected[names.USER_ID]]).to_dict()
+    for feature in compared:
+        assert online[feature] == pytest.approx(expected[feature].to_list()), feature
 
 
 def test_the_consumer_stops_when_asked_and_reads_only_new_entries(settings, stream):
@@ -91,18 +94,22 @@ def test_a_day_without_events_and_an_unreachable_redis_are_clear_errors(settings
 def test_session_counters_restart_with_a_new_session_or_after_a_silence():
     counters = SessionCounters()
     minute = 60_000_000
-    assert math.isnan(counters.update(7, 1, "view", 0))                      # nothing before it
-    counters.update(7, 1, "cart", minute)
-    assert (counters.views[7], counters.carts[7]) == (1, 1)
-    assert counters.update(7, 2, "view", 3 * minute) == pytest.approx(2.0)     # a new session id
-    assert (counters.views[7], counters.carts[7]) == (1, 0)
+    first = counters.update(7, 1, "search", 0)
+    assert math.isnan(first["minutes_since_last_event"]) and first["last_action"] == 1.0   # nothing before it
+    assert counters.update(7, 1, "like", minute // 2) is None                            # not navigation
+    counters.update(7, 1, "view", minute)
+    after_cart = counters.update(7, 1, "cart", 2 * minute)
+    assert (after_cart["session_searches"], after_cart["session_views"], after_cart["session_carts"],
+            after_cart["session_minutes"], after_cart["last_action"]) == (1, 1, 1, 2.0, 3.0)
+    renewed = counters.update(7, 2, "view", 5 * minute)                                  # a new session id
+    assert (renewed["minutes_since_last_event"], renewed["session_views"], renewed["session_carts"],
+            renewed["session_minutes"]) == (pytest.approx(3.0), 1, 0, 0)
     counters.update(8, -1, "view", 0)
-    counters.update(8, -1, "view", 10 * minute)                               # no id: within the gap
-    assert counters.views[8] == 2
-    counters.update(8, -1, "view", 45 * minute)                               # 35 minutes of silence
-    assert counters.views[8] == 1
+    assert counters.update(8, -1, "view", 10 * minute)["session_views"] == 2             # no id: within the gap
+    assert counters.update(8, -1, "view", 45 * minute)["session_views"] == 1             # 35 minutes of silence
     assert counters.forget_before(10 * minute) == 1 and 7 not in counters.last_us and 8 in counters.last_us
-    assert math.isnan(counters.update(7, 2, "view", 50 * minute)) and counters.views[7] == 1
+    again = counters.update(7, 2, "view", 50 * minute)
+    assert math.isnan(again["minutes_since_last_event"]) and again["session_views"] == 1
 
 
 def test_the_commands_replay_and_consume(settings):

@@ -19,9 +19,9 @@ from .churn import draw_churn, hazards
 from .config import MICROS_PER_SECOND, SECONDS_PER_DAY
 from .intensity import DayIntensity
 from .prices import DayPrices
-from .sessions import DaySessions, run_sessions
+from .sessions import DaySessions, next_action_truth, run_sessions
 from .reviews import WrittenReviews, sentiment_of, write_reviews
-from .world import World, day_rng, engagement_rng, text_rng
+from .world import World, day_rng, engagement_rng, order_rng, text_rng
 
 DayLog = dict[schema.Table, dict[str, np.ndarray]]
 
@@ -97,8 +97,9 @@ class Simulation:
             log.update(self._promotion_rows(day, send_promotions(world, day, prices, rng)))
         live = np.flatnonzero(state.alive & (world.population.signup_day <= day))
         intensity = world.intensity(live, day, prices)
-        day_sessions = run_sessions(world, day, intensity, prices, rng,
-                                    engagement_rng(world.config.seed, day, stream))
+        seed = world.config.seed
+        day_sessions = run_sessions(world, day, intensity, prices, rng, engagement_rng(seed, day, stream),
+                                    order_rng(seed, day, stream))
         log.update(self._session_rows(day, day_sessions, intensity, prices, rng,
                                       text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
@@ -164,6 +165,8 @@ class Simulation:
         log[schema.TRUTH_SESSIONS] = dict(
             session_id=session_ids, category=np.array(vocab.CATEGORIES, dtype=object)[s.category],
             **{f"p_{kind}": p_engage[s.row, s.category] for kind, p_engage in intensity.engage.items()})
+        steps = next_action_truth(self.world, ds, intensity)
+        log[schema.TRUTH_SESSION_STEPS] = dict(session_id=session_ids[steps.pop("session")], **steps)
         log.update(self._search_rows(day, ds, session_ids, bought_key))
         log.update(self._ad_rows(day, ds, session_ids, bought_key))
         return log

@@ -6,6 +6,13 @@ viewed item is carted, with the probability of ``intensity.cart`` for that categ
 chosen by utility among what was viewed (what the search was for and clicked ads weigh most).
 A cart becomes a purchase with probability ``intensity.buy``. A session may also like, favourite
 and share (each at most once) one of the items it viewed. Session times stay within the day (no session starts after 23:00 and none lasts 30 min).
+
+The path of a session, step by step: it opens; it searches (with ``search_rate``) and views the
+results it clicks, within ``BROWSE_START`` seconds; then it views ``1 + Poisson(m)`` more items,
+browsed and clicked ads in a random order, 45 s apart (m: the browsing mean plus the expected ad
+clicks); then it carts (``intensity.cart``) or leaves; a cart is bought (``intensity.buy``) or
+left. ``next_action_truth`` gives, at every step, the true probability of each next action under
+this process and the session's hidden state.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from scipy.stats import poisson
 
 from .ads import AdOutcome, ads_by_category, run_ads
 from .intensity import DayIntensity
@@ -25,6 +34,9 @@ HOUR_WEIGHTS = np.array([2, 1, 1, 1, 1, 2, 4, 6, 7, 7, 7, 8, 9, 9, 8, 7, 7, 8, 1
 HOUR_WEIGHTS /= HOUR_WEIGHTS.sum()
 LAST_START_SECOND = 23 * 3600
 INTENT_BONUS = 2.0          # carting utility bonus of the clicked search target
+BROWSE_START = 30           # seconds: search results are viewed before, browsing and ads after
+VIEW_SPACING = 45           # seconds between two browsing views (plus up to 30 s)
+NEXT_ACTIONS = ("search", "view", "cart", "purchase", "leave")   # what a session does after a step
 
 
 @dataclass
@@ -83,25 +95,32 @@ def _browse(world: World, sessions: Sessions, prices: DayPrices, rng) -> Views:
     ratio = prices.price / cat.base_price
     weights = cat.appeal * prices.on_sale * ratio ** -cat.elasticity[cat.category]
     sampler = GroupedSampler(cat.category, weights, N_CATEGORIES)
-    session, rank = expand(1 + rng.poisson(world.behaviour.browse_views_mean, len(sessions.user)))
-    offset = 30 + 45 * rank + rng.integers(0, 30, len(session))
-    return Views(session=session, item=sampler.draw(sessions.category[session], rng), offset=offset,
+    session, _ = expand(1 + rng.poisson(world.behaviour.browse_views_mean, len(sessions.user)))
+    jitter = rng.integers(0, 30, len(session))      # the offset is set once ads are mixed in (``_all_views``)
+    return Views(session=session, item=sampler.draw(sessions.category[session], rng), offset=jitter,
                  bonus=np.zeros(len(session)))
 
 
-def _all_views(browse: Views, searches: SearchOutcome, ads: AdOutcome, ad_bonus: float) -> Views:
-    """Browsing, clicked search results and clicked ads: every item the session looked at."""
+def _all_views(browse: Views, searches: SearchOutcome, ads: AdOutcome, ad_bonus: float, order_rng) -> Views:
+    """Every item the session looked at: clicked search results first, by position, then browsing
+    and clicked ads in a random order (``order_rng``), ``VIEW_SPACING`` apart. A clicked ad's
+    impression moves to 3 s before its view."""
     clicked = searches.shown_clicked
-    search_session = searches.session[searches.shown_search[clicked]]
-    intent = searches.shown_grade[clicked] == 3
-    ad_clicked = ads.clicked
+    ad_clicked = np.flatnonzero(ads.clicked)
+    later = Views(session=np.concatenate([browse.session, ads.session[ad_clicked]]),
+                  item=np.concatenate([browse.item, ads.item[ad_clicked]]),
+                  offset=np.concatenate([browse.offset, order_rng.integers(0, 30, len(ad_clicked))]),
+                  bonus=np.concatenate([browse.bonus, np.full(len(ad_clicked), ad_bonus)]))
+    order = np.lexsort((order_rng.random(len(later.session)), later.session))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - np.searchsorted(later.session[order], later.session[order])
+    later.offset = BROWSE_START + VIEW_SPACING * rank + later.offset
+    ads.offset[ad_clicked] = later.offset[len(browse.session):] - 3
     views = Views(
-        session=np.concatenate([browse.session, search_session, ads.session[ad_clicked]]),
-        item=np.concatenate([browse.item, searches.shown_item[clicked], ads.item[ad_clicked]]),
-        offset=np.concatenate([browse.offset, 5 + 8 * searches.shown_position[clicked],
-                               ads.offset[ad_clicked] + 3]),
-        bonus=np.concatenate([browse.bonus, INTENT_BONUS * intent,
-                              np.full(ad_clicked.sum(), ad_bonus)]),
+        session=np.concatenate([searches.session[searches.shown_search[clicked]], later.session]),
+        item=np.concatenate([searches.shown_item[clicked], later.item]),
+        offset=np.concatenate([2 + 2 * searches.shown_position[clicked], later.offset]),
+        bonus=np.concatenate([INTENT_BONUS * (searches.shown_grade[clicked] == 3), later.bonus]),
     )
     keep = views.item >= 0
     return Views(*(getattr(views, f)[keep] for f in ("session", "item", "offset", "bonus")))
@@ -145,9 +164,9 @@ def _engagement(world: World, sessions: Sessions, views: Views, intensity: DayIn
 
 
 def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPrices, rng,
-                 engagement_rng) -> DaySessions:
-    """``engagement_rng`` draws likes, favourites and shares, apart from ``rng`` so that they never
-    move a purchase."""
+                 engagement_rng, order_rng) -> DaySessions:
+    """``engagement_rng`` draws likes, favourites and shares, and ``order_rng`` the order of browsing
+    and ad views, apart from ``rng`` so that they never move a purchase."""
     cat, b = world.catalog, world.behaviour
     sessions = start_sessions(world, day, intensity, rng)
     search_view = SearchCatalogView(
@@ -157,9 +176,40 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
     searches = run_searches(sessions.category, cat, search_view, b, rng)
     ads = run_ads(sessions.user, sessions.category, sessions.hour, world.population, cat,
                   ads_by_category(cat, N_CATEGORIES), b, rng)
-    views = _all_views(_browse(world, sessions, prices, rng), searches, ads, b.ad_conversion_boost)
+    views = _all_views(_browse(world, sessions, prices, rng), searches, ads, b.ad_conversion_boost, order_rng)
     return DaySessions(
         sessions=sessions, views=views, engagement=_engagement(world, sessions, views, intensity, engagement_rng),
         baskets=_fill_baskets(world, sessions, views, intensity, prices, rng),
         searches=searches, ads=ads,
     )
+
+
+def next_action_truth(world: World, ds: DaySessions, intensity: DayIntensity) -> dict[str, np.ndarray]:
+    """Every step of every session (``step`` k: after its k-th search, view, cart or purchase; 0:
+    it has just opened) with the true probability of each of ``NEXT_ACTIONS`` next. After the
+    j-th view past the search, another follows with P(Poisson(m) >= j | Poisson(m) >= j - 1)."""
+    s, views, baskets, b = ds.sessions, ds.views, ds.baskets, world.behaviour
+    n = len(s.user)
+    searched = np.zeros(n, dtype=np.int64)
+    searched[ds.searches.session] = 1
+    early = np.bincount(views.session, weights=views.offset < BROWSE_START, minlength=n).astype(np.int64)
+    later = np.bincount(views.session, minlength=n) - early
+    carted = np.zeros(n, dtype=np.int64)
+    carted[baskets.session] = 1
+    bought = np.zeros(n, dtype=np.int64)
+    bought[baskets.session[baskets.bought]] = 1
+    session, step = expand(1 + searched + early + later + carted + bought)
+    m = b.browse_views_mean + world.expected_ad_clicks(s.user, s.category, s.hour)
+    j = step - searched[session] - early[session]               # views past the search so far
+    more = poisson.sf(j - 1, m[session]) / np.maximum(poisson.sf(j - 2, m[session]), 1e-300)
+    cart = intensity.cart[s.row, s.category][session]
+    buy = intensity.buy[s.row][session]
+    opening, searching, browsing = step == 0, (step > 0) & (j <= 0), (j >= 1) & (j <= later[session])
+    after_cart = (j == later[session] + 1) & (carted[session] == 1)
+    p = np.zeros((len(step), len(NEXT_ACTIONS)))
+    p[:, 0] = np.where(opening, b.search_rate, 0.0)
+    p[:, 1] = np.select([opening, searching, browsing], [1 - b.search_rate, 1.0, more], 0.0)
+    p[:, 2] = np.where(browsing, (1 - more) * cart, 0.0)
+    p[:, 3] = np.where(after_cart, buy, 0.0)
+    p[:, 4] = 1 - p[:, :4].sum(axis=1)
+    return dict(session=session, step=step, **{f"p_{action}": p[:, a] for a, action in enumerate(NEXT_ACTIONS)})

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from . import vocabulary as vocab
+from .ads import ExpectedClicks
 from .catalog import Catalog, build_catalog
 from .churn import UserState, churn_probability, hazards
 from .config import SimulationConfig
@@ -22,16 +24,25 @@ def day_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream]))
 
 
+def _apart(seed: int, day: int, stream: int, purpose: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream, purpose]))
+
+
 def text_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
     """The stream that writes text on (seed, day, stream): apart from ``day_rng``, so how text is
     written never moves a purchase."""
-    return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream, 1]))
+    return _apart(seed, day, stream, 1)
 
 
 def engagement_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
     """The stream that draws likes, favourites and shares on (seed, day, stream), apart from
     ``day_rng`` like ``text_rng``."""
-    return np.random.default_rng(np.random.SeedSequence([seed, day + 1, stream, 2]))
+    return _apart(seed, day, stream, 2)
+
+
+def order_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
+    """The stream that orders each session's browsing and ad views, apart from ``day_rng``."""
+    return _apart(seed, day, stream, 3)
 
 
 @dataclass
@@ -53,6 +64,10 @@ class World:
     @property
     def behaviour(self):
         return self.config.behaviour
+
+    @cached_property
+    def expected_ad_clicks(self) -> ExpectedClicks:
+        return ExpectedClicks(self.population, self.catalog, self.behaviour)
 
     def intensity(self, users: np.ndarray, day: int, prices: DayPrices,
                   push_active: np.ndarray | None = None, coupon_discount: np.ndarray | None = None):
