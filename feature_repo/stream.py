@@ -39,7 +39,7 @@ from shopml.settings import DEFAULT_STREAM_REDIS
 log = logging.getLogger(__name__)
 
 STREAM_KEY = "shopml:events"
-SESSION_GAP = timedelta(minutes=30)
+SESSION_GAP = timedelta(minutes=names.SESSION_GAP_MINUTES)
 FORGET_AFTER = timedelta(days=1)   # a user silent this long (in event time) leaves the consumer's memory
 FORGET_EVERY = 100                 # pushes between two such sweeps
 MAX_STREAM_LENGTH = 1_000_000      # entries kept (approximately): older ones are trimmed

@@ -50,10 +50,11 @@ def fit_binary(config: BoostingConfig, layout: FeatureLayout, train: pl.DataFram
 
 def save_task_model(task, model: dict[str, lgb.Booster], primary: str, config, splits: dict[str, pl.DataFrame],
                     layout: FeatureLayout, metrics: dict, settings: Settings,
-                    extra: Callable[[Path], None] | None = None) -> str:
-    """Save a task's boosters under its name, labelled with the task and its feature service."""
+                    extra: Callable[[Path], None] | None = None, metadata: dict | None = None) -> str:
+    """Save a task's boosters under its name, labelled with the task and its feature service;
+    ``metadata``: what the task's service needs beside the boosters (JSON)."""
     return save_boosters(task.name, model, primary, task_labels(task),
-                         model_metadata(config, splits, layout, metrics), settings, extra)
+                         {**model_metadata(config, splits, layout, metrics), **(metadata or {})}, settings, extra)
 
 
 def model_metadata(config, splits: dict[str, pl.DataFrame], layout: FeatureLayout, metrics: dict) -> dict:

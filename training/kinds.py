@@ -78,13 +78,15 @@ class Tabled:
     reference: str            # the row the model is measured against
     metric: str               # the headline column
     label: str                # the headline as shown, e.g. "NDCG@10"
+    skill: str | None = None  # the model row's column holding its skill against the oracle, if any
 
     def headline(self, metrics: dict) -> Headline | None:
         rows = metrics.get(self.table, {})
         if self.metric not in rows.get(self.model, {}):      # e.g. a figure only the truth gives, on real data
             return None
         reference = rows.get(self.reference, {}).get(self.metric)
-        return Headline(self.label, rows[self.model][self.metric], reference, self.reference)
+        skill = rows[self.model].get(self.skill) if self.skill else None
+        return Headline(self.label, rows[self.model][self.metric], reference, self.reference, skill)
 
     def summary(self, metrics: dict) -> list[str]:
         lines = []

@@ -7,7 +7,7 @@ from .on_demand import request_context
 from .views import (ad_stats, item_content, item_demand, item_embedding, item_forecast, item_review_sentiment, item_stats,
                     user_activity,
                     user_brand_taste, user_category, user_engagement, user_experience, user_monetary, user_price_taste,
-                    user_profile, user_taste)
+                    user_profile, user_realtime, user_taste)
 
 propensity_v1 = FeatureService(
     name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
@@ -64,4 +64,8 @@ next_item_v1 = FeatureService(
 review_v1 = FeatureService(
     name=names.REVIEW_V1, features=[item_review_sentiment],
     description="What reviews say of each item: how many, how negative, and per aspect",
+)
+next_action_v1 = FeatureService(
+    name=names.NEXT_ACTION_V1, features=[user_activity, user_engagement, user_realtime],
+    description="What a shopper does next in a session: the session so far (real time) and the user's habits",
 )

@@ -12,7 +12,7 @@ from . import names, sources
 from .entities import ad, brand, category, item, price_band, user
 
 DAILY_TTL = timedelta(days=2)
-REALTIME_TTL = timedelta(hours=1)
+REALTIME_TTL = timedelta(minutes=names.SESSION_GAP_MINUTES)   # older counters belong to a finished session
 ENTITIES = {names.USER_ID: user, names.ITEM_ID: item, names.AD_ID: ad, names.CATEGORY: category,
             names.BRAND: brand, names.PRICE_BAND: price_band}
 

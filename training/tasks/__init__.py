@@ -20,6 +20,7 @@ from .feedback import FeedbackTask
 from .forecast import ForecastTask
 from .ctr import CtrTask
 from .interactions import InteractionsTask
+from .next_action import NextActionTask
 from .next_item import NextItemTask
 from .preferences import PreferencesTask
 from .price_elasticity import PriceElasticityTask
@@ -34,7 +35,7 @@ from .user_embedding import UserEmbeddingTask
 
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), EngagementTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
-    NextItemTask(),
+    NextItemTask(), NextActionTask(),
     CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
     PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask(), CategorizeTask(), FeedbackTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
