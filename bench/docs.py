@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.cells import change_interval
 from bench.marketing_tables import ad_tables, audience_table, hillstrom_table, uplift_tables
 from bench.measure import RESULTS_DIR
-from bench.sequence_tables import amazon_table, freshness_line, shop_table
+from bench.sequence_tables import amazon_table, freshness_line, next_action_table, shop_table
 from bench.text_tables import category_tables, encoder_line, feedback_tables, sentiment_tables
 from training.tasks import REGISTRY
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README, RESULTS_PAGE, SERVING_PAGE = ROOT / "README.md", ROOT / "docs" / "results.md", ROOT / "docs" / "serving.md"
 DEMAND_PAGE, MARKETING_PAGE, TEXT_PAGE = ROOT / "docs" / "demand.md", ROOT / "docs" / "marketing.md", ROOT / "docs" / "text.md"
 SEQUENCES_PAGE, FEATURES_PAGE = ROOT / "docs" / "sequences.md", ROOT / "docs" / "features.md"
-SEQUENCE_SECTIONS = {"amazon": amazon_table, "shop-next-item": shop_table}
+SEQUENCE_SECTIONS = {"amazon": amazon_table, "shop-next-item": shop_table, "shop-next-action": next_action_table}
 START, END = "<!-- tasks:start (python -m bench.docs) -->", "<!-- tasks:end -->"
 SERVING_START, SERVING_END = "<!-- latency:start (python -m bench.docs) -->", "<!-- latency:end -->"
 FORECAST_START, FORECAST_END = "<!-- forecast:start (python -m bench.docs) -->", "<!-- forecast:end -->"

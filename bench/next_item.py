@@ -68,10 +68,24 @@ def shop_figures(home: str) -> dict:
             "epochs": len(metadata["epochs"]), "seconds": metadata["metrics"]["seconds"], "config": metadata["config"]}
 
 
+def next_action_figures(home: str) -> dict | None:
+    """The test table, step counts and cut-offs of a home's latest next_action model."""
+    from shopml.model_store import ModelMissingError, artifact_folder
+    from shopml.settings import Settings
+    from training.tasks.next_action import TABLE
+
+    try:
+        _, metadata = artifact_folder("next_action:latest", Settings.resolve(home))
+    except ModelMissingError:
+        return None
+    return {"table": metadata["metrics"][TABLE], "training": metadata["metrics"]["training"]["model"],
+            "cutoffs": metadata["cutoffs"], "seconds": metadata["metrics"]["seconds"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--home", default=None, help="also record this home's next_item test figures")
+    parser.add_argument("--home", default=None, help="also record this home's next_item and next_action test figures")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--max-minutes", type=float, default=SequenceModelConfig.max_minutes,
                         help="training time limit per dataset (the best epoch so far is kept)")
@@ -94,9 +108,11 @@ def main() -> None:
     earlier = RESULTS_DIR / "next_item.json"       # a run of some datasets keeps the others' figures
     kept = json.loads(earlier.read_text()) if earlier.is_file() else {}
     shop = kept.get("simulated_shop") if args.home is None else shop_figures(args.home)
+    next_action = kept.get("next_action") if args.home is None else next_action_figures(args.home)
     path = write_results("next_item", {"protocol": "leave-one-out, full ranking over all items, items read masked",
                                        "source": SOURCE, "config": asdict(config) if runs else kept.get("config"),
-                                       "runs": kept.get("runs", {}) | runs, "simulated_shop": shop})
+                                       "runs": kept.get("runs", {}) | runs, "simulated_shop": shop,
+                                       "next_action": next_action})
     print(json.dumps({name: run["model"] for name, run in runs.items()}))
     print(f"wrote {path}")
 

@@ -1,4 +1,4 @@
-"""The tables of ``docs/sequences.md``, from ``bench/results/next_item.json`` (``bench.next_item``),
+"""The tables of ``docs/sequences.md`` (next item, next action), from ``bench/results/next_item.json`` (``bench.next_item``),
 and the real-time path's freshness in ``docs/features.md`` (``bench/results/stream_freshness.json``);
 written by ``python -m bench.docs``."""
 
@@ -37,6 +37,25 @@ def shop_table(report: dict) -> str:
     users = next(iter(shop["table"].values()))["users"]
     lines += ["", f"{users:,} buyers over the test weeks from {', '.join(c[:10] for c in shop['cutoffs']['test'])}; "
               f"early stopping kept epoch {shop['best_epoch']} of {shop['epochs']}; trained in "
+              f"{shop['seconds']['train']:.0f} s."]
+    return "\n".join(lines)
+
+
+def next_action_table(report: dict) -> str:
+    """The demo shop's next actions: the model beside the step shares and the simulator's own."""
+    shop = report.get("next_action")
+    if not shop:
+        return "Not measured yet: `make demo`, then `python -m bench.next_item --home data --datasets`."
+    names = {"model": "LightGBM on the session so far + the user's habits", "baseline": "step shares (population)",
+             "oracle": "the simulator's own probabilities"}
+    lines = ["| test week's steps | log loss | accuracy | skill |", "|---|---|---|---|"]
+    for name, row in shop["table"].items():
+        skill = row.get("skill")
+        lines.append(f"| {names.get(name, name)} | {row['log_loss']:.4f} | {row['accuracy']:.3f} | "
+                     f"{'–' if skill is None else f'{skill:.2f}'} |")
+    fitted = shop["training"]
+    lines += ["", f"{fitted['test_steps']:,} steps of the test week from {shop['cutoffs']['test'][0][:10]}, trained on "
+              f"{fitted['train_steps']:,} (early stopping kept {fitted['best_iteration']} rounds); trained in "
               f"{shop['seconds']['train']:.0f} s."]
     return "\n".join(lines)
 

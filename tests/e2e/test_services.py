@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +33,7 @@ from shopml.serving import MAX_K, MAX_USERS
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
 from training.tasks import REGISTRY, made_by, serving_tasks
+from training.tasks.next_action import ACTIONS
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 PRODUCTION_REDIS_DB = 12        # not the production-store test's database: the two may run at once
@@ -46,6 +48,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "user_embedding": ["horizon_days=7", "train_cutoffs=2", "epochs=2", "dimension=16"],
     "segments": ["horizon_days=7", "k=4"],
     "next_item": ["max_epochs=1", "dimension=16", "layers=1", "max_length=10"],
+    "next_action": ["weeks=4", "sessions_per_week=600", "max_rounds=60"],
     "forecast": ["horizon_days=7", "validation_origins=1", "test_origins=1", "min_history_days=14"],
     "price_elasticity": ["whatif_days=7", "whatif_seeds=3"],
     "price_prediction": ["train_weeks=2", "validation_weeks=1", "test_weeks=1"],
@@ -369,6 +372,27 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     costed = _post(client, "/coupon_plan", {"user_ids": ids["users"], "max_cost": 0.5, "discount": 0.2})
     assert costed["expected_cost"] <= 0.5
     assert costed["expected_cost"] == pytest.approx(sum(u["expected_cost"] for u in costed["users"] if u["send"]), abs=0.02)
+    shares = local["next_action"].shares
+    unknown = _post(client, "/next_action", {"user_id": -5})
+    assert not unknown["known_user"] and unknown["session"] == "new" and unknown["steps"] == 0
+    opening = shares.filter((pl.col("last") == 0) & (pl.col("views") == 0)).select(ACTIONS).row(0)
+    assert list(unknown["probabilities"].values()) == pytest.approx(opening, abs=1e-6)
+
+
+def test_next_action_reads_the_session_from_the_request_or_else_opens_one(client, local, ids):
+    user = ids["users"][0]
+    events = [{"event_type": "search", "ts": "2026-01-01T10:00:00Z"}, {"event_type": "view", "ts": "2026-01-01T10:00:40Z"},
+              {"event_type": "cart", "ts": "2026-01-01T10:02:00+00:00"}]
+    answer = _post(client, "/next_action", {"user_id": user, "events": events})
+    assert answer["known_user"] and answer["session"] == "request" and answer["steps"] == 3
+    assert sum(answer["probabilities"].values()) == pytest.approx(1.0)
+    assert answer["probabilities"]["purchase"] > answer["probabilities"]["search"]   # a cart is bought or left
+    assert answer["probabilities"] == pytest.approx(
+        in_process(local, "/next_action", {"user_id": user, "events": events})["probabilities"])
+    fresh = _post(client, "/next_action", {"user_id": user})          # no stream runs: a new session
+    assert fresh["session"] == "new" and fresh["steps"] == 0
+    assert _post(client, "/next_action", {"user_id": user, "events": []})["probabilities"] == pytest.approx(
+        fresh["probabilities"])
 
 
 BAD_REQUESTS = [
@@ -380,6 +404,9 @@ BAD_REQUESTS = [
     ("/propensity", {"user_id": 1}, "extra_forbidden"),
     ("/ctr", {"user_id": 1, "ad_ids": []}, "too_short"),
     ("/interactions", {"user_id": 1, "item_ids": []}, "too_short"),
+    ("/next_action", {"user_id": 1, "events": [{"event_type": "dance", "ts": "2026-01-01T10:00:00Z"}]}, "literal_error"),
+    ("/next_action", {"user_id": 1, "events": [{"event_type": "view", "ts": "2026-01-01T10:00:00"}]}, "timezone_aware"),
+    ("/next_action", {"user_id": 1, "events": [{"event_type": "view", "ts": "2026-01-01T10:00:00Z"}] * 501}, "too_long"),
     ("/interactions", {"user_ids": [1], "item_ids": [1]}, "extra_forbidden"),
     ("/preferences", {"user_ids": []}, "too_short"),
     ("/preferences", {"user_ids": [1], "k": 3}, "extra_forbidden"),
@@ -435,6 +462,7 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/ctr", {"user_id": 1, "ad_ids": [1, 2, 2**64]}, ["ad_ids", 2]),
     ("/similar_items", {"item_id": 2**63}, ["item_id"]),
     ("/interactions", {"user_id": 1, "item_ids": [2**63]}, ["item_ids", 0]),
+    ("/next_action", {"user_id": 2**63}, ["user_id"]),
     ("/search", {"query": "mug", "user_id": 2**63}, ["user_id"]),
     ("/preferences", {"user_ids": [2**63]}, ["user_ids", 0]),
     ("/profile", {"user_ids": [1, -(2**63) - 1]}, ["user_ids", 1]),
