@@ -69,16 +69,18 @@ def shop_figures(home: str) -> dict:
 
 
 def next_action_figures(home: str) -> dict | None:
-    """The test table, step counts and cut-offs of a home's latest next_action model."""
+    """The test tables (next action, next view's category), step counts and cut-offs of a home's
+    latest next_action model."""
     from shopml.model_store import ModelMissingError, artifact_folder
     from shopml.settings import Settings
-    from training.tasks.next_action import TABLE
+    from training.tasks.next_action import CATEGORY_TABLE, TABLE
 
     try:
         _, metadata = artifact_folder("next_action:latest", Settings.resolve(home))
     except ModelMissingError:
         return None
-    return {"table": metadata["metrics"][TABLE], "training": metadata["metrics"]["training"]["model"],
+    return {"table": metadata["metrics"][TABLE], "category_table": metadata["metrics"][CATEGORY_TABLE],
+            "training": metadata["metrics"]["training"]["model"],
             "cutoffs": metadata["cutoffs"], "seconds": metadata["metrics"]["seconds"]}
 
 

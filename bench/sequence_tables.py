@@ -42,21 +42,27 @@ def shop_table(report: dict) -> str:
 
 
 def next_action_table(report: dict) -> str:
-    """The demo shop's next actions: the model beside the step shares and the simulator's own."""
+    """The demo shop's next actions and next views' categories: the models beside the baselines
+    and the simulator's own."""
     shop = report.get("next_action")
     if not shop:
         return "Not measured yet: `make demo`, then `python -m bench.next_item --home data --datasets`."
-    names = {"model": "LightGBM on the session so far + the user's habits", "baseline": "step shares (population)",
-             "oracle": "the simulator's own probabilities"}
-    lines = ["| test week's steps | log loss | accuracy | skill |", "|---|---|---|---|"]
+    systems = {"model": "LightGBM on the session so far + the user's habits", "baseline": "baseline",
+               "oracle": "the simulator's own probabilities"}
+    lines = ["| test week | next action: log loss | accuracy | skill | next view's category: log loss | accuracy | skill |",
+             "|---|---|---|---|---|---|---|"]
     for name, row in shop["table"].items():
-        skill = row.get("skill")
-        lines.append(f"| {names.get(name, name)} | {row['log_loss']:.4f} | {row['accuracy']:.3f} | "
-                     f"{'–' if skill is None else f'{skill:.2f}'} |")
+        place = shop["category_table"][name]
+        lines.append(f"| {systems.get(name, name)} | " + " | ".join(
+            f"{r['log_loss']:.4f} | {r['accuracy']:.3f} | {'–' if r.get('skill') is None else format(r['skill'], '.2f')}"
+            for r in (row, place)) + " |")
     fitted = shop["training"]
-    lines += ["", f"{fitted['test_steps']:,} steps of the test week from {shop['cutoffs']['test'][0][:10]}, trained on "
-              f"{fitted['train_steps']:,} (early stopping kept {fitted['best_iteration']} rounds); trained in "
-              f"{shop['seconds']['train']:.0f} s."]
+    lines += ["", f"Baselines: the step shares (next action) and staying in the latest view's category (next view). "
+              f"{fitted['test_steps']:,} steps of the test week from {shop['cutoffs']['test'][0][:10]} "
+              f"({fitted['category_test_steps']:,} of them before a view, for the category); trained on "
+              f"{fitted['train_steps']:,} steps (early stopping kept {fitted['best_iteration']} rounds) and "
+              f"{fitted['category_train_steps']:,} before a view ({fitted['category_best_iteration']} rounds); "
+              f"both trained in {shop['seconds']['train']:.0f} s."]
     return "\n".join(lines)
 
 

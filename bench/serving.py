@@ -36,10 +36,14 @@ GOALS_MS = {"churn": 25.0, "ctr": 50.0, "similar_items": 15.0, "search": 60.0, "
             "next_action": 20.0}
 CANDIDATE_ADS = 50
 CANDIDATE_ITEMS = 50        # items of one page whose interactions are scored together
-SESSION_SO_FAR = [{"event_type": "search", "ts": "2026-01-01T10:00:00Z"},     # what /next_action is sent
-                  {"event_type": "view", "ts": "2026-01-01T10:00:40Z"},
-                  {"event_type": "view", "ts": "2026-01-01T10:01:30Z"}]
 PLAN_CANDIDATES, PLAN_BUDGET = 100, 20      # a campaign plan: candidate users per request, sends at most
+
+
+def session_so_far(first: int, second: int) -> list[dict]:
+    """What /next_action is sent: a search, then two views."""
+    return [{"event_type": "search", "ts": "2026-01-01T10:00:00Z"},
+            {"event_type": "view", "ts": "2026-01-01T10:00:40Z", "item_id": first},
+            {"event_type": "view", "ts": "2026-01-01T10:01:30Z", "item_id": second}]
 
 
 def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, list[dict]]:
@@ -64,7 +68,7 @@ def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, l
         "interactions": [{"user_id": u, "item_ids": rng.choice(items, CANDIDATE_ITEMS, replace=False).tolist()}
                          for u in pick(users)],
         "preferences": [{"user_ids": [u]} for u in pick(users)],
-        "next_action": [{"user_id": u, "events": SESSION_SO_FAR} for u in pick(users)],
+        "next_action": [{"user_id": u, "events": session_so_far(i, j)} for u, i, j in zip(pick(users), pick(items), pick(items))],
         "profile": [{"user_ids": [u]} for u in pick(users)],
         "similar_items": [{"item_id": i, "k": 10} for i in pick(items)],
         "search": [{"query": q, "k": 10} for q in pick(np.array(queries, dtype=object))],

@@ -12,7 +12,7 @@ Only navigation events (``names.NAVIGATION``: search, view, cart, purchase; the 
 searches too) move the counters; likes, favourites and shares pass by. A session is the event's
 ``session_id``; an event without one starts a new session after ``SESSION_GAP`` of silence.
 Pushed per user (``names.REALTIME_FEATURES``): the current session's searches, views, carts and
-purchases, its age in minutes, its last action, and the minutes between this event and the
+purchases, its age in minutes, its last action, the item it viewed last, and the minutes between this event and the
 user's previous one (the gap that led to it, NaN when the consumer has none in memory; a reader
 takes the time since the event from the row's timestamp). ``sql/user_realtime.sql`` computes the
 same rows from the warehouse (the view's offline history, for training); a test holds them equal.
@@ -46,6 +46,7 @@ MAX_STREAM_LENGTH = 1_000_000      # entries kept (approximately): older ones ar
 READ_COUNT = 2_000                 # entries per read
 LATENCIES_KEPT = 1_000_000         # freshness figures kept (the latest)
 NO_SESSION = -1
+NO_ITEM = -1
 
 EVENTS_SQL = """
 SELECT user_id, session_id, event_type, item_id, ts_us FROM (
@@ -133,6 +134,7 @@ class Session:
     first_us: int
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(names.NAVIGATION, 0))
     last_action: int = 0          # 1-based in names.NAVIGATION; 0: none yet
+    last_view_item: float = float("nan")
 
 
 @dataclass
@@ -141,7 +143,7 @@ class SessionCounters:
     sessions: dict[int, Session] = field(default_factory=dict)
     last_us: dict[int, int] = field(default_factory=dict)
 
-    def update(self, user: int, session: int, event_type: str, ts_us: int) -> dict[str, float] | None:
+    def update(self, user: int, session: int, event_type: str, ts_us: int, item: int = NO_ITEM) -> dict[str, float] | None:
         """Count one event; returns the user's ``names.REALTIME_FEATURES`` after it, or None for an
         event that is not a navigation event."""
         if event_type not in names.NAVIGATION:
@@ -154,11 +156,14 @@ class SessionCounters:
             current = self.sessions[user] = Session(id=session, first_us=ts_us)
         current.counts[event_type] += 1
         current.last_action = names.NAVIGATION.index(event_type) + 1
+        if event_type == "view" and item != NO_ITEM:
+            current.last_view_item = float(item)
         self.last_us[user] = max(ts_us, previous or ts_us)
         return {"session_views": float(current.counts["view"]), "session_carts": float(current.counts["cart"]),
                 "minutes_since_last_event": gap_us / 60e6, "session_searches": float(current.counts["search"]),
                 "session_purchases": float(current.counts["purchase"]),
-                "session_minutes": max(0, ts_us - current.first_us) / 60e6, "last_action": float(current.last_action)}
+                "session_minutes": max(0, ts_us - current.first_us) / 60e6, "last_action": float(current.last_action),
+                "last_view_item": current.last_view_item}
 
     def forget_before(self, ts_us: int) -> int:
         """Drop the users whose last event came before ``ts_us`` (their next event starts afresh);
@@ -208,7 +213,8 @@ def consume(store, client, stream: str = STREAM_KEY, start_id: str = "$", idle_s
         for entry_id, fields in entries:
             user = int(fields[b"user_id"])
             ts_us = int(fields[b"ts_us"])
-            counted = counters.update(user, int(fields[b"session_id"]), fields[b"event_type"].decode(), ts_us)
+            counted = counters.update(user, int(fields[b"session_id"]), fields[b"event_type"].decode(), ts_us,
+                                      int(fields[b"item_id"]))
             if counted is not None:
                 rows[user] = {names.USER_ID: user, "ts_us": ts_us, **counted}
                 entered_ms.append(int(entry_id.split(b"-")[0]))

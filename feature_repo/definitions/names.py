@@ -53,7 +53,8 @@ PRICE_BANDS = ("budget", "mid", "premium")
 NAVIGATION = ("search", "view", "cart", "purchase")      # the events that move them; last_action is 1-based
 SESSION_GAP_MINUTES = 30       # a session without ids ends after this silence; the view's TTL
 REALTIME_FEATURES = ("session_views", "session_carts", "minutes_since_last_event", "session_searches",
-                     "session_purchases", "session_minutes", "last_action")
+                     "session_purchases", "session_minutes", "last_action", "last_view_item")
+LAST_VIEW_ITEM = "last_view_item"      # an item id, not a quantity: models read its category, never the id
 # view -> (entity keys, numeric features, text features), in the column order the SQL writes
 FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     USER_ACTIVITY: ((USER_ID,), (
@@ -103,7 +104,7 @@ PROPENSITY_V1, CHURN_V1, CTR_V1, SEARCH_V1 = "propensity_v1", "churn_v1", "ctr_v
 INTERACTION_V1 = "interaction_v1"
 BRAND_PREFERENCE_V1, PRICE_PREFERENCE_V1 = "brand_preference_v1", "price_preference_v1"
 PREFERENCE_V1 = "preference_v1"
-NEXT_ACTION_V1 = "next_action_v1"
+NEXT_ACTION_V1, NEXT_CATEGORY_V1 = "next_action_v1", "next_category_v1"
 FORECAST_V1 = "forecast_v1"              # what the forecast model reads
 ITEM_FORECAST_V1 = "item_forecast_v1"    # what /forecast serves: the latest forecast
 PRICE_V1 = "price_v1"                    # what the price models read (never an item's own base price)

@@ -69,3 +69,7 @@ next_action_v1 = FeatureService(
     name=names.NEXT_ACTION_V1, features=[user_activity, user_engagement, user_realtime],
     description="What a shopper does next in a session: the session so far (real time) and the user's habits",
 )
+next_category_v1 = FeatureService(
+    name=names.NEXT_CATEGORY_V1, features=[user_taste],
+    description="Where a shopper's next view lands: their taste for each category",
+)

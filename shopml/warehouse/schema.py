@@ -167,15 +167,17 @@ TRUTH_PROMOTIONS = _table(
 )
 TRUTH_SESSIONS = _table(
     "sessions", "the category each session landed in and its P(like), P(favourite), P(share) there (each "
-    "at most once a session, to one viewed item chosen by quality)",
+    "at most once a session, to one viewed item chosen by quality); per category, in alphabetical "
+    "order: P(the first view's category) as the session opens, and P(a clicked ad's category)",
     ("session_id", "BIGINT"), ("category", "VARCHAR"), ("p_like", "DOUBLE"), ("p_favorite", "DOUBLE"),
-    ("p_share", "DOUBLE"), schema=TRUTH_SCHEMA,
+    ("p_share", "DOUBLE"), ("opening_categories", "DOUBLE[]"), ("ad_categories", "DOUBLE[]"), schema=TRUTH_SCHEMA,
 )
 TRUTH_SESSION_STEPS = _table(
     "session_steps", "every step of every session (step k: after its k-th search, view, cart or purchase in "
-    "time order; 0: just opened) with the true probability of each next action (leave: the session ends)",
+    "time order; 0: just opened) with the true probability of each next action (leave: the session ends), and "
+    "P(the next view is a clicked ad's | the session's mix of browsing and ad views); else it is in the session's category",
     ("session_id", "BIGINT"), ("step", "INTEGER"), ("p_search", "FLOAT"), ("p_view", "FLOAT"), ("p_cart", "FLOAT"),
-    ("p_purchase", "FLOAT"), ("p_leave", "FLOAT"), schema=TRUTH_SCHEMA,
+    ("p_purchase", "FLOAT"), ("p_leave", "FLOAT"), ("p_next_ad", "FLOAT"), schema=TRUTH_SCHEMA,
 )
 TRUTH_SEARCHES = _table(
     "searches", "the item each searcher intended",

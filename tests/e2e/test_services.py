@@ -377,14 +377,23 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
     assert not unknown["known_user"] and unknown["session"] == "new" and unknown["steps"] == 0
     opening = shares.filter((pl.col("last") == 0) & (pl.col("views") == 0)).select(ACTIONS).row(0)
     assert list(unknown["probabilities"].values()) == pytest.approx(opening, abs=1e-6)
+    shop_shares = local["next_action"].view_shares
+    assert [p["probability"] for p in unknown["next_view_categories"]] == pytest.approx(
+        sorted(shop_shares, reverse=True)[:3], abs=1e-6)
 
 
-def test_next_action_reads_the_session_from_the_request_or_else_opens_one(client, local, ids):
+def test_next_action_reads_the_session_from_the_request_or_else_opens_one(client, local, ids, settings):
     user = ids["users"][0]
-    events = [{"event_type": "search", "ts": "2026-01-01T10:00:00Z"}, {"event_type": "view", "ts": "2026-01-01T10:00:40Z"},
-              {"event_type": "cart", "ts": "2026-01-01T10:02:00+00:00"}]
+    events = [{"event_type": "search", "ts": "2026-01-01T10:00:00Z"},
+              {"event_type": "view", "ts": "2026-01-01T10:00:40Z", "item_id": ids["item"]},
+              {"event_type": "cart", "ts": "2026-01-01T10:02:00+00:00", "item_id": ids["item"]}]
     answer = _post(client, "/next_action", {"user_id": user, "events": events})
     assert answer["known_user"] and answer["session"] == "request" and answer["steps"] == 3
+    with connect(settings.warehouse_path) as con:
+        viewed = con.execute("SELECT category FROM items WHERE item_id = ?", [ids["item"]]).fetchall()[0][0]
+    places = answer["next_view_categories"]
+    assert places[0]["category"] == viewed and len(places) == 3                # a session stays where it is, mostly
+    assert [p["probability"] for p in places] == sorted((p["probability"] for p in places), reverse=True)
     assert sum(answer["probabilities"].values()) == pytest.approx(1.0)
     assert answer["probabilities"]["purchase"] > answer["probabilities"]["search"]   # a cart is bought or left
     assert answer["probabilities"] == pytest.approx(

@@ -16,10 +16,12 @@ import pytest
 from feature_repo.definitions import names
 from shopml.settings import Settings
 from training.evaluation import BASELINE, MODEL, ORACLE
-from training.tasks.next_action import (ACTIONS, GAP, LAST_ACTION, REALTIME, SESSION_VIEWS, TABLE, NextActionConfig,
-                                        NextActionTask, session_inputs, shares_for, step_shares)
+from training import next_category as category
+from training.session_steps import (ACTIONS, GAP, LAST_ACTION, LAST_VIEW_ITEM, NEXT_CATEGORY, REALTIME, SESSION_VIEWS,
+                                    session_inputs, shares_for, step_shares)
+from training.tasks.next_action import CATEGORY_TABLE, TABLE, NextActionConfig, NextActionTask
 
-CONFIG = NextActionConfig(weeks=4, sessions_per_week=600, max_rounds=60)
+CONFIG = NextActionConfig(weeks=4, sessions_per_week=600, max_rounds=60, category_steps=1000)
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +40,19 @@ def test_each_step_is_labelled_by_the_next_event_and_sees_only_the_session_so_fa
         for session_id in rows["session_id"].unique().sort().head(40):
             steps = rows.filter(pl.col("session_id") == session_id).sort("step")
             events = con.execute("""
-                SELECT event_type, ts FROM (
-                    SELECT event_type, ts, event_id AS tie FROM events WHERE session_id = ?
+                SELECT event_type, ts, category FROM (
+                    SELECT event_type, ts, event_id AS tie, item_id FROM events WHERE session_id = ?
                       AND event_type IN ('view', 'cart', 'purchase')
-                    UNION ALL SELECT 'search', ts, -1 FROM searches WHERE session_id = ?)
+                    UNION ALL SELECT 'search', ts, -1, NULL FROM searches WHERE session_id = ?)
+                LEFT JOIN items USING (item_id)
                 ORDER BY ts, tie""", [session_id, session_id]).fetchall()
             assert steps["step"].to_list() == list(range(len(events) + 1))
-            assert steps["next"].to_list() == [kind for kind, _ in events] + ["leave"]
+            assert steps["next"].to_list() == [kind for kind, _, _ in events] + ["leave"]
+            assert steps[NEXT_CATEGORY].to_list() == [c if kind == "view" else None for kind, _, c in events] + [None]
             opening, after = steps.row(0, named=True), steps.row(len(events), named=True)
-            assert all(opening[c] == 0 for c in REALTIME if c != GAP) and opening[GAP] is None
-            kinds = [kind for kind, _ in events]
+            assert all(opening[c] == 0 for c in REALTIME if c not in (GAP, LAST_VIEW_ITEM))
+            assert opening[GAP] is None and opening[LAST_VIEW_ITEM] is None
+            kinds = [kind for kind, _, _ in events]
             assert after[SESSION_VIEWS] == kinds.count("view")
             assert after[LAST_ACTION] == names.NAVIGATION.index(kinds[-1]) + 1
 
@@ -72,19 +77,31 @@ def test_the_truth_is_a_distribution_that_agrees_with_what_sessions_did(tiny_war
 def test_the_evaluation_puts_the_model_beside_the_step_shares_and_the_oracle(home, data):
     task = NextActionTask()
     model = task.train(CONFIG, data)
-    rows = task.evaluate(CONFIG, model, data, home).tables[TABLE]
-    assert set(rows) == {MODEL, BASELINE, ORACLE}
-    assert rows[ORACLE]["log_loss"] < rows[BASELINE]["log_loss"]
-    assert rows[ORACLE]["skill"] == pytest.approx(1.0) and rows[BASELINE]["skill"] == pytest.approx(0.0)
+    evaluation = task.evaluate(CONFIG, model, data, home)
+    for table in (TABLE, CATEGORY_TABLE):
+        rows = evaluation.tables[table]
+        assert set(rows) == {MODEL, BASELINE, ORACLE}
+        assert rows[ORACLE]["log_loss"] < rows[BASELINE]["log_loss"]
+        assert rows[ORACLE]["skill"] == pytest.approx(1.0) and rows[BASELINE]["skill"] == pytest.approx(0.0)
+    oracle = category.oracle(home, data.category_steps["test"], data.categories)
+    assert np.allclose(oracle.sum(axis=1), 1.0)
 
 
 def test_the_session_inputs_count_as_the_stream_does():
     start = datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
     opening = session_inputs(None)
     assert opening["session_views"] == 0 and opening["last_action"] == 0 and math.isnan(opening["minutes_since_last_event"])
-    after = session_inputs([("cart", start + timedelta(minutes=3)), ("view", start)])     # any order
+    after = session_inputs([("cart", start + timedelta(minutes=3), 7), ("view", start, 7)])     # any order
     assert (after["session_views"], after["session_carts"], after["session_minutes"], after["last_action"],
-            after["minutes_since_last_event"]) == (1, 1, 3.0, 3.0, 3.0)
+            after["minutes_since_last_event"], after["last_view_item"]) == (1, 1, 3.0, 3.0, 3.0, 7.0)
+
+
+def test_every_step_before_a_view_is_one_row_per_category_with_one_chosen(data):
+    steps, rows = data.category_steps["train"], data.candidate_splits["train"]
+    assert rows.height == steps.height * len(data.categories)
+    assert rows.group_by("step_row").agg(pl.col(category.CHOSEN).sum())[category.CHOSEN].to_list() == [1] * steps.height
+    stays = rows.filter(pl.col(category.SAME) == 1.0)
+    assert stays.height == steps[category.LAST_CATEGORY].is_not_null().sum()
 
 
 def test_the_step_shares_fall_back_to_the_overall_shares(data):

@@ -97,6 +97,10 @@ class ExpectedClicks:
         self.per_category = np.bincount(catalog.ad_category, minlength=self.n_categories)
 
     def __call__(self, session_user, session_category, session_hour) -> np.ndarray:
+        return self.by_category(session_user, session_category, session_hour).sum(axis=1)
+
+    def by_category(self, session_user, session_category, session_hour) -> np.ndarray:
+        """(sessions, categories): the expected clicks on ads of each category."""
         b = self.behaviour
         evening = (session_hour >= EVENING_HOURS[0]) & (session_hour <= EVENING_HOURS[1])
         session_part = (b.ad_intercept + b.ad_evening_boost * evening[:, None]
@@ -106,7 +110,7 @@ class ExpectedClicks:
         same = np.arange(self.n_categories)[None, :] == session_category[:, None]
         pick = (b.ad_targeted_share * same / np.maximum(self.per_category, 1)[None, :]
                 + (1 - b.ad_targeted_share) / len(self.catalog.ad_item))      # per ad of the category
-        return b.ads_per_session * (1 - b.ad_holdout_rate) * (pick * clicks).sum(axis=1)
+        return b.ads_per_session * (1 - b.ad_holdout_rate) * pick * clicks
 
 
 def ad_propensity(ad: np.ndarray, page_category: np.ndarray, ad_category: np.ndarray,

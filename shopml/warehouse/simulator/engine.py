@@ -41,6 +41,7 @@ class Counters:
         return np.arange(first + 1, first + n + 1, dtype=np.int64)
 
 
+BY_NAME = np.argsort(vocab.CATEGORIES)          # categories in alphabetical order, as per-category truth lists them
 REVIEW_KEYS = ("user", "item", "ts", "rating", "text", "sentiment", "sarcastic")
 ASPECT_KEYS = ("review", "aspect", "polarity", "sentiment")
 
@@ -162,11 +163,12 @@ class Simulation:
         bought = baskets.session[baskets.bought]
         bought_key = bought * self.world.catalog.n_items + baskets.item[baskets.bought]
         log = self._event_rows(day, ds, session_ids, prices, purchase_price)
+        path = next_action_truth(self.world, ds, intensity)
         log[schema.TRUTH_SESSIONS] = dict(
             session_id=session_ids, category=np.array(vocab.CATEGORIES, dtype=object)[s.category],
-            **{f"p_{kind}": p_engage[s.row, s.category] for kind, p_engage in intensity.engage.items()})
-        steps = next_action_truth(self.world, ds, intensity)
-        log[schema.TRUTH_SESSION_STEPS] = dict(session_id=session_ids[steps.pop("session")], **steps)
+            **{f"p_{kind}": p_engage[s.row, s.category] for kind, p_engage in intensity.engage.items()},
+            opening_categories=list(path.opening_categories[:, BY_NAME]), ad_categories=list(path.ad_categories[:, BY_NAME]))
+        log[schema.TRUTH_SESSION_STEPS] = dict(session_id=session_ids[path.steps.pop("session")], **path.steps)
         log.update(self._search_rows(day, ds, session_ids, bought_key))
         log.update(self._ad_rows(day, ds, session_ids, bought_key))
         return log

@@ -48,12 +48,16 @@ class Sessions:
     hour: np.ndarray
 
 
+SEARCHED, BROWSED, AD = 0, 1, 2      # how a view came about (``Views.source``)
+
+
 @dataclass
 class Views:
     session: np.ndarray
     item: np.ndarray
     offset: np.ndarray        # seconds after the session start
     bonus: np.ndarray         # carting utility bonus
+    source: np.ndarray        # SEARCHED, BROWSED or AD
 
 
 @dataclass
@@ -98,7 +102,7 @@ def _browse(world: World, sessions: Sessions, prices: DayPrices, rng) -> Views:
     session, _ = expand(1 + rng.poisson(world.behaviour.browse_views_mean, len(sessions.user)))
     jitter = rng.integers(0, 30, len(session))      # the offset is set once ads are mixed in (``_all_views``)
     return Views(session=session, item=sampler.draw(sessions.category[session], rng), offset=jitter,
-                 bonus=np.zeros(len(session)))
+                 bonus=np.zeros(len(session)), source=np.full(len(session), BROWSED))
 
 
 def _all_views(browse: Views, searches: SearchOutcome, ads: AdOutcome, ad_bonus: float, order_rng) -> Views:
@@ -110,7 +114,8 @@ def _all_views(browse: Views, searches: SearchOutcome, ads: AdOutcome, ad_bonus:
     later = Views(session=np.concatenate([browse.session, ads.session[ad_clicked]]),
                   item=np.concatenate([browse.item, ads.item[ad_clicked]]),
                   offset=np.concatenate([browse.offset, order_rng.integers(0, 30, len(ad_clicked))]),
-                  bonus=np.concatenate([browse.bonus, np.full(len(ad_clicked), ad_bonus)]))
+                  bonus=np.concatenate([browse.bonus, np.full(len(ad_clicked), ad_bonus)]),
+                  source=np.concatenate([browse.source, np.full(len(ad_clicked), AD)]))
     order = np.lexsort((order_rng.random(len(later.session)), later.session))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order)) - np.searchsorted(later.session[order], later.session[order])
@@ -121,9 +126,10 @@ def _all_views(browse: Views, searches: SearchOutcome, ads: AdOutcome, ad_bonus:
         item=np.concatenate([searches.shown_item[clicked], later.item]),
         offset=np.concatenate([2 + 2 * searches.shown_position[clicked], later.offset]),
         bonus=np.concatenate([INTENT_BONUS * (searches.shown_grade[clicked] == 3), later.bonus]),
+        source=np.concatenate([np.full(clicked.sum(), SEARCHED), later.source]),
     )
     keep = views.item >= 0
-    return Views(*(getattr(views, f)[keep] for f in ("session", "item", "offset", "bonus")))
+    return Views(*(getattr(views, f)[keep] for f in ("session", "item", "offset", "bonus", "source")))
 
 
 def _fill_baskets(world: World, sessions: Sessions, views: Views, intensity: DayIntensity,
@@ -159,7 +165,7 @@ def _engagement(world: World, sessions: Sessions, views: Views, intensity: DayIn
         viewed, first = np.unique(views.session[order], return_index=True)
         pick = order[first][engages[viewed]]
         out[kind] = Views(session=views.session[pick], item=views.item[pick],
-                          offset=views.offset[pick] + 5, bonus=views.bonus[pick])
+                          offset=views.offset[pick] + 5, bonus=views.bonus[pick], source=views.source[pick])
     return out
 
 
@@ -184,22 +190,37 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
     )
 
 
-def next_action_truth(world: World, ds: DaySessions, intensity: DayIntensity) -> dict[str, np.ndarray]:
+@dataclass
+class PathTruth:
+    steps: dict[str, np.ndarray]        # per step of every session: its probabilities
+    opening_categories: np.ndarray      # (sessions, categories): P(the first view's category) as a session opens
+    ad_categories: np.ndarray           # (sessions, categories): P(a clicked ad's category)
+
+
+def next_action_truth(world: World, ds: DaySessions, intensity: DayIntensity) -> PathTruth:
     """Every step of every session (``step`` k: after its k-th search, view, cart or purchase; 0:
     it has just opened) with the true probability of each of ``NEXT_ACTIONS`` next. After the
-    j-th view past the search, another follows with P(Poisson(m) >= j | Poisson(m) >= j - 1)."""
+    j-th view past the search, another follows with P(Poisson(m) >= j | Poisson(m) >= j - 1).
+
+    And where the next view leads: a searched or browsed item is in the session's category, a
+    clicked ad's item in the ad's (``ad_categories``). ``p_next_ad`` is the chance that the next
+    view is an ad's, given the session's mix of browsing and ad views (not their random order):
+    (ads left) / (views left). As a session opens, its category is still to be drawn from the
+    user's taste (``opening_categories``)."""
     s, views, baskets, b = ds.sessions, ds.views, ds.baskets, world.behaviour
     n = len(s.user)
     searched = np.zeros(n, dtype=np.int64)
     searched[ds.searches.session] = 1
-    early = np.bincount(views.session, weights=views.offset < BROWSE_START, minlength=n).astype(np.int64)
+    early = np.bincount(views.session, weights=views.source == SEARCHED, minlength=n).astype(np.int64)
+    ads = np.bincount(views.session, weights=views.source == AD, minlength=n).astype(np.int64)
     later = np.bincount(views.session, minlength=n) - early
     carted = np.zeros(n, dtype=np.int64)
     carted[baskets.session] = 1
     bought = np.zeros(n, dtype=np.int64)
     bought[baskets.session[baskets.bought]] = 1
     session, step = expand(1 + searched + early + later + carted + bought)
-    m = b.browse_views_mean + world.expected_ad_clicks(s.user, s.category, s.hour)
+    ad_clicks = world.expected_ad_clicks.by_category(s.user, s.category, s.hour)
+    m = b.browse_views_mean + ad_clicks.sum(axis=1)
     j = step - searched[session] - early[session]               # views past the search so far
     more = poisson.sf(j - 1, m[session]) / np.maximum(poisson.sf(j - 2, m[session]), 1e-300)
     cart = intensity.cart[s.row, s.category][session]
@@ -212,4 +233,34 @@ def next_action_truth(world: World, ds: DaySessions, intensity: DayIntensity) ->
     p[:, 2] = np.where(browsing, (1 - more) * cart, 0.0)
     p[:, 3] = np.where(after_cart, buy, 0.0)
     p[:, 4] = 1 - p[:, :4].sum(axis=1)
-    return dict(session=session, step=step, **{f"p_{action}": p[:, a] for a, action in enumerate(NEXT_ACTIONS)})
+    steps = dict(session=session, step=step, **{f"p_{action}": p[:, a] for a, action in enumerate(NEXT_ACTIONS)},
+                 p_next_ad=_next_ad(views, session, step, searched, early, later, ads))
+    return PathTruth(steps=steps, ad_categories=ad_clicks / ad_clicks.sum(axis=1, keepdims=True),
+                     opening_categories=_opening_categories(world, s, intensity, early, later, ads))
+
+
+def _next_ad(views: Views, session, step, searched, early, later, ads) -> np.ndarray:
+    """Per step, P(the next view is an ad's | the session's mix of views): none while search
+    results are left, then the ads left over the views left."""
+    seen = np.clip(step - searched[session], 0, (early + later)[session])      # views so far
+    past_search = seen - early[session]
+    post = np.flatnonzero(views.source != SEARCHED)
+    order = post[np.lexsort((views.offset[post], views.session[post]))]
+    ads_before = np.concatenate([[0], np.cumsum(views.source[order] == AD)])   # ads among the first i post-search views
+    first = np.searchsorted(views.session[order], np.arange(len(early)))
+    index = first[session] + np.clip(past_search, 0, None)
+    ads_seen = ads_before[np.minimum(index, len(order))] - ads_before[first[session]]
+    left = later[session] - past_search
+    return np.where((past_search >= 0) & (left > 0), (ads[session] - ads_seen) / np.maximum(left, 1), 0.0)
+
+
+def _opening_categories(world: World, s: Sessions, intensity: DayIntensity, early, later, ads) -> np.ndarray:
+    """(sessions, categories): the first view's category as the session opens: its category
+    drawn from the taste, the first view an ad's with the session's mix (none after a search click)."""
+    taste = intensity.taste[s.row] / intensity.taste[s.row].sum(axis=1, keepdims=True)
+    p_ad = np.where(early > 0, 0.0, ads / np.maximum(later, 1))[:, None]
+    led_by_ads = np.zeros_like(taste)
+    for landed in range(N_CATEGORIES):
+        clicks = world.expected_ad_clicks.by_category(s.user, np.full(len(s.user), landed), s.hour)
+        led_by_ads += taste[:, [landed]] * clicks / clicks.sum(axis=1, keepdims=True)
+    return (1 - p_ad) * taste + p_ad * led_by_ads
