@@ -205,9 +205,9 @@ class NextActionTask:
                                               category.item_categories(settings))
         splits = split_by_time(dataset, config.validation_weeks, config.test_weeks, horizon=SESSION_END)
         categories = category.shop_categories(settings)
-        category_steps = {split: frame.filter(pl.col(NEXT_CATEGORY).is_not_null())
-                          .sample(n=min(config.category_steps, frame.height), seed=config.seed).sort("session_id", "step")
-                          for split, frame in splits.items()}
+        before_views = {split: frame.filter(pl.col(NEXT_CATEGORY).is_not_null()) for split, frame in splits.items()}
+        category_steps = {split: frame.sample(n=min(config.category_steps, frame.height), seed=config.seed)
+                          .sort("session_id", "step") for split, frame in before_views.items()}
         candidate_splits = {split: category.candidates(frame, categories, settings, SESSION_FEATURES)
                             for split, frame in category_steps.items()}
         return NextActionData(

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from scipy.stats import poisson
 
 from .ads import AdOutcome, ads_by_category, run_ads
