@@ -99,18 +99,24 @@ class ExpectedClicks:
     def __call__(self, session_user, session_category, session_hour) -> np.ndarray:
         return self.by_category(session_user, session_category, session_hour).sum(axis=1)
 
-    def by_category(self, session_user, session_category, session_hour) -> np.ndarray:
-        """(sessions, categories): the expected clicks on ads of each category."""
+    def by_category(self, session_user, session_category, session_hour, clicks: np.ndarray | None = None) -> np.ndarray:
+        """(sessions, categories): the expected clicks on ads of each category (``clicks``: the
+        sessions' ``category_clicks``, when known)."""
         b = self.behaviour
-        evening = (session_hour >= EVENING_HOURS[0]) & (session_hour <= EVENING_HOURS[1])
-        session_part = (b.ad_intercept + b.ad_evening_boost * evening[:, None]
-                        + b.ad_affinity * np.log(np.maximum(self.population.relative_taste[session_user], 1e-6)))
-        clicks = np.column_stack([np.interp(session_part[:, c], self.grid, self.table[c])
-                                  for c in range(self.n_categories)])       # summed over the category's ads
+        clicks = self.category_clicks(session_user, session_hour) if clicks is None else clicks
         same = np.arange(self.n_categories)[None, :] == session_category[:, None]
         pick = (b.ad_targeted_share * same / np.maximum(self.per_category, 1)[None, :]
                 + (1 - b.ad_targeted_share) / len(self.catalog.ad_item))      # per ad of the category
         return b.ads_per_session * (1 - b.ad_holdout_rate) * pick * clicks
+
+    def category_clicks(self, session_user, session_hour) -> np.ndarray:
+        """(sessions, categories): a slot's click chance summed over each category's ads, whatever
+        the page (the policy's pick weighs them in ``by_category``)."""
+        b = self.behaviour
+        evening = (session_hour >= EVENING_HOURS[0]) & (session_hour <= EVENING_HOURS[1])
+        session_part = (b.ad_intercept + b.ad_evening_boost * evening[:, None]
+                        + b.ad_affinity * np.log(np.maximum(self.population.relative_taste[session_user], 1e-6)))
+        return np.column_stack([np.interp(session_part[:, c], self.grid, self.table[c]) for c in range(self.n_categories)])
 
 
 def ad_propensity(ad: np.ndarray, page_category: np.ndarray, ad_category: np.ndarray,

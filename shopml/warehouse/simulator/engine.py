@@ -69,11 +69,12 @@ class PendingReviews:
 
 
 class Simulation:
-    def __init__(self, world: World, writes_reviews: bool = True):
-        """``writes_reviews``: keep the reviews written (their text and truth); a replay or an
-        alternative future, which only needs what people do, skips them."""
+    def __init__(self, world: World, keeps_record: bool = True):
+        """``keeps_record``: keep the reviews written (their text and truth) and each session's
+        step-by-step truth; a replay or an alternative future, which only needs what people do,
+        skips them."""
         self.world = world
-        self.writes_reviews = writes_reviews
+        self.keeps_record = keeps_record
         self.ids = Counters()
         self.reviews = PendingReviews()
         self.coupon_cost = 0.0          # discounts granted on purchases so far
@@ -163,12 +164,14 @@ class Simulation:
         bought = baskets.session[baskets.bought]
         bought_key = bought * self.world.catalog.n_items + baskets.item[baskets.bought]
         log = self._event_rows(day, ds, session_ids, prices, purchase_price)
-        path = next_action_truth(self.world, ds, intensity)
         log[schema.TRUTH_SESSIONS] = dict(
             session_id=session_ids, category=np.array(vocab.CATEGORIES, dtype=object)[s.category],
-            **{f"p_{kind}": p_engage[s.row, s.category] for kind, p_engage in intensity.engage.items()},
-            opening_categories=list(path.opening_categories[:, BY_NAME]), ad_categories=list(path.ad_categories[:, BY_NAME]))
-        log[schema.TRUTH_SESSION_STEPS] = dict(session_id=session_ids[path.steps.pop("session")], **path.steps)
+            **{f"p_{kind}": p_engage[s.row, s.category] for kind, p_engage in intensity.engage.items()})
+        if self.keeps_record:
+            path = next_action_truth(self.world, ds, intensity)
+            log[schema.TRUTH_SESSIONS].update(opening_categories=list(path.opening_categories[:, BY_NAME]),
+                                              ad_categories=list(path.ad_categories[:, BY_NAME]))
+            log[schema.TRUTH_SESSION_STEPS] = dict(session_id=session_ids[path.steps.pop("session")], **path.steps)
         log.update(self._search_rows(day, ds, session_ids, bought_key))
         log.update(self._ad_rows(day, ds, session_ids, bought_key))
         return log
@@ -201,7 +204,7 @@ class Simulation:
         delay = (0.5 + rng.exponential(4.0, writes.sum())) * SECONDS_PER_DAY
         moment = ds.sessions.second[session[writes]] + baskets.purchase_offset[baskets.bought][writes] + delay
         rating = np.clip(np.round(3.2 + 1.3 * satisfaction[writes]), 1, 5).astype(np.int64)
-        if not self.writes_reviews:
+        if not self.keeps_record:
             return
         written = write_reviews(rating, satisfaction[writes], text.NOUNS.words[cat.noun[item[writes]]],
                                 world.config.writing, writer_rng)

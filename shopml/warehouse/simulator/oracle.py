@@ -38,7 +38,7 @@ class OracleEstimate:
 def replay(config: SimulationConfig, day: int) -> World:
     """The world as it stood at 00:00 of ``day`` in the recorded history."""
     world = World.create(config)
-    simulation = Simulation(world, writes_reviews=False)
+    simulation = Simulation(world, keeps_record=False)
     for past in range(day):
         simulation.step(past)
     return world
@@ -47,7 +47,7 @@ def replay(config: SimulationConfig, day: int) -> World:
 def _happened(world: World, first_day: int, horizon_days: int, stream: int) -> dict[str, np.ndarray]:
     n = world.population.n_users
     seen = {outcome: np.zeros(n, dtype=bool) for outcome in OUTCOMES}
-    simulation = Simulation(world, writes_reviews=False)
+    simulation = Simulation(world, keeps_record=False)
     for day in range(first_day, first_day + horizon_days):
         events = simulation.step(day, stream=stream)[schema.EVENTS]
         user, kind = events["user_id"] - 1, events["event_type"]

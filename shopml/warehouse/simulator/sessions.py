@@ -5,13 +5,13 @@ some browsing (items drawn by appeal and price within the category) and may show
 viewed item is carted, with the probability of ``intensity.cart`` for that category; the item is
 chosen by utility among what was viewed (what the search was for and clicked ads weigh most).
 A cart becomes a purchase with probability ``intensity.buy``. A session may also like, favourite
-and share (each at most once) one of the items it viewed. Session times stay within the day (no session starts after 23:00 and none lasts 30 min).
+and share (each at most once) one of the items it viewed. Session times stay within the day (no session starts after 23:00 and none lasts an hour).
 
 The path of a session, step by step: it opens; it searches (with ``search_rate``) and views the
 results it clicks, within ``BROWSE_START`` seconds; then it views ``1 + Poisson(m)`` more items,
-browsed and clicked ads in a random order, 45 s apart (m: the browsing mean plus the expected ad
-clicks); then it carts (``intensity.cart``) or leaves; a cart is bought (``intensity.buy``) or
-left. ``next_action_truth`` gives, at every step, the true probability of each next action under
+browsed and clicked ads in a random order, 45 to 75 s apart (m: the browsing mean plus the expected
+ad clicks); then it carts (``intensity.cart``; after a pause of 10 s plus an exponential) or leaves;
+a cart is bought (``intensity.buy``) or left. ``next_action_truth`` gives, at every step, the true probability of each next action under
 this process and the session's hidden state.
 """
 
@@ -35,6 +35,7 @@ LAST_START_SECOND = 23 * 3600
 INTENT_BONUS = 2.0          # carting utility bonus of the clicked search target
 BROWSE_START = 30           # seconds: search results are viewed before, browsing and ads after
 VIEW_SPACING = 45           # seconds between two browsing views (plus up to 30 s)
+CART_PAUSE = (10, 40, 300)  # seconds from the last view to a cart: at least, mean of an exponential on top, at most
 NEXT_ACTIONS = ("search", "view", "cart", "purchase", "leave")   # what a session does after a step
 
 
@@ -132,7 +133,9 @@ def _all_views(browse: Views, searches: SearchOutcome, ads: AdOutcome, ad_bonus:
 
 
 def _fill_baskets(world: World, sessions: Sessions, views: Views, intensity: DayIntensity,
-                  prices: DayPrices, rng) -> Baskets:
+                  prices: DayPrices, rng, order_rng) -> Baskets:
+    """``order_rng`` draws the pause before a cart, so that how long a shopper dwells never moves
+    what they buy."""
     cat = world.catalog
     n = len(sessions.user)
     carts = rng.random(n) < intensity.cart[sessions.row, sessions.category]
@@ -147,7 +150,8 @@ def _fill_baskets(world: World, sessions: Sessions, views: Views, intensity: Day
     np.maximum.at(last_view, views.session, views.offset)
     carting = np.flatnonzero(carts & (best_item >= 0))
     bought = rng.random(len(carting)) < intensity.buy[sessions.row[carting]]
-    cart_offset = last_view[carting] + 20
+    cart_offset = last_view[carting] + CART_PAUSE[0] + np.minimum(order_rng.exponential(CART_PAUSE[1], len(carting)),
+                                                                   CART_PAUSE[2])
     return Baskets(session=carting, item=best_item[carting], cart_offset=cart_offset, bought=bought,
                    purchase_offset=cart_offset + 60 + np.minimum(rng.exponential(120, len(carting)), 600))
 
@@ -184,7 +188,7 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
     views = _all_views(_browse(world, sessions, prices, rng), searches, ads, b.ad_conversion_boost, order_rng)
     return DaySessions(
         sessions=sessions, views=views, engagement=_engagement(world, sessions, views, intensity, engagement_rng),
-        baskets=_fill_baskets(world, sessions, views, intensity, prices, rng),
+        baskets=_fill_baskets(world, sessions, views, intensity, prices, rng, order_rng),
         searches=searches, ads=ads,
     )
 
@@ -218,7 +222,8 @@ def next_action_truth(world: World, ds: DaySessions, intensity: DayIntensity) ->
     bought = np.zeros(n, dtype=np.int64)
     bought[baskets.session[baskets.bought]] = 1
     session, step = expand(1 + searched + early + later + carted + bought)
-    ad_clicks = world.expected_ad_clicks.by_category(s.user, s.category, s.hour)
+    click_chances = world.expected_ad_clicks.category_clicks(s.user, s.hour)
+    ad_clicks = world.expected_ad_clicks.by_category(s.user, s.category, s.hour, click_chances)
     m = b.browse_views_mean + ad_clicks.sum(axis=1)
     j = step - searched[session] - early[session]               # views past the search so far
     more = poisson.sf(j - 1, m[session]) / np.maximum(poisson.sf(j - 2, m[session]), 1e-300)
@@ -235,7 +240,7 @@ def next_action_truth(world: World, ds: DaySessions, intensity: DayIntensity) ->
     steps = dict(session=session, step=step, **{f"p_{action}": p[:, a] for a, action in enumerate(NEXT_ACTIONS)},
                  p_next_ad=_next_ad(views, session, step, searched, early, later, ads))
     return PathTruth(steps=steps, ad_categories=ad_clicks / ad_clicks.sum(axis=1, keepdims=True),
-                     opening_categories=_opening_categories(world, s, intensity, early, later, ads))
+                     opening_categories=_opening_categories(world, s, intensity, early, later, ads, click_chances))
 
 
 def _next_ad(views: Views, session, step, searched, early, later, ads) -> np.ndarray:
@@ -253,13 +258,14 @@ def _next_ad(views: Views, session, step, searched, early, later, ads) -> np.nda
     return np.where((past_search >= 0) & (left > 0), (ads[session] - ads_seen) / np.maximum(left, 1), 0.0)
 
 
-def _opening_categories(world: World, s: Sessions, intensity: DayIntensity, early, later, ads) -> np.ndarray:
+def _opening_categories(world: World, s: Sessions, intensity: DayIntensity, early, later, ads,
+                        click_chances: np.ndarray) -> np.ndarray:
     """(sessions, categories): the first view's category as the session opens: its category
     drawn from the taste, the first view an ad's with the session's mix (none after a search click)."""
     taste = intensity.taste[s.row] / intensity.taste[s.row].sum(axis=1, keepdims=True)
     p_ad = np.where(early > 0, 0.0, ads / np.maximum(later, 1))[:, None]
     led_by_ads = np.zeros_like(taste)
     for landed in range(N_CATEGORIES):
-        clicks = world.expected_ad_clicks.by_category(s.user, np.full(len(s.user), landed), s.hour)
+        clicks = world.expected_ad_clicks.by_category(s.user, np.full(len(s.user), landed), s.hour, click_chances)
         led_by_ads += taste[:, [landed]] * clicks / clicks.sum(axis=1, keepdims=True)
     return (1 - p_ad) * taste + p_ad * led_by_ads

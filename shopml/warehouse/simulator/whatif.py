@@ -80,7 +80,7 @@ def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -
     if policy.pushes is not None:
         sent = np.asarray(policy.pushes, dtype=np.int64)
         push(arm, sent[arm.state.alive[sent]], day)
-    simulation = Simulation(arm, writes_reviews=False)
+    simulation = Simulation(arm, keeps_record=False)
     units = revenue = 0.0
     slots_shown = ad_clicks = ad_conversions = 0
     bought_by = np.zeros(arm.population.n_users, dtype=bool)
