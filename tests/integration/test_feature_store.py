@@ -284,6 +284,7 @@ def test_online_features_equal_the_newest_offline_snapshot(settings, store, tiny
 def test_a_pushed_event_shows_up_online_at_once(store):
     now = datetime.now(timezone.utc)
     pushed = pd.DataFrame({names.USER_ID: [1, 2], names.EVENT_TIMESTAMP: [now, now],
+                           **{f: [0.0, 1.0] for f in names.REALTIME_FEATURES},      # a push carries every column
                            "session_views": [3.0, 7.0], "session_carts": [1.0, 0.0],
                            "minutes_since_last_event": [0.5, 2.0]})
     store.push(names.USER_REALTIME_PUSH, pushed)

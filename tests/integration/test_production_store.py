@@ -94,8 +94,8 @@ def test_apply_materialize_and_read_online_through_postgres_and_redis(production
 
     now = datetime.now(timezone.utc)
     store.push(names.USER_REALTIME_PUSH, pd.DataFrame({
-        names.USER_ID: [7], names.EVENT_TIMESTAMP: [now], "session_views": [4.0], "session_carts": [2.0],
-        "minutes_since_last_event": [0.0]}))
+        names.USER_ID: [7], names.EVENT_TIMESTAMP: [now], **{f: [0.0] for f in names.REALTIME_FEATURES},
+        "session_views": [4.0], "session_carts": [2.0]}))
     pushed = store.get_online_features(features=[f"{names.USER_REALTIME}:session_carts"],
                                        entity_rows=[{names.USER_ID: 7}]).to_dict()
     assert pushed["session_carts"] == [2.0]
