@@ -17,8 +17,8 @@ from feature_repo.definitions import names
 from shopml.settings import Settings
 from training.evaluation import BASELINE, MODEL, ORACLE
 from training import next_category as category
-from training.session_steps import (ACTIONS, GAP, LAST_ACTION, LAST_VIEW_ITEM, NEXT_CATEGORY, REALTIME, SESSION_VIEWS,
-                                    session_inputs, shares_for, step_shares)
+from training.session_steps import (ACTIONS, GAP, LAST_ACTION, LAST_VIEW_ITEM, NEXT_CATEGORY, REALTIME, SESSION_END,
+                                    SESSION_VIEWS, session_inputs, shares_for, step_shares)
 from training.tasks.next_action import CATEGORY_TABLE, TABLE, NextActionConfig, NextActionTask
 
 CONFIG = NextActionConfig(weeks=4, sessions_per_week=600, max_rounds=60, category_steps=1000)
@@ -55,6 +55,15 @@ def test_each_step_is_labelled_by_the_next_event_and_sees_only_the_session_so_fa
             kinds = [kind for kind, _, _ in events]
             assert after[SESSION_VIEWS] == kinds.count("view")
             assert after[LAST_ACTION] == names.NAVIGATION.index(kinds[-1]) + 1
+
+
+def test_no_training_or_validation_label_reads_the_next_split(data):
+    first_validation = data.splits["validation"]["cutoff"].min()
+    first_test = data.splits["test"]["cutoff"].min()
+    label_end = pl.col(names.EVENT_TIMESTAMP) + SESSION_END
+    assert data.splits["train"].filter(label_end > first_validation).is_empty()
+    assert data.splits["validation"].filter(label_end > first_test).is_empty()
+    assert data.category_steps["train"]["session_id"].is_in(data.splits["train"]["session_id"]).all()
 
 
 def test_the_truth_is_a_distribution_that_agrees_with_what_sessions_did(tiny_warehouse):
