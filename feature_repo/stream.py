@@ -12,9 +12,9 @@ Only navigation events (``names.NAVIGATION``: search, view, cart, purchase; the 
 searches too) move the counters; likes, favourites and shares pass by. A session is the event's
 ``session_id``; an event without one starts a new session after ``SESSION_GAP`` of silence.
 Pushed per user (``names.REALTIME_FEATURES``): the current session's searches, views, carts and
-purchases, its age in minutes, its last action, the item it viewed last, and the minutes between this event and the
-user's previous one (the gap that led to it, NaN when the consumer has none in memory; a reader
-takes the time since the event from the row's timestamp). ``sql/user_realtime.sql`` computes the
+purchases, its age in minutes, its last action, the item it viewed last, and the minutes between
+this event and the user's previous one (the gap that led to it, NaN when the consumer has none in
+memory; a reader takes the time since the event from the row's timestamp). ``sql/user_realtime.sql`` computes the
 same rows from the warehouse (the view's offline history, for training); a test holds them equal.
 A user silent for ``FORGET_AFTER`` leaves the consumer's memory, so it holds the active users only.
 

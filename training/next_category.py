@@ -100,11 +100,11 @@ def next_view_shares(train_steps: pl.DataFrame, categories: list[str]) -> np.nda
 def stay_baseline(last_categories: list[str | None], categories: list[str], stay: float, shares: np.ndarray) -> np.ndarray:
     """(steps, categories): the latest view's category with ``stay``, the rest by ``shares``."""
     p = np.tile(shares, (len(last_categories), 1))
-    index = {c: i for i, c in enumerate(categories)}
-    for row, last in enumerate(last_categories):
-        if last in index:
-            p[row] *= 1 - stay
-            p[row, index[last]] += stay
+    codes = (pl.Series(last_categories, dtype=pl.String)
+             .replace_strict(categories, list(range(len(categories))), default=-1, return_dtype=pl.Int64).to_numpy())
+    known = np.flatnonzero(codes >= 0)
+    p[known] *= 1 - stay
+    p[known, codes[known]] += stay
     return p
 
 
