@@ -81,6 +81,21 @@ def test_the_truth_is_a_distribution_that_agrees_with_what_sessions_did(tiny_war
             FROM truth.session_steps t LEFT JOIN carts c ON c.session_id = t.session_id AND c.step = t.step + 1
             """).fetchall()[0]
     assert happened > 100 and abs(happened - expected) < 4 * math.sqrt(expected)
+    with duckdb.connect(str(tiny_warehouse), read_only=True) as con:      # views away from the session's category
+        expected, happened = con.execute("""
+            WITH nav AS (SELECT session_id, ts, event_id AS tie, event_type, item_id FROM events
+                         WHERE event_type IN ('view', 'cart', 'purchase')
+                         UNION ALL SELECT session_id, ts, -1, 'search', NULL FROM searches),
+                 ordered AS (SELECT session_id, row_number() OVER (PARTITION BY session_id ORDER BY ts, tie) AS step,
+                                    event_type, item_id FROM nav),
+                 names AS (SELECT list(DISTINCT category ORDER BY category) AS listed FROM items)
+            SELECT sum(t.p_next_ad * (1 - s.ad_categories[list_position((SELECT listed FROM names), s.category)])),
+                   count(*) FILTER (i.category != s.category)
+            FROM truth.session_steps t
+            JOIN ordered o ON o.session_id = t.session_id AND o.step = t.step + 1 AND o.event_type = 'view'
+            JOIN items i ON i.item_id = o.item_id JOIN truth.sessions s ON s.session_id = t.session_id
+            WHERE t.step > 0""").fetchall()[0]
+    assert happened > 50 and abs(happened - expected) < 4 * math.sqrt(expected)
 
 
 def test_the_evaluation_puts_the_model_beside_the_step_shares_and_the_oracle(home, data):
