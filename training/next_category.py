@@ -23,7 +23,7 @@ import polars as pl
 
 from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
-from shopml.warehouse.database import connect
+from shopml.warehouse.database import connect, has_truth
 
 from .boosting import BoostingConfig, lgb_params
 from .datasets import point_in_time_dataset
@@ -44,12 +44,6 @@ ORDER BY w.row
 def item_categories(settings) -> dict[int, str]:
     with connect(settings.warehouse_path) as con:
         return dict(con.execute("SELECT item_id, category FROM items WHERE category IS NOT NULL").fetchall())
-
-
-def shop_categories(settings) -> list[str]:
-    with connect(settings.warehouse_path) as con:
-        return [row[0] for row in con.execute("SELECT DISTINCT category FROM items WHERE category IS NOT NULL "
-                                              "ORDER BY category").fetchall()]
 
 
 def with_last_category(steps: pl.DataFrame, categories_of: dict[int, str]) -> pl.DataFrame:
@@ -112,8 +106,7 @@ def oracle(settings, steps: pl.DataFrame, categories: list[str]) -> np.ndarray |
     """(steps, categories): the simulator's distribution of the next view's category, or None on
     real data. Its per-category lists run in alphabetical order."""
     with connect(settings.warehouse_path) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'truth' "
-                           "AND table_name = 'session_steps' AND column_name = 'p_next_ad'").fetchall()[0][0]:
+        if not has_truth(con):
             return None
         con.register("wanted", steps.select("session_id", "step").with_row_index("row").to_arrow())
         found = con.sql(ORACLE_SQL).pl()

@@ -21,7 +21,7 @@ import polars as pl
 from feature_repo.definitions import names
 from feature_repo.stream import NO_ITEM, SessionCounters
 from shopml.settings import Settings
-from shopml.warehouse.database import connect
+from shopml.warehouse.database import connect, has_truth
 
 from .labels import CUTOFF, WEEK_START_SQL, midnight_after
 
@@ -133,8 +133,7 @@ def oracle_probabilities(settings: Settings, rows: pl.DataFrame) -> np.ndarray |
     """(rows, actions): the simulator's probability of each next action at each step, or None on
     real data."""
     with connect(settings.warehouse_path) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'truth' "
-                           "AND table_name = 'session_steps'").fetchall()[0][0]:
+        if not has_truth(con):
             return None
         con.register("wanted", rows.select("session_id", "step").with_row_index("row").to_arrow())
         found = con.sql(ORACLE_SQL.format(probabilities=", ".join(f"t.p_{a}" for a in ACTIONS))).pl()

@@ -47,6 +47,7 @@ from ..report import bar_chart, line_chart
 from ..session_steps import (ACTIONS, LAST_ACTION, LAST_VIEW_ITEM, NEXT_CATEGORY, SESSION_END, SESSION_FEATURES,
                              SESSION_VIEWS, opening, oracle_probabilities, session_inputs, session_steps, shares_for,
                              step_shares)
+from .preferences import shop_categories
 
 HEAD, CATEGORY_HEAD = "next_action", "next_category"
 TABLE = "next action, test week's session steps"
@@ -204,7 +205,7 @@ class NextActionTask:
         dataset = category.with_last_category(opening(point_in_time_dataset(steps, self.feature_service, settings)),
                                               category.item_categories(settings))
         splits = split_by_time(dataset, config.validation_weeks, config.test_weeks, horizon=SESSION_END)
-        categories = category.shop_categories(settings)
+        categories = shop_categories(settings)
         before_views = {split: frame.filter(pl.col(NEXT_CATEGORY).is_not_null()) for split, frame in splits.items()}
         category_steps = {split: frame.sample(n=min(config.category_steps, frame.height), seed=config.seed)
                           .sort("session_id", "step") for split, frame in before_views.items()}
