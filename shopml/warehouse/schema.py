@@ -61,14 +61,16 @@ EVENTS = _table(
     ("event_type", "VARCHAR"), ("ts", TS), ("price", "DOUBLE"), ("quantity", "INTEGER"),
 )
 SEARCHES = _table(
-    "searches", "one query typed by a user",
+    "searches", "one query typed by a user; explored: the engine showed a random sample of the query's category "
+    "(its exploration traffic) instead of its ranking",
     ("search_id", "BIGINT"), ("user_id", "BIGINT"), ("session_id", "BIGINT"), ("ts", TS),
-    ("query", "VARCHAR"),
+    ("query", "VARCHAR"), ("explored", "BOOLEAN"),
 )
 SEARCH_IMPRESSIONS = _table(
-    "search_impressions", "the results shown for a search, position 1 = top",
+    "search_impressions", "the results shown for a search, position 1 = top; propensity: P(this item at this "
+    "position) under the logging policy (ranking and exploration mixed)",
     ("search_id", "BIGINT"), ("item_id", "BIGINT"), ("position", "INTEGER"),
-    ("clicked", "BOOLEAN"), ("purchased", "BOOLEAN"),
+    ("clicked", "BOOLEAN"), ("purchased", "BOOLEAN"), ("propensity", "DOUBLE"),
 )
 AD_IMPRESSIONS = _table(
     "ad_impressions", "ad slots; in_holdout rows were chosen but not shown (randomised ghost ads); propensity: P(this ad | the page's category) under the logging policy",

@@ -21,7 +21,7 @@ from .intensity import DayIntensity
 from .prices import DayPrices
 from .sessions import DaySessions, next_action_truth, run_sessions
 from .reviews import WrittenReviews, sentiment_of, write_reviews
-from .world import World, day_rng, engagement_rng, order_rng, text_rng
+from .world import World, day_rng, engagement_rng, exploration_rng, order_rng, text_rng
 
 DayLog = dict[schema.Table, dict[str, np.ndarray]]
 
@@ -101,7 +101,7 @@ class Simulation:
         intensity = world.intensity(live, day, prices)
         seed = world.config.seed
         day_sessions = run_sessions(world, day, intensity, prices, rng, engagement_rng(seed, day, stream),
-                                    order_rng(seed, day, stream))
+                                    order_rng(seed, day, stream), exploration_rng(seed, day, stream))
         log.update(self._session_rows(day, day_sessions, intensity, prices, rng,
                                       text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
@@ -243,10 +243,11 @@ class Simulation:
         return {
             schema.SEARCHES: dict(search_id=ids, user_id=s.user[sr.session] + 1,
                                   session_id=session_ids[sr.session], ts=self.micros(day, s.second[sr.session]),
-                                  query=sr.query),
+                                  query=sr.query, explored=sr.explored),
             schema.SEARCH_IMPRESSIONS: dict(search_id=ids[sr.shown_search], item_id=sr.shown_item + 1,
                                             position=sr.shown_position, clicked=sr.shown_clicked,
-                                            purchased=sr.shown_clicked & np.isin(key, bought_key)),
+                                            purchased=sr.shown_clicked & np.isin(key, bought_key),
+                                            propensity=sr.shown_propensity),
             schema.TRUTH_SEARCHES: dict(search_id=ids, intended_item_id=sr.intended + 1),
             schema.TRUTH_SEARCH_IMPRESSIONS: dict(search_id=ids[sr.shown_search], item_id=sr.shown_item + 1,
                                                   grade=sr.shown_grade, p_click=sr.shown_p_click),

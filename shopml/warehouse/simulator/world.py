@@ -45,6 +45,12 @@ def order_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
     return _apart(seed, day, stream, 3)
 
 
+def exploration_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
+    """The stream that picks the searches the engine explores and what it shows them, apart from
+    ``day_rng``."""
+    return _apart(seed, day, stream, 4)
+
+
 @dataclass
 class World:
     config: SimulationConfig
