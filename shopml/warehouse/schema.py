@@ -61,7 +61,7 @@ EVENTS = _table(
     ("event_type", "VARCHAR"), ("ts", TS), ("price", "DOUBLE"), ("quantity", "INTEGER"),
 )
 SEARCHES = _table(
-    "searches", "one query typed by a user; explored: the engine showed a random sample of the query's category "
+    "searches", "one query typed by a user; explored: the engine showed a random sample of the query's subcategory "
     "(its exploration traffic) instead of its ranking",
     ("search_id", "BIGINT"), ("user_id", "BIGINT"), ("session_id", "BIGINT"), ("ts", TS),
     ("query", "VARCHAR"), ("explored", "BOOLEAN"),

@@ -13,6 +13,7 @@ import pytest
 from feature_repo.definitions import names
 from shopml.retrieval import ItemIndex
 from shopml.settings import Settings
+from shopml.warehouse.database import connect
 from training.embeddings import build_item_embeddings, read_item_embeddings
 from training.item_index import SIMILAR_QUALITY, ItemIndexConfig, build_item_index
 from shopml.model_store import artifact_folder
@@ -93,6 +94,13 @@ def test_search_ranker_is_judged_against_the_truth_on_later_searches(settings, i
     data = task.build_dataset(config, settings)
     assert data.splits["train"]["cutoff"].max() < data.splits["test"]["cutoff"].min()
     assert data.splits["test"].group_by("search_id").len()["len"].max() <= config.candidates
+    if data.logs.explored:                      # the exploration slice: explored searches, before validation
+        explored = data.logs.explored["train"]
+        with connect(settings.warehouse_path) as con:
+            flags = dict(con.sql("SELECT search_id, explored FROM searches").fetchall())
+        assert all(flags[s] for s in explored["search_id"].unique().to_list())
+        assert explored["cutoff"].max() < data.logs.shown["validation"]["cutoff"].min()
+        assert (np.diff(data.examination) <= 0).all() and data.examination[0] == 1.0
     result = run(task, config, settings, data=data)            # the dataset once: encoding queries is costly
     quality = result.metrics["search quality on later searches"]
     popularity, embedding, reranked = (quality[k] for k in ("popularity", "embedding", "embedding + reranker"))
@@ -105,6 +113,8 @@ def test_search_ranker_is_judged_against_the_truth_on_later_searches(settings, i
     assert result.report.is_file()
     from shopml.model_store import load_boosters
     from shopml.search import TIE_BREAK_CANDIDATES
+    from training.exposure import LEARNERS
 
     _, metadata = load_boosters(result.tag, settings)
     assert metadata["config"]["tie_break"] in TIE_BREAK_CANDIDATES       # "auto", resolved on validation
+    assert metadata["config"]["learning"] in LEARNERS and metadata["config"]["item_features"] in ("", "all")

@@ -9,6 +9,7 @@ from sklearn import metrics as sk
 from training.metrics import (average_precision, binary_report, expected_calibration_error, log_loss,
                               ndcg_at_k, recall_at_k, reliability_table, roc_auc, threshold_curves,
                               top_decile_lift)
+from training.metrics.ranking import ranked_frame_quality
 
 
 def test_perfect_ranking_scores_one_and_reversed_scores_zero():
@@ -101,6 +102,28 @@ def test_ndcg_and_recall_by_hand():
     assert recall_at_k([1, 0, 1, 0], total_relevant=4, k=3) == 0.5
     # with 0/1 grades the exponential gain is the linear one scikit-learn uses
     assert ndcg_at_k([1, 0, 1], [1, 1], k=3) == pytest.approx(sk.ndcg_score([[1, 0, 1, 0]], [[4, 3, 2, 1]], k=3))
+
+
+def test_frame_quality_is_the_mean_of_the_per_query_figures():
+    import polars as pl
+
+    rng = np.random.default_rng(5)
+    ranked = pl.DataFrame({"q": np.repeat(np.arange(30), 20), "item": rng.integers(0, 40, 600),
+                           "order": np.tile(np.arange(20), 30)}).unique(["q", "item"], keep="first", maintain_order=True)
+    ranked = ranked.with_columns((pl.col("order").rank("ordinal").over("q")).alias("rank"))     # 1, 2, ... per query
+    grades = pl.DataFrame({"q": np.repeat(np.arange(35), 6), "item": rng.integers(0, 40, 210),
+                           "grade": rng.integers(1, 4, 210)}).unique(["q", "item"])
+    quality = ranked_frame_quality(ranked, grades, "q", "item", k=10, depth=15, relevant=2)
+    ndcg, recall = [], []
+    for q in range(30):
+        grade_of = dict(grades.filter(pl.col("q") == q).select("item", "grade").iter_rows())
+        ranked_grades = [grade_of.get(i, 0) for i in ranked.filter(pl.col("q") == q).sort("rank")["item"]]
+        ndcg.append(ndcg_at_k(ranked_grades, list(grade_of.values()), 10))
+        total = sum(g >= 2 for g in grade_of.values())
+        recall.append(recall_at_k([g >= 2 for g in ranked_grades], total, 15))
+    assert quality["queries"] == 30
+    assert quality["ndcg"] == pytest.approx(np.nanmean(ndcg), abs=1e-12)
+    assert quality["recall"] == pytest.approx(np.nanmean(recall), abs=1e-12)
 
 
 def test_oracle_lead_against_scikit_learn():

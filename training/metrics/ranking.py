@@ -1,9 +1,11 @@
 """Ranking metrics of one ranked list against graded relevance, as pure NumPy functions; a task
-averages them over its queries (searches, users)."""
+averages them over its queries (searches, users). ``ranked_frame_quality`` gives the same means
+for many queries at once, from frames."""
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 
 def dcg_at_k(grades, k: int) -> float:
@@ -53,3 +55,26 @@ def spearman_rows(truth, scores) -> float:
     a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
     norm = np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum(axis=1))
     return float(np.mean(np.divide((a * b).sum(axis=1), norm, out=np.zeros(len(a)), where=norm > 0)))
+
+
+def ranked_frame_quality(ranked: pl.DataFrame, grades: pl.DataFrame, query: str, item: str, k: int, depth: int,
+                         relevant: int) -> dict[str, float]:
+    """Mean NDCG@k and recall@depth over the queries of ``ranked`` (query, item, ``rank`` from 1)
+    that have a graded item in ``grades`` (query, item, ``grade`` > 0); recall counts items of
+    grade >= ``relevant`` and skips queries without one. The same figures as ``ndcg_at_k`` and
+    ``recall_at_k`` per query, for many queries at once."""
+    judged = ranked.join(grades, on=[query, item], how="left").with_columns(pl.col("grade").fill_null(0))
+    gain = (pl.lit(2.0).pow(pl.col("grade")) - 1) / (pl.col("rank") + 1).log(2)
+    dcg = judged.filter(pl.col("rank") <= k).group_by(query).agg(gain.sum().alias("dcg"))
+    found = judged.filter((pl.col("rank") <= depth) & (pl.col("grade") >= relevant)).group_by(query).agg(
+        pl.len().alias("found"))
+    ideal = grades.join(ranked.select(query).unique(), on=query).with_columns(
+        pl.col("grade").rank("ordinal", descending=True).over(query).alias("rank"))
+    per_query = ideal.group_by(query).agg(gain.filter(pl.col("rank") <= k).sum().alias("ideal"),
+                                          (pl.col("grade") >= relevant).sum().alias("total")).join(
+        dcg, on=query, how="left").join(found, on=query, how="left").fill_null(0)
+    with_relevant = per_query.filter(pl.col("total") > 0)
+    return {"ndcg": float((per_query["dcg"] / per_query["ideal"]).mean()) if per_query.height else float("nan"),
+            "recall": float((with_relevant["found"] / with_relevant["total"]).mean()) if with_relevant.height
+            else float("nan"),
+            "queries": float(per_query.height)}

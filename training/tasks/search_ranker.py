@@ -1,14 +1,17 @@
 """Search ranking: FAISS retrieves the 100 items nearest a query's embedding, a LightGBM
 ``lambdarank`` model reorders them.
 
-Training rows are what shoppers were shown (the simulated search impressions of the earlier
-weeks), labelled 2 when bought, 1 when clicked, else 0; the shown position is handed to
-LightGBM's unbiased lambdarank (``Dataset(position=...)``), which learns the position bias next
-to the ranking so the model ranks by relevance, not by where the old engine put an item.
+Training rows are what shoppers were shown (the search impressions of the earlier weeks),
+labelled 2 when bought, 1 when clicked, else 0, with the shown position; and the engine's
+exploration slice (searches answered by a random sample of the category, logged as ``explored``)
+over more weeks. The learner is chosen on the validation searches (``training.exposure``):
+LightGBM's unbiased lambdarank on every shown result, the exploration slice alone weighted by the
+inverse of the examination curve measured there, or the first continued on the second.
 Features: embedding cosine and lexical overlap (``shopml.search``) and, when ``item_features``
-names them, the item's features from Feast (``search_v1``) as of the search's time. They are off
-by default: learned from logs of an engine that showed the most appealing items, they rank worse
-on validation searches (``python -m bench.search_labels``; docs/decisions/search-labels.md).
+names them, the item's features from Feast (``search_v1``) as of the search's time; "auto"
+chooses with or without them on validation too. Learned from the production ranking's shown
+results alone, they rank worse: the engine showed the most appealing items, so among shown
+results popularity marks the items *not* sought (docs/decisions/search-labels.md).
 
 The ranker's score is coarse (a few distinct values among a search's candidates); candidates it
 scores alike are ordered by one Feast item feature, the ``tie_break`` chosen on the validation
@@ -17,8 +20,8 @@ searches' candidates (``choose``).
 Evaluation is on later searches, against the simulator's relevance grades (``truth``): NDCG@10
 and recall@100 (items of grade >= ``relevant_grade``) for (a) the most-bought items of the last
 30 days, (b) embedding retrieval alone, (c) retrieval + reranker. Recall@100 of (b) and (c) is
-the same candidate set. Every choice reads the validation searches only; the test searches are
-read once, by ``evaluate``.
+the same candidate set. Every choice (learner, item features, tie-break) reads the validation
+searches only; the test searches are read once, by ``evaluate``.
 
 Served as ``POST /search``: the query is encoded by the shipped text model, FAISS retrieves the
 candidates and the ranker reorders them on the items' online Feast features.
@@ -27,7 +30,7 @@ candidates and the ranker reorders them on the items' online Feast features.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated
@@ -47,13 +50,14 @@ from shopml.settings import Settings
 from shopml.text_model import ENCODER, TextEncoder
 from shopml.warehouse.database import connect, has_truth
 
-from ..boosting import BoostingConfig, lgb_params, save_task_model
+from ..boosting import BoostingConfig, save_task_model
 from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
+from ..exposure import RankingLogs, examination_curve, exposure_labels, fit_learner, label_gains, learners
 from ..item_index import INDEX_MODEL
 from ..kinds import ranking as ranking_kind
 from ..labels import CUTOFF, WEEK_START_SQL, midnight_after, split_by_time
-from ..metrics import ndcg_at_k, recall_at_k
+from ..metrics.ranking import ranked_frame_quality
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +65,28 @@ HEAD, LABEL, SEARCH_ID = "rank", "grade_label", "search_id"
 CATEGORICAL = ("item_content__category", "item_content__subcategory")
 LABEL_WINDOW = timedelta(hours=1)    # a search's clicks and purchase come within its session (under 30 min)
 QUALITY = "search quality on later searches"
+CHOICES = "choices on the validation searches (NDCG@10)"
 
 
 @dataclass(frozen=True)
 class SearchRankerConfig(BoostingConfig):
     weeks: int = 8                    # weeks of searches, the latest whole ones
-    validation_weeks: int = 1         # for early stopping (NDCG@10 of the shown results)
+    validation_weeks: int = 1         # for early stopping and every choice
     test_weeks: int = 1               # held out, the latest
     max_train_searches: int = 20_000  # sampled from the training weeks (encoding queries costs time)
     max_test_searches: int = 2_000
+    exploration_weeks: int = 26       # weeks of the engine's exploration traffic (a small slice of all searches)
+    max_explored_searches: int = 20_000
+    min_explored_searches: int = 200  # fewer in the slice's training weeks (or a tenth in validation's): shown results only
     candidates: int = 100             # retrieved by FAISS, then reranked
     relevant_grade: int = 2           # recall counts items of at least this grade
+    # How the ranker learns from the logs (training.exposure): "shown", "explored",
+    # "shown+explored", or "auto": the best on the validation searches.
+    learning: str = "auto"
     # Feast item features in the ranker: "all" (item_stats, base price, category, subcategory),
-    # "" (none), or a comma-separated list of item_stats features. Off by default: learned from
-    # logs of an engine that showed the most appealing items, they lower validation NDCG@10
-    # (bench.search_labels); turn them on for logs with exploration traffic.
-    item_features: str = ""
-    debias_position: bool = True      # hand the shown position to LightGBM's unbiased lambdarank
+    # "" (none), a comma-separated list of item_stats features, or "auto": with all or none,
+    # whichever ranks the validation searches better.
+    item_features: str = "auto"
     min_data_in_leaf: int = 50
     # The item_stats column that orders candidates the ranker scores alike (larger first), "" for
     # retrieval order; "auto": the best of TIE_BREAK_CANDIDATES by NDCG@10 on the validation
@@ -87,33 +96,55 @@ class SearchRankerConfig(BoostingConfig):
 
 @dataclass
 class SearchData:
-    splits: dict[str, pl.DataFrame]      # train/validation: shown results; test: retrieved candidates
-    layout: FeatureLayout
+    logs: RankingLogs                    # training rows: shown results and the exploration slice
+    test: pl.DataFrame                   # the test searches' retrieved candidates
+    layouts: dict[str, FeatureLayout]    # by item_features choice
     candidates: dict[str, pl.DataFrame]  # validation and test searches: the retrieved candidates
     grades: dict[str, pl.DataFrame]      # validation and test searches: every relevant item with its grade
     popular: dict[str, np.ndarray]       # item ids, most bought first, as of the first validation / test week
+    examination: np.ndarray              # measured on the exploration slice, relative to position 1
     pairs: SearchPairs                   # builds more rows of the sampled searches (bench.search_labels)
+    choices: dict[str, dict[str, float]] = field(default_factory=dict)   # variant -> tie-break -> validation NDCG@10
+
+    @property
+    def splits(self) -> dict[str, pl.DataFrame]:
+        return {**self.logs.shown, **{f"explored_{k}": v for k, v in self.logs.explored.items()}, "test": self.test}
 
 
 SEARCHES_SQL = f"""
 SELECT search_id, ts AS {names.EVENT_TIMESTAMP}, left(query, {MAX_QUERY_CHARS}) AS query,
        {WEEK_START_SQL.format(ts="ts")} AS {CUTOFF}
-FROM searches WHERE ts >= ?::TIMESTAMPTZ - to_days(7 * ?) ORDER BY search_id
+FROM searches WHERE ts >= ?::TIMESTAMPTZ - to_days(7 * ?) AND (explored OR NOT ?) ORDER BY search_id
 """
 
 
-def _searches(settings: Settings, config: SearchRankerConfig) -> dict[str, pl.DataFrame]:
+def _searches(settings: Settings, config: SearchRankerConfig) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    """The sampled searches of each split, and the exploration slice's of train and validation."""
     with connect(settings.warehouse_path) as con:
         last = con.execute("SELECT max(ts) FROM searches").fetchall()[0][0]
         if last is None:
             raise ValueError("the warehouse has no searches")
         end = midnight_after(last)
-        searches = con.sql(SEARCHES_SQL, params=[end, end, end, config.weeks]).pl()
+        searches = con.sql(SEARCHES_SQL, params=[end, end, end, config.weeks, False]).pl()
+        explored = con.sql(SEARCHES_SQL, params=[end, end, end, config.exploration_weeks, True]).pl()
     splits = split_by_time(searches, config.validation_weeks, config.test_weeks, horizon=LABEL_WINDOW)
     caps = {"train": config.max_train_searches, "validation": config.max_train_searches // 5,
             "test": config.max_test_searches}
-    return {name: frame.sample(min(frame.height, caps[name]), seed=config.seed).sort(SEARCH_ID)
-            for name, frame in splits.items()}
+    sampled = {name: frame.sample(min(frame.height, caps[name]), seed=config.seed).sort(SEARCH_ID)
+               for name, frame in splits.items()}
+    # the exploration slice split at the same cut-offs, purged the same way
+    first_validation, first_test = splits["validation"][CUTOFF].min(), splits["test"][CUTOFF].min()
+    label_end = pl.col(names.EVENT_TIMESTAMP) + LABEL_WINDOW
+    explored_splits = {"train": explored.filter((pl.col(CUTOFF) < first_validation) & (label_end <= first_validation)),
+                       "validation": explored.filter((pl.col(CUTOFF) >= first_validation) & (pl.col(CUTOFF) < first_test)
+                                                     & (label_end <= first_test))}
+    if min(frame.height for frame in explored_splits.values()) < config.min_explored_searches // 10 or \
+            explored_splits["train"].height < config.min_explored_searches:
+        log.warning("search_ranker: too few explored searches to learn from (%s): the shown results only",
+                    {name: frame.height for name, frame in explored_splits.items()})
+        return sampled, {}
+    return sampled, {name: frame.sample(min(frame.height, config.max_explored_searches), seed=config.seed).sort(SEARCH_ID)
+                     for name, frame in explored_splits.items()}
 
 
 @dataclass(frozen=True)
@@ -127,10 +158,10 @@ class SearchPairs:
     query_vectors: dict[int, np.ndarray]     # every sampled search's query embedding
 
     def shown(self, searches: pl.DataFrame) -> pl.DataFrame:
-        """What the old engine showed, ``position`` as shown and the logged ``LABEL``."""
+        """What the engine showed, ``position`` as shown, ``clicked``, ``purchased`` and ``LABEL``."""
         with connect(self.settings.warehouse_path) as con:
             con.register("wanted", searches.select(SEARCH_ID).to_arrow())
-            shown = con.sql(f"""SELECT i.search_id, i.item_id AS {names.ITEM_ID}, i.position,
+            shown = con.sql(f"""SELECT i.search_id, i.item_id AS {names.ITEM_ID}, i.position, i.clicked, i.purchased,
                                        CASE WHEN i.purchased THEN 2 WHEN i.clicked THEN 1 ELSE 0 END AS {LABEL}
                                 FROM search_impressions i JOIN wanted USING (search_id)""").pl()
         return self._featured(searches.join(shown, on=SEARCH_ID))
@@ -163,14 +194,22 @@ class SearchPairs:
 
 
 def chosen_item_stats(item_features: str) -> list[str]:
-    """The item_stats features named by ``item_features`` (as ``SearchRankerConfig.item_features``);
-    a name item_stats lacks is refused."""
+    """The item_stats features named by ``item_features`` (as ``SearchRankerConfig.item_features``,
+    "auto" aside); a name item_stats lacks is refused."""
     stats = names.FEATURES[names.ITEM_STATS][1]
     chosen = list(stats) if item_features == "all" else [f for f in item_features.split(",") if f]
     unknown = set(chosen) - set(stats)
     if unknown:
         raise ValueError(f"item_features: {sorted(unknown)} are not item_stats features")
     return chosen
+
+
+def item_feature_choices(item_features: str) -> tuple[str, ...]:
+    """The item_features settings to train: both "" and "all" for "auto", else the one given."""
+    choices = ("", "all") if item_features == "auto" else (item_features,)
+    for choice in choices:
+        chosen_item_stats(choice)                    # a misspelt name fails before any work
+    return choices
 
 
 def feature_layout(item_features: str, train: pl.DataFrame) -> FeatureLayout:
@@ -184,22 +223,9 @@ def feature_layout(item_features: str, train: pl.DataFrame) -> FeatureLayout:
                      for c in (CATEGORICAL if every else ())})
 
 
-def _groups(frame: pl.DataFrame) -> np.ndarray:
-    return frame.group_by(SEARCH_ID, maintain_order=True).len()["len"].to_numpy()
-
-
-def fit_ranker(config: SearchRankerConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,
-               label: str = LABEL, position: bool = False, label_gain: list[float] | None = None) -> lgb.Booster:
-    """A lambdarank booster on (search, item) rows sorted by search, early-stopped on NDCG@10 of
-    ``valid``; ``position`` hands the shown position to LightGBM's unbiased lambdarank,
-    ``label_gain`` replaces the default gain of each label value."""
-    params = lgb_params(config, objective="lambdarank", metric="ndcg", eval_at=[10],
-                        **({"label_gain": label_gain} if label_gain else {}))
-    shown_at = {"position": train["position"].to_numpy() - 1} if position else {}
-    train_set = lgb.Dataset(layout.matrix(train), train[label].to_numpy(), group=_groups(train), **shown_at)
-    valid_set = lgb.Dataset(layout.matrix(valid), valid[label].to_numpy(), group=_groups(valid), reference=train_set)
-    return lgb.train(params, train_set, num_boost_round=config.max_rounds, valid_sets=[valid_set],
-                     callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+def variant(learning: str, item_features: str) -> str:
+    """A trained ranker's name among the variants: its learner and its item features."""
+    return f"{learning}, {'item features: ' + item_features if item_features else 'no item features'}"
 
 
 Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)]
@@ -262,64 +288,92 @@ class SearchRankerTask:
     config_type = SearchRankerConfig
 
     def build_dataset(self, config: SearchRankerConfig, settings: Settings) -> SearchData:
-        chosen_item_stats(config.item_features)          # a misspelt name fails before any work
+        feature_choices = item_feature_choices(config.item_features)
+        learners(config.learning)
         folder, _ = artifact_folder(f"{INDEX_MODEL}:latest", settings)
-        searches = _searches(settings, config)
-        everything = pl.concat(searches.values())
+        searches, explored = _searches(settings, config)
+        if not explored and config.learning not in ("auto", "shown"):
+            raise ValueError(f"learning={config.learning!r} needs the engine's exploration traffic, and the "
+                             "warehouse has no explored search")
+        everything = pl.concat([*searches.values(), *explored.values()]).unique(SEARCH_ID)
         log.info("encoding %d queries", everything.height)
         vectors = TextEncoder.load().encode(everything["query"].to_list())
         with connect(settings.warehouse_path) as con:
             titles = con.sql(f"SELECT item_id AS {names.ITEM_ID}, title FROM items").pl()
-        query_vectors = dict(zip(everything[SEARCH_ID].to_list(), vectors))
-        pairs = SearchPairs(settings, ItemIndex.load(folder), titles, query_vectors)
+        pairs = SearchPairs(settings, ItemIndex.load(folder), titles, dict(zip(everything[SEARCH_ID].to_list(), vectors)))
         judged = {"validation": searches["validation"].head(config.max_test_searches), "test": searches["test"]}
         candidates = {name: pairs.retrieved(frame, config.candidates) for name, frame in judged.items()}
-        splits = {"train": pairs.shown(searches["train"]), "validation": pairs.shown(searches["validation"]),
-                  "test": candidates["test"]}
-        return SearchData(splits=splits, layout=feature_layout(config.item_features, splits["train"]),
+        shown = {name: pairs.shown(searches[name]) for name in ("train", "validation")}
+        slots = int(shown["train"]["position"].max())
+        explored_rows = {name: exposure_labels(pairs.shown(frame), slots) for name, frame in explored.items()}
+        examination = (examination_curve(explored_rows["train"], slots) if explored_rows
+                       else np.ones(slots))
+        logs = RankingLogs(query=SEARCH_ID, label=LABEL, shown=shown, explored=explored_rows,
+                           gains=label_gains(examination))
+        return SearchData(logs=logs, test=candidates["test"],
+                          layouts={f: feature_layout(f, shown["train"]) for f in feature_choices},
                           candidates=candidates,
                           grades={name: true_grades(settings, frame) for name, frame in judged.items()},
                           popular={name: _most_bought(settings, frame[names.EVENT_TIMESTAMP].min())
                                    for name, frame in judged.items()},
-                          pairs=pairs)
+                          examination=examination, pairs=pairs)
 
     def train(self, config: SearchRankerConfig, data: SearchData) -> dict[str, lgb.Booster]:
-        return {HEAD: fit_ranker(config, data.layout, data.splits["train"], data.splits["validation"],
-                                 position=config.debias_position)}
+        """One ranker per variant: each learner (without exploration traffic, ``shown`` only) with
+        each item_features choice."""
+        chosen = learners(config.learning) if data.logs.explored else ("shown",)
+        confounded = {f: tuple(c for c in layout.columns if c not in QUERY_ITEM_FEATURES)
+                      for f, layout in data.layouts.items()}
+        return {variant(learning, f): fit_learner(learning, config, layout, data.logs, confounded[f])
+                for f, layout in data.layouts.items() for learning in chosen
+                if confounded[f] or learning != "shown+explored"}
 
     def choose(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData,
                settings: Settings) -> SearchRankerConfig:
-        """The tie-break, when left to ``auto``: see ``tie_break_on_validation``."""
-        if config.tie_break != "auto":
-            return config
-        ndcg = tie_break_on_validation(config, model, data)
-        chosen = max(ndcg, key=ndcg.get)
-        log.info("tie-break on validation searches (NDCG@10): %s; chosen %r",
-                 {k or "retrieval order": round(v, 4) for k, v in ndcg.items()}, chosen)
-        return replace(config, tie_break=chosen)
+        """The variant (learner and item features) and the tie-break, by NDCG@10 of the reranked
+        validation candidates; the first of equals wins (retrieval order before any tie-break)."""
+        for name, (learning, item_features) in _variants(model, config, data).items():
+            data.choices[name] = tie_break_on_validation(config, model[name], data.layouts[item_features], data)
+        best, tie_break = max(((name, key) for name, by_key in data.choices.items() for key in by_key
+                               if config.tie_break in ("auto", key)),
+                              key=lambda pair: data.choices[pair[0]][pair[1]])
+        learning, item_features = _variants(model, config, data)[best]
+        log.info("validation NDCG@10 by variant (best tie-break): %s; chosen %r, tie-break %r",
+                 {name: round(max(v.values()), 4) for name, v in data.choices.items()}, best, tie_break)
+        return replace(config, learning=learning, item_features=item_features, tie_break=tie_break)
 
     def evaluate(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData,
                  settings: Settings) -> Evaluation:
-        table = search_quality(scored(model, data, "test"), data.grades["test"], data.popular["test"], config,
-                               config.tie_break)
-        return Evaluation(heads={}, tables={QUALITY: table})
+        booster, layout = model[variant(config.learning, config.item_features)], data.layouts[config.item_features]
+        table = search_quality(scored(booster, layout, data.candidates["test"]), data.grades["test"],
+                               data.popular["test"], config, config.tie_break)
+        choices = {name: {"ndcg_at_10": max(by_key.values()), "chosen": float(
+            name == variant(config.learning, config.item_features))} for name, by_key in data.choices.items()}
+        return Evaluation(heads={}, tables={QUALITY: table, **({CHOICES: choices} if choices else {})})
 
     def save(self, config: SearchRankerConfig, model: dict[str, lgb.Booster], data: SearchData, metrics: dict,
              settings: Settings) -> str:
-        return save_task_model(self, model, HEAD, config, data.splits, data.layout, metrics, settings)
+        chosen = {HEAD: model[variant(config.learning, config.item_features)]}
+        return save_task_model(self, chosen, HEAD, config, data.splits, data.layouts[config.item_features], metrics,
+                               settings, metadata={"examination": data.examination.round(4).tolist()})
 
 
-def scored(model: dict[str, lgb.Booster], data: SearchData, split: str) -> pl.DataFrame:
-    """The split's retrieved candidates with the ranker's ``score``."""
-    candidates = data.candidates[split]
-    return candidates.with_columns(pl.Series("score", model[HEAD].predict(data.layout.matrix(candidates))))
+def _variants(model: dict[str, lgb.Booster], config: SearchRankerConfig, data: SearchData) -> dict[str, tuple[str, str]]:
+    """Each trained variant's (learner, item_features)."""
+    named = {variant(learning, f): (learning, f) for f in data.layouts for learning in learners(config.learning)}
+    return {name: named[name] for name in model}
 
 
-def tie_break_on_validation(config: SearchRankerConfig, model: dict[str, lgb.Booster],
+def scored(booster: lgb.Booster, layout: FeatureLayout, candidates: pl.DataFrame) -> pl.DataFrame:
+    """``candidates`` with the ranker's ``score``."""
+    return candidates.with_columns(pl.Series("score", booster.predict(layout.matrix(candidates))))
+
+
+def tie_break_on_validation(config: SearchRankerConfig, booster: lgb.Booster, layout: FeatureLayout,
                             data: SearchData) -> dict[str, float]:
     """NDCG@10 of the reranked validation candidates under each of TIE_BREAK_CANDIDATES, in order
     (``max`` over it keeps the first of equals: retrieval order before any feature)."""
-    candidates = scored(model, data, "validation")
+    candidates = scored(booster, layout, data.candidates["validation"])
     return {key: search_quality(candidates, data.grades["validation"], data.popular["validation"], config,
                                 key)["embedding + reranker"]["ndcg_at_10"] for key in TIE_BREAK_CANDIDATES}
 
@@ -329,27 +383,24 @@ def search_quality(candidates: pl.DataFrame, grades: pl.DataFrame, popular: np.n
     """NDCG@10 and recall@candidates, averaged over the searches with a relevant item, of (a) the
     most-bought items, (b) the retrieved candidates in retrieval order, (c) the candidates reranked
     by ``score`` with ties ordered by the ``tie_break`` column ("" for retrieval order)."""
-    grade_of = {(s, i): g for s, i, g in grades.iter_rows()}
-    all_grades = dict(grades.group_by(SEARCH_ID).agg(pl.col("grade")).iter_rows())
-    systems = {"popularity": [], "embedding": [], "embedding + reranker": []}
-    recalls = {name: [] for name in systems}
-    for (search,), part in candidates.group_by(SEARCH_ID, maintain_order=True):
-        relevant = all_grades.get(search, [])
-        if not relevant:
-            continue
-        total = sum(g >= config.relevant_grade for g in relevant)
-        rankings = {"popularity": popular[:config.candidates],
-                    "embedding": part.sort("position")[names.ITEM_ID].to_numpy(),
-                    "embedding + reranker": part[names.ITEM_ID].to_numpy()[
-                        ranking(part["score"].to_numpy(), part[tie_break].to_numpy() if tie_break else None)]}
-        for name, ranked in rankings.items():
-            ranked_grades = [grade_of.get((search, int(i)), 0) for i in ranked]
-            systems[name].append(ndcg_at_k(ranked_grades, relevant, 10))
-            recalls[name].append(recall_at_k([g >= config.relevant_grade for g in ranked_grades], total,
-                                             config.candidates))
-    return {name: {"ndcg_at_10": float(np.nanmean(systems[name])),
-                   f"recall_at_{config.candidates}": float(np.nanmean(recalls[name])),
-                   "searches": float(len(systems[name]))} for name in systems}
+    searches = candidates.select(SEARCH_ID).unique()
+    tie = (pl.col(tie_break).cast(pl.Float64).fill_nan(None) if tie_break else pl.lit(0.0)).alias("tie")
+    reranked = candidates.select(SEARCH_ID, names.ITEM_ID, "position", "score", tie).sort(
+        [SEARCH_ID, "score", "tie", "position"], descending=[False, True, True, False], nulls_last=True)
+    rankings = {
+        "popularity": searches.join(pl.DataFrame({names.ITEM_ID: popular[:config.candidates]}).with_row_index(
+            "rank", offset=1), how="cross"),
+        "embedding": candidates.select(SEARCH_ID, names.ITEM_ID, pl.col("position").alias("rank")),
+        "embedding + reranker": reranked.with_columns(pl.int_range(1, pl.len() + 1).over(SEARCH_ID).alias("rank")),
+    }
+    table = {}
+    for name, ranked in rankings.items():
+        quality = ranked_frame_quality(ranked.select(SEARCH_ID, names.ITEM_ID, pl.col("rank").cast(pl.Int64)), grades,
+                                       SEARCH_ID, names.ITEM_ID, k=10, depth=config.candidates,
+                                       relevant=config.relevant_grade)
+        table[name] = {"ndcg_at_10": quality["ndcg"], f"recall_at_{config.candidates}": quality["recall"],
+                       "searches": quality["queries"]}
+    return table
 
 
 def true_grades(settings: Settings, searches: pl.DataFrame) -> pl.DataFrame:

@@ -51,7 +51,7 @@ class Behaviour:
     search_rate: float = 0.35              # P(a session starts with a search)
     results_per_search: int = 10
     found_rate: float = 0.72               # P(the engine shows the intended item)
-    search_exploration: float = 0.05       # share of searches answered by a random sample of the category
+    search_exploration: float = 0.05       # share of searches answered by a random sample of the subcategory
     search_attraction: tuple[float, ...] = (0.03, 0.12, 0.3, 0.7)   # P(click | examined, grade)
     # ads
     ads_per_session: float = 0.9           # Poisson mean of ad slots per session

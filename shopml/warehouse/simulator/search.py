@@ -2,7 +2,7 @@
 engine shows ten results, and the shopper clicks by position and relevance.
 
 The engine ranks by appeal (its production policy); for a small share of searches
-(``search_exploration``) it shows a uniformly random sample of the query's category in random
+(``search_exploration``) it shows a uniformly random sample of the query's subcategory in random
 order instead, and it logs for every shown item the propensity: the probability that its logging
 policy (the mixture of the two) shows that item at that position, exact, summed over every draw of
 the production engine's randomness. Learners use the share and the propensities to undo the
@@ -44,7 +44,7 @@ class SearchOutcome:
     intended: np.ndarray           # per search: the item the shopper had in mind
     query: np.ndarray
     failed: np.ndarray             # per search: nothing clicked
-    explored: np.ndarray           # per search: the engine showed a random sample of the category
+    explored: np.ndarray           # per search: the engine showed a random sample of the subcategory
     shown_search: np.ndarray       # per impression: index of its search
     shown_item: np.ndarray
     shown_position: np.ndarray     # 1-based
@@ -164,11 +164,11 @@ def _uniform_ranks(count: np.ndarray, k: int, rng) -> np.ndarray:
     return picks
 
 
-def _explore_lists(view: SearchCatalogView, category: np.ndarray, slots: int, rng) -> np.ndarray:
-    """(searches, slots): a uniformly random sample of the category's on-sale items, in random order."""
-    sampler = view.by_category
-    ranks = _uniform_ranks(sampler.count[category], slots, rng)
-    return np.where(ranks >= 0, sampler.members[sampler.first[category][:, None] + np.maximum(ranks, 0)], -1)
+def _explore_lists(view: SearchCatalogView, subcategory: np.ndarray, slots: int, rng) -> np.ndarray:
+    """(searches, slots): a uniformly random sample of the subcategory's on-sale items, in random order."""
+    sampler = view.by_subcategory
+    ranks = _uniform_ranks(sampler.count[subcategory], slots, rng)
+    return np.where(ranks >= 0, sampler.members[sampler.first[subcategory][:, None] + np.maximum(ranks, 0)], -1)
 
 
 def _closed_up(results: np.ndarray) -> np.ndarray:
@@ -190,7 +190,7 @@ def _drop_repeats(results: np.ndarray) -> np.ndarray:
 
 def run_searches(session_category, catalog, view, behaviour: Behaviour, rng, exploration_rng) -> SearchOutcome:
     """The day's searches: who searches for what, what the engine shows (by its ranking, or for
-    ``search_exploration`` of the searches a random sample of the category, drawn by
+    ``search_exploration`` of the searches a random sample of the subcategory, drawn by
     ``exploration_rng``), with each shown item's logging propensity, and what is clicked."""
     searching = np.flatnonzero(rng.random(len(session_category)) < behaviour.search_rate)
     intended = view.by_category.draw(session_category[searching], rng)
@@ -204,10 +204,11 @@ def run_searches(session_category, catalog, view, behaviour: Behaviour, rng, exp
                                 rng.integers(0, CAT_OFFSETS, n), rng.random(n) < behaviour.found_rate,
                                 np.minimum(rng.geometric(FOUND_SLOT_P, n) - 1, slots - 1), slots)
     explored = exploration_rng.random(n) < behaviour.search_exploration
-    results[explored] = _explore_lists(view, category[explored], slots, exploration_rng)
+    results[explored] = _explore_lists(view, subcategory[explored], slots, exploration_rng)
+    in_pool = (results >= 0) & (catalog.subcategory[np.maximum(results, 0)] == subcategory[:, None])
     propensity = ((1 - behaviour.search_exploration)
                   * _production_propensity(view, intended, subcategory, category, results, behaviour)
-                  + behaviour.search_exploration / np.maximum(view.by_category.count[category], 1)[:, None])
+                  + behaviour.search_exploration * in_pool / np.maximum(view.by_subcategory.count[subcategory], 1)[:, None])
     shown = results >= 0
     row, column = np.nonzero(shown)
     item, position = results[shown], column + 1
