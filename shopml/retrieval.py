@@ -3,9 +3,11 @@ id map from FAISS positions to item ids and, optionally, behavioural co-occurren
 similar items. Training builds and saves it; services load it; both through this module.
 
 Small catalogues are searched exactly (``IndexFlatIP``); from ``exact_below`` items on, an HNSW
-graph (``IndexHNSWFlat``) trades a little recall for speed. FAISS pads a result with id -1 when
-fewer than k items exist; those never leave this module, and ``k`` larger than the catalogue
-returns the whole catalogue.
+graph (``IndexHNSWFlat``) trades a little recall for speed. At catalogue scale the graph can walk
+PCA-reduced vectors (``pca_dims``: cheaper distances, so a wider search for the same time) and hand
+``refine_factor`` times k candidates to an exact re-ranking on the full vectors
+(``IndexRefineFlat``). FAISS pads a result with id -1 when fewer than k items exist; those never
+leave this module, and ``k`` larger than the catalogue returns the whole catalogue.
 
 On disk (a folder, e.g. inside a BentoML model): ``index.faiss``, ``item_ids.npy`` and, when
 given, ``co_occurrence.parquet`` (item_id, other_id, weight in [0, 1]) and ``titles.parquet``
@@ -22,7 +24,7 @@ import numpy as np
 import polars as pl
 
 INDEX_FILE, IDS_FILE, CO_FILE, TITLES_FILE = "index.faiss", "item_ids.npy", "co_occurrence.parquet", "titles.parquet"
-EXACT, HNSW = "flat_ip", "hnsw_flat_ip"
+EXACT, HNSW, HNSW_REFINED = "flat_ip", "hnsw_flat_ip", "hnsw_refined_ip"
 
 
 class UnknownItemError(KeyError):
@@ -36,10 +38,38 @@ class IndexConfig:
     ef_construction: int = 200        # HNSW: candidate list while building
     ef_search: int = 64               # HNSW recall@10, 2 cores (bench.faiss_index): 0.981 at 14,981 q/s on
                                       # 200k items, 0.950 at 10,596 q/s on 1M (128 there: 0.968 at 6,119)
+    pca_dims: int = 0                 # HNSW walks vectors reduced to this many PCA dimensions (0: the full ones)
+    refine_factor: int = 0            # HNSW fetches this many times k candidates, re-ranked exactly (0: none)
 
 
 def index_type(items: int, config: IndexConfig) -> str:
-    return EXACT if items < config.exact_below else HNSW
+    if items < config.exact_below:
+        return EXACT
+    return HNSW_REFINED if config.refine_factor else HNSW
+
+
+def _hnsw(index: faiss.Index) -> faiss.IndexHNSW | None:
+    """The HNSW graph inside ``index`` (under a refinement and a PCA), None for an exact index."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexRefine):
+        return _hnsw(index.base_index)
+    if isinstance(index, faiss.IndexPreTransform):
+        return _hnsw(index.index)
+    return index if isinstance(index, faiss.IndexHNSW) else None
+
+
+def _graph_index(dimension: int, vectors: np.ndarray, config: IndexConfig) -> faiss.Index:
+    """An HNSW index of ``vectors`` (trained and filled) as ``config`` sets it."""
+    walked = f"PCA{config.pca_dims},HNSW{config.hnsw_m},Flat" if config.pca_dims else f"HNSW{config.hnsw_m},Flat"
+    index = faiss.index_factory(dimension, walked + (",Refine(Flat)" if config.refine_factor else ""),
+                                faiss.METRIC_INNER_PRODUCT)
+    graph = _hnsw(index)
+    graph.hnsw.efConstruction, graph.hnsw.efSearch = config.ef_construction, config.ef_search
+    if config.refine_factor:
+        faiss.downcast_index(index).k_factor = config.refine_factor
+    index.train(vectors)
+    index.add(vectors)
+    return index
 
 
 class ItemIndex:
@@ -61,16 +91,16 @@ class ItemIndex:
         dimension = vectors.shape[1]
         if index_type(len(vectors), config) == EXACT:
             index = faiss.IndexFlatIP(dimension)
+            index.add(vectors)
         else:
-            index = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = config.ef_construction
-            index.hnsw.efSearch = config.ef_search
-        index.add(vectors)
+            index = _graph_index(dimension, vectors, config)
         return cls(index, item_ids, co_occurrence, titles)
 
     @property
     def kind(self) -> str:
-        return HNSW if isinstance(self.index, faiss.IndexHNSW) else EXACT
+        if _hnsw(self.index) is None:
+            return EXACT
+        return HNSW_REFINED if isinstance(faiss.downcast_index(self.index), faiss.IndexRefine) else HNSW
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -82,8 +112,9 @@ class ItemIndex:
         return self._title.get(int(item_id))
 
     def set_ef_search(self, ef_search: int) -> None:
-        if isinstance(self.index, faiss.IndexHNSW):
-            self.index.hnsw.efSearch = ef_search
+        graph = _hnsw(self.index)
+        if graph is not None:
+            graph.hnsw.efSearch = ef_search
 
     def vector(self, item_id: int) -> np.ndarray:
         if item_id not in self:

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shopml.retrieval import EXACT, HNSW, IndexConfig, ItemIndex, UnknownItemError
+from shopml.retrieval import EXACT, HNSW, HNSW_REFINED, IndexConfig, ItemIndex, UnknownItemError
 
 
 def unit_vectors(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
@@ -68,3 +68,21 @@ def test_a_saved_index_answers_as_the_original(tmp_path):
     queries = unit_vectors(10, seed=6)
     assert (loaded.search(queries, 5)[0] == index.search(queries, 5)[0]).all()
     assert loaded.kind == HNSW and loaded.co_occurrence.equals(index.co_occurrence)
+
+
+def test_a_refined_pca_graph_re_ranks_exactly_and_survives_a_save(tmp_path):
+    rng = np.random.default_rng(7)                  # 12 latent directions in 32: PCA to 16 keeps nearly all
+    vectors = (rng.normal(size=(5200, 12)) @ rng.normal(size=(12, 32)) + 0.05 * rng.normal(size=(5200, 32)))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    vectors, queries = vectors[:5000], vectors[5000:]
+    index = ItemIndex.build(np.arange(5000), vectors, IndexConfig(exact_below=1000, ef_search=128, pca_dims=16,
+                                                                  refine_factor=4))
+    assert index.kind == HNSW_REFINED
+    found, scores = index.search(queries, 10)
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, found, axis=1), rtol=1e-5)  # exact scores
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) > 0.9
+    np.testing.assert_allclose(index.vectors([3, 4]), vectors[[3, 4]], rtol=1e-6)       # full vectors, not PCA's
+    index.save(tmp_path)
+    loaded = ItemIndex.load(tmp_path)
+    assert loaded.kind == HNSW_REFINED and (loaded.search(queries, 10)[0] == found).all()
