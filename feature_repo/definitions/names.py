@@ -19,6 +19,7 @@ USER_TASTE = "user_taste"
 USER_BRAND_TASTE = "user_brand_taste"
 USER_PRICE_TASTE = "user_price_taste"
 USER_REALTIME = "user_realtime"
+USER_RECENT_ITEMS = "user_recent_items"
 ITEM_STATS = "item_stats"
 ITEM_CONTENT = "item_content"
 ITEM_DEMAND = "item_demand"
@@ -55,6 +56,9 @@ SESSION_GAP_MINUTES = 30       # a session without ids ends after this silence; 
 REALTIME_FEATURES = ("session_views", "session_carts", "minutes_since_last_event", "session_searches",
                      "session_purchases", "session_minutes", "last_action", "last_view_item")
 LAST_VIEW_ITEM = "last_view_item"      # an item id, not a quantity: models read its category, never the id
+RECENT_SLOTS = 5               # the items a user engaged with (bought) last, newest first, as item ids like LAST_VIEW_ITEM
+RECENT_ITEMS = tuple(f"recent_item_{slot}" for slot in range(1, RECENT_SLOTS + 1))
+BOUGHT_ITEMS = tuple(f"bought_item_{slot}" for slot in range(1, RECENT_SLOTS + 1))
 # view -> (entity keys, numeric features, text features), in the column order the SQL writes
 FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     USER_ACTIVITY: ((USER_ID,), (
@@ -88,6 +92,7 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
         "category_units_28d"), ()),
     AD_STATS: ((AD_ID,), ("impressions_30d", "clicks_30d", "conversions_30d", "smoothed_ctr_30d"), ()),
     USER_REALTIME: ((USER_ID,), REALTIME_FEATURES, ()),
+    USER_RECENT_ITEMS: ((USER_ID,), (*RECENT_ITEMS, *BOUGHT_ITEMS), ()),
 }
 BATCH_VIEWS = tuple(FEATURES)
 MATERIALIZED_VIEWS = tuple(view for view in BATCH_VIEWS if view != USER_REALTIME)
@@ -110,3 +115,5 @@ ITEM_FORECAST_V1 = "item_forecast_v1"    # what /forecast serves: the latest for
 PRICE_V1 = "price_v1"                    # what the price models read (never an item's own base price)
 REVIEW_V1 = "review_v1"                  # what reviews say of each item
 NEXT_ITEM_V1 = "next_item_v1"            # the item side information of the sequence models
+RECENT_ITEMS_V1 = "recent_items_v1"      # what a recommendation starts from: the user's latest items
+RECOMMEND_V1 = "recommend_v1"            # what the recommendation ranker reads of a (user, candidate item)

@@ -7,7 +7,7 @@ from .on_demand import request_context
 from .views import (ad_stats, item_content, item_demand, item_embedding, item_forecast, item_review_sentiment, item_stats,
                     user_activity,
                     user_brand_taste, user_category, user_engagement, user_experience, user_monetary, user_price_taste,
-                    user_profile, user_realtime, user_taste)
+                    user_profile, user_realtime, user_recent_items, user_taste)
 
 propensity_v1 = FeatureService(
     name=names.PROPENSITY_V1, features=[user_activity, user_monetary, user_engagement, user_profile],
@@ -72,4 +72,15 @@ next_action_v1 = FeatureService(
 next_category_v1 = FeatureService(
     name=names.NEXT_CATEGORY_V1, features=[user_taste],
     description="Where a shopper's next view lands: their taste for each category",
+)
+
+recent_items_v1 = FeatureService(
+    name=names.RECENT_ITEMS_V1, features=[user_recent_items],
+    description="What a recommendation starts from: the items a user engaged with and bought last",
+)
+
+recommend_v1 = FeatureService(
+    name=names.RECOMMEND_V1, features=[user_activity, user_taste, item_stats, item_content[["category", "base_price"]]],
+    description="What the recommendation ranker reads of a user and a candidate item: the user's activity and "
+                "taste for the item's category, and how the item sells",
 )

@@ -1,7 +1,8 @@
 """Feature views. Batch views hold daily snapshots stamped 00:00 UTC that describe what was known
 before that midnight; their TTL is two days, so a lookup more than two days past the newest
 snapshot gives nulls rather than stale values. ``item_content`` never expires, and neither do
-``user_category`` and the taste views, whose rows are written only on the days their figures change."""
+``user_category``, the taste views and ``user_recent_items``, whose rows are written only on the days
+their figures change."""
 
 from datetime import timedelta
 
@@ -42,6 +43,9 @@ user_brand_taste = batch_view(names.USER_BRAND_TASTE, sources.user_brand_taste_s
                               description="Views, carts, purchases and engagements per brand, decayed like user_taste")
 user_price_taste = batch_view(names.USER_PRICE_TASTE, sources.user_price_taste_source, ttl=timedelta(0),
                               description="Views, carts, purchases and engagements per price band, decayed like user_taste")
+user_recent_items = batch_view(names.USER_RECENT_ITEMS, sources.user_recent_items_source, ttl=timedelta(0),
+                               description="The items a user viewed, carted or bought last, and bought last, "
+                                           "newest first (item ids)")
 item_stats = batch_view(names.ITEM_STATS, sources.item_stats_source,
                         description="Popularity, conversion, ratings and price movement")
 item_content = batch_view(names.ITEM_CONTENT, sources.item_content_source, ttl=timedelta(0),

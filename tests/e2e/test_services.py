@@ -42,6 +42,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "churn": ["horizon_days=7", "train_cutoffs=2", "test_cutoffs=1", "oracle_futures=0"],
     "ctr": ["weeks=6", "test_weeks=1"],
     "search_ranker": ["weeks=4", "max_train_searches=2000", "max_test_searches=200"],
+    "recommendations": ["train_weeks=2", "test_weeks=1", "max_users=500"],
     "interactions": ["weeks=6", "views_per_week=4000"],
     "engagement": ["train_cutoffs=2", "test_cutoffs=1"],
     "preferences": ["horizon_days=7"],
@@ -292,6 +293,30 @@ def test_similar_items_and_search_match_in_process(client, local, ids):
     assert len(scores) == 10 and scores == sorted(scores, reverse=True)
 
 
+def test_recommend_matches_in_process_and_honours_its_options(client, local, ids, settings):
+    user = ids["users"][0]
+    answer = _post(client, "/recommend", {"user_id": user, "k": 7})
+    assert answer == in_process(local, "/recommend", {"user_id": user, "k": 7})
+    found = [i["item_id"] for i in answer["items"]]
+    assert answer["known_user"] and answer["fallback"] is None and len(found) == 7 == len(set(found))
+    assert [i["score"] for i in answer["items"]] == sorted((i["score"] for i in answer["items"]), reverse=True)
+    assert all(i["sources"] and set(i["sources"]) <= {"co_occurrence", "similar", "category", "popular"}
+               for i in answer["items"])
+    recent = local["recommendations"].online.read(names.RECENT_ITEMS_V1, {names.USER_ID: [user]})
+    bought = {int(recent[f"{names.USER_RECENT_ITEMS}__{c}"][0] or -1) for c in names.BOUGHT_ITEMS}
+    assert not bought & set(found)                                    # exclude_purchased by default
+    with connect(settings.warehouse_path) as con:
+        category_of = dict(con.execute("SELECT item_id, category FROM items").fetchall())
+    category = category_of[found[0]]
+    within = _post(client, "/recommend", {"user_id": user, "k": 5, "category": category})
+    assert within["items"] and {category_of[i["item_id"]] for i in within["items"]} == {category}
+    refused = client.post("/recommend", json={"user_id": user, "category": "no such aisle"})
+    assert refused.status_code == 400 and "category" in refused.text
+    unknown = _post(client, "/recommend", {"user_id": -5, "k": 3, "category": category})
+    assert not unknown["known_user"] and unknown["fallback"] == "popular items" and len(unknown["items"]) == 3
+    assert {category_of[i["item_id"]] for i in unknown["items"]} == {category}
+
+
 def test_the_production_store_serves_what_the_local_store_serves(settings, client, ids, monkeypatch):
     """The same home served over the production feature store (PostgreSQL registry, Redis online
     store: infra/feature_store.production.yaml) answers every endpoint exactly as over SQLite."""
@@ -426,6 +451,9 @@ BAD_REQUESTS = [
     ("/similar_items", {"item_id": 1, "k": 0}, "greater_than_equal"),
     ("/similar_items", {"item_id": 1, "k": MAX_K + 1}, "less_than_equal"),
     ("/similar_items", {"item_id": 1.5}, "int_type"),
+    ("/recommend", {"user_id": 1, "k": 0}, "greater_than_equal"),
+    ("/recommend", {"user_id": 1, "category": " "}, "string_too_short"),
+    ("/recommend", {"user_id": 1, "exclude_purchased": "yes"}, "bool_type"),
     ("/search", {"query": "x" * (MAX_QUERY_CHARS + 1)}, "string_too_long"),
     ("/search", {"query": "   "}, "string_too_short"),
     ("/search", {"query": "mug", "k": "10"}, "int_type"),
@@ -470,6 +498,7 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/ctr", {"user_id": 2**63, "ad_ids": [1]}, ["user_id"]),
     ("/ctr", {"user_id": 1, "ad_ids": [1, 2, 2**64]}, ["ad_ids", 2]),
     ("/similar_items", {"item_id": 2**63}, ["item_id"]),
+    ("/recommend", {"user_id": 2**63}, ["user_id"]),
     ("/interactions", {"user_id": 1, "item_ids": [2**63]}, ["item_ids", 0]),
     ("/next_action", {"user_id": 2**63}, ["user_id"]),
     ("/search", {"query": "mug", "user_id": 2**63}, ["user_id"]),

@@ -10,7 +10,8 @@ import pytest
 
 from shopml.settings import Settings
 from tests.conftest import tiny_shop_home
-from training.tasks.next_item import (CO_OCCURRENCE, MODEL, ORACLE, POPULARITY, TABLE, ItemIndex, NextItemConfig,
+from training.item_sequences import ItemIndex
+from training.tasks.next_item import (CO_OCCURRENCE, MODEL, ORACLE, POPULARITY, TABLE, NextItemConfig,
                                       NextItemTask)
 
 CONFIG = NextItemConfig(dimension=16, layers=1, heads=1, max_length=10, max_epochs=2, use_text=False)

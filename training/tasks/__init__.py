@@ -27,6 +27,7 @@ from .price_elasticity import PriceElasticityTask
 from .price_prediction import PricePredictionTask
 from .propensity import PropensityTask
 from .push_uplift import PushUpliftTask
+from .recommendations import RecommendationsTask
 from .review_sentiment import ReviewSentimentTask
 from .search_ranker import SearchRankerTask
 from .segments import SegmentsTask
@@ -36,7 +37,7 @@ from .user_embedding import UserEmbeddingTask
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), EngagementTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
     NextItemTask(), NextActionTask(),
-    CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), ForecastTask(),
+    CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), RecommendationsTask(), ForecastTask(),
     PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask(), CategorizeTask(), FeedbackTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}

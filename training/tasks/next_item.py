@@ -38,6 +38,7 @@ from shopml.warehouse.database import connect
 
 from ..embeddings import read_item_embeddings
 from ..evaluation import Evaluation
+from ..item_sequences import ItemIndex, following_matrix, sequences_before
 from ..kinds import ranking
 from ..labels import midnight_after
 from ..report import line_chart
@@ -51,18 +52,10 @@ TABLE = "next purchase, test weeks' buyers (full catalogue ranking)"
 MODEL, POPULARITY, CO_OCCURRENCE, ORACLE = "SASRec + text", "popularity", "co-occurrence", "oracle (taste x item share)"
 HORIZON = timedelta(days=7)
 POPULARITY_DAYS = 28
-SEQUENCE_EVENTS = ("view", "cart", "purchase")
-CO_OCCURRENCE_WINDOW = 3          # an item co-occurs with the next three of the same user
 CO_OCCURRENCE_RECENT = 5          # the user's latest items that propose the next
 WEIGHTS_FILE, ITEMS_FILE, SIDE_FILE = "weights.pt", "items.npy", "side.npy"
 CHART_K = 50                      # the report's hit-rate curve runs to this list length
 
-SEQUENCES_SQL = """
-SELECT user_id AS {user}, list(item_id ORDER BY ts, event_id) AS items
-FROM events
-WHERE event_type IN ({events}) AND item_id IS NOT NULL AND ts < ?::TIMESTAMPTZ AND ts >= ?::TIMESTAMPTZ
-GROUP BY user_id
-"""
 FIRST_PURCHASES_SQL = """
 SELECT user_id AS {user}, arg_min(item_id, ts) AS target
 FROM events
@@ -216,36 +209,6 @@ def learning_chart(history: list[dict]) -> str:
                       f"epoch / {len(history)}", "share of the largest", markers=True, palette=True)
 
 
-class ItemIndex:
-    """Catalogue item ids <-> model indices 1..n (0 pads; an id not in the catalogue maps to 0)."""
-
-    def __init__(self, item_ids: np.ndarray):
-        self.item_ids = np.asarray(item_ids)
-        self._order = np.argsort(self.item_ids)
-
-    def of(self, item_ids) -> np.ndarray:
-        item_ids = np.asarray(item_ids)
-        at = np.searchsorted(self.item_ids, item_ids, sorter=self._order)
-        at = np.minimum(at, len(self.item_ids) - 1)
-        found = self.item_ids[self._order[at]] == item_ids
-        return np.where(found, self._order[at] + 1, PAD)
-
-
-def sequences_before(settings: Settings, cutoff: datetime, history: timedelta, index: ItemIndex) -> dict[int, np.ndarray]:
-    """Per user, the item indices of their views, carts and purchases in ``history`` before
-    ``cutoff``, oldest first, a run of the same item kept once."""
-    events = ", ".join(f"'{e}'" for e in SEQUENCE_EVENTS)
-    with connect(settings.warehouse_path) as con:
-        rows = con.sql(SEQUENCES_SQL.format(user=names.USER_ID, events=events), params=[cutoff, cutoff - history]).pl()
-    out = {}
-    for user, items in zip(rows[names.USER_ID].to_list(), rows["items"].to_list()):
-        s = index.of(items)
-        s = s[s > PAD]
-        if len(s):
-            out[user] = s[np.r_[True, s[1:] != s[:-1]]]
-    return out
-
-
 def next_purchases(settings: Settings, cutoff: datetime, sequences: dict[int, np.ndarray], index: ItemIndex) -> Week:
     """The users who buy in the week after ``cutoff`` and have a history before it (``sequences``,
     from ``sequences_before``): their sequences and their first purchase after it."""
@@ -269,13 +232,7 @@ def co_occurrence(train: list[np.ndarray], items: int):
     """A scorer: the items that followed each of the user's latest ``CO_OCCURRENCE_RECENT`` items
     within ``CO_OCCURRENCE_WINDOW`` steps in the training sequences, the latest weighing most; ties
     broken by how often an item follows anything."""
-    rows, columns = [], []
-    for s in train:
-        for step in range(1, CO_OCCURRENCE_WINDOW + 1):
-            rows.append(s[:-step])
-            columns.append(s[step:])
-    rows, columns = np.concatenate(rows), np.concatenate(columns)
-    following = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(items + 1, items + 1))
+    following = following_matrix(train, items)
     prior = 1e-6 * np.asarray(following.sum(axis=0)).ravel()
 
     def scores(inputs: list[np.ndarray]) -> np.ndarray:
