@@ -116,6 +116,12 @@ class ItemIndex:
         if graph is not None:
             graph.hnsw.efSearch = ef_search
 
+    def set_refine_factor(self, refine_factor: int) -> None:
+        """How many times k candidates a refined index re-ranks exactly (no effect on others)."""
+        index = faiss.downcast_index(self.index)
+        if isinstance(index, faiss.IndexRefine):
+            index.k_factor = refine_factor
+
     def vector(self, item_id: int) -> np.ndarray:
         if item_id not in self:
             raise UnknownItemError(f"item {item_id} is not in the index ({len(self)} items)")
