@@ -70,9 +70,9 @@ class PendingReviews:
 
 class Simulation:
     def __init__(self, world: World, keeps_record: bool = True):
-        """``keeps_record``: keep the reviews written (their text and truth) and each session's
-        step-by-step truth; a replay or an alternative future, which only needs what people do,
-        skips them."""
+        """``keeps_record``: keep the reviews written (their text and truth), each session's
+        step-by-step truth and each search result's logging propensity; a replay or an alternative
+        future, which only needs what people do, skips them."""
         self.world = world
         self.keeps_record = keeps_record
         self.ids = Counters()
@@ -101,7 +101,8 @@ class Simulation:
         intensity = world.intensity(live, day, prices)
         seed = world.config.seed
         day_sessions = run_sessions(world, day, intensity, prices, rng, engagement_rng(seed, day, stream),
-                                    order_rng(seed, day, stream), exploration_rng(seed, day, stream))
+                                    order_rng(seed, day, stream), exploration_rng(seed, day, stream),
+                                    logs_propensity=self.keeps_record)
         log.update(self._session_rows(day, day_sessions, intensity, prices, rng,
                                       text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)

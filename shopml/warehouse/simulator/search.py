@@ -188,10 +188,12 @@ def _drop_repeats(results: np.ndarray) -> np.ndarray:
     return kept
 
 
-def run_searches(session_category, catalog, view, behaviour: Behaviour, rng, exploration_rng) -> SearchOutcome:
+def run_searches(session_category, catalog, view, behaviour: Behaviour, rng, exploration_rng,
+                 logs_propensity: bool = True) -> SearchOutcome:
     """The day's searches: who searches for what, what the engine shows (by its ranking, or for
     ``search_exploration`` of the searches a random sample of the subcategory, drawn by
-    ``exploration_rng``), with each shown item's logging propensity, and what is clicked."""
+    ``exploration_rng``), with each shown item's logging propensity (NaN unless
+    ``logs_propensity``: a replay needs only what people do), and what is clicked."""
     searching = np.flatnonzero(rng.random(len(session_category)) < behaviour.search_rate)
     intended = view.by_category.draw(session_category[searching], rng)
     searching, intended = searching[intended >= 0], intended[intended >= 0]
@@ -205,10 +207,13 @@ def run_searches(session_category, catalog, view, behaviour: Behaviour, rng, exp
                                 np.minimum(rng.geometric(FOUND_SLOT_P, n) - 1, slots - 1), slots)
     explored = exploration_rng.random(n) < behaviour.search_exploration
     results[explored] = _explore_lists(view, subcategory[explored], slots, exploration_rng)
-    in_pool = (results >= 0) & (catalog.subcategory[np.maximum(results, 0)] == subcategory[:, None])
-    propensity = ((1 - behaviour.search_exploration)
-                  * _production_propensity(view, intended, subcategory, category, results, behaviour)
-                  + behaviour.search_exploration * in_pool / np.maximum(view.by_subcategory.count[subcategory], 1)[:, None])
+    propensity = np.full(results.shape, np.nan)
+    if logs_propensity:
+        in_pool = (results >= 0) & (catalog.subcategory[np.maximum(results, 0)] == subcategory[:, None])
+        propensity = ((1 - behaviour.search_exploration)
+                      * _production_propensity(view, intended, subcategory, category, results, behaviour)
+                      + behaviour.search_exploration * in_pool
+                      / np.maximum(view.by_subcategory.count[subcategory], 1)[:, None])
     shown = results >= 0
     row, column = np.nonzero(shown)
     item, position = results[shown], column + 1

@@ -173,17 +173,18 @@ def _engagement(world: World, sessions: Sessions, views: Views, intensity: DayIn
 
 
 def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPrices, rng,
-                 engagement_rng, order_rng, exploration_rng) -> DaySessions:
+                 engagement_rng, order_rng, exploration_rng, logs_propensity: bool = True) -> DaySessions:
     """``engagement_rng`` draws likes, favourites and shares, ``order_rng`` the order of browsing
     and ad views, apart from ``rng`` so that they never move a purchase, and ``exploration_rng``
-    which searches the engine explores and what it shows them."""
+    which searches the engine explores and what it shows them; ``logs_propensity``: work out each
+    shown search result's logging propensity."""
     cat, b = world.catalog, world.behaviour
     sessions = start_sessions(world, day, intensity, rng)
     search_view = SearchCatalogView(
         by_category=GroupedSampler(cat.category, cat.appeal * prices.on_sale, N_CATEGORIES),
         by_subcategory=GroupedSampler(cat.subcategory, cat.appeal * prices.on_sale, int(cat.subcategory.max()) + 1),
     )
-    searches = run_searches(sessions.category, cat, search_view, b, rng, exploration_rng)
+    searches = run_searches(sessions.category, cat, search_view, b, rng, exploration_rng, logs_propensity)
     ads = run_ads(sessions.user, sessions.category, sessions.hour, world.population, cat,
                   ads_by_category(cat, N_CATEGORIES), b, rng)
     views = _all_views(_browse(world, sessions, prices, rng), searches, ads, b.ad_conversion_boost, order_rng)
