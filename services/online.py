@@ -72,7 +72,9 @@ class OnlineFeatures:
                  clock: Callable[[], datetime] = serving_time):
         self.cache_seconds = cache_seconds
         self.clock = clock
-        self._cache: dict[str, dict] = {}          # view -> key -> (read at, feature values, event seconds)
+        # (view, its columns a service reads) -> key -> (read at, feature values, event seconds): two
+        # services may read different features of one view, so each projection is held apart
+        self._cache: dict[tuple[str, tuple[str, ...]], dict] = {}
         self._lock = threading.Lock()
         try:
             self.store = open_store(settings)
@@ -123,11 +125,11 @@ class OnlineFeatures:
                 out.update({column: [column_values[i] for i in index] for column, column_values in values.items()})
         return out
 
-    def _missing(self, view: str, ids: list) -> list:
-        """The ids whose rows of ``view`` are not held or older than ``cache_seconds``."""
+    def _missing(self, read: ViewRequest, ids: list) -> list:
+        """The ids whose rows of ``read`` are not held or older than ``cache_seconds``."""
         now = time.monotonic()
         with self._lock:
-            held = self._cache.setdefault(view, {})
+            held = self._cache.setdefault((read.view, tuple(read.columns)), {})
             return list(dict.fromkeys(i for i in ids if i not in held or now - held[i][0] > self.cache_seconds))
 
     def _catalogue(self, read: ViewRequest, ids: list, now: datetime) -> dict[str, list]:
@@ -135,17 +137,18 @@ class OnlineFeatures:
         ones nulled. One request at a time reads a view from the store; requests that miss the same
         rows meanwhile wait for it and find them held (no stampede of identical reads when the rows
         expire)."""
-        if self._missing(read.view, ids):
+        projection = (read.view, tuple(read.columns))
+        if self._missing(read, ids):
             with self._readers[read.view]:
-                missing = self._missing(read.view, ids)
+                missing = self._missing(read, ids)
                 if missing:
                     read_at = time.monotonic()
                     fresh = self._feast(read.refs, {read.keys[0]: missing})
                     values = zip(missing, zip(*(fresh[column] for column in read.columns)), stamps(read, fresh))
                     with self._lock:
-                        self._cache[read.view].update((i, (read_at, row, stamp)) for i, row, stamp in values)
+                        self._cache[projection].update((i, (read_at, row, stamp)) for i, row, stamp in values)
         with self._lock:
-            held = self._cache[read.view]
+            held = self._cache[projection]
             rows = [held[i] for i in ids]
         values = {column: [row[1][j] for row in rows] for j, column in enumerate(read.columns)}
         return fresh_only(read, values, [row[2] for row in rows], now)

@@ -137,7 +137,8 @@ def _post(client, route: str, body) -> dict:
 
 def test_online_reads_equal_feasts_own_feature_service_read(local, ids, settings):
     """The client's split reads (user side per request, catalogue side cached, on-demand features
-    computed from the registered view) give exactly what one Feast read of the service gives."""
+    computed from the registered view) give exactly what one Feast read of the service gives, also
+    when two services read different features of one view."""
     online = local["churn"].online
     with connect(settings.warehouse_path) as con:
         ads = con.sql("SELECT ads.ad_id, ads.item_id, i.category FROM ads JOIN items i USING (item_id) "
@@ -148,6 +149,10 @@ def test_online_reads_equal_feasts_own_feature_service_read(local, ids, settings
                    "ad_position": [1, 2, 3] * 10, "hour_of_day": [20] * 30},
         "churn_v1": {"user_id": [*ids["users"], -3, ids["users"][0]]},
         "search_v1": {"item_id": [*ads["item_id"].to_list(), 10**9]},
+        # after search_v1 has cached every item_content feature, services reading fewer of them
+        "recommend_v1": {"user_id": [ids["users"][0]] * 30, "item_id": ads["item_id"].to_list(),
+                         "category": ads["category"].to_list()},
+        "price_v1": {"item_id": ads["item_id"].to_list()},
     }
     for service, rows in requests.items():
         ours = online.read(service, rows)
