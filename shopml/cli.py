@@ -60,16 +60,23 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same tables.")] = 7,
     items: Annotated[Optional[int], typer.Option(help="Catalogue size (default: scales with users).")] = None,
     start: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="First simulated day (UTC).")] = None,
+    search_exploration: Annotated[Optional[float], typer.Option(
+        help="Share of searches the engine answers with a random sample of the subcategory (default 0.05).")] = None,
     home: HomeOption = None,
 ) -> None:
     """Simulate a shop and write it, with its hidden truth, to <home>/warehouse.duckdb."""
     from rich.progress import Progress
 
     from .warehouse.simulator import SimulationConfig, simulate as run
+    from .warehouse.simulator.config import Behaviour
 
     settings = _settings(home)
+    if search_exploration is not None and not 0 <= search_exploration <= 1:
+        _fail(f"--search-exploration must be a share from 0 to 1, not {search_exploration}; nothing was written")
     try:
-        extra = {**({"start": start.date()} if start else {}), **({"days": days} if days is not None else {})}
+        extra = {**({"start": start.date()} if start else {}), **({"days": days} if days is not None else {}),
+                 **({"behaviour": Behaviour(search_exploration=search_exploration)}
+                    if search_exploration is not None else {})}
         config = SimulationConfig(users=users, seed=seed, items=items, **extra)
     except ValueError as error:
         _fail(str(error))

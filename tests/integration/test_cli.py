@@ -41,6 +41,13 @@ def test_simulate_then_summary_on_an_explicit_home(tmp_path):
         assert expected in out
 
 
+def test_the_search_engine_explores_the_share_asked_for(tmp_path):
+    run("simulate", "--users", "300", "--days", "12", "--search-exploration", "0.5", "--home", str(tmp_path))
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        share = con.execute("SELECT avg(explored::INT) FROM searches").fetchall()[0][0]
+    assert 0.4 < share < 0.6
+
+
 def test_home_follows_the_environment_variable(tmp_path):
     run("simulate", "--users", "100", "--days", "3", env={"SHOPML_HOME": str(tmp_path / "env_home")})
     assert (tmp_path / "env_home" / "warehouse.duckdb").is_file()
@@ -49,6 +56,8 @@ def test_home_follows_the_environment_variable(tmp_path):
 def test_bad_input_gives_a_clear_error_and_no_traceback(tmp_path):
     result = run("simulate", "--users", "2", "--home", str(tmp_path), check=False)
     assert result.returncode == 2 and "users must be at least 10" in result.stdout
+    result = run("simulate", "--search-exploration", "1.5", "--home", str(tmp_path), check=False)
+    assert result.returncode == 2 and "--search-exploration must be a share from 0 to 1" in result.stdout
     result = run("summary", "--home", str(tmp_path / "empty"), check=False)
     assert result.returncode == 2 and "shopml simulate" in result.stdout
     bad = tmp_path / "bad.csv"
