@@ -34,12 +34,13 @@ def test_one_day_oracle_matches_the_closed_form_truth(wh):
     truth = wh.execute("SELECT user_id, p_purchase, p_cart FROM truth.user_days WHERE day = CAST(? AS DATE)",
                        [day]).fetchall()
     users = np.array([u for u, _, _ in truth]) - 1
-    estimate = outcome_probabilities(replay(TINY_SHOP, DAY), users, DAY, horizon_days=1, futures=400)
+    estimate = outcome_probabilities(replay(TINY_SHOP, DAY), users, DAY, horizon_days=1, futures=1000)
     for outcome, column in (("purchase", 1), ("cart", 2)):
         expected = np.array([row[column] for row in truth])
         got = estimate.probability[outcome]
         monte_carlo_error = np.sqrt((expected * (1 - expected)).sum() / estimate.futures)
-        # alternative futures draw their own prices for the day, a small extra spread
+        # alternative futures draw their own prices for the day, a small extra spread; 1,000 futures
+        # keep the Monte Carlo noise under the correlation asked for (on this shop 400 gave 0.899, 1,200 0.928)
         assert abs(got.sum() - expected.sum()) <= 4 * monte_carlo_error + 0.03 * expected.sum()
         assert np.corrcoef(got, expected)[0, 1] > 0.9
 
