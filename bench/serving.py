@@ -33,7 +33,7 @@ from shopml.warehouse.database import connect
 
 CONCURRENCY = (1, 8, 32)
 GOALS_MS = {"churn": 25.0, "ctr": 50.0, "similar_items": 15.0, "search": 60.0, "profile": 15.0, "sentiment": 20.0,
-            "next_action": 20.0, "recommendations": 30.0}
+            "next_action": 20.0, "recommend": 30.0}
 CANDIDATE_ADS = 50
 CANDIDATE_ITEMS = 50        # items of one page whose interactions are scored together
 PLAN_CANDIDATES, PLAN_BUDGET = 100, 20      # a campaign plan: candidate users per request, sends at most
@@ -71,7 +71,7 @@ def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, l
         "next_action": [{"user_id": u, "events": session_so_far(i, j)} for u, i, j in zip(pick(users), pick(items), pick(items))],
         "profile": [{"user_ids": [u]} for u in pick(users)],
         "similar_items": [{"item_id": i, "k": 10} for i in pick(items)],
-        "recommendations": [{"user_id": u, "k": 20} for u in pick(users)],
+        "recommend": [{"user_id": u, "k": 20} for u in pick(users)],
         "search": [{"query": q, "k": 10} for q in pick(np.array(queries, dtype=object))],
         "forecast": [{"item_ids": [i], "horizon": 7} for i in pick(items)],
         "price_advice": [{"item_ids": [i]} for i in pick(items)],
