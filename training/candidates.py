@@ -62,9 +62,6 @@ class CandidateSources:
         over the same catalogue; ``index``: the FAISS item index."""
         self.catalogue, self.following, self.index, self.per_source = catalogue, following, index, per_source
         self.positions = Positions(catalogue.item_ids)
-        top = catalogue.best_sellers(per_source)
-        most = max(catalogue.sales.max(), 1.0)
-        self._popular = (catalogue.item_ids[top], catalogue.sales[top] / most)
         self._by_category = [catalogue.best_sellers(per_source, c) for c in range(len(catalogue.categories))]
 
     def propose(self, recent: np.ndarray) -> pl.DataFrame:
@@ -74,7 +71,7 @@ class CandidateSources:
         at = self.positions.of(np.maximum(recent, 0)) * (recent >= 0)            # 0: empty or unknown
         weight = np.where(at > 0, RECENCY ** np.arange(recent.shape[1])[None, :], 0.0)
         parts = [self._co_occurring(at, weight), self._similar(at, weight), self._in_categories(at, weight),
-                 self._popular_for(len(recent))]
+                 self.popular(len(recent))]
         long = pl.concat([p.with_columns(pl.lit(source).alias("source")) for p, source in zip(parts, SOURCES)])
         return long.pivot(on="source", index=[ROW, ITEM], values="score", aggregate_function="max").with_columns(
             *(pl.col(source).fill_null(0.0).alias(score) if source in long["source"].unique().to_list()
@@ -127,7 +124,11 @@ class CandidateSources:
             return pl.DataFrame(schema={ROW: pl.Int64, ITEM: pl.Int64, "score": pl.Float64})
         return self._top(np.concatenate(rows), np.concatenate(positions), np.concatenate(scores))
 
-    def _popular_for(self, users: int) -> pl.DataFrame:
-        ids, scores = self._popular
-        return pl.DataFrame({ROW: np.repeat(np.arange(users, dtype=np.int64), len(ids)),
-                             ITEM: np.tile(ids, users).astype(np.int64), "score": np.tile(np.maximum(scores, 1e-6), users)})
+    def popular(self, users: int, category: int | None = None) -> pl.DataFrame:
+        """(ROW, ITEM, score) for ``users`` rows: the ``per_source`` best sellers (of ``category``),
+        scored by their sales over the shop's best seller's."""
+        best = self.catalogue.best_sellers(self.per_source, category)
+        scores = np.maximum(self.catalogue.sales[best] / max(self.catalogue.sales.max(), 1.0), 1e-6)
+        return pl.DataFrame({ROW: np.repeat(np.arange(users, dtype=np.int64), len(best)),
+                             ITEM: np.tile(self.catalogue.item_ids[best], users).astype(np.int64),
+                             "score": np.tile(scores, users)})

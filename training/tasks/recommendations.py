@@ -185,7 +185,7 @@ class RecommendAnswers:
         self.ranker = boosters_in(saved.folder, saved.metadata)[saved.metadata["primary_head"]]
         self.layout, self.online = FeatureLayout.from_metadata(saved.metadata), online
         self.category_of = dict(zip(catalogue[ITEM].to_list(), catalogue["category"].to_list()))
-        self.titles = self.sources.index
+        self.index = self.sources.index
 
     def answer(self, request: RecommendRequest) -> RecommendResponse:
         if request.category is not None and request.category not in self.catalogue.categories:
@@ -198,13 +198,12 @@ class RecommendAnswers:
         bought = {int(v) for c in names.BOUGHT_ITEMS
                   if (v := latest[f"{names.USER_RECENT_ITEMS}__{c}"][0]) is not None} if request.exclude_purchased else set()
         if np.isnan(recent).all():
-            return self._popular(request, bought)
+            return self._popular(request, bought, known_user=False)
         candidates = self.sources.propose(recent).filter(~pl.col(ITEM).is_in(list(bought)))
         if request.category is not None:
-            candidates = candidates.filter(pl.col(ITEM).replace_strict(self.category_of, default=None)
-                                           == request.category)
-        if candidates.is_empty():
-            return self._popular(request, bought)
+            candidates = self._within(candidates, request, bought)
+            if candidates.is_empty():
+                return self._popular(request, bought, known_user=True)
         items = candidates[ITEM].to_list()
         features = self.online.read(names.RECOMMEND_V1, {names.USER_ID: [request.user_id] * len(items),
                                                          names.ITEM_ID: items,
@@ -215,18 +214,30 @@ class RecommendAnswers:
         best = np.argsort(-scores, kind="stable")[:request.k]
         proposed = candidates.select(SCORES).to_numpy() > 0
         return RecommendResponse(user_id=request.user_id, known_user=True, fallback=None, items=[
-            RecommendedItem(item_id=int(items[i]), title=self.titles.title(items[i]), score=round(float(scores[i]), 6),
+            RecommendedItem(item_id=int(items[i]), title=self.index.title(items[i]), score=round(float(scores[i]), 6),
                             sources=[s for s, on in zip(SOURCES, proposed[i]) if on]) for i in best])
 
-    def _popular(self, request: RecommendRequest, bought: set[int]) -> RecommendResponse:
-        """The best sellers (of the requested category), flagged: the user has no recent items."""
+    def _within(self, candidates: pl.DataFrame, request: RecommendRequest, bought: set[int]) -> pl.DataFrame:
+        """The candidates of the requested category, topped up to k with its best sellers (as the
+        ``popular`` source proposes them) when the user's sources propose fewer."""
+        inside = candidates.filter(pl.col(ITEM).replace_strict(self.category_of, default=None) == request.category)
+        best = self.sources.popular(1, self.catalogue.categories.index(request.category)).filter(
+            ~pl.col(ITEM).is_in([*bought, *inside[ITEM].to_list()])).head(max(request.k - inside.height, 0))
+        popular = SCORES[SOURCES.index("popular")]
+        extra = best.select(pl.col(ROW), pl.col(ITEM), *(pl.col("score").alias(s) if s == popular else
+                                                        pl.lit(0.0).alias(s) for s in SCORES))
+        return pl.concat([inside, extra]) if extra.height else inside
+
+    def _popular(self, request: RecommendRequest, bought: set[int], known_user: bool) -> RecommendResponse:
+        """The best sellers (of the requested category), flagged: the user has no recent items, or
+        none of theirs leads to an item of the category."""
         code = self.catalogue.categories.index(request.category) if request.category is not None else None
         best = [int(i) for i in self.catalogue.item_ids[self.catalogue.best_sellers(request.k + len(bought), code)]
                 if int(i) not in bought][:request.k]
         most = max(self.catalogue.sales.max(), 1.0)
         sales = dict(zip(self.catalogue.item_ids.tolist(), self.catalogue.sales.tolist()))
-        return RecommendResponse(user_id=request.user_id, known_user=False, fallback="popular items", items=[
-            RecommendedItem(item_id=i, title=self.titles.title(i), score=round(sales[i] / most, 6), sources=["popular"])
+        return RecommendResponse(user_id=request.user_id, known_user=known_user, fallback="popular items", items=[
+            RecommendedItem(item_id=i, title=self.index.title(i), score=round(sales[i] / most, 6), sources=["popular"])
             for i in best])
 
 

@@ -3,7 +3,7 @@
 
 Training rows are what shoppers were shown (the search impressions of the earlier weeks),
 labelled 2 when bought, 1 when clicked, else 0, with the shown position; and the engine's
-exploration slice (searches answered by a random sample of the category, logged as ``explored``)
+exploration slice (searches answered by a random sample of the subcategory, logged as ``explored``)
 over more weeks. The learner is chosen on the validation searches (``training.exposure``):
 LightGBM's unbiased lambdarank on every shown result, the exploration slice alone weighted by the
 inverse of the examination curve measured there, or the first continued on the second.
