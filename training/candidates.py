@@ -9,7 +9,7 @@
 
 Each proposes ``per_source`` items with a score in [0, 1]; the user's latest items weigh
 ``RECENCY`` ** (how many are newer). An item several sources propose keeps each source's score (0
-where one did not propose it). Training and the service both call ``propose``, so the ranker
+where one did not propose it) and counts them (``PROPOSED_BY``). Training and the service both call ``propose``, so the ranker
 learns on the rows it scores.
 """
 
@@ -27,6 +27,7 @@ from .item_sequences import ItemIndex as Positions
 
 SOURCES = ("co_occurrence", "similar", "category", "popular")
 SCORES = tuple(f"{source}_score" for source in SOURCES)
+PROPOSED_BY = "sources"              # how many sources proposed the item
 ROW, ITEM = "row", "item_id"
 RECENCY = 0.5
 
@@ -56,6 +57,11 @@ class Catalogue:
         return chosen[np.lexsort((self.item_ids[chosen], -self.sales[chosen]))][:k]
 
 
+def proposed_by() -> pl.Expr:
+    """How many sources proposed each row's item (a float, as the ranker reads it)."""
+    return pl.sum_horizontal(pl.col(score) > 0 for score in SCORES).cast(pl.Float64).alias(PROPOSED_BY)
+
+
 class CandidateSources:
     def __init__(self, catalogue: Catalogue, following: sparse.csr_matrix, index: ItemIndex, per_source: int = 50):
         """``following``: co-occurrence by ``item_sequences.ItemIndex`` position (``following_matrix``)
@@ -65,7 +71,7 @@ class CandidateSources:
         self._by_category = [catalogue.best_sellers(per_source, c) for c in range(len(catalogue.categories))]
 
     def propose(self, recent: np.ndarray) -> pl.DataFrame:
-        """(ROW, ITEM, one score per source) for each row of ``recent`` (users x slots of item ids,
+        """(ROW, ITEM, one score per source, PROPOSED_BY) for each row of ``recent`` (users x slots of item ids,
         newest first; NaN or negative where empty, ids the catalogue lacks ignored)."""
         recent = np.nan_to_num(np.atleast_2d(np.asarray(recent, dtype=float)), nan=-1).astype(np.int64)
         at = self.positions.of(np.maximum(recent, 0)) * (recent >= 0)            # 0: empty or unknown
@@ -75,7 +81,8 @@ class CandidateSources:
         long = pl.concat([p.with_columns(pl.lit(source).alias("source")) for p, source in zip(parts, SOURCES)])
         return long.pivot(on="source", index=[ROW, ITEM], values="score", aggregate_function="max").with_columns(
             *(pl.col(source).fill_null(0.0).alias(score) if source in long["source"].unique().to_list()
-              else pl.lit(0.0).alias(score) for source, score in zip(SOURCES, SCORES))).select(ROW, ITEM, *SCORES)
+              else pl.lit(0.0).alias(score) for source, score in zip(SOURCES, SCORES))).select(
+            ROW, ITEM, *SCORES, proposed_by())
 
     def _top(self, rows: np.ndarray, positions: np.ndarray, scores: np.ndarray) -> pl.DataFrame:
         """The ``per_source`` best (position, score) of each row, scores scaled by the row's best."""

@@ -45,7 +45,7 @@ from shopml.settings import Settings
 from shopml.warehouse.database import connect
 
 from ..boosting import BoostingConfig, save_task_model
-from ..candidates import ITEM, ROW, SCORES, SOURCES, CandidateSources, Catalogue
+from ..candidates import ITEM, PROPOSED_BY, ROW, SCORES, SOURCES, CandidateSources, Catalogue, proposed_by
 from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
 from ..exposure import fit_lambdarank
@@ -145,7 +145,6 @@ def _candidate_rows(sources: CandidateSources, buyers: pl.DataFrame, cutoff: dat
         (pl.lit(week, pl.Int64) * 10**12 + pl.col(names.USER_ID)).alias(QUERY),
         pl.lit(cutoff).cast(pl.Datetime("us", "UTC")).alias(names.EVENT_TIMESTAMP),
         pl.lit(cutoff).cast(pl.Datetime("us", "UTC")).alias(CUTOFF),
-        pl.sum_horizontal(pl.col(s) > 0 for s in SCORES).cast(pl.Float64).alias("sources"),
     ).drop("bought", "before", ROW)
     return point_in_time_dataset(rows, names.RECOMMEND_V1, settings).sort(QUERY, names.ITEM_ID)
 
@@ -153,7 +152,7 @@ def _candidate_rows(sources: CandidateSources, buyers: pl.DataFrame, cutoff: dat
 def feature_layout(train: pl.DataFrame) -> FeatureLayout:
     """The sources' scores and how many proposed the item, and every ``recommend_v1`` feature."""
     featured = FeatureLayout.from_training(train)
-    return FeatureLayout(numeric=(*SCORES, "sources", *featured.numeric), categorical=featured.categorical)
+    return FeatureLayout(numeric=(*SCORES, PROPOSED_BY, *featured.numeric), categorical=featured.categorical)
 
 
 class RecommendRequest(Request):
@@ -208,8 +207,7 @@ class RecommendAnswers:
         features = self.online.read(names.RECOMMEND_V1, {names.USER_ID: [request.user_id] * len(items),
                                                          names.ITEM_ID: items,
                                                          names.CATEGORY: [self.category_of.get(i) for i in items]})
-        features.update({s: candidates[s].to_list() for s in SCORES})
-        features["sources"] = [float(sum(row)) for row in zip(*(np.asarray(candidates[s]) > 0 for s in SCORES))]
+        features.update({column: candidates[column].to_list() for column in (*SCORES, PROPOSED_BY)})
         scores = self.ranker.predict(self.layout.array(features), num_threads=1)
         best = np.argsort(-scores, kind="stable")[:request.k]
         proposed = candidates.select(SCORES).to_numpy() > 0
@@ -225,20 +223,20 @@ class RecommendAnswers:
             ~pl.col(ITEM).is_in([*bought, *inside[ITEM].to_list()])).head(max(request.k - inside.height, 0))
         popular = SCORES[SOURCES.index("popular")]
         extra = best.select(pl.col(ROW), pl.col(ITEM), *(pl.col("score").alias(s) if s == popular else
-                                                        pl.lit(0.0).alias(s) for s in SCORES))
+                                                        pl.lit(0.0).alias(s) for s in SCORES)).with_columns(proposed_by())
         return pl.concat([inside, extra]) if extra.height else inside
 
     def _popular(self, request: RecommendRequest, bought: set[int], known_user: bool) -> RecommendResponse:
         """The best sellers (of the requested category), flagged: the user has no recent items, or
         none of theirs leads to an item of the category."""
-        code = self.catalogue.categories.index(request.category) if request.category is not None else None
-        best = [int(i) for i in self.catalogue.item_ids[self.catalogue.best_sellers(request.k + len(bought), code)]
-                if int(i) not in bought][:request.k]
-        most = max(self.catalogue.sales.max(), 1.0)
-        sales = dict(zip(self.catalogue.item_ids.tolist(), self.catalogue.sales.tolist()))
+        catalogue = self.catalogue
+        code = catalogue.categories.index(request.category) if request.category is not None else None
+        best = [p for p in catalogue.best_sellers(request.k + len(bought), code)
+                if int(catalogue.item_ids[p]) not in bought][:request.k]
+        most = max(catalogue.sales.max(), 1.0)
         return RecommendResponse(user_id=request.user_id, known_user=known_user, fallback="popular items", items=[
-            RecommendedItem(item_id=i, title=self.index.title(i), score=round(sales[i] / most, 6), sources=["popular"])
-            for i in best])
+            RecommendedItem(item_id=int(catalogue.item_ids[p]), title=self.index.title(catalogue.item_ids[p]),
+                            score=round(float(catalogue.sales[p]) / most, 6), sources=["popular"]) for p in best])
 
 
 def _online_sales(online: OnlineReader, items: list[int], batch: int = 2000) -> np.ndarray:
