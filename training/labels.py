@@ -156,17 +156,21 @@ def labelled_impressions(warehouse: Path, weeks: int, with_ghosts: bool = False)
 
 
 def split_by_time(rows: pl.DataFrame, validation_cutoffs: int = 1, test_cutoffs: int = 1,
-                  horizon: timedelta = timedelta(0)) -> dict[str, pl.DataFrame]:
+                  horizon: timedelta = timedelta(0), at: tuple | None = None) -> dict[str, pl.DataFrame]:
     """Train on the earliest cut-offs, validate on the next, test on the latest: never a row split.
     Purged: a row's label reads events up to ``horizon`` after its as-of time (``event_timestamp``),
     and a training row whose label window ends after the first validation cut-off, or a validation
     row's after the first test cut-off, is dropped (with a warning), so no label used to train or to
-    choose reads the period it is judged on."""
-    times = sorted(rows[CUTOFF].unique().to_list())
-    if len(times) < validation_cutoffs + test_cutoffs + 1:
-        raise ValueError(f"{len(times)} cut-offs cannot make train, {validation_cutoffs} validation "
-                         f"and {test_cutoffs} test cut-offs")
-    first_validation, first_test = times[-(validation_cutoffs + test_cutoffs)], times[-test_cutoffs]
+    choose reads the period it is judged on. ``at``: the first validation and test cut-offs, when
+    another frame's split sets them (a slice of the same rows split alike)."""
+    if at is not None:
+        first_validation, first_test = at
+    else:
+        times = sorted(rows[CUTOFF].unique().to_list())
+        if len(times) < validation_cutoffs + test_cutoffs + 1:
+            raise ValueError(f"{len(times)} cut-offs cannot make train, {validation_cutoffs} validation "
+                             f"and {test_cutoffs} test cut-offs")
+        first_validation, first_test = times[-(validation_cutoffs + test_cutoffs)], times[-test_cutoffs]
     label_end = pl.col(names.EVENT_TIMESTAMP) + horizon
     splits = {
         "train": rows.filter((pl.col(CUTOFF) < first_validation) & (label_end <= first_validation)),

@@ -133,18 +133,18 @@ def _searches(settings: Settings, config: SearchRankerConfig) -> tuple[dict[str,
     sampled = {name: frame.sample(min(frame.height, caps[name]), seed=config.seed).sort(SEARCH_ID)
                for name, frame in splits.items()}
     # the exploration slice split at the same cut-offs, purged the same way
-    first_validation, first_test = splits["validation"][CUTOFF].min(), splits["test"][CUTOFF].min()
-    label_end = pl.col(names.EVENT_TIMESTAMP) + LABEL_WINDOW
-    explored_splits = {"train": explored.filter((pl.col(CUTOFF) < first_validation) & (label_end <= first_validation)),
-                       "validation": explored.filter((pl.col(CUTOFF) >= first_validation) & (pl.col(CUTOFF) < first_test)
-                                                     & (label_end <= first_test))}
-    if min(frame.height for frame in explored_splits.values()) < config.min_explored_searches // 10 or \
-            explored_splits["train"].height < config.min_explored_searches:
-        log.warning("search_ranker: too few explored searches to learn from (%s): the shown results only",
-                    {name: frame.height for name, frame in explored_splits.items()})
+    try:
+        explored_splits = split_by_time(explored, horizon=LABEL_WINDOW, at=(splits["validation"][CUTOFF].min(),
+                                                                            splits["test"][CUTOFF].min()))
+        counts = {name: explored_splits[name].height for name in ("train", "validation")}
+    except ValueError:                     # a split without a single explored search
+        counts = {}
+    if not counts or counts["train"] < config.min_explored_searches or \
+            counts["validation"] < config.min_explored_searches // 10:
+        log.warning("search_ranker: too few explored searches to learn from (%s): the shown results only", counts)
         return sampled, {}
-    return sampled, {name: frame.sample(min(frame.height, config.max_explored_searches), seed=config.seed).sort(SEARCH_ID)
-                     for name, frame in explored_splits.items()}
+    return sampled, {name: explored_splits[name].sample(min(counts[name], config.max_explored_searches),
+                                                        seed=config.seed).sort(SEARCH_ID) for name in counts}
 
 
 @dataclass(frozen=True)
