@@ -56,6 +56,8 @@ def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, l
         items = np.array([r[0] for r in con.execute("SELECT item_id FROM items").fetchall()])
         queries = [r[0] for r in con.execute("SELECT query FROM searches ORDER BY ts DESC LIMIT 5000").fetchall()]
         reviews = [r[0] for r in con.execute("SELECT text FROM reviews ORDER BY ts DESC LIMIT 5000").fetchall()]
+        pages = [r[0] for r in con.execute("""SELECT list(item_id ORDER BY position) FROM page_impressions
+                     WHERE page_id > (SELECT max(page_id) - 5000 FROM pages) GROUP BY page_id""").fetchall()]
         listings = [{"title": t, "description": d or ""} for t, d in con.execute(
             "SELECT title, description FROM items WHERE title IS NOT NULL ORDER BY item_id DESC LIMIT 5000").fetchall()]
     pick = lambda values: values[rng.integers(len(values), size=count)].tolist()   # noqa: E731
@@ -72,6 +74,8 @@ def _load_profiles(settings: Settings, count: int, seed: int = 7) -> dict[str, l
         "profile": [{"user_ids": [u]} for u in pick(users)],
         "similar_items": [{"item_id": i, "k": 10} for i in pick(items)],
         "recommend": [{"user_id": u, "k": 20} for u in pick(users)],
+        "rank": [{"user_id": u, "item_ids": pages[p]} for u, p in zip(pick(users), rng.integers(len(pages), size=count))]
+        if pages else [],
         "search": [{"query": q, "k": 10} for q in pick(np.array(queries, dtype=object))],
         "forecast": [{"item_ids": [i], "horizon": 7} for i in pick(items)],
         "price_advice": [{"item_ids": [i]} for i in pick(items)],

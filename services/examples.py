@@ -1,5 +1,5 @@
 """One example request per endpoint of the registry, taken from the shop's own data (a recently
-active user and one never seen, the most shown ads, the most bought item, a recent search), and
+active user and one never seen, the most shown ads, the most bought item, a recent search, the latest category page), and
 calling each endpoint once over HTTP: what ``make demo`` shows at its end."""
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ def example_shop(settings: Settings) -> ExampleShop:
         item = con.execute("""SELECT item_id FROM events WHERE event_type = 'purchase' GROUP BY item_id
                               ORDER BY count(*) DESC, item_id LIMIT 1""").fetchall()[0][0]
         query = con.execute("SELECT query FROM searches ORDER BY ts DESC, search_id LIMIT 1").fetchall()[0][0]
-    return ExampleShop(active_user=user, shown_ads=ads, bought_item=item, query=query)
+        page = [row[0] for row in con.execute("""SELECT item_id FROM page_impressions
+                                                 WHERE page_id = (SELECT max(page_id) FROM pages) ORDER BY position""").fetchall()]
+        best_sellers = [row[0] for row in con.execute("""SELECT item_id FROM events WHERE event_type = 'purchase'
+                                                         GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 20""").fetchall()]
+    return ExampleShop(active_user=user, shown_ads=ads, bought_item=item, query=query, page_items=page or best_sellers)
 
 
 def example_requests(settings: Settings) -> dict[str, dict]:

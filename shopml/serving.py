@@ -78,6 +78,7 @@ class ExampleShop:
     shown_ads: list[int]      # the most shown ads
     bought_item: int          # the most bought item
     query: str                # the latest search
+    page_items: list[int]     # the items of the latest category page (else the best sellers)
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,4 @@ REVIEW_V1 = "review_v1"                  # what reviews say of each item
 NEXT_ITEM_V1 = "next_item_v1"            # the item side information of the sequence models
 RECENT_ITEMS_V1 = "recent_items_v1"      # what a recommendation starts from: the user's latest items
 RECOMMEND_V1 = "recommend_v1"            # what the recommendation ranker reads of a (user, candidate item)
+DISPLAY_ORDER_V1 = "display_order_v1"    # what the display-order ranker reads of a (user, shown item)

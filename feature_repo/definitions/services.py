@@ -84,3 +84,10 @@ recommend_v1 = FeatureService(
     description="What the recommendation ranker reads of a user and a candidate item: the user's activity and "
                 "taste for the item's category, and how the item sells",
 )
+
+display_order_v1 = FeatureService(
+    name=names.DISPLAY_ORDER_V1,
+    features=[user_activity, user_monetary, item_stats, item_content[["category", "base_price"]]],
+    description="What the display-order ranker reads of a user and an item they are shown: the user's activity "
+                "and spending, and how the item sells and what it costs",
+)

@@ -72,6 +72,18 @@ SEARCH_IMPRESSIONS = _table(
     ("search_id", "BIGINT"), ("item_id", "BIGINT"), ("position", "INTEGER"),
     ("clicked", "BOOLEAN"), ("purchased", "BOOLEAN"), ("propensity", "DOUBLE"),
 )
+PAGES = _table(
+    "pages", "a category page a user opened; explored: the engine showed a random sample of the category "
+    "(its exploration traffic) instead of its ranking",
+    ("page_id", "BIGINT"), ("user_id", "BIGINT"), ("session_id", "BIGINT"), ("ts", TS),
+    ("category", "VARCHAR"), ("explored", "BOOLEAN"),
+)
+PAGE_IMPRESSIONS = _table(
+    "page_impressions", "the items shown on a category page, position 1 = first; propensity: P(this item at this "
+    "position) under the logging policy (ranking and exploration mixed)",
+    ("page_id", "BIGINT"), ("item_id", "BIGINT"), ("position", "INTEGER"), ("clicked", "BOOLEAN"),
+    ("propensity", "DOUBLE"),
+)
 AD_IMPRESSIONS = _table(
     "ad_impressions", "ad slots; in_holdout rows were chosen but not shown (randomised ghost ads); propensity: P(this ad | the page's category) under the logging policy",
     ("impression_id", "BIGINT"), ("user_id", "BIGINT"), ("ad_id", "BIGINT"),
@@ -109,8 +121,8 @@ WAREHOUSE_INFO = _table(
 )
 
 CANONICAL_TABLES = (
-    USERS, ITEMS, ADS, EVENTS, SEARCHES, SEARCH_IMPRESSIONS, AD_IMPRESSIONS, PUSHES, PROMOTIONS,
-    REVIEWS, PRICES,
+    USERS, ITEMS, ADS, EVENTS, SEARCHES, SEARCH_IMPRESSIONS, PAGES, PAGE_IMPRESSIONS, AD_IMPRESSIONS, PUSHES,
+    PROMOTIONS, REVIEWS, PRICES,
 )
 
 # --- truth: the simulator's hidden state -------------------------------------------------------
@@ -190,6 +202,11 @@ TRUTH_SEARCH_IMPRESSIONS = _table(
     ("search_id", "BIGINT"), ("item_id", "BIGINT"), ("grade", "INTEGER"), ("p_click", "DOUBLE"),
     schema=TRUTH_SCHEMA,
 )
+TRUTH_PAGE_IMPRESSIONS = _table(
+    "page_impressions", "attraction (P(click | examined)) and click probability of each item shown on a page",
+    ("page_id", "BIGINT"), ("item_id", "BIGINT"), ("attraction", "DOUBLE"), ("p_click", "DOUBLE"),
+    schema=TRUTH_SCHEMA,
+)
 TRUTH_REVIEWS = _table(
     "reviews", "true sentiment in [-1, 1] behind each review; sarcastic: it opens with praise it does not mean",
     ("review_id", "BIGINT"), ("sentiment", "DOUBLE"), ("sarcastic", "BOOLEAN"), schema=TRUTH_SCHEMA,
@@ -204,7 +221,8 @@ TRUTH_REVIEW_ASPECTS = _table(
 TRUTH_TABLES = (
     TRUTH_USERS, TRUTH_USER_DAYS, TRUTH_ITEMS, TRUTH_ADS, TRUTH_CATEGORIES, TRUTH_CATEGORY_DAYS,
     TRUTH_AD_IMPRESSIONS, TRUTH_SESSIONS, TRUTH_SESSION_STEPS,
-    TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_REVIEWS, TRUTH_REVIEW_ASPECTS,
+    TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_PAGE_IMPRESSIONS, TRUTH_REVIEWS,
+    TRUTH_REVIEW_ASPECTS,
 )
 
 # Relevance of any catalogue item for any search, by one rule: 3 = the intended item,

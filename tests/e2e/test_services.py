@@ -43,6 +43,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "ctr": ["weeks=6", "test_weeks=1"],
     "search_ranker": ["weeks=4", "max_train_searches=2000", "max_test_searches=200"],
     "recommendations": ["train_weeks=2", "test_weeks=1", "max_users=500"],
+    "display_order": ["weeks=6", "min_explored_pages=40", "max_rounds=60"],
     "interactions": ["weeks=6", "views_per_week=4000"],
     "engagement": ["train_cutoffs=2", "test_cutoffs=1"],
     "preferences": ["horizon_days=7"],
@@ -153,6 +154,7 @@ def test_online_reads_equal_feasts_own_feature_service_read(local, ids, settings
         "recommend_v1": {"user_id": [ids["users"][0]] * 30, "item_id": ads["item_id"].to_list(),
                          "category": ads["category"].to_list()},
         "price_v1": {"item_id": ads["item_id"].to_list()},
+        "display_order_v1": {"user_id": [ids["users"][0]] * 29 + [-3], "item_id": ads["item_id"].to_list()},
     }
     for service, rows in requests.items():
         ours = online.read(service, rows)
@@ -322,6 +324,26 @@ def test_recommend_matches_in_process_and_honours_its_options(client, local, ids
     assert {category_of[i["item_id"]] for i in unknown["items"]} == {category}
 
 
+def test_rank_orders_every_known_item_and_sets_the_others_apart(client, local, ids, settings):
+    with connect(settings.warehouse_path) as con:
+        page = [r[0] for r in con.execute("""SELECT item_id FROM page_impressions
+                                             WHERE page_id = (SELECT max(page_id) FROM pages) ORDER BY position""").fetchall()]
+    body = {"user_id": ids["users"][0], "item_ids": [*page, 10**9]}
+    answer = _post(client, "/rank", body)
+    assert answer == in_process(local, "/rank", body)
+    assert answer["known_user"] and answer["fallback"] is None and answer["unknown_item_ids"] == [10**9]
+    assert sorted(i["item_id"] for i in answer["items"]) == sorted(page)
+    scores = [i["score"] for i in answer["items"]]
+    assert scores == sorted(scores, reverse=True) and all(i["title"] for i in answer["items"])
+    unknown = _post(client, "/rank", {"user_id": -5, "item_ids": page})
+    assert not unknown["known_user"] and unknown["fallback"] == "popular order"
+    sales = local["display_order"].online.read(names.DISPLAY_ORDER_V1, {names.USER_ID: [-5] * len(page),
+                                                                       names.ITEM_ID: page})
+    by_sales = dict(zip(page, (v or 0.0 for v in sales[f"{names.ITEM_STATS}__purchases_30d"])))
+    shown_sales = [by_sales[i["item_id"]] for i in unknown["items"]]
+    assert shown_sales == sorted(shown_sales, reverse=True)
+
+
 def test_the_production_store_serves_what_the_local_store_serves(settings, client, ids, monkeypatch):
     """The same home served over the production feature store (PostgreSQL registry, Redis online
     store: infra/feature_store.production.yaml) answers every endpoint exactly as over SQLite."""
@@ -459,6 +481,10 @@ BAD_REQUESTS = [
     ("/recommend", {"user_id": 1, "k": 0}, "greater_than_equal"),
     ("/recommend", {"user_id": 1, "category": " "}, "string_too_short"),
     ("/recommend", {"user_id": 1, "exclude_purchased": "yes"}, "bool_type"),
+    ("/rank", {"user_id": 1, "item_ids": []}, "too_short"),
+    ("/rank", {"user_id": 1, "item_ids": list(range(1, 502))}, "too_long"),
+    ("/rank", {"user_id": 1, "item_ids": [3, 4, 3]}, "item_ids must not repeat"),
+    ("/rank", {"item_ids": [3]}, "missing"),
     ("/search", {"query": "x" * (MAX_QUERY_CHARS + 1)}, "string_too_long"),
     ("/search", {"query": "   "}, "string_too_short"),
     ("/search", {"query": "mug", "k": "10"}, "int_type"),
@@ -504,6 +530,7 @@ OUT_OF_RANGE_IDS = [                            # the stores key on signed 64-bi
     ("/ctr", {"user_id": 1, "ad_ids": [1, 2, 2**64]}, ["ad_ids", 2]),
     ("/similar_items", {"item_id": 2**63}, ["item_id"]),
     ("/recommend", {"user_id": 2**63}, ["user_id"]),
+    ("/rank", {"user_id": 1, "item_ids": [1, 2**63]}, ["item_ids", 1]),
     ("/interactions", {"user_id": 1, "item_ids": [2**63]}, ["item_ids", 0]),
     ("/next_action", {"user_id": 2**63}, ["user_id"]),
     ("/search", {"query": "mug", "user_id": 2**63}, ["user_id"]),

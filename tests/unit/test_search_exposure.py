@@ -4,10 +4,9 @@ ranking and its exploration show each item at each position."""
 import numpy as np
 
 from shopml.warehouse.simulator.config import Behaviour
-from shopml.warehouse.simulator.sampling import GroupedSampler
+from shopml.warehouse.simulator.sampling import GroupedSampler, uniform_ranks
 from shopml.warehouse.simulator.search import (
     CAT_OFFSETS, FOUND_SLOT_P, SUB_OFFSETS, SearchCatalogView, _production_lists, _production_propensity,
-    _uniform_ranks,
 )
 
 # 30 items: category 0 holds subcategories 0 (items 0-11) and 1 (12-19), category 1 the rest
@@ -43,9 +42,9 @@ def test_production_propensities_match_the_engine_s_frequencies():
 
 
 def test_exploration_shows_every_item_everywhere_with_equal_probability():
-    ranks = _uniform_ranks(np.full(100_000, 13), 10, np.random.default_rng(1))
+    ranks = uniform_ranks(np.full(100_000, 13), 10, np.random.default_rng(1))
     assert all(len(set(row)) == 10 for row in ranks[:1000])                 # no item twice
     for position in range(10):
         np.testing.assert_allclose(np.bincount(ranks[:, position], minlength=13) / len(ranks), 1 / 13, atol=0.004)
-    short = _uniform_ranks(np.array([4, 0]), 10, np.random.default_rng(2))
+    short = uniform_ranks(np.array([4, 0]), 10, np.random.default_rng(2))
     assert sorted(short[0, :4]) == [0, 1, 2, 3] and (short[0, 4:] == -1).all() and (short[1] == -1).all()

@@ -15,6 +15,7 @@ from .ad_incrementality import AdIncrementalityTask
 from .categorize import CategorizeTask
 from .churn import ChurnTask
 from .coupon_uplift import CouponUpliftTask
+from .display_order import DisplayOrderTask
 from .engagement import EngagementTask
 from .feedback import FeedbackTask
 from .forecast import ForecastTask
@@ -37,7 +38,8 @@ from .user_embedding import UserEmbeddingTask
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     PropensityTask(), ChurnTask(), InteractionsTask(), EngagementTask(), PreferencesTask(), UserEmbeddingTask(), SegmentsTask(),
     NextItemTask(), NextActionTask(),
-    CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), RecommendationsTask(), ForecastTask(),
+    CtrTask(), AdIncrementalityTask(), AdAudienceTask(), CouponUpliftTask(), PushUpliftTask(), SimilarItemsTask(), SearchRankerTask(), RecommendationsTask(), DisplayOrderTask(),
+    ForecastTask(),
     PriceElasticityTask(), PricePredictionTask(), ReviewSentimentTask(), CategorizeTask(), FeedbackTask())}
 # the tasks `shopml train` fits (the others say which command makes their model)
 TASKS: dict[str, Task] = {name: task for name, task in REGISTRY.items() if hasattr(task, "build_dataset")}

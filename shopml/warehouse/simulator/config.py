@@ -53,6 +53,10 @@ class Behaviour:
     found_rate: float = 0.72               # P(the engine shows the intended item)
     search_exploration: float = 0.05       # share of searches answered by a random sample of the subcategory
     search_attraction: tuple[float, ...] = (0.03, 0.12, 0.3, 0.7)   # P(click | examined, grade)
+    # category pages (simulator.pages): logged beside the session's path, they move no purchase
+    page_rate: float = 0.15                # P(a session opens its category's page)
+    page_size: int = 20                    # items in a row on a page
+    page_exploration: float = 0.05         # share of pages showing a random sample of the category
     # ads
     ads_per_session: float = 0.9           # Poisson mean of ad slots per session
     ad_positions: int = 4

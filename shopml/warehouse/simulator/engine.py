@@ -21,7 +21,7 @@ from .intensity import DayIntensity
 from .prices import DayPrices
 from .sessions import DaySessions, next_action_truth, run_sessions
 from .reviews import WrittenReviews, sentiment_of, write_reviews
-from .world import World, day_rng, engagement_rng, exploration_rng, order_rng, text_rng
+from .world import World, day_rng, engagement_rng, exploration_rng, order_rng, page_rng, text_rng
 
 DayLog = dict[schema.Table, dict[str, np.ndarray]]
 
@@ -30,6 +30,7 @@ DayLog = dict[schema.Table, dict[str, np.ndarray]]
 class Counters:
     session: int = 0
     search: int = 0
+    page: int = 0
     event: int = 0
     impression: int = 0
     push: int = 0
@@ -44,6 +45,7 @@ class Counters:
 BY_NAME = np.argsort(vocab.CATEGORIES)          # categories in alphabetical order, as per-category truth lists them
 REVIEW_KEYS = ("user", "item", "ts", "rating", "text", "sentiment", "sarcastic")
 ASPECT_KEYS = ("review", "aspect", "polarity", "sentiment")
+PAGE_OFFSET = 20            # seconds from a session's start to its category page (before browsing starts)
 
 
 @dataclass
@@ -102,7 +104,7 @@ class Simulation:
         seed = world.config.seed
         day_sessions = run_sessions(world, day, intensity, prices, rng, engagement_rng(seed, day, stream),
                                     order_rng(seed, day, stream), exploration_rng(seed, day, stream),
-                                    logs_propensity=self.keeps_record)
+                                    page_rng(seed, day, stream), logs_propensity=self.keeps_record)
         log.update(self._session_rows(day, day_sessions, intensity, prices, rng,
                                       text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
@@ -175,6 +177,7 @@ class Simulation:
             log[schema.TRUTH_SESSION_STEPS] = dict(session_id=session_ids[path.steps.pop("session")], **path.steps)
         log.update(self._search_rows(day, ds, session_ids, bought_key))
         log.update(self._ad_rows(day, ds, session_ids, bought_key))
+        log.update(self._page_rows(day, ds, session_ids))
         return log
 
     def _pay(self, day: int, ds: DaySessions, prices: DayPrices) -> np.ndarray:
@@ -252,6 +255,21 @@ class Simulation:
             schema.TRUTH_SEARCHES: dict(search_id=ids, intended_item_id=sr.intended + 1),
             schema.TRUTH_SEARCH_IMPRESSIONS: dict(search_id=ids[sr.shown_search], item_id=sr.shown_item + 1,
                                                   grade=sr.shown_grade, p_click=sr.shown_p_click),
+        }
+
+    def _page_rows(self, day, ds: DaySessions, session_ids) -> DayLog:
+        pages, s = ds.pages, ds.sessions
+        ids = self.ids.take("page", len(pages.session))
+        return {
+            schema.PAGES: dict(page_id=ids, user_id=s.user[pages.session] + 1, session_id=session_ids[pages.session],
+                               ts=self.micros(day, s.second[pages.session] + PAGE_OFFSET),
+                               category=np.array(vocab.CATEGORIES, dtype=object)[s.category[pages.session]],
+                               explored=pages.explored),
+            schema.PAGE_IMPRESSIONS: dict(page_id=ids[pages.shown_page], item_id=pages.shown_item + 1,
+                                          position=pages.shown_position, clicked=pages.shown_clicked,
+                                          propensity=pages.shown_propensity),
+            schema.TRUTH_PAGE_IMPRESSIONS: dict(page_id=ids[pages.shown_page], item_id=pages.shown_item + 1,
+                                                attraction=pages.shown_attraction, p_click=pages.shown_p_click),
         }
 
     def _ad_rows(self, day, ds: DaySessions, session_ids, bought_key) -> DayLog:

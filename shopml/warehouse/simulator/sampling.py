@@ -36,6 +36,18 @@ class GroupedSampler:
         return np.where(self.count[groups] > 0, self.members[self.first[groups] + offsets % count], -1)
 
 
+def uniform_ranks(count: np.ndarray, k: int, rng) -> np.ndarray:
+    """(rows, k): distinct ranks in [0, count) in uniformly random order (-1 past ``count``), so
+    every rank lands in every position with probability 1 / count."""
+    picks = np.full((len(count), k), -1, dtype=np.int64)
+    for j in range(k):
+        rank = rng.integers(0, np.maximum(count - j, 1))              # among the ranks not yet picked
+        for earlier in np.sort(np.where(picks[:, :j] >= 0, picks[:, :j], np.iinfo(np.int64).max), axis=1).T:
+            rank += rank >= earlier                                   # step past each earlier pick, smallest first
+        picks[:, j] = np.where(count > j, rank, -1)
+    return picks
+
+
 def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For rows with ``counts`` children: the parent row of each child and its rank among siblings."""
     parent = np.repeat(np.arange(len(counts)), counts)

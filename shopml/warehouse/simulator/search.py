@@ -22,7 +22,7 @@ import numpy as np
 from . import text
 from .catalog import Catalog
 from .config import Behaviour
-from .sampling import GroupedSampler
+from .sampling import GroupedSampler, uniform_ranks
 
 SUBCATEGORY_SLOTS = 7          # the engine fills these from the query's subcategory, the rest from its category
 SUB_OFFSETS, CAT_OFFSETS = 4, 12   # the engine starts each list at a random rank below the top (uniform)
@@ -152,22 +152,10 @@ def _production_propensity(view: SearchCatalogView, intended, subcategory, categ
     return np.where(shown >= 0, propensity, 0.0)
 
 
-def _uniform_ranks(count: np.ndarray, k: int, rng) -> np.ndarray:
-    """(rows, k): distinct ranks in [0, count) in uniformly random order (-1 past ``count``), so
-    every rank lands in every position with probability 1 / count."""
-    picks = np.full((len(count), k), -1, dtype=np.int64)
-    for j in range(k):
-        rank = rng.integers(0, np.maximum(count - j, 1))              # among the ranks not yet picked
-        for earlier in np.sort(np.where(picks[:, :j] >= 0, picks[:, :j], np.iinfo(np.int64).max), axis=1).T:
-            rank += rank >= earlier                                   # step past each earlier pick, smallest first
-        picks[:, j] = np.where(count > j, rank, -1)
-    return picks
-
-
 def _explore_lists(view: SearchCatalogView, subcategory: np.ndarray, slots: int, rng) -> np.ndarray:
     """(searches, slots): a uniformly random sample of the subcategory's on-sale items, in random order."""
     sampler = view.by_subcategory
-    ranks = _uniform_ranks(sampler.count[subcategory], slots, rng)
+    ranks = uniform_ranks(sampler.count[subcategory], slots, rng)
     return np.where(ranks >= 0, sampler.members[sampler.first[subcategory][:, None] + np.maximum(ranks, 0)], -1)
 
 

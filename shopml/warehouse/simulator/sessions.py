@@ -24,6 +24,7 @@ from scipy.stats import poisson
 
 from .ads import AdOutcome, ads_by_category, run_ads
 from .intensity import DayIntensity
+from .pages import PageOutcome, run_pages
 from .prices import DayPrices
 from .sampling import GroupedSampler, expand
 from .search import SearchCatalogView, SearchOutcome, run_searches
@@ -77,6 +78,7 @@ class DaySessions:
     baskets: Baskets
     searches: SearchOutcome
     ads: AdOutcome
+    pages: PageOutcome
 
 
 def start_sessions(world: World, day: int, intensity: DayIntensity, rng) -> Sessions:
@@ -173,11 +175,12 @@ def _engagement(world: World, sessions: Sessions, views: Views, intensity: DayIn
 
 
 def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPrices, rng,
-                 engagement_rng, order_rng, exploration_rng, logs_propensity: bool = True) -> DaySessions:
+                 engagement_rng, order_rng, exploration_rng, page_rng, logs_propensity: bool = True) -> DaySessions:
     """``engagement_rng`` draws likes, favourites and shares, ``order_rng`` the order of browsing
-    and ad views, apart from ``rng`` so that they never move a purchase, and ``exploration_rng``
-    which searches the engine explores and what it shows them; ``logs_propensity``: work out each
-    shown search result's logging propensity."""
+    and ad views, apart from ``rng`` so that they never move a purchase, ``exploration_rng``
+    which searches the engine explores and what it shows them, and ``page_rng`` the category
+    pages; ``logs_propensity``: work out each shown search result's and page item's logging
+    propensity."""
     cat, b = world.catalog, world.behaviour
     sessions = start_sessions(world, day, intensity, rng)
     search_view = SearchCatalogView(
@@ -192,6 +195,8 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
         sessions=sessions, views=views, engagement=_engagement(world, sessions, views, intensity, engagement_rng),
         baskets=_fill_baskets(world, sessions, views, intensity, prices, rng, order_rng),
         searches=searches, ads=ads,
+        pages=run_pages(sessions.user, sessions.category, cat, world.population, search_view.by_category,
+                        prices.price, b, page_rng, logs_propensity),
     )
 
 

@@ -51,6 +51,12 @@ def exploration_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator
     return _apart(seed, day, stream, 4)
 
 
+def page_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
+    """The stream that draws the category pages (who opens one, what is shown, what is clicked),
+    apart from ``day_rng``: pages never move a purchase."""
+    return _apart(seed, day, stream, 5)
+
+
 @dataclass
 class World:
     config: SimulationConfig
