@@ -7,7 +7,7 @@ import math
 import duckdb
 import numpy as np
 
-from shopml.warehouse.simulator import SimulationConfig, simulate
+from shopml.warehouse.simulator import Behaviour, SimulationConfig, simulate
 from tests.conftest import rows, value
 
 Z = 4.0   # tolerance in standard errors
@@ -185,3 +185,18 @@ def test_same_seed_same_tables_and_another_seed_differs(tmp_path):
     assert fingerprints[0] == fingerprints[1]
     assert fingerprints[0] != fingerprints[2]
     assert np.all(np.array([c for c, _ in fingerprints[0]]) > 0)
+
+
+def test_category_pages_move_nothing_else_in_the_shop(tmp_path):
+    """Pages draw from their own stream and open no view: a shop without them has the same rows."""
+    fingerprints = []
+    for name, rate in (("with", 0.5), ("without", 0.0)):
+        path = tmp_path / f"{name}.duckdb"
+        simulate(SimulationConfig(users=300, days=15, seed=5, behaviour=Behaviour(page_rate=rate)), path)
+        with duckdb.connect(str(path), read_only=True) as con:
+            fingerprints.append([con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchall()[0]
+                                 for table in ("events", "searches", "search_impressions", "ad_impressions", "pushes",
+                                               "promotions", "reviews", "truth.user_days", "truth.session_steps")])
+            fingerprints[-1].append(con.execute("SELECT count(*) > 0 FROM pages").fetchall()[0][0])
+    assert fingerprints[0][:-1] == fingerprints[1][:-1]
+    assert fingerprints[0][-1] and not fingerprints[1][-1]
