@@ -73,8 +73,8 @@ class PendingReviews:
 class Simulation:
     def __init__(self, world: World, keeps_record: bool = True):
         """``keeps_record``: keep the reviews written (their text and truth), each session's
-        step-by-step truth and each search result's logging propensity; a replay or an alternative
-        future, which only needs what people do, skips them."""
+        step-by-step truth, each search result's logging propensity and the category pages; a
+        replay or an alternative future, which only needs what people do, skips them."""
         self.world = world
         self.keeps_record = keeps_record
         self.ids = Counters()
@@ -104,7 +104,7 @@ class Simulation:
         seed = world.config.seed
         day_sessions = run_sessions(world, day, intensity, prices, rng, engagement_rng(seed, day, stream),
                                     order_rng(seed, day, stream), exploration_rng(seed, day, stream),
-                                    page_rng(seed, day, stream), logs_propensity=self.keeps_record)
+                                    page_rng(seed, day, stream), keeps_record=self.keeps_record)
         log.update(self._session_rows(day, day_sessions, intensity, prices, rng,
                                       text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
@@ -177,7 +177,8 @@ class Simulation:
             log[schema.TRUTH_SESSION_STEPS] = dict(session_id=session_ids[path.steps.pop("session")], **path.steps)
         log.update(self._search_rows(day, ds, session_ids, bought_key))
         log.update(self._ad_rows(day, ds, session_ids, bought_key))
-        log.update(self._page_rows(day, ds, session_ids))
+        if ds.pages is not None:
+            log.update(self._page_rows(day, ds, session_ids))
         return log
 
     def _pay(self, day: int, ds: DaySessions, prices: DayPrices) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 from .. import schema
 from .config import SimulationConfig
 from .engine import Simulation
+from .parallel import run_all
 from .world import World
 
 OUTCOMES = ("purchase", "cart", "any_event")
@@ -62,13 +63,18 @@ def outcome_probabilities(world: World, users: np.ndarray, day: int, horizon_day
     """P(a purchase / a cart / any event on days day .. day + horizon_days - 1) for ``users``,
     given ``world`` as it stood at 00:00 of ``day`` (see ``replay``); ``world`` is not changed."""
     per_group = -(-futures // groups)
-    hits = {outcome: np.zeros(len(users)) for outcome in OUTCOMES}
     stacked = np.tile(users, per_group)
-    for group in range(groups):
-        future = World(config=world.config, catalog=world.catalog, population=world.population.take(stacked),
-                       state=world.state.take(stacked), prices=copy.deepcopy(world.prices))
-        seen = _happened(future, day, horizon_days, stream=1 + group)
+    hits = {outcome: np.zeros(len(users)) for outcome in OUTCOMES}
+    for seen in run_all(_group_of_futures, [(world, stacked, day, horizon_days, 1 + group) for group in range(groups)]):
         for outcome in OUTCOMES:
             hits[outcome] += seen[outcome].reshape(per_group, len(users)).sum(axis=0)
     total = per_group * groups
     return OracleEstimate(users=users, probability={o: hits[o] / total for o in OUTCOMES}, futures=total)
+
+
+def _group_of_futures(world: World, stacked: np.ndarray, day: int, horizon_days: int, stream: int) -> dict[str, np.ndarray]:
+    """What happened to each of the ``stacked`` users (repeats: independent copies) in one future
+    on random stream ``stream``, with its own price path."""
+    future = World(config=world.config, catalog=world.catalog, population=world.population.take(stacked),
+                   state=world.state.take(stacked), prices=copy.deepcopy(world.prices))
+    return _happened(future, day, horizon_days, stream)

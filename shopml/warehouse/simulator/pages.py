@@ -94,18 +94,16 @@ def _propensity(by_category: GroupedSampler, category: np.ndarray, pages: np.nda
 
 
 def run_pages(sessions_user: np.ndarray, sessions_category: np.ndarray, catalog: Catalog, population: Population,
-              by_category: GroupedSampler, price: np.ndarray, behaviour: Behaviour, rng,
-              logs_propensity: bool = True) -> PageOutcome:
+              by_category: GroupedSampler, price: np.ndarray, behaviour: Behaviour, rng) -> PageOutcome:
     """The day's category pages, all drawn by ``rng`` (the pages' own stream): which sessions open
     one, what the engine shows (``page_exploration`` of them a random sample), with each shown
-    item's logging propensity (NaN unless ``logs_propensity``), and what is clicked."""
+    item's logging propensity, and what is clicked."""
     session = np.flatnonzero(rng.random(len(sessions_user)) < behaviour.page_rate)
     category, size = sessions_category[session], behaviour.page_size
     pages = _production_pages(by_category, category, rng.integers(0, PAGE_OFFSETS, len(session)), size)
     explored = rng.random(len(session)) < behaviour.page_exploration
     pages[explored] = _explored_pages(by_category, category[explored], size, rng)
-    propensity = (_propensity(by_category, category, pages, behaviour.page_exploration, catalog.n_items) if logs_propensity
-                  else np.full(pages.shape, np.nan))
+    propensity = _propensity(by_category, category, pages, behaviour.page_exploration, catalog.n_items)
     shown = pages >= 0
     page, column = np.nonzero(shown)
     item = pages[shown]

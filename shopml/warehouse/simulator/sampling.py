@@ -48,6 +48,26 @@ def uniform_ranks(count: np.ndarray, k: int, rng) -> np.ndarray:
     return picks
 
 
+class Groups:
+    """Rows grouped by an integer key (e.g. views by session), sorted once, for the best row of
+    every group by any number of values."""
+
+    def __init__(self, key: np.ndarray):
+        self.order = np.argsort(key, kind="stable")
+        sorted_key = key[self.order]
+        self.starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) if len(key) else np.array([], int)
+        self.keys = sorted_key[self.starts]                 # each group's key, ascending
+        self.member_group = np.repeat(np.arange(len(self.starts)), np.diff(np.r_[self.starts, len(key)]))
+
+    def best(self, value: np.ndarray) -> np.ndarray:
+        """Per group (in ``keys`` order), the row with the largest ``value``; of equals, the first."""
+        if not len(self.starts):
+            return np.array([], dtype=np.int64)
+        ordered = value[self.order]
+        top = np.flatnonzero(ordered == np.maximum.reduceat(ordered, self.starts)[self.member_group])
+        return self.order[top[np.searchsorted(self.member_group[top], np.arange(len(self.starts)))]]
+
+
 def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For rows with ``counts`` children: the parent row of each child and its rank among siblings."""
     parent = np.repeat(np.arange(len(counts)), counts)

@@ -26,7 +26,7 @@ from .ads import AdOutcome, ads_by_category, run_ads
 from .intensity import DayIntensity
 from .pages import PageOutcome, run_pages
 from .prices import DayPrices
-from .sampling import GroupedSampler, expand
+from .sampling import GroupedSampler, Groups, expand
 from .search import SearchCatalogView, SearchOutcome, run_searches
 from .world import N_CATEGORIES, World
 
@@ -78,7 +78,7 @@ class DaySessions:
     baskets: Baskets
     searches: SearchOutcome
     ads: AdOutcome
-    pages: PageOutcome
+    pages: PageOutcome | None      # None where the record is not kept
 
 
 def start_sessions(world: World, day: int, intensity: DayIntensity, rng) -> Sessions:
@@ -144,10 +144,9 @@ def _fill_baskets(world: World, sessions: Sessions, views: Views, intensity: Day
     utility = (np.log(cat.appeal[views.item]) + 0.5 * cat.quality[views.item]
                - cat.elasticity[cat.category[views.item]] * np.log(prices.price[views.item] / cat.base_price[views.item])
                + views.bonus + rng.gumbel(size=len(views.item)))
-    order = np.lexsort((-utility, views.session))
-    first_sessions, first = np.unique(views.session[order], return_index=True)
+    by_session = Groups(views.session)
     best_item = np.full(n, -1)
-    best_item[first_sessions] = views.item[order[first]]
+    best_item[by_session.keys] = views.item[by_session.best(utility)]
     last_view = np.zeros(n)
     np.maximum.at(last_view, views.session, views.offset)
     carting = np.flatnonzero(carts & (best_item >= 0))
@@ -162,32 +161,31 @@ def _engagement(world: World, sessions: Sessions, views: Views, intensity: DayIn
     """Per kind, a session does it at most once: with ``intensity.engage`` for its category, to the
     viewed item with the best ``engagement_quality * quality`` plus Gumbel noise."""
     quality = world.behaviour.engagement_quality * world.catalog.quality[views.item]
+    by_session = Groups(views.session)
     out = {}
     for kind, p_engage in intensity.engage.items():
         engages = rng.random(len(sessions.user)) < p_engage[sessions.row, sessions.category]
         utility = quality + rng.gumbel(size=len(views.item))
-        order = np.lexsort((-utility, views.session))
-        viewed, first = np.unique(views.session[order], return_index=True)
-        pick = order[first][engages[viewed]]
+        pick = by_session.best(utility)[engages[by_session.keys]]
         out[kind] = Views(session=views.session[pick], item=views.item[pick],
                           offset=views.offset[pick] + 5, bonus=views.bonus[pick], source=views.source[pick])
     return out
 
 
 def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPrices, rng,
-                 engagement_rng, order_rng, exploration_rng, page_rng, logs_propensity: bool = True) -> DaySessions:
+                 engagement_rng, order_rng, exploration_rng, page_rng, keeps_record: bool = True) -> DaySessions:
     """``engagement_rng`` draws likes, favourites and shares, ``order_rng`` the order of browsing
     and ad views, apart from ``rng`` so that they never move a purchase, ``exploration_rng``
     which searches the engine explores and what it shows them, and ``page_rng`` the category
-    pages; ``logs_propensity``: work out each shown search result's and page item's logging
-    propensity."""
+    pages; ``keeps_record``: work out what only the record needs (each shown search result's
+    logging propensity, the category pages, which move nothing else)."""
     cat, b = world.catalog, world.behaviour
     sessions = start_sessions(world, day, intensity, rng)
     search_view = SearchCatalogView(
         by_category=GroupedSampler(cat.category, cat.appeal * prices.on_sale, N_CATEGORIES),
         by_subcategory=GroupedSampler(cat.subcategory, cat.appeal * prices.on_sale, int(cat.subcategory.max()) + 1),
     )
-    searches = run_searches(sessions.category, cat, search_view, b, rng, exploration_rng, logs_propensity)
+    searches = run_searches(sessions.category, cat, search_view, b, rng, exploration_rng, keeps_record)
     ads = run_ads(sessions.user, sessions.category, sessions.hour, world.population, cat,
                   ads_by_category(cat, N_CATEGORIES), b, rng)
     views = _all_views(_browse(world, sessions, prices, rng), searches, ads, b.ad_conversion_boost, order_rng)
@@ -196,7 +194,7 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
         baskets=_fill_baskets(world, sessions, views, intensity, prices, rng, order_rng),
         searches=searches, ads=ads,
         pages=run_pages(sessions.user, sessions.category, cat, world.population, search_view.by_category,
-                        prices.price, b, page_rng, logs_propensity),
+                        prices.price, b, page_rng) if keeps_record else None,
     )
 
 

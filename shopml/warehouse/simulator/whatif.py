@@ -32,6 +32,7 @@ from scipy import stats
 from .. import schema
 from .campaigns import give_coupons, push
 from .engine import Simulation
+from .parallel import run_all
 from .world import World, day_rng
 
 
@@ -106,8 +107,9 @@ def run_arms(world: World, day: int, horizon: int, policies: dict[str, Policy],
              seeds: int) -> dict[str, list[ArmOutcome]]:
     """The status quo (no policy) and every policy over ``seeds`` paired futures (streams 1..seeds)."""
     arms = {STATUS_QUO: Policy(), **policies}
-    return {name: [run_arm(world, day, horizon, policy, stream) for stream in range(1, seeds + 1)]
-            for name, policy in arms.items()}
+    runs = [(name, stream) for name in arms for stream in range(1, seeds + 1)]
+    outcomes = run_all(run_arm, [(world, day, horizon, arms[name], stream) for name, stream in runs])
+    return {name: [outcome for (arm, _), outcome in zip(runs, outcomes) if arm == name] for name in arms}
 
 
 def summarise(outcomes: dict[str, list[ArmOutcome]], reference: str = STATUS_QUO,
