@@ -23,3 +23,22 @@ def test_build_config_names_the_entry_service():
     module, _, name = build["service"].partition(":")
     source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
     assert f"class {name}(" in source or f"\n{name} = " in source
+
+
+def test_every_pin_satisfies_what_the_pinned_packages_declare_for_the_extras_we_ask_for():
+    """e.g. ``feast[redis]`` declares ``redis<8``: the lock must not pin a redis Feast refuses."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    lock = _pins(ROOT / "constraints.txt")
+    asked = [Requirement(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    broken = []
+    for requirement in asked:
+        for extra in requirement.extras:
+            for declared in map(Requirement, requires(requirement.name) or []):
+                pinned = lock.get(declared.name.lower())
+                wanted = declared.marker is not None and declared.marker.evaluate({"extra": extra})
+                if wanted and pinned is not None and pinned not in declared.specifier:
+                    broken.append(f"{requirement.name}[{extra}] needs {declared}, constraints.txt pins {pinned}")
+    assert not broken, broken
