@@ -24,7 +24,9 @@ One booster comes out of each, so serving does not know which learner made it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 import lightgbm as lgb
 import numpy as np
@@ -33,6 +35,9 @@ import polars as pl
 from shopml.matrix import FeatureLayout
 
 from .boosting import BoostingConfig, lgb_params
+from .labels import CUTOFF, split_by_time
+
+log = logging.getLogger(__name__)
 
 LEARNERS = ("shown", "explored", "shown+explored")
 EXPOSURE_LABEL = "exposure_label"     # 0: not clicked; else the clicked position, + slots when bought
@@ -46,6 +51,41 @@ def learners(choice: str) -> tuple[str, ...]:
     if choice not in LEARNERS:
         raise ValueError(f"learning: {choice!r} is not one of auto, {', '.join(LEARNERS)}")
     return (choice,)
+
+
+@dataclass(frozen=True)
+class LogSampling:
+    """How a ranking task splits and samples its logged queries (searches, pages)."""
+
+    key: str                          # the query id column
+    caps: dict[str, int]              # queries sampled per split (train, validation, test)
+    max_explored: int                 # exploration-slice queries sampled per split
+    min_explored: int                 # fewer in the slice's training split (or a tenth in validation's): none
+    validation_cutoffs: int
+    test_cutoffs: int
+    horizon: timedelta                # how long after a query its clicks come
+    seed: int
+
+
+def logged_splits(queries: pl.DataFrame, explored: pl.DataFrame, sampling: LogSampling,
+                  task: str) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    """The logged ``queries`` split by time (purged) and sampled per split, and the exploration
+    slice's queries split at the same cut-offs, purged the same way, and sampled (train and
+    validation only; none when too few to learn from, with a warning naming ``task``)."""
+    splits = split_by_time(queries, sampling.validation_cutoffs, sampling.test_cutoffs, horizon=sampling.horizon)
+    sampled = {name: frame.sample(min(frame.height, sampling.caps[name]), seed=sampling.seed).sort(sampling.key)
+               for name, frame in splits.items()}
+    try:
+        explored_splits = split_by_time(explored, horizon=sampling.horizon,
+                                        at=(splits["validation"][CUTOFF].min(), splits["test"][CUTOFF].min()))
+        counts = {name: explored_splits[name].height for name in ("train", "validation")}
+    except ValueError:                     # a split without a single explored query
+        counts = {}
+    if not counts or counts["train"] < sampling.min_explored or counts["validation"] < sampling.min_explored // 10:
+        log.warning("%s: too few explored queries to learn from (%s): the shown results only", task, counts)
+        return sampled, {}
+    return sampled, {name: explored_splits[name].sample(min(counts[name], sampling.max_explored),
+                                                        seed=sampling.seed).sort(sampling.key) for name in counts}
 
 
 def examination_curve(explored: pl.DataFrame, slots: int) -> np.ndarray:

@@ -48,10 +48,11 @@ from shopml.warehouse.database import connect, has_truth
 from ..boosting import BoostingConfig, save_task_model
 from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
-from ..exposure import RankingLogs, examination_curve, exposure_labels, fit_learner, label_gains, learners
+from ..exposure import (LogSampling, RankingLogs, examination_curve, exposure_labels, fit_learner, label_gains,
+                        learners, logged_splits)
 from ..item_index import INDEX_MODEL
 from ..kinds import ranking
-from ..labels import CUTOFF, WEEK_START_SQL, midnight_after, split_by_time
+from ..labels import CUTOFF, WEEK_START_SQL, midnight_after
 
 log = logging.getLogger(__name__)
 
@@ -115,22 +116,13 @@ def _pages(settings: Settings, config: DisplayOrderConfig) -> tuple[dict[str, pl
         end = midnight_after(last)
         pages = con.sql(PAGES_SQL, params=[end, end, end, config.weeks, False]).pl()
         explored = con.sql(PAGES_SQL, params=[end, end, end, config.exploration_weeks, True]).pl()
-    splits = split_by_time(pages, config.validation_weeks, config.test_weeks, horizon=LABEL_WINDOW)
-    caps = {"train": config.max_train_pages, "validation": config.max_train_pages // 5, "test": config.max_test_pages}
-    sampled = {name: frame.sample(min(frame.height, caps[name]), seed=config.seed).sort(PAGE_ID)
-               for name, frame in splits.items()}
-    try:        # the exploration slice split at the same cut-offs, purged the same way
-        explored_splits = split_by_time(explored, horizon=LABEL_WINDOW, at=(splits["validation"][CUTOFF].min(),
-                                                                            splits["test"][CUTOFF].min()))
-        counts = {name: explored_splits[name].height for name in ("train", "validation")}
-    except ValueError:                    # a split without a single explored page
-        counts = {}
-    if not counts or counts["train"] < config.min_explored_pages or \
-            counts["validation"] < config.min_explored_pages // 10:
-        log.warning("display_order: too few explored pages to learn from (%s): the shown items only", counts)
-        return sampled, {}
-    return sampled, {name: explored_splits[name].sample(min(counts[name], config.max_explored_pages),
-                                                        seed=config.seed).sort(PAGE_ID) for name in counts}
+    sampling = LogSampling(
+        key=PAGE_ID, caps={"train": config.max_train_pages, "validation": config.max_train_pages // 5,
+                           "test": config.max_test_pages},
+        max_explored=config.max_explored_pages, min_explored=config.min_explored_pages,
+        validation_cutoffs=config.validation_weeks, test_cutoffs=config.test_weeks, horizon=LABEL_WINDOW,
+        seed=config.seed)
+    return logged_splits(pages, explored, sampling, "display_order")
 
 
 def pair_features(items: pl.DataFrame, group: str | None = None) -> pl.DataFrame:

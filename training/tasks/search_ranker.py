@@ -53,10 +53,11 @@ from shopml.warehouse.database import connect, has_truth
 from ..boosting import BoostingConfig, save_task_model
 from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
-from ..exposure import RankingLogs, examination_curve, exposure_labels, fit_learner, label_gains, learners
+from ..exposure import (LogSampling, RankingLogs, examination_curve, exposure_labels, fit_learner, label_gains,
+                        learners, logged_splits)
 from ..item_index import INDEX_MODEL
 from ..kinds import ranking as ranking_kind
-from ..labels import CUTOFF, WEEK_START_SQL, midnight_after, split_by_time
+from ..labels import CUTOFF, WEEK_START_SQL, midnight_after
 from ..metrics.ranking import ranked_frame_quality
 
 log = logging.getLogger(__name__)
@@ -127,24 +128,13 @@ def _searches(settings: Settings, config: SearchRankerConfig) -> tuple[dict[str,
         end = midnight_after(last)
         searches = con.sql(SEARCHES_SQL, params=[end, end, end, config.weeks, False]).pl()
         explored = con.sql(SEARCHES_SQL, params=[end, end, end, config.exploration_weeks, True]).pl()
-    splits = split_by_time(searches, config.validation_weeks, config.test_weeks, horizon=LABEL_WINDOW)
-    caps = {"train": config.max_train_searches, "validation": config.max_train_searches // 5,
-            "test": config.max_test_searches}
-    sampled = {name: frame.sample(min(frame.height, caps[name]), seed=config.seed).sort(SEARCH_ID)
-               for name, frame in splits.items()}
-    # the exploration slice split at the same cut-offs, purged the same way
-    try:
-        explored_splits = split_by_time(explored, horizon=LABEL_WINDOW, at=(splits["validation"][CUTOFF].min(),
-                                                                            splits["test"][CUTOFF].min()))
-        counts = {name: explored_splits[name].height for name in ("train", "validation")}
-    except ValueError:                     # a split without a single explored search
-        counts = {}
-    if not counts or counts["train"] < config.min_explored_searches or \
-            counts["validation"] < config.min_explored_searches // 10:
-        log.warning("search_ranker: too few explored searches to learn from (%s): the shown results only", counts)
-        return sampled, {}
-    return sampled, {name: explored_splits[name].sample(min(counts[name], config.max_explored_searches),
-                                                        seed=config.seed).sort(SEARCH_ID) for name in counts}
+    sampling = LogSampling(
+        key=SEARCH_ID, caps={"train": config.max_train_searches, "validation": config.max_train_searches // 5,
+                             "test": config.max_test_searches},
+        max_explored=config.max_explored_searches, min_explored=config.min_explored_searches,
+        validation_cutoffs=config.validation_weeks, test_cutoffs=config.test_weeks, horizon=LABEL_WINDOW,
+        seed=config.seed)
+    return logged_splits(searches, explored, sampling, "search_ranker")
 
 
 @dataclass(frozen=True)
