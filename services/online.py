@@ -169,14 +169,27 @@ class OnlineFeatures:
             columns.update({column: computed[f] for column, f in zip(read.columns, read.features)})
         return columns
 
+    def newest_snapshots(self) -> dict[str, tuple[datetime, ViewRequest]]:
+        """Per materialised view the services read: the end of its latest materialisation (what
+        the online store holds snapshots up to) and how the services read it."""
+        reads = {read.view: read for plan in self._plans.values() for read in (*plan.user_side, *plan.catalogue)
+                 if not read.on_demand}
+        newest = {name: self.store.get_feature_view(name).most_recent_end_time for name in sorted(reads)}
+        return {name: (end.astimezone(timezone.utc), reads[name]) for name, end in newest.items() if end is not None}
+
+    def feature_ages(self) -> dict[str, float]:
+        """Per materialised view the services read, seconds from the end of its latest
+        materialisation to the clock (0 while the clock is within that second: materialisation ends
+        a second after the newest snapshot)."""
+        now = self.clock()
+        return {name: max(0.0, (now - newest).total_seconds()) for name, (newest, _) in self.newest_snapshots().items()}
+
     def stale_views(self) -> list[str]:
         """One line per view served with a TTL whose newest materialised snapshot is older than its
         TTL at the services' clock: every value of it is served as missing."""
         now, lines = self.clock(), []
-        reads = {read.view: read for plan in self._plans.values() for read in (*plan.user_side, *plan.catalogue)}
-        for name, read in sorted(reads.items()):
-            newest = self.store.get_feature_view(name).most_recent_end_time if read.ttl else None
-            if newest is not None and now - newest.astimezone(timezone.utc) > read.ttl:
+        for name, (newest, read) in self.newest_snapshots().items():
+            if read.ttl and now - newest > read.ttl:
                 lines.append(f"{name}: the online store holds snapshots up to {newest:%Y-%m-%d %H:%M} UTC, older than "
                              f"its TTL of {read.ttl} at {now:%Y-%m-%d %H:%M} UTC, so its features are served as "
                              "missing; run `shopml features build` and `shopml features materialize`")

@@ -17,6 +17,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,11 @@ from shopml.settings import Settings
 from .online import OnlineFeatures, OnlineStoreError
 
 log = logging.getLogger("shopml.services")
+# beside BentoML's own per-endpoint request counts and latency histograms on /metrics
+FEATURE_AGE = bentoml.metrics.Gauge(name="shopml_online_feature_age_seconds", labelnames=["view"],
+                                    documentation="Seconds from a view's newest snapshot in the online store to the "
+                                                  "services' clock")
+FEATURE_AGE_EVERY_SECONDS = 30
 REQUEST_ERROR_LOGGER = "bentoml._internal.server.http_app"     # where BentoML logs a failed request
 MAX_PROBLEMS_LOGGED = 5
 
@@ -113,6 +120,7 @@ class ShopService:
             online = OnlineFeatures(Settings.resolve())
             online.check()
             self.online = online
+            threading.Thread(target=self._record_feature_ages, name="feature-ages", daemon=True).start()
         except OnlineStoreError as error:
             self.problems.append(str(error))
         for task in self.tasks:
@@ -145,6 +153,16 @@ class ShopService:
         except (NotReady, OnlineStoreError) as error:
             self.unavailable[task.name] = Unavailable(str(error), missing_model=False)
             self.problems.append(f"{task.name}: {error}")
+
+    def _record_feature_ages(self) -> None:
+        """Keep the /metrics gauge of each view's feature age current (every FEATURE_AGE_EVERY_SECONDS)."""
+        while True:
+            try:
+                for view, age in self.online.feature_ages().items():
+                    FEATURE_AGE.labels(view=view).set(age)
+            except Exception as error:          # the registry unreachable for a moment: try again later
+                log.warning("feature ages not recorded: %s", error)
+            time.sleep(FEATURE_AGE_EVERY_SECONDS)
 
     def __is_ready__(self) -> bool:
         return not self.problems

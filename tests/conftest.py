@@ -4,6 +4,7 @@ shared datasets."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -11,6 +12,11 @@ import pytest
 from filelock import FileLock
 
 from shopml.warehouse.simulator import SimulationConfig, simulate
+from shopml.warehouse.simulator.parallel import WORKERS_VARIABLE
+
+# the suite already runs one test process per core: simulator futures stay in their test's process
+# (tests/unit/test_parallel.py covers the processes themselves)
+os.environ.setdefault(WORKERS_VARIABLE, "1")
 
 TINY_SHOP = SimulationConfig(users=2_500, days=70, seed=11)
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"

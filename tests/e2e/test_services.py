@@ -344,6 +344,20 @@ def test_rank_orders_every_known_item_and_sets_the_others_apart(client, local, i
     assert shown_sales == sorted(shown_sales, reverse=True)
 
 
+def test_metrics_count_each_endpoint_s_requests_and_give_each_view_s_feature_age(client, ids):
+    _post(client, "/churn", {"user_ids": ids["users"][:2]})
+    assert client.post("/churn", json={"user_ids": []}).status_code == 400
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    lines = metrics.text.splitlines()
+    counted = [line for line in lines if line.startswith("bentoml_service_request_total{") and 'endpoint="/churn"' in line]
+    assert any('http_response_code="200"' in line for line in counted)
+    assert any('http_response_code="400"' in line for line in counted)
+    assert any(line.startswith("bentoml_service_request_duration_seconds_bucket{") for line in lines)
+    ages = {line for line in lines if line.startswith("shopml_online_feature_age_seconds{")}
+    assert any(f'view="{names.USER_ACTIVITY}"' in line for line in ages), sorted(ages)[:3]
+
+
 def test_the_production_store_serves_what_the_local_store_serves(settings, client, ids, monkeypatch):
     """The same home served over the production feature store (PostgreSQL registry, Redis online
     store: infra/feature_store.production.yaml) answers every endpoint exactly as over SQLite."""
