@@ -10,3 +10,4 @@ def test_runs_in_processes_equal_runs_in_this_process(monkeypatch):
     here = run_all(pow, arguments)
     monkeypatch.setenv(WORKERS_VARIABLE, "2")
     assert run_all(pow, arguments) == here == [b ** e for b, e in arguments]
+    assert run_all(pow, [(2,), (3,)], common=(10,)) == [100, 1000]

@@ -65,7 +65,8 @@ def outcome_probabilities(world: World, users: np.ndarray, day: int, horizon_day
     per_group = -(-futures // groups)
     stacked = np.tile(users, per_group)
     hits = {outcome: np.zeros(len(users)) for outcome in OUTCOMES}
-    for seen in run_all(_group_of_futures, [(world, stacked, day, horizon_days, 1 + group) for group in range(groups)]):
+    for seen in run_all(_group_of_futures, [(1 + group,) for group in range(groups)],
+                        common=(world, stacked, day, horizon_days)):
         for outcome in OUTCOMES:
             hits[outcome] += seen[outcome].reshape(per_group, len(users)).sum(axis=0)
     total = per_group * groups

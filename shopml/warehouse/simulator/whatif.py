@@ -108,7 +108,7 @@ def run_arms(world: World, day: int, horizon: int, policies: dict[str, Policy],
     """The status quo (no policy) and every policy over ``seeds`` paired futures (streams 1..seeds)."""
     arms = {STATUS_QUO: Policy(), **policies}
     runs = [(name, stream) for name in arms for stream in range(1, seeds + 1)]
-    outcomes = run_all(run_arm, [(world, day, horizon, arms[name], stream) for name, stream in runs])
+    outcomes = run_all(run_arm, [(arms[name], stream) for name, stream in runs], common=(world, day, horizon))
     return {name: [outcome for (arm, _), outcome in zip(runs, outcomes) if arm == name] for name in arms}
 
 
