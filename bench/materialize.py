@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import tempfile
 import time
 import uuid
@@ -83,14 +82,6 @@ def redis_home(settings: Settings, skip_dedup: bool):
                 os.environ[key] = value
 
 
-def reachable(address) -> bool:
-    try:
-        with socket.create_connection(address, timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def timed(settings: Settings) -> dict:
     started = time.perf_counter()
     done = feature_store.materialize(settings)
@@ -106,7 +97,7 @@ def main() -> None:
     settings = Settings.resolve(args.home)
     runs = {"sqlite": timed(settings)}
     print(f"sqlite: {runs['sqlite']}", flush=True)
-    if reachable(POSTGRES) and reachable(REDIS):
+    if feature_store.reachable(POSTGRES) and feature_store.reachable(REDIS):
         for skip_dedup in (False, True):
             with redis_home(settings, skip_dedup):
                 name = "redis" + (" (skip_dedup)" if skip_dedup else "")

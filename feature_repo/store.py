@@ -9,6 +9,7 @@ removed from the code are removed from the registry), exactly as a Feast user wo
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import warnings
@@ -144,3 +145,13 @@ def materialize(settings: Settings, end: datetime | None = None) -> Materializat
         for start, views in sorted(by_start.items()):
             store.materialize(start_date=start, end_date=end, feature_views=views)
     return Materialization(start=min(by_start), end=end)
+
+
+def reachable(address: tuple[str, int]) -> bool:
+    """Whether a server answers on (host, port): the production profile's Redis and PostgreSQL."""
+    try:
+        with socket.create_connection(address, timeout=1):
+            return True
+    except OSError:
+        return False
+

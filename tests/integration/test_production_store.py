@@ -5,7 +5,6 @@ reason, where either server is not reachable."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -25,15 +24,7 @@ REDIS = ("127.0.0.1", 6379)
 REDIS_DB = 13          # a database of its own, flushed by nobody else
 
 
-def reachable(address) -> bool:
-    try:
-        with socket.create_connection(address, timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-SERVERS_UP = reachable(POSTGRES) and reachable(REDIS)
+SERVERS_UP = feature_store.reachable(POSTGRES) and feature_store.reachable(REDIS)
 WHY_SKIPPED = "needs PostgreSQL on 127.0.0.1:5432 (database test) and Redis on 127.0.0.1:6379"
 pytestmark = pytest.mark.skipif(not SERVERS_UP, reason=WHY_SKIPPED)
 

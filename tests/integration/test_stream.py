@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 
 from feature_repo.definitions import names
-from feature_repo.store import open_store
+from feature_repo.store import open_store, reachable
 from feature_repo.stream import EVENTS_SQL, SessionCounters, StreamError, busiest_day, connect_redis, consume, replay
 from tests.integration.test_feature_store import feature_home
-from tests.integration.test_production_store import REDIS, reachable
+from tests.integration.test_production_store import REDIS
 
 REDIS_URL = f"redis://{REDIS[0]}:{REDIS[1]}/14"      # a database of its own
 EVENTS = 2_000                  # the tiny shop's busiest day has more
