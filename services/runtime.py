@@ -38,8 +38,8 @@ from .online import OnlineFeatures, OnlineStoreError
 log = logging.getLogger("shopml.services")
 # beside BentoML's own per-endpoint request counts and latency histograms on /metrics
 FEATURE_AGE = bentoml.metrics.Gauge(name="shopml_online_feature_age_seconds", labelnames=["view"],
-                                    documentation="Seconds from a view's newest snapshot in the online store to the "
-                                                  "services' clock")
+                                    documentation="Seconds from the end of a view's latest materialisation into the "
+                                                  "online store to the services' clock")
 FEATURE_AGE_EVERY_SECONDS = 30
 REQUEST_ERROR_LOGGER = "bentoml._internal.server.http_app"     # where BentoML logs a failed request
 MAX_PROBLEMS_LOGGED = 5
