@@ -38,7 +38,7 @@ def entity_rows(settings: Settings, materialization) -> int:
     with duckdb.connect() as con:
         for name in (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS):
             view = store.get_feature_view(name)
-            start = materialization.end - view.ttl if view.ttl else feature_store.BEGINNING
+            start = feature_store.window_start(view, materialization.end)
             keys = ", ".join(c.name for c in view.entity_columns)
             total += con.execute(f"""SELECT count(*) FROM (SELECT DISTINCT {keys} FROM read_parquet(?)
                                      WHERE {names.EVENT_TIMESTAMP} BETWEEN ? AND ?)""",

@@ -128,6 +128,12 @@ class Materialization:
     end: datetime
 
 
+def window_start(view, end: datetime) -> datetime:
+    """Where materialising ``view`` up to ``end`` starts reading: ``end`` - its TTL (the
+    beginning for a view without one)."""
+    return end - view.ttl if view.ttl else BEGINNING
+
+
 def materialize(settings: Settings, end: datetime | None = None) -> Materialization:
     """Load the latest snapshot of every entity at or before ``end`` (default: the newest
     snapshot built) into the online store. A view with a TTL is read from ``end`` - TTL only, as
@@ -138,8 +144,7 @@ def materialize(settings: Settings, end: datetime | None = None) -> Materializat
     end = end or newest_snapshot(settings) + timedelta(seconds=1)
     by_start: dict[datetime, list[str]] = {}
     for name in (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS):
-        ttl = store.get_feature_view(name).ttl
-        by_start.setdefault(end - ttl if ttl else BEGINNING, []).append(name)
+        by_start.setdefault(window_start(store.get_feature_view(name), end), []).append(name)
     with warnings.catch_warnings():        # ibis (under Feast) warns of a DuckDB rename on every view
         warnings.simplefilter("ignore", DeprecationWarning)
         for start, views in sorted(by_start.items()):

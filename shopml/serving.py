@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
 from feature_repo.definitions import names
 
@@ -35,6 +35,13 @@ USER_VIEWS = (names.USER_ACTIVITY, names.USER_ENGAGEMENT)     # a user is known 
 Id = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 UserIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_USERS)]
 K = Annotated[int, Field(ge=1, le=MAX_K)]
+
+
+def must_not_repeat(ids: list[int], info: ValidationInfo) -> list[int]:
+    """A request's list of ids, refused when an id repeats (``field_validator(name)(must_not_repeat)``)."""
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{info.field_name} must not repeat")
+    return ids
 
 
 class Request(BaseModel):

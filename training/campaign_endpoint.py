@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 from feature_repo.definitions import names
 from shopml.model_store import BoostedModel
 from shopml.serving import (MAX_USERS, UNKNOWN_USER, Endpoint, NotReady, OnlineReader, Request, SavedModel, UserIds,
-                            known_users)
+                            known_users, must_not_repeat)
 
 from .campaign_plan import plan
 from .campaigns import BUYER_SPEND, BUYERS, CampaignModel, Sends
@@ -32,12 +32,7 @@ class CampaignPlanRequest(Request):
     user_ids: UserIds                                                       # the candidates
     budget: Annotated[int, Field(ge=0, le=MAX_USERS)] | None = None          # sends at most; none: every gain
 
-    @field_validator("user_ids")
-    @classmethod
-    def _distinct(cls, user_ids: list[int]) -> list[int]:
-        if len(set(user_ids)) != len(user_ids):
-            raise ValueError("user_ids must not repeat")
-        return user_ids
+    _distinct = field_validator("user_ids")(must_not_repeat)
 
 
 class CouponPlanRequest(CampaignPlanRequest):

@@ -3,7 +3,7 @@ production order and its exploration show each item at each position."""
 
 import numpy as np
 
-from shopml.warehouse.simulator.pages import PAGE_OFFSETS, _explored_pages, _production_pages, _propensity
+from shopml.warehouse.simulator.pages import PAGE_OFFSETS, _production_pages, _propensity
 from shopml.warehouse.simulator.sampling import GroupedSampler
 
 CATEGORY = np.repeat([0, 1], [30, 7])          # category 1 holds fewer items than a page
@@ -16,7 +16,7 @@ def _logged_pages(category: int, n: int, rng) -> np.ndarray:
     categories = np.full(n, category)
     pages = _production_pages(sampler, categories, rng.integers(0, PAGE_OFFSETS, n), SIZE)
     explored = rng.random(n) < EXPLORATION
-    pages[explored] = _explored_pages(sampler, categories[explored], SIZE, rng)
+    pages[explored] = sampler.uniform_sample(categories[explored], SIZE, rng)
     return pages
 
 

@@ -41,7 +41,7 @@ from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
 from shopml.model_store import boosters_in
 from shopml.retrieval import ItemIndex
-from shopml.serving import Endpoint, Id, ItemResult, OnlineReader, Request, SavedModel, known_users
+from shopml.serving import Endpoint, Id, ItemResult, OnlineReader, Request, SavedModel, known_users, must_not_repeat
 from shopml.settings import Settings
 from shopml.warehouse.database import connect, has_truth
 
@@ -213,12 +213,7 @@ class RankRequest(Request):
     user_id: Id
     item_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_ITEMS)]
 
-    @field_validator("item_ids")
-    @classmethod
-    def _distinct(cls, item_ids: list[int]) -> list[int]:
-        if len(set(item_ids)) != len(item_ids):
-            raise ValueError("item_ids must not repeat")
-        return item_ids
+    _distinct = field_validator("item_ids")(must_not_repeat)
 
 
 class RankResponse(BaseModel):

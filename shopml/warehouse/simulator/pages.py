@@ -28,8 +28,9 @@ import numpy as np
 from . import vocabulary as vocab
 from .catalog import CATEGORY_MEDIAN_PRICE, Catalog
 from .config import Behaviour
+from .intensity import sigmoid
 from .population import Population
-from .sampling import GroupedSampler, uniform_ranks
+from .sampling import GroupedSampler
 from .search import EXAMINATION_DECAY
 
 PAGE_OFFSETS = 4               # the production page starts at a rank drawn uniformly from 0..PAGE_OFFSETS-1
@@ -57,10 +58,9 @@ def attraction(population: Population, catalog: Catalog, users: np.ndarray, item
                price: np.ndarray) -> np.ndarray:
     """P(``users`` click ``items`` they examine on a category page), at today's ``price`` per item."""
     relative_price = np.log(price[items] / MEDIAN_PRICE[catalog.category[items]])
-    logit = (ATTRACTION_BASE + ATTRACTION_QUALITY * catalog.quality[items]
-             + ATTRACTION_APPEAL * np.log(catalog.appeal[items])
-             - ATTRACTION_PRICE * population.price_sensitivity[users] * relative_price)
-    return 1 / (1 + np.exp(-logit))
+    return sigmoid(ATTRACTION_BASE + ATTRACTION_QUALITY * catalog.quality[items]
+                   + ATTRACTION_APPEAL * np.log(catalog.appeal[items])
+                   - ATTRACTION_PRICE * population.price_sensitivity[users] * relative_price)
 
 
 def _production_pages(by_category: GroupedSampler, category: np.ndarray, offset: np.ndarray,
@@ -70,12 +70,6 @@ def _production_pages(by_category: GroupedSampler, category: np.ndarray, offset:
     position = np.arange(size)
     items = by_category.ranked(np.repeat(category, size), (offset[:, None] + position).reshape(-1)).reshape(-1, size)
     return np.where(position < by_category.count[category][:, None], items, -1)
-
-
-def _explored_pages(by_category: GroupedSampler, category: np.ndarray, size: int, rng) -> np.ndarray:
-    """(pages, size): a uniformly random sample of the category's on-sale items, in random order."""
-    ranks = uniform_ranks(by_category.count[category], size, rng)
-    return np.where(ranks >= 0, by_category.members[by_category.first[category][:, None] + np.maximum(ranks, 0)], -1)
 
 
 def _propensity(by_category: GroupedSampler, category: np.ndarray, pages: np.ndarray, exploration: float,
@@ -102,7 +96,7 @@ def run_pages(sessions_user: np.ndarray, sessions_category: np.ndarray, catalog:
     category, size = sessions_category[session], behaviour.page_size
     pages = _production_pages(by_category, category, rng.integers(0, PAGE_OFFSETS, len(session)), size)
     explored = rng.random(len(session)) < behaviour.page_exploration
-    pages[explored] = _explored_pages(by_category, category[explored], size, rng)
+    pages[explored] = by_category.uniform_sample(category[explored], size, rng)
     propensity = _propensity(by_category, category, pages, behaviour.page_exploration, catalog.n_items)
     shown = pages >= 0
     page, column = np.nonzero(shown)

@@ -30,6 +30,12 @@ class GroupedSampler:
         position = np.clip(np.searchsorted(self.cumulative, target, side="right"), first, np.maximum(stop - 1, first))
         return np.where(empty, -1, self.members[np.minimum(position, len(self.members) - 1)])
 
+    def uniform_sample(self, groups: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+        """(rows, k): a uniformly random sample of each group's members in random order (-1 past
+        the group's count), whatever their weights: what an engine's exploration shows."""
+        ranks = uniform_ranks(self.count[groups], k, rng)
+        return np.where(ranks >= 0, self.members[self.first[groups][:, None] + np.maximum(ranks, 0)], -1)
+
     def ranked(self, groups: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """The member at cyclic rank ``offsets`` of each group, rank 0 being the heaviest."""
         count = np.maximum(self.count[groups], 1)

@@ -22,7 +22,7 @@ import numpy as np
 from . import text
 from .catalog import Catalog
 from .config import Behaviour
-from .sampling import GroupedSampler, uniform_ranks
+from .sampling import GroupedSampler
 
 SUBCATEGORY_SLOTS = 7          # the engine fills these from the query's subcategory, the rest from its category
 SUB_OFFSETS, CAT_OFFSETS = 4, 12   # the engine starts each list at a random rank below the top (uniform)
@@ -152,13 +152,6 @@ def _production_propensity(view: SearchCatalogView, intended, subcategory, categ
     return np.where(shown >= 0, propensity, 0.0)
 
 
-def _explore_lists(view: SearchCatalogView, subcategory: np.ndarray, slots: int, rng) -> np.ndarray:
-    """(searches, slots): a uniformly random sample of the subcategory's on-sale items, in random order."""
-    sampler = view.by_subcategory
-    ranks = uniform_ranks(sampler.count[subcategory], slots, rng)
-    return np.where(ranks >= 0, sampler.members[sampler.first[subcategory][:, None] + np.maximum(ranks, 0)], -1)
-
-
 def _closed_up(results: np.ndarray) -> np.ndarray:
     """Each row's items moved to the front in order, the empty slots (-1) after them."""
     filled = results >= 0
@@ -194,7 +187,7 @@ def run_searches(session_category, catalog, view, behaviour: Behaviour, rng, exp
                                 rng.integers(0, CAT_OFFSETS, n), rng.random(n) < behaviour.found_rate,
                                 np.minimum(rng.geometric(FOUND_SLOT_P, n) - 1, slots - 1), slots)
     explored = exploration_rng.random(n) < behaviour.search_exploration
-    results[explored] = _explore_lists(view, subcategory[explored], slots, exploration_rng)
+    results[explored] = view.by_subcategory.uniform_sample(subcategory[explored], slots, exploration_rng)
     propensity = np.full(results.shape, np.nan)
     if logs_propensity:
         in_pool = (results >= 0) & (catalog.subcategory[np.maximum(results, 0)] == subcategory[:, None])
