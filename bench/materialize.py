@@ -1,10 +1,11 @@
-"""Materialisation into the online store, stock Feast: entity rows per second for
-`shopml features materialize` (Feast's `materialize` over each view's TTL window) into the home's
-SQLite online store and into Redis with a PostgreSQL registry (the production file), and into Redis
-with Feast's `skip_dedup` (one pipeline, no read of the stored timestamps first). An entity row is
-one entity of one view written (the newest snapshot in its window). Needs a built home (`make
-demo`) and, for Redis, the servers on 127.0.0.1 (skipped otherwise); the Redis runs use database
-14 and a registry schema of their own, both removed after.
+"""Materialisation into the online store: entity rows per second for `shopml features
+materialize` (each view's newest rows in its TTL window), by the bulk loader
+(feature_repo.online_load) beside stock Feast's `materialize`, into an empty copy of the home's
+SQLite online store and into Redis with a PostgreSQL registry (the production file), where stock
+also runs with Feast's `skip_dedup` (one pipeline, no read of the stored timestamps first). An
+entity row is one entity of one view written. Needs a built home (`make demo`) and, for Redis, the
+servers on 127.0.0.1 (skipped otherwise); the Redis runs use database 14 and a registry schema of
+their own, both removed after; the SQLite runs a copy in a temporary folder.
 
     python -m bench.materialize [--home data]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -47,18 +49,47 @@ def entity_rows(settings: Settings, materialization) -> int:
 
 
 @contextmanager
-def redis_home(settings: Settings, skip_dedup: bool):
-    """A copy of the home's configuration pointed at the production file: a fresh registry schema
-    in PostgreSQL, Redis database REDIS_DB (flushed before and after)."""
+def store_file(text: str):
+    """Point the feature store at a feature_store.yaml of this text (for the block's duration)."""
+    folder = Path(tempfile.mkdtemp())
+    saved = os.environ.get(feature_store.YAML_ENV_VAR)
+    (folder / "feature_store.yaml").write_text(text)
+    os.environ[feature_store.YAML_ENV_VAR] = str(folder / "feature_store.yaml")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+        if saved is None:
+            os.environ.pop(feature_store.YAML_ENV_VAR, None)
+        else:
+            os.environ[feature_store.YAML_ENV_VAR] = saved
+
+
+@contextmanager
+def sqlite_home(settings: Settings):
+    """The home's registry and online store copied to a temporary folder, the store emptied."""
+    with store_file("") as folder:
+        shutil.copy(settings.home / "feast" / "registry.db", folder / "registry.db")
+        shutil.copy(settings.home / "feast" / "online.db", folder / "online.db")
+        with sqlite3.connect(folder / "online.db") as con:
+            for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                con.execute(f'DELETE FROM "{table}"')
+        (folder / "feature_store.yaml").write_text(feature_store.LOCAL_YAML.read_text().replace(
+            "${SHOPML_HOME}/feast/", f"{folder}/"))
+        yield
+
+
+@contextmanager
+def redis_home(settings: Settings, skip_dedup: bool = False):
+    """The production file with a fresh registry schema in PostgreSQL and Redis database
+    REDIS_DB (flushed before and after)."""
     import psycopg2
     import redis
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    yaml = Path(tempfile.mkdtemp()) / "feature_store.yaml"
     text = (project_root() / "infra" / "feature_store.production.yaml").read_text()
-    yaml.write_text(text.replace("  type: redis\n", f"  type: redis\n  skip_dedup: {str(skip_dedup).lower()}\n"))
-    saved = {k: os.environ.get(k) for k in (feature_store.YAML_ENV_VAR, "SHOPML_REGISTRY_URL", "SHOPML_REDIS")}
-    os.environ.update({feature_store.YAML_ENV_VAR: str(yaml), "SHOPML_REDIS": f"{REDIS[0]}:{REDIS[1]},db={REDIS_DB}",
+    saved = {k: os.environ.get(k) for k in ("SHOPML_REGISTRY_URL", "SHOPML_REDIS")}
+    os.environ.update({"SHOPML_REDIS": f"{REDIS[0]}:{REDIS[1]},db={REDIS_DB}",
                        "SHOPML_REGISTRY_URL": f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test"
                                               f"?options=-csearch_path%3D{schema}"})
     client = redis.Redis(host=REDIS[0], port=REDIS[1], db=REDIS_DB)
@@ -67,14 +98,14 @@ def redis_home(settings: Settings, skip_dedup: bool):
         pg.autocommit = True
         pg.cursor().execute(f"CREATE SCHEMA {schema}")
     try:
-        feature_store.apply(settings)
-        yield
+        with store_file(text.replace("  type: redis\n", f"  type: redis\n  skip_dedup: {str(skip_dedup).lower()}\n")):
+            feature_store.apply(settings)
+            yield
     finally:
         client.flushdb()
         with psycopg2.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="test") as pg:
             pg.autocommit = True
             pg.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-        shutil.rmtree(yaml.parent)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -82,9 +113,12 @@ def redis_home(settings: Settings, skip_dedup: bool):
                 os.environ[key] = value
 
 
-def timed(settings: Settings) -> dict:
+def timed(settings: Settings, stock: bool) -> dict:
+    import feast.feature_store  # noqa: F401 - imported before the clock starts: Feast's
+    import feature_repo.online_load  # noqa: F401   typeguard-instrumented imports take seconds
+
     started = time.perf_counter()
-    done = feature_store.materialize(settings)
+    done = feature_store.materialize(settings, stock=stock)
     seconds = time.perf_counter() - started
     rows = entity_rows(settings, done)
     return {"entity_rows": rows, "seconds": round(seconds, 1), "rows_per_second": round(rows / seconds)}
@@ -95,14 +129,20 @@ def main() -> None:
     parser.add_argument("--home", default=None)
     args = parser.parse_args()
     settings = Settings.resolve(args.home)
-    runs = {"sqlite": timed(settings)}
-    print(f"sqlite: {runs['sqlite']}", flush=True)
+    runs = {}
+    stores = [("sqlite", lambda: sqlite_home(settings))]
     if feature_store.reachable(POSTGRES) and feature_store.reachable(REDIS):
-        for skip_dedup in (False, True):
-            with redis_home(settings, skip_dedup):
-                name = "redis" + (" (skip_dedup)" if skip_dedup else "")
-                runs[name] = timed(settings)
+        stores.append(("redis", lambda: redis_home(settings)))
+    for store, home in stores:
+        for stock in (False, True):
+            with home():
+                name = f"{store} {'stock' if stock else 'bulk'}"
+                runs[name] = timed(settings, stock)
                 print(f"{name}: {runs[name]}", flush=True)
+    if len(stores) > 1:
+        with redis_home(settings, skip_dedup=True):
+            runs["redis stock (skip_dedup)"] = timed(settings, stock=True)
+            print(f"redis stock (skip_dedup): {runs['redis stock (skip_dedup)']}", flush=True)
     print(f"wrote {write_results('materialize', {'runs': runs})}")
 
 

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
@@ -126,6 +127,9 @@ def view_requests(store, feature_service: str) -> list[ViewRequest]:
 class Materialization:
     start: datetime
     end: datetime
+    loader: str = "bulk"          # "bulk" (feature_repo.online_load) or "stock" (Feast's materialize)
+    why_stock: str | None = None  # why stock Feast loaded a store the bulk loader does not write
+    entity_rows: int | None = None
 
 
 def window_start(view, end: datetime) -> datetime:
@@ -134,22 +138,34 @@ def window_start(view, end: datetime) -> datetime:
     return end - view.ttl if view.ttl else BEGINNING
 
 
-def materialize(settings: Settings, end: datetime | None = None) -> Materialization:
+def materialize(settings: Settings, end: datetime | None = None, stock: bool = False,
+                on_view: Callable[[str, int], None] = lambda view, rows: None) -> Materialization:
     """Load the latest snapshot of every entity at or before ``end`` (default: the newest
     snapshot built) into the online store. A view with a TTL is read from ``end`` - TTL only, as
     Feast's own incremental materialisation reads it: an older snapshot is past its TTL at ``end``
     and would be served as null anyway (``services.online``), so reading every daily snapshot
-    since the beginning only to drop them costs time and changes no answer."""
+    since the beginning only to drop them costs time and changes no answer.
+
+    The bulk loader (``feature_repo.online_load``) writes what Feast's ``materialize`` writes, at
+    about ten times its speed; ``stock`` (or a store it does not write) uses Feast's own."""
+    from . import online_load
+
     store = open_store(settings)
     end = end or newest_snapshot(settings) + timedelta(seconds=1)
+    windows = {name: window_start(store.get_feature_view(name), end)
+               for name in (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS)}
+    why_stock = "asked for" if stock else online_load.supported(store.config)
+    if why_stock is None:
+        rows = online_load.load(store, windows, end, on_view)
+        return Materialization(start=min(windows.values()), end=end, entity_rows=rows)
     by_start: dict[datetime, list[str]] = {}
-    for name in (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS):
-        by_start.setdefault(window_start(store.get_feature_view(name), end), []).append(name)
+    for name, start in windows.items():
+        by_start.setdefault(start, []).append(name)
     with warnings.catch_warnings():        # ibis (under Feast) warns of a DuckDB rename on every view
         warnings.simplefilter("ignore", DeprecationWarning)
         for start, views in sorted(by_start.items()):
             store.materialize(start_date=start, end_date=end, feature_views=views)
-    return Materialization(start=min(by_start), end=end)
+    return Materialization(start=min(windows.values()), end=end, loader="stock", why_stock=why_stock)
 
 
 def reachable(address: tuple[str, int]) -> bool:

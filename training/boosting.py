@@ -16,6 +16,7 @@ from shopml.model_store import save_boosters
 from shopml.settings import Settings
 
 from .labels import CUTOFF
+from .schedule import training_threads
 from .task import task_labels
 
 
@@ -36,7 +37,7 @@ def lgb_params(config: BoostingConfig, **objective) -> dict:
     return {**objective, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
             "max_depth": config.max_depth, "min_data_in_leaf": config.min_data_in_leaf,
             "feature_fraction": config.feature_fraction,
-            "seed": config.seed, "deterministic": True, "num_threads": 2, "verbosity": -1}
+            "seed": config.seed, "deterministic": True, "num_threads": training_threads(), "verbosity": -1}
 
 
 def fit_binary(config: BoostingConfig, layout: FeatureLayout, train: pl.DataFrame, valid: pl.DataFrame,

@@ -35,7 +35,8 @@ class Task(Protocol):
     evaluation: Any            # its kind (training.kinds): headline and summary of its metrics
     # optional: endpoint: shopml.serving.Endpoint; model (stored model name, default: name);
     # made_by (the command that makes the model, default: `shopml train <name>`);
-    # describe(metrics) -> list[str] (task-specific lines after the kind's summary)
+    # describe(metrics) -> list[str] (task-specific lines after the kind's summary);
+    # needs (the tasks whose saved models it reads when training: `train all` trains them first)
     config_type: type
 
     def build_dataset(self, config, settings: Settings) -> Any: ...

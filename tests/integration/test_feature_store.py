@@ -1,11 +1,13 @@
 """The feature store against independent references: a point-in-time dataset equals features
 computed straight from warehouse events with plain SQL; deleting the future changes nothing;
-online equals the newest offline snapshot; pushes land online at once; Feast's own CLI works."""
+online equals the newest offline snapshot; pushes land online at once; Feast's own CLI works; the
+bulk loader writes what stock Feast's materialize writes."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -18,7 +20,8 @@ import polars as pl
 import pytest
 
 from feature_repo.definitions import names
-from feature_repo.store import REPO_DIR, newest_snapshot, open_store
+from feature_repo.store import (LOCAL_YAML, REPO_DIR, YAML_ENV_VAR, materialize, newest_snapshot, open_store,
+                                 reachable)
 from shopml.settings import HOME_ENV_VAR, Settings, project_root
 from tests.conftest import TINY_SHOP
 from training.datasets import EntityRowsError, point_in_time_dataset
@@ -367,3 +370,68 @@ def test_the_asof_fast_path_returns_feasts_frame_exactly(store, tiny_warehouse):
         point_in_time_dataset(rows.with_columns(pl.lit(1).alias(names.AD_ID), pl.lit(1).alias(names.ITEM_ID),
                                               pl.lit("home").alias(names.CATEGORY)),
                               names.CTR_V1, store=store, engine="asof")
+
+# The bulk loader (feature_repo.online_load) writes what stock Feast's materialize writes: this
+# home materialised both ways into SQLite (every table, row for row and byte for byte) and into
+# Redis (every key and hash field), with the same intervals in the registry.
+REDIS = ("127.0.0.1", 6379)
+BULK_LOAD_REDIS_DBS = {"stock": 9, "bulk": 10}      # databases of their own, flushed before and after
+
+
+def loaded_both_ways(settings, folder: Path, online_store: str, monkeypatch) -> None:
+    """Materialise the home into two copies of its (applied, emptied) online store and registry:
+    one by Feast's own materialize, one by the bulk loader."""
+    for way in ("stock", "bulk"):
+        registry = folder / f"registry_{way}.db"
+        shutil.copy(settings.home / "feast" / "registry.db", registry)
+        shutil.copy(settings.home / "feast" / "online.db", folder / f"online_{way}.db")
+        with sqlite3.connect(folder / f"online_{way}.db") as con:        # the tables as applied, empty
+            for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                con.execute(f'DELETE FROM "{table}"')
+        yaml = LOCAL_YAML.read_text().replace("${SHOPML_HOME}/feast/registry.db", str(registry))
+        yaml = yaml.replace("  type: sqlite\n  path: ${SHOPML_HOME}/feast/online.db\n",
+                            online_store.format(path=folder / f"online_{way}.db", db=BULK_LOAD_REDIS_DBS[way]))
+        (folder / f"{way}.yaml").write_text(yaml)
+        monkeypatch.setenv(YAML_ENV_VAR, str(folder / f"{way}.yaml"))
+        done = materialize(settings, stock=way == "stock")
+        assert done.loader == way
+    monkeypatch.delenv(YAML_ENV_VAR)
+
+
+def intervals(settings, yaml: Path, monkeypatch) -> dict:
+    monkeypatch.setenv(YAML_ENV_VAR, str(yaml))
+    store = open_store(settings)
+    return {name: [(i[0], i[1]) for i in store.get_feature_view(name).materialization_intervals]
+            for name in (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS)}
+
+
+def test_bulk_loaded_sqlite_rows_are_stock_feasts_byte_for_byte(settings, tmp_path, monkeypatch):
+    loaded_both_ways(settings, tmp_path, "  type: sqlite\n  path: {path}\n", monkeypatch)
+    tables = {}
+    for way in ("stock", "bulk"):
+        with sqlite3.connect(tmp_path / f"online_{way}.db") as con:
+            tables[way] = {table: con.execute(f'SELECT * FROM "{table}" ORDER BY entity_key, feature_name').fetchall()
+                           for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables["bulk"].keys() == tables["stock"].keys()
+    assert sum(map(len, tables["stock"].values())) > 10_000
+    for table, rows in tables["stock"].items():
+        assert tables["bulk"][table] == rows, table
+    assert intervals(settings, tmp_path / "bulk.yaml", monkeypatch) == intervals(settings, tmp_path / "stock.yaml", monkeypatch)
+
+
+@pytest.mark.skipif(not reachable(REDIS), reason="needs Redis on 127.0.0.1:6379")
+def test_bulk_loaded_redis_hashes_are_stock_feasts_byte_for_byte(settings, tmp_path, monkeypatch):
+    import redis
+
+    clients = {way: redis.Redis(host=REDIS[0], port=REDIS[1], db=db) for way, db in BULK_LOAD_REDIS_DBS.items()}
+    for client in clients.values():
+        client.flushdb()
+    try:
+        loaded_both_ways(settings, tmp_path, "  type: redis\n  connection_string: 127.0.0.1:6379,db={db}\n", monkeypatch)
+        keys = {way: sorted(client.keys()) for way, client in clients.items()}
+        assert keys["bulk"] == keys["stock"] and len(keys["stock"]) > 1_000
+        for key in keys["stock"]:
+            assert clients["bulk"].hgetall(key) == clients["stock"].hgetall(key), key
+    finally:
+        for client in clients.values():
+            client.flushdb()

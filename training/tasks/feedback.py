@@ -154,6 +154,7 @@ class FeedbackTask:
     entity = "item"
     feature_service = names.REVIEW_V1
     config_type = FeedbackConfig
+    needs = (SENTIMENT_MODEL,)             # reads the reviews' sentiment with its model
     evaluation = Tabled("clustering", PURITY, model=MODEL, reference=TFIDF_KMEANS, metric="purity",
                         label="topic purity")
 

@@ -259,6 +259,7 @@ class SegmentsTask:
     entity = "user"
     feature_service = names.CHURN_V1
     config_type = SegmentsConfig
+    needs = ("user_embedding",)            # drawn in its embedding (``train all`` trains it first)
     evaluation = Tabled("clustering", QUALITY, model=MODEL, reference=RFM, metric="stability_ari",
                         label="week-on-week stability (ARI)")
     endpoint = Endpoint(
