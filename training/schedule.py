@@ -25,9 +25,14 @@ def training_threads() -> int:
     return max(1, int(os.environ.get(THREADS_VARIABLE, DEFAULT_THREADS)))
 
 
-def _one_thread_each() -> None:
+def _worker_setup() -> None:
+    """One thread per model fit; stdout to /dev/null (the parent prints each result; DuckDB draws
+    progress bars there for queries slowed by the run beside them), logs still on stderr."""
     os.environ[THREADS_VARIABLE] = "1"
     os.environ["OMP_NUM_THREADS"] = "1"
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.close(quiet)
 
 
 def side_by_side(work: Callable[[str, Any], Any], inputs: dict[str, Any], needs: dict[str, tuple[str, ...]],
@@ -37,7 +42,7 @@ def side_by_side(work: Callable[[str, Any], Any], inputs: dict[str, Any], needs:
     names given) is done; ``on_start`` and ``on_done(name, result)`` are called in this process."""
     waiting, running, done = list(inputs), {}, set()
     failure: BaseException | None = None
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread_each) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_setup) as pool:
         while running or (waiting and failure is None):
             ready = [name for name in waiting
                      if all(need in done or need not in inputs for need in needs.get(name, ()))]
