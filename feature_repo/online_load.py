@@ -26,7 +26,6 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import repeat
 from pathlib import Path
 from typing import Callable
 

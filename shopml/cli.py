@@ -213,8 +213,8 @@ def train(
     task: Annotated[str, typer.Argument(help="A task name, or 'all'.")],
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: key=value.")] = None,
     preset: Annotated[Optional[Path], typer.Option(help="JSON file of config values (under --set).")] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="With 'all': tasks trained at a time, each in its own "
-                                                  "process with one-thread model fits (1: one after the other).")] = 2,
+    jobs: Annotated[int, typer.Option(min=1, help="With 'all': tasks trained at a time, each in its own process "
+                                                  "with cores/jobs threads (for machines with cores to spare).")] = 1,
     home: HomeOption = None,
 ) -> None:
     """Train a task on point-in-time features, evaluate it on later cut-offs, save it to the model store."""

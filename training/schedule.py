@@ -1,12 +1,13 @@
 """Training several tasks side by side: ``shopml train all --jobs N``.
 
-Much of a task's time runs on one core (Python, Polars and DuckDB steps between the model fits),
-so on the 2-core machines ``make demo`` trains two tasks at a time, each in a process of its own
-whose model fits use one thread (``SHOPML_TRAINING_THREADS``; the busy-waiting OpenMP threads of
-two LightGBM or PyTorch fits would otherwise fight over the cores). A task starts once the tasks
-it ``needs`` (their saved models are its inputs) have finished; the first failure stops new
-starts and is raised once the running tasks end. Processes are spawned, not forked: Polars'
-thread pool deadlocks in a forked child (docs/pitfalls.md).
+Each task runs in a spawned process of its own whose LightGBM and PyTorch fits use the machine's
+cores shared out (``SHOPML_TRAINING_THREADS`` = cores // jobs, at least 1: the busy-waiting OpenMP
+threads of fits side by side would otherwise fight over the cores). On the 2-core machines two at
+a time was slower than one after the other (docs/training.md), so ``--jobs`` defaults to 1 and is
+for machines with cores to spare. A task starts once the tasks it ``needs`` (their saved models
+are its inputs) have finished; the first failure stops new starts and is raised once the running
+tasks end. Processes are spawned, not forked: Polars' thread pool deadlocks in a forked child
+(docs/pitfalls.md).
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ def training_threads() -> int:
     return max(1, int(os.environ.get(THREADS_VARIABLE, DEFAULT_THREADS)))
 
 
-def _worker_setup() -> None:
-    """One thread per model fit; stdout to /dev/null (the parent prints each result; DuckDB draws
-    progress bars there for queries slowed by the run beside them), logs still on stderr."""
-    os.environ[THREADS_VARIABLE] = "1"
-    os.environ["OMP_NUM_THREADS"] = "1"
+def _worker_setup(threads: int) -> None:
+    """The fits' threads; stdout to /dev/null (the parent prints each result; DuckDB draws
+    progress bars there for queries slowed by the runs beside them), logs still on stderr."""
+    os.environ[THREADS_VARIABLE] = os.environ["OMP_NUM_THREADS"] = str(threads)
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 1)
     os.close(quiet)
@@ -38,11 +38,14 @@ def _worker_setup() -> None:
 def side_by_side(work: Callable[[str, Any], Any], inputs: dict[str, Any], needs: dict[str, tuple[str, ...]],
                  jobs: int, on_start: Callable[[str], None], on_done: Callable[[str, Any], None]) -> None:
     """``work(name, inputs[name])`` for every name (a picklable, importable function), ``jobs``
-    at a time in spawned processes, in the order given once what a name ``needs`` (among the
-    names given) is done; ``on_start`` and ``on_done(name, result)`` are called in this process."""
+    at a time in spawned processes with cores // jobs threads each, in the order given once what
+    a name ``needs`` (among the names given) is done; ``on_start`` and ``on_done(name, result)``
+    are called in this process."""
     waiting, running, done = list(inputs), {}, set()
     failure: BaseException | None = None
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_setup) as pool:
+    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_setup,
+                             initargs=(threads,)) as pool:
         while running or (waiting and failure is None):
             ready = [name for name in waiting
                      if all(need in done or need not in inputs for need in needs.get(name, ()))]

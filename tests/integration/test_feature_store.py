@@ -21,7 +21,7 @@ import pytest
 
 from feature_repo.definitions import names
 from feature_repo.store import (LOCAL_YAML, REPO_DIR, YAML_ENV_VAR, materialize, newest_snapshot, open_store,
-                                 reachable)
+                                 reachable, view_requests)
 from shopml.settings import HOME_ENV_VAR, Settings, project_root
 from tests.conftest import TINY_SHOP
 from training.datasets import EntityRowsError, point_in_time_dataset
@@ -378,6 +378,36 @@ REDIS = ("127.0.0.1", 6379)
 BULK_LOAD_REDIS_DBS = {"stock": 9, "bulk": 10}      # databases of their own, flushed before and after
 
 
+def reader_answers_as_feast(store, warehouse: Path, rows: int = 60) -> None:
+    """shopml's online reader gives Feast's answer, column for column, for every feature service,
+    over known entities and unknown ones (None, time 0)."""
+    from feature_repo.online_read import OnlineReader
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        known = {key: [r[0] for r in con.execute(query).fetchall()] + [unknown] for key, query, unknown in (
+            (names.USER_ID, "SELECT user_id FROM users", 10**9), (names.ITEM_ID, "SELECT item_id FROM items", 10**9),
+            (names.AD_ID, "SELECT ad_id FROM ads", 10**9), (names.CATEGORY, "SELECT DISTINCT category FROM items", "none"),
+            (names.BRAND, "SELECT DISTINCT brand FROM items", "none"))}
+    known[names.PRICE_BAND] = [*names.PRICE_BANDS, "none"]
+    reader, rng, answered = OnlineReader(store), np.random.default_rng(3), set()
+    for service in store.list_feature_services():
+        reads = [read for read in view_requests(store, service.name) if not read.on_demand]
+        refs = [ref for read in reads for ref in read.refs]
+        keys = sorted({key for read in reads for key in read.keys})
+        entity_rows = {key: [known[key][i] for i in rng.integers(0, len(known[key]), rows)] for key in keys}
+        feasts = store.get_online_features(features=refs, entity_rows=entity_rows,
+                                           full_feature_names=True).to_dict(include_event_timestamps=True)
+        ours = reader.read(refs, entity_rows)
+        assert {column: feasts[column] for column in ours} == ours, service.name
+        if any(value is not None for column, values in ours.items() if not column.endswith("__ts") for value in values):
+            answered.add(service.name)
+    assert {names.CHURN_V1, names.CTR_V1, names.SEARCH_V1} <= answered     # views written by training may be empty here
+
+
+def test_the_online_reader_answers_as_feast_does(store, tiny_warehouse):
+    reader_answers_as_feast(store, tiny_warehouse)
+
+
 def loaded_both_ways(settings, folder: Path, online_store: str, monkeypatch) -> None:
     """Materialise the home into two copies of its (applied, emptied) online store and registry:
     one by Feast's own materialize, one by the bulk loader."""
@@ -405,7 +435,7 @@ def intervals(settings, yaml: Path, monkeypatch) -> dict:
             for name in (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS)}
 
 
-def test_bulk_loaded_sqlite_rows_are_stock_feasts_byte_for_byte(settings, tmp_path, monkeypatch):
+def test_sqlite_bulk_load_is_stock_feasts_byte_for_byte(settings, tmp_path, monkeypatch):
     loaded_both_ways(settings, tmp_path, "  type: sqlite\n  path: {path}\n", monkeypatch)
     tables = {}
     for way in ("stock", "bulk"):
@@ -420,7 +450,7 @@ def test_bulk_loaded_sqlite_rows_are_stock_feasts_byte_for_byte(settings, tmp_pa
 
 
 @pytest.mark.skipif(not reachable(REDIS), reason="needs Redis on 127.0.0.1:6379")
-def test_bulk_loaded_redis_hashes_are_stock_feasts_byte_for_byte(settings, tmp_path, monkeypatch):
+def test_redis_bulk_load_and_reads_are_stock_feasts(settings, tiny_warehouse, tmp_path, monkeypatch):
     import redis
 
     clients = {way: redis.Redis(host=REDIS[0], port=REDIS[1], db=db) for way, db in BULK_LOAD_REDIS_DBS.items()}
@@ -432,6 +462,8 @@ def test_bulk_loaded_redis_hashes_are_stock_feasts_byte_for_byte(settings, tmp_p
         assert keys["bulk"] == keys["stock"] and len(keys["stock"]) > 1_000
         for key in keys["stock"]:
             assert clients["bulk"].hgetall(key) == clients["stock"].hgetall(key), key
+        monkeypatch.setenv(YAML_ENV_VAR, str(tmp_path / "bulk.yaml"))
+        reader_answers_as_feast(open_store(settings), tiny_warehouse)
     finally:
         for client in clients.values():
             client.flushdb()

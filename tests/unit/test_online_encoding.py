@@ -5,7 +5,6 @@ of two join keys (``feature_repo.online_encoding`` against ``feast.type_map`` an
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pytest
 from feast.value_type import ValueType
