@@ -146,8 +146,9 @@ def materialize(settings: Settings, end: datetime | None = None, stock: bool = F
     and would be served as null anyway (``services.online``), so reading every daily snapshot
     since the beginning only to drop them costs time and changes no answer.
 
-    The bulk loader (``feature_repo.online_load``) writes what Feast's ``materialize`` writes, at
-    about ten times its speed; ``stock`` (or a store it does not write) uses Feast's own."""
+    The bulk loader (``feature_repo.online_load``) writes what Feast's ``materialize`` writes, about
+    3 times as fast into SQLite and 10 into Redis; ``stock`` (or a store it does not write) uses
+    Feast's own."""
     from . import online_load
 
     store = open_store(settings)
