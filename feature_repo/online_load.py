@@ -26,7 +26,6 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 import duckdb
@@ -217,12 +216,10 @@ class SqliteLoader:
     view's table, as Feast's SQLite store does, one transaction per batch."""
 
     def __init__(self, config):
-        from feast.infra.online_stores.sqlite import adapt_datetime_epoch
+        from feast.infra.online_stores.sqlite import SqliteOnlineStore, adapt_datetime_epoch
 
         self.stored_time = adapt_datetime_epoch
-        path = Path(config.online_store.path)
-        path = path if path.is_absolute() or not config.repo_path else Path(config.repo_path) / path
-        self.connection = sqlite3.connect(path, detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES)
+        self.connection = sqlite3.connect(SqliteOnlineStore._get_db_path(config), detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES)
         self.connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.project = config.project
 

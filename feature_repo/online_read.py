@@ -15,7 +15,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -62,9 +61,9 @@ class OnlineReader:
         self.key_types = {name: {c.name: c.dtype.to_value_type() for c in view.entity_columns}
                           for name, view in self.views.items()}
         if self.config.online_store.type == "sqlite":
-            path = Path(self.config.online_store.path)
-            path = path if path.is_absolute() or not self.config.repo_path else Path(self.config.repo_path) / path
-            self.sqlite_path = path
+            from feast.infra.online_stores.sqlite import SqliteOnlineStore
+
+            self.sqlite_path = SqliteOnlineStore._get_db_path(self.config)    # where Feast's own store opens it
             self.connections = threading.local()          # one SQLite connection per serving thread
         else:
             from feast.infra.online_stores.redis import RedisOnlineStore
