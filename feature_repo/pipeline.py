@@ -6,6 +6,11 @@ Snapshots are stamped 00:00 UTC of each day D from the day after the first event
 after the last one, and describe only facts with ``ts < D``. Each file is written beside its
 target and moved into place when complete. A view is rebuilt only when its SQL or the warehouse
 changed since its last build (a manifest records both), so a second build is nearly free.
+
+Two engines run the same SQL files: DuckDB over the warehouse file (the default), and Spark
+(``feature_repo.spark_engine``: the SQL transpiled from DuckDB's dialect by
+``feature_repo.spark_sql``) for a shop that outgrows one machine. Their files are equal row for
+row (``tests/integration/test_spark_parity.py``).
 """
 
 from __future__ import annotations
@@ -44,13 +49,13 @@ TASTE_FACETS = {names.USER_TASTE: ("i.category", EVENTS_SQL), names.USER_BRAND_T
 
 CALENDAR_SQL = """
 CREATE TEMP TABLE snapshot_days AS
-SELECT CAST(unnest(generate_series(CAST(min(ts) AS DATE) + 1, CAST(max(ts) AS DATE) + 1, INTERVAL 1 DAY)) AS DATE) AS day
-FROM events;
+WITH span AS (SELECT CAST(min(ts) AS DATE) + 1 AS first_day, CAST(max(ts) AS DATE) + 1 AS last_day FROM events)
+SELECT CAST(day AS DATE) AS day
+FROM (SELECT unnest(generate_series(first_day, last_day, INTERVAL 1 DAY)) AS day FROM span);
 CREATE TEMP TABLE user_snapshots AS
 SELECT u.user_id, s.day FROM users u JOIN snapshot_days s ON u.signup_ts < s.day;
 """
-# until `shopml index build` and `shopml train user_embedding` write them, the embedding tables
-# exist empty, so Feast can read them
+# the empty tables of the views that `shopml index build` and training fill (_write_placeholders)
 EMBEDDING_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {{key}}, CAST(NULL AS TIMESTAMPTZ) AS "
                     f"{names.EVENT_TIMESTAMP}, CAST(NULL AS FLOAT[]) AS {names.EMBEDDING} WHERE false")
 
@@ -63,6 +68,9 @@ FORECAST_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.ITEM_ID}, CAST(NULL A
 REVIEW_SCHEMA = (f"SELECT CAST(NULL AS BIGINT) AS {names.ITEM_ID}, CAST(NULL AS TIMESTAMPTZ) AS "
                  f"{names.EVENT_TIMESTAMP}, CAST(NULL AS BIGINT) AS {names.REVIEW_FEATURES[0]}, "
                  + ", ".join(f"CAST(NULL AS DOUBLE) AS {f}" for f in names.REVIEW_FEATURES[1:]) + " WHERE false")
+
+
+ENGINES = ("duckdb", "spark")
 
 
 class FeatureBuildError(RuntimeError):
@@ -97,70 +105,114 @@ def _fingerprint(view: str, warehouse: Path) -> str:
     return hashlib.sha256(f"{text}|{warehouse.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
 
 
-def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    if not warehouse.is_file():
-        raise FileNotFoundError(f"no warehouse at {warehouse}: run `shopml simulate` or `shopml ingest` first")
-    con = limit_memory(duckdb.connect())
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
-    con.execute("SET preserve_insertion_order = false")       # row order of a feature file is free
-    con.execute(f"SET temp_directory = '{warehouse.parent / '.duckdb_spill'}'")
-    con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
-    con.execute("USE wh")
-    con.execute(CALENDAR_SQL)
-    return con
+class DuckDBEngine:
+    """Runs the view queries in DuckDB over the warehouse file (the default engine)."""
+
+    name = "duckdb"
+
+    def __init__(self, warehouse: Path):
+        if not warehouse.is_file():
+            raise FileNotFoundError(f"no warehouse at {warehouse}: run `shopml simulate` or `shopml ingest` first")
+        self.con = limit_memory(duckdb.connect())
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
+        self.con.execute("SET preserve_insertion_order = false")       # row order of a feature file is free
+        self.con.execute(f"SET temp_directory = '{warehouse.parent / '.duckdb_spill'}'")
+        self.con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+        self.con.execute("USE wh")
+        self.con.execute(CALENDAR_SQL)
+
+    def columns(self, query: str) -> list[str]:
+        return [row[0] for row in self.con.execute(f"DESCRIBE {query}").fetchall()]
+
+    def write(self, query: str, staging: Path) -> int:
+        """Write the query's rows to the parquet file ``staging``; return how many."""
+        self.con.execute(f"COPY ({query}) TO '{staging}' (FORMAT parquet, COMPRESSION zstd)")
+        return self.con.execute(f"SELECT count(*) FROM read_parquet('{staging}')").fetchall()[0][0]
+
+    def close(self) -> None:
+        self.con.close()
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
+def _write_parquet(engine, query: str, target: Path) -> int:
     staging = target.with_name(f".{target.name}.{os.getpid()}.building")
     try:
-        con.execute(f"COPY ({query}) TO '{staging}' (FORMAT parquet, COMPRESSION zstd)")
-        rows = con.execute(f"SELECT count(*) FROM read_parquet('{staging}')").fetchall()[0][0]
+        rows = engine.write(query, staging)
         os.replace(staging, target)
         return rows
     finally:
         staging.unlink(missing_ok=True)
 
 
-def _check_columns(con: duckdb.DuckDBPyConnection, view: str, query: str) -> None:
-    produced = [row[0] for row in con.execute(f"DESCRIBE {query}").fetchall()]
+def _check_columns(engine, view: str, query: str) -> None:
+    produced = engine.columns(query)
     if produced != expected_columns(view):
         raise FeatureBuildError(f"sql/{view}.sql produces {produced}, but {view} declares {expected_columns(view)}")
 
 
+def _open_engine(settings: Settings, engine: str):
+    if engine == DuckDBEngine.name:
+        return DuckDBEngine(settings.warehouse_path)
+    if engine == "spark":
+        from feature_repo.spark_engine import SparkEngine
+
+        return SparkEngine(settings)
+    raise ValueError(f"unknown engine {engine!r}; known: {list(ENGINES)}")
+
+
 def build_features(settings: Settings, views: Iterable[str] | None = None, force: bool = False,
-                   on_view: Callable[[ViewBuild], None] | None = None) -> list[ViewBuild]:
-    """Build the requested views (default: all) and return what was built or skipped."""
+                   on_view: Callable[[ViewBuild], None] | None = None, engine: str = "duckdb") -> list[ViewBuild]:
+    """Build the requested views (default: all) with ``engine`` (``ENGINES``) and return what was
+    built or skipped. Both engines run the same SQL files and write the same files."""
     chosen = list(views) if views is not None else list(names.BATCH_VIEWS)
     unknown = sorted(set(chosen) - set(names.BATCH_VIEWS))
     if unknown:
         raise ValueError(f"unknown feature views {unknown}; known: {list(names.BATCH_VIEWS)}")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; known: {list(ENGINES)}")
     out_dir = settings.features_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    fingerprints = {view: _fingerprint(view, settings.warehouse_path) for view in chosen}
+    stale = [view for view in chosen if force or not (out_dir / f"{view}.parquet").is_file()
+             or manifest.get(view, {}).get("fingerprint") != fingerprints[view]]
     results = []
-    with _connect(settings.warehouse_path) as con:
+    runner = _open_engine(settings, engine) if stale else None     # a Spark session only when needed
+    try:
         for view in chosen:
-            target = out_dir / f"{view}.parquet"
-            fingerprint = _fingerprint(view, settings.warehouse_path)
             started = time.perf_counter()
-            if not force and target.is_file() and manifest.get(view, {}).get("fingerprint") == fingerprint:
+            if view not in stale:
                 result = ViewBuild(view, manifest[view]["rows"], 0.0, skipped=True)
             else:
                 query = view_sql(view).strip().rstrip(";")
-                _check_columns(con, view, query)
-                rows = _write_parquet(con, query, target)
+                _check_columns(runner, view, query)
+                rows = _write_parquet(runner, query, out_dir / f"{view}.parquet")
                 result = ViewBuild(view, rows, time.perf_counter() - started, skipped=False)
-                manifest[view] = {"fingerprint": fingerprint, "rows": rows}
+                manifest[view] = {"fingerprint": fingerprints[view], "rows": rows}
                 manifest_path.write_text(json.dumps(manifest, indent=2))
             results.append(result)
             if on_view is not None:
                 on_view(result)
-        for view, empty in ((names.ITEM_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.ITEM_ID)),
-                            (names.USER_EMBEDDING, EMBEDDING_SCHEMA.format(key=names.USER_ID)),
-                            (names.USER_SEGMENT, SEGMENT_SCHEMA), (names.ITEM_FORECAST, FORECAST_SCHEMA),
-                            (names.ITEM_REVIEW_SENTIMENT, REVIEW_SCHEMA)):
-            if not (out_dir / f"{view}.parquet").is_file():
-                _write_parquet(con, empty, out_dir / f"{view}.parquet")
+    finally:
+        if runner is not None:
+            runner.close()
+    _write_placeholders(out_dir)
     return results
+
+
+def _write_placeholders(out_dir: Path) -> None:
+    """Until ``shopml index build`` and training write them, the views those fill exist empty."""
+    placeholders = {names.ITEM_EMBEDDING: EMBEDDING_SCHEMA.format(key=names.ITEM_ID),
+                    names.USER_EMBEDDING: EMBEDDING_SCHEMA.format(key=names.USER_ID),
+                    names.USER_SEGMENT: SEGMENT_SCHEMA, names.ITEM_FORECAST: FORECAST_SCHEMA,
+                    names.ITEM_REVIEW_SENTIMENT: REVIEW_SCHEMA}
+    missing = {view: sql for view, sql in placeholders.items() if not (out_dir / f"{view}.parquet").is_file()}
+    if not missing:
+        return
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        for view, sql in missing.items():
+            staging = out_dir / f".{view}.parquet.{os.getpid()}.building"
+            con.execute(f"COPY ({sql}) TO '{staging}' (FORMAT parquet, COMPRESSION zstd)")
+            os.replace(staging, out_dir / f"{view}.parquet")

@@ -146,10 +146,14 @@ def _print_import(report, settings: Settings) -> None:
 def features_build(
     view: Annotated[Optional[list[str]], typer.Option(help="Only this view (repeatable).")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even views whose inputs are unchanged.")] = False,
+    engine: Annotated[str, typer.Option(
+        help="duckdb, or spark: the same SQL on Spark (SHOPML_SPARK_MASTER, default local[*]; "
+             "SHOPML_SPARK_CONF; docs/scale-out.md).")] = "duckdb",
     home: HomeOption = None,
 ) -> None:
     """Compute every feature view's table from the warehouse into <home>/features/*.parquet."""
     from feature_repo.pipeline import FeatureBuildError, build_features
+    from feature_repo.spark_engine import SparkUnavailableError
 
     settings = _settings(home)
     try:
@@ -158,8 +162,8 @@ def features_build(
                 state = "unchanged, kept" if result.skipped else f"built in {result.seconds:.1f} s"
                 console.print(f"  {result.view:<16} {result.rows:>11,} rows  {state}")
                 status.update(f"building feature tables ({result.view} done)")
-            build_features(settings, views=view, force=force, on_view=report)
-    except (FileNotFoundError, ValueError, FeatureBuildError) as error:
+            build_features(settings, views=view, force=force, on_view=report, engine=engine)
+    except (FileNotFoundError, ValueError, FeatureBuildError, SparkUnavailableError) as error:
         _fail(str(error))
     console.print(f"feature tables in {settings.features_dir}")
 

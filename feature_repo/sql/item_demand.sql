@@ -25,7 +25,7 @@ windows AS (
            CAST(sum(units) OVER w28 AS DOUBLE) AS units_28d,
            CAST(sum(units) OVER w56 AS DOUBLE) AS units_56d,
            CAST(count(*) FILTER (WHERE units > 0) OVER w28 AS DOUBLE) AS sale_days_28d,
-           CAST(day - max(CASE WHEN units > 0 THEN day END) OVER history + 1 AS DOUBLE) AS days_since_last_sale,
+           CAST(date_diff('day', max(CASE WHEN units > 0 THEN day END) OVER history, day) + 1 AS DOUBLE) AS days_since_last_sale,
            CAST(count(*) FILTER (WHERE units > 0) OVER history AS DOUBLE) AS sale_days_total,
            CAST(sum(units) OVER history / count(*) OVER history AS DOUBLE) AS units_per_day_on_sale,
            CAST(coalesce(sum(on_promo) OVER w7, 0) AS DOUBLE) AS promo_days_7d,

@@ -30,8 +30,9 @@ daily AS (
     FROM facts GROUP BY ALL
 ),
 filled AS (      -- age: days since the user's first snapshot, the origin of the decay weights
-    SELECT g.user_id, g.day, g.day - min(g.day) OVER (PARTITION BY g.user_id) AS age,
-           COLUMNS(d.* EXCLUDE (user_id, day))
+    SELECT g.user_id, g.day, date_diff('day', min(g.day) OVER (PARTITION BY g.user_id), g.day) AS age,
+           d.pushes, d.opens, d.impressions, d.clicks, d.likes, d.favorites, d.shares, d.reviews,
+           d.rating_sum, d.searches, d.unclicked_searches
     FROM user_snapshots g LEFT JOIN daily d USING (user_id, day)
 )
 SELECT user_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,

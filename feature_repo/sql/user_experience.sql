@@ -65,8 +65,8 @@ daily AS (
     FROM facts GROUP BY ALL
 ),
 filled AS (       -- age: days since the user's first snapshot, the origin of the decay weights
-    SELECT g.user_id, g.day, g.day - min(g.day) OVER (PARTITION BY g.user_id) AS age,
-           d.* EXCLUDE (user_id, day), t.rise AS taste_rise
+    SELECT g.user_id, g.day, date_diff('day', min(g.day) OVER (PARTITION BY g.user_id), g.day) AS age,
+           d.rise, d.priced_views, d.low_rated_purchases, d.low_ratings, t.rise AS taste_rise
     FROM user_snapshots g LEFT JOIN daily d USING (user_id, day) LEFT JOIN taste_rise t USING (user_id, day)
 )
 SELECT user_id, CAST(day AS TIMESTAMPTZ) AS event_timestamp,

@@ -23,10 +23,10 @@ numbered AS (
 SELECT user_id, ts AS event_timestamp,
        CAST(count(*) FILTER (WHERE event_type = 'view') OVER s AS DOUBLE) AS session_views,
        CAST(count(*) FILTER (WHERE event_type = 'cart') OVER s AS DOUBLE) AS session_carts,
-       epoch_us(ts - previous_ts) / 60e6 AS minutes_since_last_event,
+       (epoch_us(ts) - epoch_us(previous_ts)) / 60e6 AS minutes_since_last_event,
        CAST(count(*) FILTER (WHERE event_type = 'search') OVER s AS DOUBLE) AS session_searches,
        CAST(count(*) FILTER (WHERE event_type = 'purchase') OVER s AS DOUBLE) AS session_purchases,
-       epoch_us(ts - min(ts) OVER s) / 60e6 AS session_minutes,
+       (epoch_us(ts) - epoch_us(min(ts) OVER s)) / 60e6 AS session_minutes,
        CAST(list_position(['search', 'view', 'cart', 'purchase'], event_type) AS DOUBLE) AS last_action,
        CAST(last_value(CASE WHEN event_type = 'view' THEN item_id END IGNORE NULLS) OVER s AS DOUBLE) AS last_view_item
 FROM numbered

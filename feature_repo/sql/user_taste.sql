@@ -25,7 +25,7 @@ daily AS (
 active_days AS (SELECT DISTINCT user_id, day FROM daily),
 touched AS (SELECT user_id, {facet}, min(day) AS since FROM daily GROUP BY ALL),
 filled AS (       -- age: days since the user's first active day, the origin of the decay weights
-    SELECT a.user_id, t.{facet}, a.day, a.day - min(a.day) OVER (PARTITION BY a.user_id) AS age,
+    SELECT a.user_id, t.{facet}, a.day, date_diff('day', min(a.day) OVER (PARTITION BY a.user_id), a.day) AS age,
            coalesce(d.views, 0) AS views, coalesce(d.carts, 0) AS carts,
            coalesce(d.purchases, 0) AS purchases, coalesce(d.engagements, 0) AS engagements
     FROM active_days a JOIN touched t ON t.user_id = a.user_id AND t.since <= a.day
