@@ -60,6 +60,13 @@ class ViewRows:
 
 def supported(config) -> str | None:
     """Why this store cannot be loaded in bulk (stock Feast then loads it), or None."""
+    if config.offline_store.type != "duckdb":
+        return f"offline store {config.offline_store.type} (Feast's engine for it materialises)"
+    return online_supported(config)
+
+
+def online_supported(config) -> str | None:
+    """Why this online store's rows are not written here (nor read by ``online_read``), or None."""
     online = config.online_store
     if config.registry.enable_online_feature_view_versioning:
         return "feature view versioning"

@@ -25,7 +25,7 @@ from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .online_encoding import SCALARS, encode_entity_keys, split
-from .online_load import supported
+from .online_load import online_supported
 
 STAMP = "__ts"           # Feast's suffix of a feature's event time (epoch seconds, 0 when absent)
 DOUBLE_TAG = SCALARS[ValueType.DOUBLE][0]
@@ -53,7 +53,7 @@ class OnlineReader:
     """Feature columns and their ``__ts`` columns, for feature references ``view:feature``."""
 
     def __init__(self, store):
-        why = supported(store.config)
+        why = online_supported(store.config)
         if why is not None:
             raise ValueError(f"the online reader does not read {why}")
         self.config = store.config

@@ -23,22 +23,14 @@ import duckdb
 from shopml.settings import HOME_ENV_VAR, Settings
 
 from .definitions import names
+from .store_profile import LOCAL_YAML, REPO_DIR, YAML_ENV_VAR, store_yaml  # noqa: F401 (the store's API)
 
-REPO_DIR = Path(__file__).resolve().parent
-LOCAL_YAML = REPO_DIR / "feature_store.yaml"
 FEAST_CLI = Path(sys.executable).parent / "feast"
-# Another feature_store.yaml (e.g. infra/feature_store.production.yaml: SQL registry + Redis).
-YAML_ENV_VAR = "SHOPML_FEATURE_STORE_YAML"
 BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class FeatureStoreError(RuntimeError):
     """The feature store cannot do what was asked (not built, not applied, Feast failed)."""
-
-
-def store_yaml() -> Path:
-    chosen = os.environ.get(YAML_ENV_VAR)
-    return Path(chosen).resolve() if chosen else LOCAL_YAML
 
 
 def uses_local_registry() -> bool:
@@ -53,6 +45,9 @@ def open_store(settings: Settings):
     from feast import FeatureStore
 
     use_home(settings)
+    # Spark's Python workers (Feast's Spark engine runs Python functions in them) need this
+    # environment's packages; by default Spark starts the `python3` on PATH
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if uses_local_registry() and not (settings.home / "feast" / "registry.db").is_file():
         raise FeatureStoreError(f"no feature registry in {settings.home}: run `shopml features apply` first")
     return FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=store_yaml())

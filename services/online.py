@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from feature_repo.definitions import names
-from feature_repo.online_load import supported
+from feature_repo.online_load import online_supported
 from feature_repo.online_read import OnlineReader
 from feature_repo.store import ViewRequest, open_store, view_requests
 from shopml.settings import Settings, serving_time
@@ -83,7 +83,7 @@ class OnlineFeatures:
         try:
             self.store = open_store(settings)
             # Feast's answer, faster (feature_repo.online_read); Feast's own for a store it does not read
-            self.reader = OnlineReader(self.store) if supported(self.store.config) is None else None
+            self.reader = OnlineReader(self.store) if online_supported(self.store.config) is None else None
             self._plans = {service.name: self._plan(service.name) for service in self.store.list_feature_services()}
             # per catalogue view, held while one request reads it from the store
             self._readers = {read.view: threading.Lock() for plan in self._plans.values() for read in plan.catalogue}

@@ -1,10 +1,12 @@
 """Where feature values come from: one parquet file per batch view under ``<home>/features/``
 (written by ``shopml features build``), a push source for real-time counters, and the
-request-time inputs of ad scoring."""
+request-time inputs of ad scoring. The files are file sources for DuckDB's offline store, and
+Spark sources where the chosen ``feature_store.yaml`` has Spark's (``feature_repo.store_profile``)."""
 
 from feast import Field, FileSource, PushSource, RequestSource
 from feast.types import Int64
 
+from feature_repo.store_profile import offline_store_type
 from shopml.settings import Settings
 
 from . import names
@@ -12,9 +14,14 @@ from . import names
 FEATURES_DIR = Settings.resolve().features_dir
 
 
-def parquet_source(view: str) -> FileSource:
-    return FileSource(name=f"{view}_source", path=str(FEATURES_DIR / f"{view}.parquet"),
-                      timestamp_field=names.EVENT_TIMESTAMP)
+def parquet_source(view: str):
+    path = str(FEATURES_DIR / f"{view}.parquet")
+    if offline_store_type() == "spark":
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+        return SparkSource(name=f"{view}_source", path=path, file_format="parquet",
+                           timestamp_field=names.EVENT_TIMESTAMP)
+    return FileSource(name=f"{view}_source", path=path, timestamp_field=names.EVENT_TIMESTAMP)
 
 
 user_activity_source = parquet_source(names.USER_ACTIVITY)

@@ -8,6 +8,7 @@ import os
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pandas as pd
 import polars as pl
@@ -30,11 +31,11 @@ pytestmark = pytest.mark.skipif(not SERVERS_UP, reason=WHY_SKIPPED)
 
 
 @contextmanager
-def production_store(settings, monkeypatch, redis_db: int = REDIS_DB):
-    """This home's feature store switched to the production file: a fresh registry schema in
-    PostgreSQL and Redis database ``redis_db``; torn down (schema dropped, keys removed) after."""
+def production_store(settings, monkeypatch, redis_db: int = REDIS_DB, yaml: Path = PRODUCTION_YAML):
+    """This home's feature store switched to the production file (or ``yaml``): a fresh registry
+    schema in PostgreSQL and Redis database ``redis_db``; torn down (schema dropped, keys removed) after."""
     schema = f"shopml_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv(feature_store.YAML_ENV_VAR, str(PRODUCTION_YAML))
+    monkeypatch.setenv(feature_store.YAML_ENV_VAR, str(yaml))
     monkeypatch.setenv("SHOPML_REGISTRY_URL",
                        f"postgresql+psycopg2://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test?options=-csearch_path%3D{schema}")
     monkeypatch.setenv("SHOPML_REDIS", f"{REDIS[0]}:{REDIS[1]},db={redis_db}")
