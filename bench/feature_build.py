@@ -1,21 +1,25 @@
 """Feature build time and peak memory: every batch view computed from the warehouse and written
 to parquet, for the demo shop and for 1,000,000 users x 90 days, as rows per second, with the
 large size's throughput as a ratio of the demo's (1.0 = linear scaling). Each size runs in its
-own process so that its peak memory is its own; missing warehouses are simulated first (kept in
-a cache folder so re-runs are quick).
+own process so that its peak memory is its own (a Spark JVM counts with it); missing warehouses
+are simulated first (kept in a cache folder so re-runs are quick). ``--engine spark`` builds on
+Spark ``local[2]`` (results in ``feature_build_spark.json``, beside DuckDB's ``feature_build.json``).
 
-    python -m bench.feature_build [--large-users 1000000] [--cache /tmp/shopml-bench]
+    python -m bench.feature_build [--engine spark] [--large-users 1000000] [--cache /tmp/shopml-bench]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from bench.measure import add_size_arguments, compare_sizes
+from feature_repo.pipeline import ENGINES
+from feature_repo.spark_engine import MASTER_ENV_VAR
 
 CHILD = """
 import json, sys
@@ -24,20 +28,21 @@ from bench.measure import measure
 from feature_repo.pipeline import build_features
 from shopml.settings import Settings
 from shopml.warehouse.simulator import SimulationConfig, simulate
-users, days, home = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+users, days, home, engine = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 settings = Settings.resolve(home)
 if not settings.warehouse_path.is_file():
     simulate(SimulationConfig(users=users, days=days, seed=7), settings.warehouse_path)
-builds, seconds, peak, growth = measure(build_features, settings, force=True)
+builds, seconds, peak, growth = measure(build_features, settings, force=True, engine=engine)
 print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "rss_growth_mib": growth,
                   "views": {b.view: {"rows": b.rows, "seconds": round(b.seconds, 2)} for b in builds}}))
 """
 
 
-def run_size(users: int, days: int, cache: Path) -> dict:
+def run_size(users: int, days: int, cache: Path, engine: str) -> dict:
     home = cache / f"shop_{users}x{days}"
-    done = subprocess.run([sys.executable, "-c", CHILD, str(users), str(days), str(home)],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", CHILD, str(users), str(days), str(home), engine],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+                          env={**os.environ, MASTER_ENV_VAR: os.environ.get(MASTER_ENV_VAR, "local[2]")})
     if done.returncode != 0:
         raise SystemExit(f"feature build for {users} x {days} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -51,8 +56,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_size_arguments(parser)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/shopml-bench"))
+    parser.add_argument("--engine", choices=ENGINES, default="duckdb")
     args = parser.parse_args()
-    compare_sizes("feature_build", args, lambda users, days: run_size(users, days, args.cache), "building features for")
+    name = "feature_build" if args.engine == "duckdb" else f"feature_build_{args.engine}"
+    compare_sizes(name, args, lambda users, days: run_size(users, days, args.cache, args.engine),
+                  f"building features ({args.engine}) for")
 
 
 if __name__ == "__main__":

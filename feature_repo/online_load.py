@@ -31,6 +31,7 @@ from typing import Callable
 import duckdb
 import numpy as np
 import pyarrow as pa
+from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
 from feast.infra.online_stores.helpers import _mmh3, compute_table_id, extract_text_and_num
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.value_type import ValueType
@@ -60,7 +61,7 @@ class ViewRows:
 
 def supported(config) -> str | None:
     """Why this store cannot be loaded in bulk (stock Feast then loads it), or None."""
-    if config.offline_store.type != "duckdb":
+    if not isinstance(config.offline_store, DuckDBOfflineStoreConfig):       # shopml's ASOF store is one
         return f"offline store {config.offline_store.type} (Feast's engine for it materialises)"
     return online_supported(config)
 

@@ -81,15 +81,13 @@ def newest_snapshot(settings: Settings) -> datetime:
 
 @dataclass(frozen=True)
 class ViewRequest:
-    """The features a feature service asks of one view, with what a reader needs to know of it:
-    its entity keys, TTL and parquet source (offline joins), and its feature references and
-    column names (online reads)."""
+    """The features a feature service asks of one view, with what an online reader needs to know
+    of it: its entity keys and TTL, its feature references and column names."""
 
     view: str
     keys: tuple[str, ...]
     features: tuple[str, ...]
     ttl: timedelta
-    path: str | None           # the parquet source, None when the view has none (on-demand, push-only)
     on_demand: bool = False    # computed at request time from other views and request inputs
 
     @property
@@ -108,13 +106,11 @@ def view_requests(store, feature_service: str) -> list[ViewRequest]:
     for projection in service.feature_view_projections:
         features = tuple(f.name for f in projection.features)
         if projection.name in on_demand:
-            requests.append(ViewRequest(projection.name, (), features, timedelta(0), None, on_demand=True))
+            requests.append(ViewRequest(projection.name, (), features, timedelta(0), on_demand=True))
             continue
         view = store.get_feature_view(projection.name)
-        source = view.batch_source
-        path = getattr(source, "path", None)
         requests.append(ViewRequest(projection.name, tuple(c.name for c in view.entity_columns), features,
-                                    view.ttl or timedelta(0), path if str(path).endswith(".parquet") else None))
+                                    view.ttl or timedelta(0)))
     return requests
 
 

@@ -167,7 +167,7 @@ def assert_same(ours: pl.DataFrame, theirs: pl.DataFrame, columns: dict[str, str
 
 def test_user_features_equal_a_plain_sql_reference(settings, store, tiny_warehouse):
     rows = probes(tiny_warehouse, names.USER_ID, "users", 600, seed=1)
-    ours = point_in_time_dataset(rows, names.CHURN_V1, store=store, engine="feast")
+    ours = point_in_time_dataset(rows, names.CHURN_V1, store=store)
     theirs = reference(tiny_warehouse, REFERENCE_USER, rows, START + timedelta(days=1))
     assert ours.height == rows.height
     assert ours[names.USER_ID].to_list() == rows[names.USER_ID].to_list()     # order kept
@@ -359,18 +359,36 @@ def test_without_the_variable_the_store_lives_in_the_project_data(monkeypatch):
     assert Settings.resolve().features_dir == data / "features"
 
 
-def test_the_asof_fast_path_returns_feasts_frame_exactly(store, tiny_warehouse):
-    rows = probes(tiny_warehouse, names.USER_ID, "users", 800, seed=4).with_columns(
-        pl.Series("label", np.arange(800) % 2))
-    via_feast = point_in_time_dataset(rows, names.CHURN_V1, store=store, engine="feast")
-    via_asof = point_in_time_dataset(rows, names.CHURN_V1, store=store, engine="asof")
-    assert via_asof.columns == via_feast.columns
-    assert via_asof.schema == via_feast.schema
-    assert via_asof.equals(via_feast, null_equal=True)
-    with pytest.raises(ValueError, match="use engine='feast'"):
-        point_in_time_dataset(rows.with_columns(pl.lit(1).alias(names.AD_ID), pl.lit(1).alias(names.ITEM_ID),
-                                              pl.lit("home").alias(names.CATEGORY)),
-                              names.CTR_V1, store=store, engine="asof")
+def test_shopmls_offline_store_answers_every_feature_service_as_stock_feast(settings, store, tiny_warehouse, tmp_path):
+    """Feast's get_historical_features through shopml's offline store (one ASOF join) and through
+    Feast's own DuckDB store: the same frame, column for column and type for type, for every
+    feature service (on-demand views and request inputs included), keeping the entity rows' order."""
+    assert type(store._get_provider().offline_store).__name__ == "AsofOfflineStore"
+    yaml = tmp_path / "stock.yaml"
+    yaml.write_text(LOCAL_YAML.read_text().replace("type: feature_repo.asof_store.AsofOfflineStore", "type: duckdb"))
+    os.environ[YAML_ENV_VAR] = str(yaml)
+    try:
+        stock = open_store(settings)
+    finally:
+        del os.environ[YAML_ENV_VAR]
+    rng, n = np.random.default_rng(4), 400
+    with duckdb.connect(str(tiny_warehouse), read_only=True) as con:
+        known = {key: np.array([r[0] for r in con.execute(query).fetchall()]) for key, query in (
+            (names.USER_ID, "SELECT user_id FROM users"), (names.ITEM_ID, "SELECT item_id FROM items"),
+            (names.AD_ID, "SELECT ad_id FROM ads"), (names.CATEGORY, "SELECT DISTINCT category FROM items"),
+            (names.BRAND, "SELECT DISTINCT brand FROM items"))}
+    known[names.PRICE_BAND] = np.array(names.PRICE_BANDS)
+    rows = probes(tiny_warehouse, names.USER_ID, "users", n, seed=4).with_columns(
+        **{key: pl.Series(rng.choice(values, n)) for key, values in known.items() if key != names.USER_ID},
+        **{column: pl.Series(rng.integers(0, 24, n)) for column in names.REQUEST_INPUTS})
+    for service in store.list_feature_services():
+        ours = point_in_time_dataset(rows, service.name, store=store)
+        theirs = point_in_time_dataset(rows, service.name, store=stock)
+        assert ours.schema == theirs.schema, service.name
+        assert ours.equals(theirs, null_equal=True), service.name
+    job = store.get_historical_features(entity_df=rows.to_pandas(), features=store.get_feature_service(names.CHURN_V1))
+    assert job.to_df()[names.USER_ID].tolist() == rows[names.USER_ID].to_list()      # in the rows' order
+
 
 # The bulk loader (feature_repo.online_load) writes what stock Feast's materialize writes: views of
 # every value type and key shape materialised both ways into SQLite (every table, row for row and

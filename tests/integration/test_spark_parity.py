@@ -2,7 +2,7 @@
 spark` writes (PySpark ``local[2]``, the SQL transpiled from the same files) equals DuckDB's build
 of the tiny shop row for row, column types included; under infra/feature_store.spark.yaml (Spark
 offline store and compute engine, PostgreSQL registry, Redis) Feast's point-in-time rows equal
-DuckDB's ASOF join's, and what Spark materialises into Redis is the newest offline snapshot.
+the local profile's (DuckDB), and what Spark materialises into Redis is the newest offline snapshot.
 Skips where Java or PySpark is missing, or (the profile) where PostgreSQL or Redis is."""
 
 from __future__ import annotations
@@ -76,8 +76,16 @@ def test_a_second_spark_build_keeps_the_unchanged_views_without_starting_spark(h
 
 
 @pytest.fixture(scope="module")
-def spark_profile(homes):
-    """DuckDB's build of the tiny shop under the Spark profile, applied to a fresh registry."""
+def local_store(homes):
+    """DuckDB's build of the tiny shop, applied locally: its store answers with DuckDB."""
+    duck, _ = homes
+    feature_store.apply(duck)
+    return feature_store.open_store(duck)
+
+
+@pytest.fixture(scope="module")
+def spark_profile(homes, local_store):
+    """The same home under the Spark profile, applied to a fresh registry."""
     if not SERVERS_UP:
         pytest.skip(WHY_SKIPPED)
     duck, _ = homes
@@ -87,18 +95,18 @@ def spark_profile(homes):
         yield settings
 
 
-def test_feasts_spark_offline_store_gives_the_point_in_time_rows_of_duckdbs_asof_join(spark_profile, tiny_warehouse):
+def test_feasts_spark_offline_store_gives_the_point_in_time_rows_of_duckdbs(spark_profile, local_store, tiny_warehouse):
     store = feature_store.open_store(spark_profile)
     assert store.config.offline_store.type == "spark"
     rows = probes(tiny_warehouse, names.USER_ID, "users", 400, seed=5)
-    via_spark = point_in_time_dataset(rows, names.CHURN_V1, store=store, engine="feast")
-    via_duckdb = point_in_time_dataset(rows, names.CHURN_V1, store=store, engine="asof")
+    via_spark = point_in_time_dataset(rows, names.CHURN_V1, store=store)
+    via_duckdb = point_in_time_dataset(rows, names.CHURN_V1, store=local_store)
     assert via_spark.columns == via_duckdb.columns
     assert via_spark.equals(via_duckdb, null_equal=True)
     assert via_duckdb[f"{names.USER_ACTIVITY}__views_30d"].null_count() < len(rows) // 2
 
 
-def test_sparks_compute_engine_materialises_the_newest_snapshot_into_redis(spark_profile, tiny_warehouse):
+def test_sparks_compute_engine_materialises_the_newest_snapshot_into_redis(spark_profile, local_store, tiny_warehouse):
     store = feature_store.open_store(spark_profile)
     views = [view.name for view in store.get_feature_service(names.CHURN_V1).feature_view_projections]
     newest = feature_store.newest_snapshot(spark_profile)
@@ -107,7 +115,7 @@ def test_sparks_compute_engine_materialises_the_newest_snapshot_into_redis(spark
         users = [r[0] for r in con.execute("SELECT user_id FROM users WHERE signup_ts < ? ORDER BY hash(user_id) "
                                            "LIMIT 60", [newest]).fetchall()]
     offline = point_in_time_dataset(pl.DataFrame({names.USER_ID: users, names.EVENT_TIMESTAMP: [newest] * len(users)}),
-                                    names.CHURN_V1, store=store, engine="asof")
+                                    names.CHURN_V1, store=local_store)
     online = store.get_online_features(features=store.get_feature_service(names.CHURN_V1),
                                        entity_rows=[{names.USER_ID: u} for u in users], full_feature_names=True).to_dict()
     for column in (c for c in offline.columns if "__" in c):
