@@ -36,17 +36,21 @@ KEY_ARROW_TYPES = {ValueType.INT64: pa.int64(), ValueType.INT32: pa.int32(), Val
 
 
 def decoded(values: list[bytes | None]) -> list:
-    """Stored ``Value`` bytes as Feast's online response gives them (None for a missing or empty one)."""
-    out: list = [None] * len(values)
-    doubles = [i for i, value in enumerate(values) if value and len(value) == DOUBLE_SIZE and value[:1] == DOUBLE_TAG]
-    if doubles:
-        for i, number in zip(doubles, np.frombuffer(b"".join(values[i][1:] for i in doubles), "<f8").tolist()):
-            out[i] = number
-    done = set(doubles)
-    for i, value in enumerate(values):
-        if value and i not in done:
-            out[i] = feast_value_type_to_python_type(Value.FromString(value))
-    return out
+    """Stored ``Value`` bytes as Feast's online response gives them (None for a missing or empty one).
+    Doubles (a tag byte and 8 little-endian bytes) are read at once from the values joined end to
+    end; anything else by Feast's own conversion."""
+    present = [value or b"" for value in values]
+    lengths = np.fromiter(map(len, present), np.int64, len(present))
+    blob = np.frombuffer(b"".join(present), np.uint8)
+    starts = np.cumsum(lengths) - lengths
+    is_double = lengths == DOUBLE_SIZE
+    is_double[is_double] = blob[starts[is_double]] == DOUBLE_TAG[0]
+    doubles = np.flatnonzero(is_double)
+    out = np.full(len(present), None, dtype=object)
+    out[doubles] = blob[starts[doubles, None] + np.arange(1, DOUBLE_SIZE)].view("<f8").ravel().astype(object)
+    for i in np.flatnonzero((lengths > 0) & ~is_double).tolist():
+        out[i] = feast_value_type_to_python_type(Value.FromString(present[i]))
+    return out.tolist()
 
 
 class OnlineReader:
@@ -87,46 +91,67 @@ class OnlineReader:
             if signature not in by_keys:
                 by_keys[signature] = self._keys(types, rows)
             keys[view] = by_keys[signature]
-        stored = self._redis(by_view, keys) if hasattr(self, "redis") else self._sqlite(by_view, keys)
+        distinct = {view: list(dict.fromkeys(view_keys)) for view, view_keys in keys.items()}
+        stored = self._redis(by_view, distinct) if hasattr(self, "redis") else self._sqlite(by_view, distinct)
         out: dict[str, list] = {}
         for view, features in by_view.items():
-            values, seconds = stored[view]
-            row_keys, n = keys[view], len(keys[view])
-            flat = decoded([values.get((key, feature)) for feature in features for key in row_keys])
+            slots, seconds = stored[view]
+            flat, row_keys, unique = decoded(slots), keys[view], distinct[view]
             stamps = [seconds.get(key, 0) for key in row_keys]
-            for j, feature in enumerate(features):
-                out[f"{view}__{feature}"] = flat[j * n:(j + 1) * n]
+            if len(unique) == len(row_keys):                # each key once: the slots are in the rows' order
+                columns = [flat[j * len(row_keys):(j + 1) * len(row_keys)] for j in range(len(features))]
+            else:
+                where = {key: i for i, key in enumerate(unique)}
+                columns = [[flat[j * len(unique) + where[key]] for key in row_keys] for j in range(len(features))]
+            for feature, column in zip(features, columns):
+                out[f"{view}__{feature}"] = column
                 out[f"{view}__{feature}{STAMP}"] = list(stamps)
         return out
 
     def _sqlite(self, by_view: dict[str, list[str]], keys: dict[str, list[bytes]]) -> dict:
+        """Per view, the stored values in slots (feature-major, then the keys' order) and each
+        key's event time."""
         if not hasattr(self.connections, "sqlite"):
             self.connections.sqlite = sqlite3.connect(self.sqlite_path)
             for setting in READ_SETTINGS:
                 self.connections.sqlite.execute(f"PRAGMA {setting}")
         stored = {}
-        for view in by_view:
-            distinct = list(dict.fromkeys(keys[view]))
+        for view, features in by_view.items():
             table = compute_table_id(self.config.project, self.views[view], False)
-            found = self.connections.sqlite.execute(     # every feature of each key: one index range per key
-                f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
-                f'WHERE entity_key IN ({",".join("?" * len(distinct))})', distinct).fetchall()
-            stored[view] = ({(key, feature): value for key, feature, value, _ in found},
-                            {key: int(stamp) for key, _, _, stamp in found})
+            # every feature of each key (one index range per key); its event time once, with the
+            # first feature asked for (each feature of a key carries the same)
+            found = self.connections.sqlite.execute(
+                f'SELECT entity_key, feature_name, value, CASE WHEN feature_name = ? THEN event_ts END '
+                f'FROM "{table}" WHERE entity_key IN ({",".join("?" * len(keys[view]))})',
+                [features[0], *keys[view]]).fetchall()
+            where = {key: i for i, key in enumerate(keys[view])}
+            feature_at = {feature: j for j, feature in enumerate(features)}
+            n = len(keys[view])
+            slots: list = [None] * (len(features) * n)
+            seconds = {}
+            for key, feature, value, stamp in found:
+                j = feature_at.get(feature)
+                if j is not None:
+                    slots[j * n + where[key]] = value
+                if stamp is not None:
+                    seconds[key] = int(stamp)
+            stored[view] = (slots, seconds)
         return stored
 
     def _redis(self, by_view: dict[str, list[str]], keys: dict[str, list[bytes]]) -> dict:
         project = self.config.project.encode()
         fields: dict[bytes, list[tuple[str, str | None, bytes]]] = defaultdict(list)   # key -> (view, feature, field)
         for view, features in by_view.items():
-            for key in dict.fromkeys(keys[view]):
+            for key in keys[view]:
                 fields[key].append((view, None, f"_ts:{view}".encode()))
                 fields[key].extend((view, feature, _mmh3(f"{view}:{feature}")) for feature in features)
         with self.redis.pipeline(transaction=False) as pipe:
             for key, wanted in fields.items():
                 pipe.hmget(key + project, [field for _, _, field in wanted])
             answers = pipe.execute()
-        stored = {view: ({}, {}) for view in by_view}
+        where = {view: {key: i for i, key in enumerate(view_keys)} for view, view_keys in keys.items()}
+        feature_at = {view: {f: j for j, f in enumerate(features)} for view, features in by_view.items()}
+        stored = {view: ([None] * (len(features) * len(keys[view])), {}) for view, features in by_view.items()}
         for (key, wanted), answer in zip(fields.items(), answers):
             for (view, feature, _), value in zip(wanted, answer):
                 if value is None:
@@ -134,5 +159,5 @@ class OnlineReader:
                 if feature is None:
                     stored[view][1][key] = Timestamp.FromString(value).seconds
                 else:
-                    stored[view][0][(key, feature)] = value
+                    stored[view][0][feature_at[view][feature] * len(keys[view]) + where[view][key]] = value
         return stored
