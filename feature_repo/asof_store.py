@@ -6,8 +6,8 @@ DuckDB offline store (every other operation is inherited) with another
 ``get_historical_features``: per feature view, the newest row stamped at or before each entity
 row's time for the same keys, kept while ``entity time - row time <= ttl`` (a ttl of 0 or none:
 forever), as Feast defines it. Stock Feast's DuckDB store reaches the same frame through Ibis in
-several passes over each source (2.96 times a plain ASOF join on the 1,000,000-row bench,
-bench/pit_retrieval.py).
+several passes over each source: on the 1,000,000-row bench (bench/pit_retrieval.py) it takes 2.5
+times a plain ASOF join's time, this store 1.2 times.
 
 What it does not plan itself goes to the stock join, unchanged: an entity SQL query instead of a
 frame, sources that are not parquet files, field mappings, created-timestamp tie-breaks, and
@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from feast import FeatureView, FileSource, OnDemandFeatureView
+from feast.errors import FeastEntityDFMissingColumnsError
 from feast.infra.offline_stores import offline_utils
 from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
 from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
@@ -69,6 +70,9 @@ class AsofOfflineStore(DuckDBOfflineStore):
                 filter_by_created_timestamp)
         schema = dict(zip(entity_df.columns, entity_df.dtypes))
         timestamp = offline_utils.infer_event_timestamp_from_entity_df(schema)
+        expected = offline_utils.get_expected_join_keys(project, feature_views, registry) | {timestamp}
+        if expected - set(entity_df.columns):          # Feast's error class, naming the keys (not a SQL error)
+            raise FeastEntityDFMissingColumnsError(expected, expected - set(entity_df.columns))
         entities = entity_df.copy(deep=False)
         stamps = pd.to_datetime(entities[timestamp], utc=True)     # naive times are UTC, as Feast reads them
         entities[timestamp] = stamps

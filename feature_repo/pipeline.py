@@ -111,8 +111,6 @@ class DuckDBEngine:
     name = "duckdb"
 
     def __init__(self, warehouse: Path):
-        if not warehouse.is_file():
-            raise FileNotFoundError(f"no warehouse at {warehouse}: run `shopml simulate` or `shopml ingest` first")
         self.con = limit_memory(duckdb.connect())
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")
@@ -153,11 +151,9 @@ def _check_columns(engine, view: str, query: str) -> None:
 def _open_engine(settings: Settings, engine: str):
     if engine == DuckDBEngine.name:
         return DuckDBEngine(settings.warehouse_path)
-    if engine == "spark":
-        from feature_repo.spark_engine import SparkEngine
+    from feature_repo.spark_engine import SparkEngine
 
-        return SparkEngine(settings)
-    raise ValueError(f"unknown engine {engine!r}; known: {list(ENGINES)}")
+    return SparkEngine(settings, CALENDAR_SQL, [view_sql(view) for view in names.BATCH_VIEWS])
 
 
 def build_features(settings: Settings, views: Iterable[str] | None = None, force: bool = False,
@@ -170,6 +166,9 @@ def build_features(settings: Settings, views: Iterable[str] | None = None, force
         raise ValueError(f"unknown feature views {unknown}; known: {list(names.BATCH_VIEWS)}")
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; known: {list(ENGINES)}")
+    if not settings.warehouse_path.is_file():
+        raise FileNotFoundError(f"no warehouse at {settings.warehouse_path}: run `shopml simulate` or "
+                                "`shopml ingest` first")
     out_dir = settings.features_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST

@@ -22,7 +22,6 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from feature_repo.definitions import names
 from feature_repo.spark_sql import to_spark
 from shopml.settings import Settings
 
@@ -68,20 +67,18 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def read_tables() -> list[str]:
-    """The warehouse tables the feature SQL reads (every table it names that is not one of its CTEs)."""
-    from feature_repo.pipeline import CALENDAR_SQL, view_sql
-
+def read_tables(texts: list[str], temporary: set[str]) -> list[str]:
+    """The warehouse tables SQL ``texts`` read: every table they name that is not one of their CTEs
+    nor one of the ``temporary`` tables the build makes."""
     tables: set[str] = set()
-    texts = [view_sql(view) for view in names.BATCH_VIEWS] + [CALENDAR_SQL]
     for text in texts:
         for statement in sqlglot.parse(text, read="duckdb"):
             ctes = {cte.alias for cte in statement.find_all(exp.CTE)}
             tables |= {table.name for table in statement.find_all(exp.Table)} - ctes
-    return sorted(tables - {"snapshot_days", "user_snapshots"})
+    return sorted(tables - temporary)
 
 
-def export_lake(warehouse: Path, lake: Path) -> None:
+def export_lake(warehouse: Path, lake: Path, tables: list[str]) -> None:
     """Write the tables the views read from the warehouse file to ``lake/<table>.parquet``, unless
     the lake already holds this warehouse's tables."""
     stat = warehouse.stat()
@@ -94,7 +91,7 @@ def export_lake(warehouse: Path, lake: Path) -> None:
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
-        for table in read_tables():
+        for table in tables:
             staging = lake / f".{table}.parquet.{os.getpid()}.building"
             con.execute(f"COPY wh.main.{table} TO '{staging}' (FORMAT parquet, COMPRESSION zstd)")
             os.replace(staging, lake / f"{table}.parquet")
@@ -106,23 +103,22 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, settings: Settings, options: SparkOptions | None = None):
-        from feature_repo.pipeline import CALENDAR_SQL
-
+    def __init__(self, settings: Settings, calendar_sql: str, queries: list[str], options: SparkOptions | None = None):
+        """``calendar_sql``: the ``CREATE TEMP TABLE name AS query`` statements every view reads;
+        ``queries``: the views' queries, from which the tables to read are found."""
         reason = unavailable_reason()
         if reason is not None:
             raise SparkUnavailableError(f"cannot build on Spark: {reason}")
-        if not settings.warehouse_path.is_file() and (options is None or options.lake is None):
-            raise FileNotFoundError(f"no warehouse at {settings.warehouse_path}: run `shopml simulate` "
-                                    "or `shopml ingest` first")
         self.options = options or SparkOptions.from_env()
+        calendar = sqlglot.parse(calendar_sql, read="duckdb")
+        tables = read_tables([*queries, calendar_sql], {statement.this.name for statement in calendar})
         lake = self.options.lake or str(settings.home / "lake")
         if self.options.lake is None:
-            export_lake(settings.warehouse_path, Path(lake))
+            export_lake(settings.warehouse_path, Path(lake), tables)
         self.spark = self._session()
-        for table in read_tables():
+        for table in tables:
             self.spark.read.parquet(f"{lake}/{table}.parquet").createOrReplaceTempView(table)
-        for statement in sqlglot.parse(CALENDAR_SQL, read="duckdb"):     # CREATE TEMP TABLE name AS query
+        for statement in calendar:
             query = to_spark(statement.expression.sql(dialect="duckdb"))
             self.spark.sql(query).cache().createOrReplaceTempView(statement.this.name)
 
@@ -134,7 +130,10 @@ class SparkEngine:
         builder = SparkSession.builder.master(self.options.master).appName("shopml-features")
         for key, value in conf.items():
             builder = builder.config(key, value)
+        self.owns_session = SparkSession.getActiveSession() is None     # else it is someone's (Feast's), kept
         session = builder.getOrCreate()
+        for key, value in REQUIRED_CONF.items():             # also on a session that was already running
+            session.conf.set(key, value)
         session.sparkContext.setLogLevel("ERROR")
         return session
 
@@ -157,4 +156,5 @@ class SparkEngine:
         return pq.ParquetFile(staging).metadata.num_rows
 
     def close(self) -> None:
-        self.spark.stop()
+        if self.owns_session:
+            self.spark.stop()

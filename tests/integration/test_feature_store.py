@@ -388,6 +388,11 @@ def test_shopmls_offline_store_answers_every_feature_service_as_stock_feast(sett
         assert ours.equals(theirs, null_equal=True), service.name
     job = store.get_historical_features(entity_df=rows.to_pandas(), features=store.get_feature_service(names.CHURN_V1))
     assert job.to_df()[names.USER_ID].tolist() == rows[names.USER_ID].to_list()      # in the rows' order
+    from feast.errors import FeastEntityDFMissingColumnsError
+
+    with pytest.raises(FeastEntityDFMissingColumnsError, match="user_id"):            # a clear error, not SQL's
+        store.get_historical_features(entity_df=rows.drop(names.USER_ID).to_pandas(),
+                                      features=store.get_feature_service(names.CHURN_V1))
 
 
 # The bulk loader (feature_repo.online_load) writes what stock Feast's materialize writes: views of

@@ -72,7 +72,7 @@ def sentiment_class(rating) -> np.ndarray:
 class ReviewSentimentConfig:
     validation_share: float = 0.15     # the reviews after the training ones
     test_share: float = 0.15           # the latest reviews
-    finetune_reviews: int = 2500       # latest training reviews the fine-tune sees; 0: the head only
+    finetune_reviews: int = 5000       # latest training reviews the fine-tune sees; 0: the head only
     finetune_epochs: int = 1
     seed: int = 0
 
