@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation import Evaluation
 from .metrics import reliability_table, threshold_curves
 from .oracle import describe_oracle_lead, describe_reason_agreement
 

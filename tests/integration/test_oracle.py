@@ -3,7 +3,6 @@ daily truth, and is calibrated against the outcomes that really happened."""
 
 from datetime import datetime, timedelta, timezone
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
