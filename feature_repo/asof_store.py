@@ -71,8 +71,9 @@ class AsofOfflineStore(DuckDBOfflineStore):
         schema = dict(zip(entity_df.columns, entity_df.dtypes))
         timestamp = offline_utils.infer_event_timestamp_from_entity_df(schema)
         expected = offline_utils.get_expected_join_keys(project, feature_views, registry) | {timestamp}
-        if expected - set(entity_df.columns):          # Feast's error class, naming the keys (not a SQL error)
-            raise FeastEntityDFMissingColumnsError(expected, expected - set(entity_df.columns))
+        missing = expected - set(entity_df.columns)
+        if missing:                                    # Feast's error class, naming the keys (not a SQL error)
+            raise FeastEntityDFMissingColumnsError(expected, missing)
         entities = entity_df.copy(deep=False)
         stamps = pd.to_datetime(entities[timestamp], utc=True)     # naive times are UTC, as Feast reads them
         entities[timestamp] = stamps

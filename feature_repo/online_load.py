@@ -227,7 +227,8 @@ class SqliteLoader:
         from feast.infra.online_stores.sqlite import SqliteOnlineStore, adapt_datetime_epoch
 
         self.stored_time = adapt_datetime_epoch
-        self.connection = sqlite3.connect(SqliteOnlineStore._get_db_path(config), detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES)
+        self.connection = sqlite3.connect(SqliteOnlineStore._get_db_path(config),
+                                          detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES)
         self.connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.project = config.project
 

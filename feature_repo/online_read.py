@@ -139,25 +139,26 @@ class OnlineReader:
         return stored
 
     def _redis(self, by_view: dict[str, list[str]], keys: dict[str, list[bytes]]) -> dict:
+        """As ``_sqlite``: one ``HMGET`` per entity of every view's fields, in one pipeline."""
         project = self.config.project.encode()
-        fields: dict[bytes, list[tuple[str, str | None, bytes]]] = defaultdict(list)   # key -> (view, feature, field)
+        # key -> (view, the value's slot or None for the view's event time, the hash field)
+        fields: dict[bytes, list[tuple[str, int | None, bytes]]] = defaultdict(list)
         for view, features in by_view.items():
-            for key in keys[view]:
+            n = len(keys[view])
+            for i, key in enumerate(keys[view]):
                 fields[key].append((view, None, f"_ts:{view}".encode()))
-                fields[key].extend((view, feature, _mmh3(f"{view}:{feature}")) for feature in features)
+                fields[key].extend((view, j * n + i, _mmh3(f"{view}:{feature}")) for j, feature in enumerate(features))
         with self.redis.pipeline(transaction=False) as pipe:
             for key, wanted in fields.items():
                 pipe.hmget(key + project, [field for _, _, field in wanted])
             answers = pipe.execute()
-        where = {view: {key: i for i, key in enumerate(view_keys)} for view, view_keys in keys.items()}
-        feature_at = {view: {f: j for j, f in enumerate(features)} for view, features in by_view.items()}
         stored = {view: ([None] * (len(features) * len(keys[view])), {}) for view, features in by_view.items()}
         for (key, wanted), answer in zip(fields.items(), answers):
-            for (view, feature, _), value in zip(wanted, answer):
+            for (view, slot, _), value in zip(wanted, answer):
                 if value is None:
                     continue
-                if feature is None:
+                if slot is None:
                     stored[view][1][key] = Timestamp.FromString(value).seconds
                 else:
-                    stored[view][0][feature_at[view][feature] * len(keys[view]) + where[view][key]] = value
+                    stored[view][0][slot] = value
         return stored

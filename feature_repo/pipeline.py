@@ -105,10 +105,14 @@ def _fingerprint(view: str, warehouse: Path) -> str:
     return hashlib.sha256(f"{text}|{warehouse.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
 
 
+def _copy(con: duckdb.DuckDBPyConnection, query: str, staging: Path) -> int:
+    """Write the query's rows to the parquet file ``staging``; return how many."""
+    con.execute(f"COPY ({query}) TO '{staging}' (FORMAT parquet, COMPRESSION zstd)")
+    return con.execute(f"SELECT count(*) FROM read_parquet('{staging}')").fetchall()[0][0]
+
+
 class DuckDBEngine:
     """Runs the view queries in DuckDB over the warehouse file (the default engine)."""
-
-    name = "duckdb"
 
     def __init__(self, warehouse: Path):
         self.con = limit_memory(duckdb.connect())
@@ -124,18 +128,17 @@ class DuckDBEngine:
         return [row[0] for row in self.con.execute(f"DESCRIBE {query}").fetchall()]
 
     def write(self, query: str, staging: Path) -> int:
-        """Write the query's rows to the parquet file ``staging``; return how many."""
-        self.con.execute(f"COPY ({query}) TO '{staging}' (FORMAT parquet, COMPRESSION zstd)")
-        return self.con.execute(f"SELECT count(*) FROM read_parquet('{staging}')").fetchall()[0][0]
+        return _copy(self.con, query, staging)
 
     def close(self) -> None:
         self.con.close()
 
 
-def _write_parquet(engine, query: str, target: Path) -> int:
+def _write_parquet(write: Callable[[str, Path], int], query: str, target: Path) -> int:
+    """``write(query, staging)`` beside ``target``, then moved into place; the rows written."""
     staging = target.with_name(f".{target.name}.{os.getpid()}.building")
     try:
-        rows = engine.write(query, staging)
+        rows = write(query, staging)
         os.replace(staging, target)
         return rows
     finally:
@@ -149,7 +152,7 @@ def _check_columns(engine, view: str, query: str) -> None:
 
 
 def _open_engine(settings: Settings, engine: str):
-    if engine == DuckDBEngine.name:
+    if engine == "duckdb":
         return DuckDBEngine(settings.warehouse_path)
     from feature_repo.spark_engine import SparkEngine
 
@@ -186,7 +189,7 @@ def build_features(settings: Settings, views: Iterable[str] | None = None, force
             else:
                 query = view_sql(view).strip().rstrip(";")
                 _check_columns(runner, view, query)
-                rows = _write_parquet(runner, query, out_dir / f"{view}.parquet")
+                rows = _write_parquet(runner.write, query, out_dir / f"{view}.parquet")
                 result = ViewBuild(view, rows, time.perf_counter() - started, skipped=False)
                 manifest[view] = {"fingerprint": fingerprints[view], "rows": rows}
                 manifest_path.write_text(json.dumps(manifest, indent=2))
@@ -212,6 +215,4 @@ def _write_placeholders(out_dir: Path) -> None:
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         for view, sql in missing.items():
-            staging = out_dir / f".{view}.parquet.{os.getpid()}.building"
-            con.execute(f"COPY ({sql}) TO '{staging}' (FORMAT parquet, COMPRESSION zstd)")
-            os.replace(staging, out_dir / f"{view}.parquet")
+            _write_parquet(lambda query, staging: _copy(con, query, staging), sql, out_dir / f"{view}.parquet")

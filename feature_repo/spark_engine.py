@@ -33,7 +33,8 @@ LAKE_STAMP = "exported_from.json"
 # zero or an index past a list's end, timestamps as parquet's microseconds (not the legacy INT96)
 REQUIRED_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
                  "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
-LOCAL_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g", "spark.sql.shuffle.partitions": "8"}
+LOCAL_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g",
+              "spark.sql.shuffle.partitions": "8"}
 
 
 class SparkUnavailableError(RuntimeError):
@@ -100,8 +101,6 @@ def export_lake(warehouse: Path, lake: Path, tables: list[str]) -> None:
 
 class SparkEngine:
     """Runs the view queries in a Spark session over the lake (the build's other engine)."""
-
-    name = "spark"
 
     def __init__(self, settings: Settings, calendar_sql: str, queries: list[str], options: SparkOptions | None = None):
         """``calendar_sql``: the ``CREATE TEMP TABLE name AS query`` statements every view reads;

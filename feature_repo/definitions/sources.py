@@ -12,11 +12,12 @@ from shopml.settings import Settings
 from . import names
 
 FEATURES_DIR = Settings.resolve().features_dir
+SPARK_SOURCES = offline_store_type() == "spark"          # read once, for every source
 
 
 def parquet_source(view: str):
     path = str(FEATURES_DIR / f"{view}.parquet")
-    if offline_store_type() == "spark":
+    if SPARK_SOURCES:
         from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
         return SparkSource(name=f"{view}_source", path=path, file_format="parquet",
