@@ -15,6 +15,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import defaultdict
+from functools import cache
+from itertools import chain
 
 import numpy as np
 import pyarrow as pa
@@ -51,6 +53,12 @@ def decoded(values: list[bytes | None]) -> list:
     for i in np.flatnonzero((lengths > 0) & ~is_double).tolist():
         out[i] = feast_value_type_to_python_type(Value.FromString(present[i]))
     return out.tolist()
+
+
+@cache
+def hash_fields(view: str, features: tuple[str, ...]) -> list[bytes]:
+    """A view's hash fields in Feast's Redis layout: its event time's, then each feature's."""
+    return [f"_ts:{view}".encode(), *(_mmh3(f"{view}:{feature}") for feature in features)]
 
 
 class OnlineReader:
@@ -139,26 +147,26 @@ class OnlineReader:
         return stored
 
     def _redis(self, by_view: dict[str, list[str]], keys: dict[str, list[bytes]]) -> dict:
-        """As ``_sqlite``: one ``HMGET`` per entity of every view's fields, in one pipeline."""
+        """As ``_sqlite``: one ``HMGET`` per entity of the fields of every view it is a key of (its
+        event time's, then its features'), in one pipeline; the replies transposed into columns."""
         project = self.config.project.encode()
-        # key -> (view, the value's slot or None for the view's event time, the hash field)
-        fields: dict[bytes, list[tuple[str, int | None, bytes]]] = defaultdict(list)
-        for view, features in by_view.items():
-            n = len(keys[view])
-            for i, key in enumerate(keys[view]):
-                fields[key].append((view, None, f"_ts:{view}".encode()))
-                fields[key].extend((view, j * n + i, _mmh3(f"{view}:{feature}")) for j, feature in enumerate(features))
+        groups: dict[tuple[bytes, ...], list[str]] = defaultdict(list)     # views with the same keys
+        for view in by_view:
+            groups[tuple(keys[view])].append(view)
+        fields = {key_group: [field for view in views for field in hash_fields(view, tuple(by_view[view]))]
+                  for key_group, views in groups.items()}
         with self.redis.pipeline(transaction=False) as pipe:
-            for key, wanted in fields.items():
-                pipe.hmget(key + project, [field for _, _, field in wanted])
-            answers = pipe.execute()
-        stored = {view: ([None] * (len(features) * len(keys[view])), {}) for view, features in by_view.items()}
-        for (key, wanted), answer in zip(fields.items(), answers):
-            for (view, slot, _), value in zip(wanted, answer):
-                if value is None:
-                    continue
-                if slot is None:
-                    stored[view][1][key] = Timestamp.FromString(value).seconds
-                else:
-                    stored[view][0][slot] = value
+            for key_group, wanted in fields.items():
+                for key in key_group:
+                    pipe.hmget(key + project, wanted)
+            answers = iter(pipe.execute())
+        stored = {}
+        for key_group, views in groups.items():
+            replies = [next(answers) for _ in key_group]
+            columns = iter(zip(*replies) if replies else [()] * len(fields[key_group]))
+            for view in views:
+                stamps = next(columns)
+                seconds = {key: Timestamp.FromString(stamp).seconds
+                           for key, stamp in zip(key_group, stamps) if stamp is not None}
+                stored[view] = (list(chain.from_iterable(next(columns) for _ in by_view[view])), seconds)
         return stored
