@@ -5,9 +5,11 @@ SQLite online store and into Redis with a PostgreSQL registry (the production fi
 also runs with Feast's `skip_dedup` (one pipeline, no read of the stored timestamps first). An
 entity row is one entity of one view written. Needs a built home (`make demo`) and, for Redis, the
 servers on 127.0.0.1 (skipped otherwise); the Redis runs use database 14 and a registry schema of
-their own, both removed after; the SQLite runs a copy in a temporary folder.
+their own, both removed after; the SQLite runs a copy in a temporary folder. ``--views`` loads
+only those views (for a large home, where stock Feast would take an hour over every view);
+``--label`` keeps the figures of another home beside the demo's (``materialize_<label>.json``).
 
-    python -m bench.materialize [--home data]
+    python -m bench.materialize [--home data] [--views user_activity ...] [--label 1m]
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ from shopml.settings import Settings, project_root
 POSTGRES, REDIS, REDIS_DB = ("127.0.0.1", 5432), ("127.0.0.1", 6379), 14
 
 
-def entity_rows(settings: Settings, materialization) -> int:
-    """How many (view, entity) rows a materialisation writes: the distinct entities of each view
-    with a snapshot in the window it reads."""
+def entity_rows(settings: Settings, materialization, views: list[str]) -> int:
+    """How many (view, entity) rows a materialisation of ``views`` writes: the distinct entities of
+    each view with a snapshot in the window it reads."""
     store = feature_store.open_store(settings)
     total = 0
     with duckdb.connect() as con:
-        for name in (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS):
+        for name in views:
             view = store.get_feature_view(name)
             start = feature_store.window_start(view, materialization.end)
             keys = ", ".join(c.name for c in view.entity_columns)
@@ -113,20 +115,30 @@ def redis_home(settings: Settings, skip_dedup: bool = False):
                 os.environ[key] = value
 
 
-def timed(settings: Settings, stock: bool) -> dict:
+def describe(settings: Settings) -> dict:
+    """The home's size: its users and simulated days."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        users, days = con.execute("SELECT (SELECT count(*) FROM users), "
+                                  "(SELECT date_diff('day', min(ts), max(ts)) + 1 FROM events)").fetchone()
+    return {"users": users, "days": days}
+
+
+def timed(settings: Settings, stock: bool, views: list[str]) -> dict:
     import feast.feature_store  # noqa: F401 - imported before the clock starts: Feast's
     import feature_repo.online_load  # noqa: F401   typeguard-instrumented imports take seconds
 
     started = time.perf_counter()
-    done = feature_store.materialize(settings, stock=stock)
+    done = feature_store.materialize(settings, stock=stock, views=views)
     seconds = time.perf_counter() - started
-    rows = entity_rows(settings, done)
+    rows = entity_rows(settings, done, views)
     return {"entity_rows": rows, "seconds": round(seconds, 1), "rows_per_second": round(rows / seconds)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=None)
+    parser.add_argument("--views", nargs="+", default=[*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS])
+    parser.add_argument("--label", default=None, help="write materialize_<label>.json (default: materialize.json)")
     args = parser.parse_args()
     settings = Settings.resolve(args.home)
     runs = {}
@@ -137,13 +149,14 @@ def main() -> None:
         for stock in (False, True):
             with home():
                 name = f"{store} {'stock' if stock else 'bulk'}"
-                runs[name] = timed(settings, stock)
+                runs[name] = timed(settings, stock, args.views)
                 print(f"{name}: {runs[name]}", flush=True)
     if len(stores) > 1:
         with redis_home(settings, skip_dedup=True):
-            runs["redis stock (skip_dedup)"] = timed(settings, stock=True)
+            runs["redis stock (skip_dedup)"] = timed(settings, True, args.views)
             print(f"redis stock (skip_dedup): {runs['redis stock (skip_dedup)']}", flush=True)
-    print(f"wrote {write_results('materialize', {'runs': runs})}")
+    name = f"materialize_{args.label}" if args.label else "materialize"
+    print(f"wrote {write_results(name, {'home': describe(settings), 'views': args.views, 'runs': runs})}")
 
 
 if __name__ == "__main__":

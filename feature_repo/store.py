@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import duckdb
 
@@ -130,9 +130,10 @@ def window_start(view, end: datetime) -> datetime:
 
 
 def materialize(settings: Settings, end: datetime | None = None, stock: bool = False,
-                on_view: Callable[[str, int], None] = lambda view, rows: None) -> Materialization:
+                on_view: Callable[[str, int], None] = lambda view, rows: None,
+                views: Iterable[str] | None = None) -> Materialization:
     """Load the latest snapshot of every entity at or before ``end`` (default: the newest
-    snapshot built) into the online store. A view with a TTL is read from ``end`` - TTL only, as
+    snapshot built) into the online store, for ``views`` (default: every online view). A view with a TTL is read from ``end`` - TTL only, as
     Feast's own incremental materialisation reads it: an older snapshot is past its TTL at ``end``
     and would be served as null anyway (``services.online``), so reading every daily snapshot
     since the beginning only to drop them costs time and changes no answer.
@@ -142,10 +143,15 @@ def materialize(settings: Settings, end: datetime | None = None, stock: bool = F
     Feast's own."""
     from . import online_load
 
+    online = (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS)
+    chosen = list(online if views is None else views)
+    unknown = sorted(set(chosen) - set(online))
+    if unknown or not chosen:
+        raise FeatureStoreError(f"unknown online views {unknown}; known: {list(online)}" if unknown
+                                else "no views to materialise")
     store = open_store(settings)
     end = end or newest_snapshot(settings) + timedelta(seconds=1)
-    windows = {name: window_start(store.get_feature_view(name), end)
-               for name in (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS)}
+    windows = {name: window_start(store.get_feature_view(name), end) for name in chosen}
     why_stock = "asked for" if stock else online_load.supported(store.config)
     if why_stock is None:
         rows = online_load.load(store, windows, end, on_view)

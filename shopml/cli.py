@@ -188,6 +188,8 @@ def features_materialize(
                                                          "default: the newest snapshot built.")] = None,
     stock: Annotated[bool, typer.Option(help="Load with Feast's own materialize (the same rows and bytes, "
                                              "about 3 times slower into SQLite, 10 into Redis).")] = False,
+    view: Annotated[Optional[list[str]], typer.Option(help="Load only this view (repeat for more); "
+                                                          "default: every online view.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Load the latest snapshot of every entity into the online store."""
@@ -201,7 +203,8 @@ def features_materialize(
     try:
         with console.status("materialising the online store") as status:
             done = materialize(settings, end=end.replace(tzinfo=timezone.utc) if end else None, stock=stock,
-                               on_view=lambda view, rows: status.update(f"materialising: {view} loaded ({rows:,} rows)"))
+                               views=view, on_view=lambda name, rows: status.update(
+                                   f"materialising: {name} loaded ({rows:,} rows)"))
     except FeatureStoreError as error:
         _fail(str(error))
     seconds = time.perf_counter() - started

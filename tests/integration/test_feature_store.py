@@ -20,9 +20,8 @@ import polars as pl
 import pytest
 
 from feature_repo.definitions import names
-from feature_repo import online_load
-from feature_repo.store import (LOCAL_YAML, REPO_DIR, YAML_ENV_VAR, newest_snapshot, open_store, reachable,
-                                 view_requests, window_start)
+from feature_repo.store import (LOCAL_YAML, REPO_DIR, YAML_ENV_VAR, FeatureStoreError, materialize, newest_snapshot,
+                                 open_store, reachable, view_requests)
 from shopml.settings import HOME_ENV_VAR, Settings, project_root
 from tests.conftest import TINY_SHOP
 from training.datasets import EntityRowsError, point_in_time_dataset
@@ -43,7 +42,7 @@ def feature_home(warehouse: Path, home: Path, via_cli: bool = False, online: boo
     (this module's own home); else by the same call in this process (a CLI start costs seconds).
     Apply always runs the `feast` executable, as `shopml features apply` does."""
     from feature_repo.pipeline import build_features
-    from feature_repo.store import apply, materialize
+    from feature_repo.store import apply
 
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(warehouse, home / "warehouse.duckdb")
@@ -438,9 +437,9 @@ def test_the_online_reader_answers_as_feast_does(store, tiny_warehouse):
 
 
 def loaded_both_ways(settings, folder: Path, online_store: str, monkeypatch) -> None:
-    """Materialise the views of COVERING_VIEWS into two copies of the home's (applied, emptied)
-    online store and registry: one by Feast's own materialize, one by the bulk loader."""
-    end = newest_snapshot(settings) + timedelta(seconds=1)          # as feature_repo.store.materialize
+    """Materialise the views of COVERING_VIEWS (and no other) into two copies of the home's
+    (applied, emptied) online store and registry: one by Feast's own materialize, one by the bulk
+    loader."""
     for way in ("stock", "bulk"):
         registry = folder / f"registry_{way}.db"
         shutil.copy(settings.home / "feast" / "registry.db", registry)
@@ -453,13 +452,7 @@ def loaded_both_ways(settings, folder: Path, online_store: str, monkeypatch) -> 
                             online_store.format(path=folder / f"online_{way}.db", db=BULK_LOAD_REDIS_DBS[way]))
         (folder / f"{way}.yaml").write_text(yaml)
         monkeypatch.setenv(YAML_ENV_VAR, str(folder / f"{way}.yaml"))
-        store = open_store(settings)
-        windows = {name: window_start(store.get_feature_view(name), end) for name in COVERING_VIEWS}
-        if way == "bulk":
-            online_load.load(store, windows, end)
-            continue
-        for name, start in windows.items():
-            store.materialize(start_date=start, end_date=end, feature_views=[name])
+        materialize(settings, stock=way == "stock", views=COVERING_VIEWS)
     monkeypatch.delenv(YAML_ENV_VAR)
 
 
@@ -479,9 +472,15 @@ def test_sqlite_bulk_load_is_stock_feasts_byte_for_byte(settings, tmp_path, monk
                            for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables["bulk"].keys() == tables["stock"].keys()
     assert sum(map(len, tables["stock"].values())) > 5_000
+    assert not any(rows for table, rows in tables["stock"].items() if table.removeprefix("shopml_") not in COVERING_VIEWS)
     for table, rows in tables["stock"].items():
         assert tables["bulk"][table] == rows, table
     assert intervals(settings, tmp_path / "bulk.yaml", monkeypatch) == intervals(settings, tmp_path / "stock.yaml", monkeypatch)
+
+
+def test_materialising_an_unknown_view_names_the_known_ones(settings):
+    with pytest.raises(FeatureStoreError, match=r"unknown online views \['user_nothing'\]; known: \['user_activity'"):
+        materialize(settings, views=[names.USER_ACTIVITY, "user_nothing"])
 
 
 @pytest.mark.skipif(not reachable(REDIS), reason="needs Redis on 127.0.0.1:6379")
