@@ -12,10 +12,11 @@ tests compare every column with Feast's answer for every feature service, with u
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import threading
 from collections import defaultdict
-from functools import cache
+from functools import cache, lru_cache
 from itertools import chain
 
 import numpy as np
@@ -51,8 +52,21 @@ def decoded(values: list[bytes | None]) -> list:
     out = np.full(len(present), None, dtype=object)
     out[doubles] = blob[starts[doubles, None] + np.arange(1, DOUBLE_SIZE)].view("<f8").ravel().astype(object)
     for i in np.flatnonzero((lengths > 0) & ~is_double).tolist():
-        out[i] = feast_value_type_to_python_type(Value.FromString(present[i]))
+        out[i] = converted(present[i])
     return out.tolist()
+
+
+@lru_cache(maxsize=1 << 16)
+def _converted(value: bytes):
+    return feast_value_type_to_python_type(Value.FromString(value))
+
+
+def converted(value: bytes):
+    """Feast's conversion of a stored value, remembered for the values that recur (flags, small
+    counts, a country): parsing a protobuf costs more than a dictionary lookup. A list or a map is
+    copied, so that no caller changes another's."""
+    python = _converted(value)
+    return copy.deepcopy(python) if isinstance(python, (list, dict)) else python
 
 
 @cache
