@@ -120,6 +120,7 @@ class Materialization:
     end: datetime
     loader: str = "bulk"          # "bulk" (feature_repo.online_load) or "stock" (Feast's materialize)
     why_stock: str | None = None  # why stock Feast loaded a store the bulk loader does not write
+                                  # (None: the bulk loader ran, or stock was asked for)
     entity_rows: int | None = None
 
 
@@ -152,8 +153,8 @@ def materialize(settings: Settings, end: datetime | None = None, stock: bool = F
     store = open_store(settings)
     end = end or newest_snapshot(settings) + timedelta(seconds=1)
     windows = {name: window_start(store.get_feature_view(name), end) for name in chosen}
-    why_stock = "asked for" if stock else online_load.supported(store.config)
-    if why_stock is None:
+    why_stock = None if stock else online_load.supported(store.config)
+    if not stock and why_stock is None:
         rows = online_load.load(store, windows, end, on_view)
         return Materialization(start=min(windows.values()), end=end, entity_rows=rows)
     by_start: dict[datetime, list[str]] = {}

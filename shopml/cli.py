@@ -210,7 +210,7 @@ def features_materialize(
     seconds = time.perf_counter() - started
     if done.loader == "bulk":
         console.print(f"{done.entity_rows:,} entity rows in {seconds:.1f} s ({done.entity_rows / seconds:,.0f} rows/s)")
-    elif done.why_stock != "asked for":
+    elif done.why_stock:
         console.print(f"loaded by Feast's own materialize: the bulk loader does not write {done.why_stock}")
     console.print(f"online store loaded with snapshots up to {done.end:%Y-%m-%d %H:%M:%S} UTC")
 
