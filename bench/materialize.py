@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--home", default=None)
     parser.add_argument("--views", nargs="+", default=[*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS])
     parser.add_argument("--label", default=None, help="write materialize_<label>.json (default: materialize.json)")
+    parser.add_argument("--no-skip-dedup", action="store_true", help="leave out stock Feast with skip_dedup")
     args = parser.parse_args()
     settings = Settings.resolve(args.home)
     runs = {}
@@ -151,7 +152,7 @@ def main() -> None:
                 name = f"{store} {'stock' if stock else 'bulk'}"
                 runs[name] = timed(settings, stock, args.views)
                 print(f"{name}: {runs[name]}", flush=True)
-    if len(stores) > 1:
+    if len(stores) > 1 and not args.no_skip_dedup:
         with redis_home(settings, skip_dedup=True):
             runs["redis stock (skip_dedup)"] = timed(settings, True, args.views)
             print(f"redis stock (skip_dedup): {runs['redis stock (skip_dedup)']}", flush=True)
