@@ -32,7 +32,9 @@ users, days, home, engine = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]
 settings = Settings.resolve(home)
 if not settings.warehouse_path.is_file():
     simulate(SimulationConfig(users=users, days=days, seed=7), settings.warehouse_path)
-builds, seconds, peak, growth = measure(build_features, settings, force=True, engine=engine)
+def progress(build):
+    print(f"  {build.view}: {build.rows:,} rows in {build.seconds:.1f} s", file=sys.stderr, flush=True)
+builds, seconds, peak, growth = measure(build_features, settings, force=True, engine=engine, on_view=progress)
 print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "rss_growth_mib": growth,
                   "views": {b.view: {"rows": b.rows, "seconds": round(b.seconds, 2)} for b in builds}}))
 """
@@ -41,10 +43,10 @@ print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "rss_growth_mib": gr
 def run_size(users: int, days: int, cache: Path, engine: str) -> dict:
     home = cache / f"shop_{users}x{days}"
     done = subprocess.run([sys.executable, "-c", CHILD, str(users), str(days), str(home), engine],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+                          stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
                           env={**os.environ, MASTER_ENV_VAR: os.environ.get(MASTER_ENV_VAR, "local[2]")})
     if done.returncode != 0:
-        raise SystemExit(f"feature build for {users} x {days} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"feature build for {users} x {days} failed (its error is above)")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     rows = sum(v["rows"] for v in result["views"].values())
     return {"users": users, "days": days, "rows": rows, "seconds": round(result["seconds"], 2),
