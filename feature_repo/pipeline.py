@@ -35,11 +35,10 @@ log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 MANIFEST = "manifest.json"
 # each event (e) with its item (i), and where a price band is wanted, the median list price of the
-# item's peers (its subcategory, else its category) that day (pp)
+# item's peers (its subcategory, else its category) that day (pp), joined on (item, day): joined on
+# the peer group, DuckDB paired every event with every group's price that day first (40 rows per
+# event; more than 40 GB of spill at 1,000,000 users, docs/pitfalls.md)
 EVENTS_SQL = "events e JOIN items i USING (item_id)"
-# each event's item with its peers' (same subcategory, else category) median list price that day,
-# joined on (item, day): a join on the peer group let DuckDB pair every event with every group's
-# price that day first (40 times the events; it spilled 40 GB at 1,000,000 users)
 EVENTS_WITH_PEERS_SQL = f"""{EVENTS_SQL}
     LEFT JOIN (SELECT peer.item_id, pm.day, pm.median_price
                FROM items peer

@@ -134,10 +134,11 @@ def materialize(settings: Settings, end: datetime | None = None, stock: bool = F
                 on_view: Callable[[str, int], None] = lambda view, rows: None,
                 views: Iterable[str] | None = None) -> Materialization:
     """Load the latest snapshot of every entity at or before ``end`` (default: the newest
-    snapshot built) into the online store, for ``views`` (default: every online view). A view with a TTL is read from ``end`` - TTL only, as
-    Feast's own incremental materialisation reads it: an older snapshot is past its TTL at ``end``
-    and would be served as null anyway (``services.online``), so reading every daily snapshot
-    since the beginning only to drop them costs time and changes no answer.
+    snapshot built) into the online store, for ``views`` (default: every online view). A view
+    with a TTL is read from ``end`` - TTL only, as Feast's own incremental materialisation reads
+    it: an older snapshot is past its TTL at ``end`` and would be served as null anyway
+    (``services.online``), so reading every daily snapshot since the beginning only to drop them
+    costs time and changes no answer.
 
     The bulk loader (``feature_repo.online_load``) writes what Feast's ``materialize`` writes, about
     3 times as fast into SQLite and 10 into Redis; ``stock`` (or a store it does not write) uses
