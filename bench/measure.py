@@ -55,7 +55,7 @@ def add_size_arguments(parser) -> None:
     1,000,000 users x 90 days."""
     from shopml.warehouse.simulator import SimulationConfig
 
-    parser.add_argument("--demo-users", type=int, default=20_000)
+    parser.add_argument("--demo-users", type=int, default=20_000, help="0: the large size only")
     parser.add_argument("--demo-days", type=int, default=SimulationConfig.days)
     parser.add_argument("--large-users", type=int, default=1_000_000, help="0: the demo size only")
     parser.add_argument("--large-days", type=int, default=90)
@@ -63,10 +63,11 @@ def add_size_arguments(parser) -> None:
 
 def compare_sizes(name: str, args, run_size, doing: str) -> Path:
     """Run ``run_size(users, days)`` (a dict with rows, seconds, rows_per_second, peak_rss_mib)
-    at the demo and the large size (none with ``--large-users 0``), print each, and write both with
+    at the demo and the large size (a size of 0 users is left out), print each, and write both with
     the large/demo throughput ratio (1.0 = linear scaling) to the results file ``name``."""
     runs = []
-    sizes = [(args.demo_users, args.demo_days)] + ([(args.large_users, args.large_days)] if args.large_users else [])
+    sizes = [(users, days) for users, days in ((args.demo_users, args.demo_days), (args.large_users, args.large_days))
+             if users]
     for users, days in sizes:
         print(f"{doing} {users:,} users x {days} days ...", flush=True)
         run = run_size(users, days)
