@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import psutil
 import sqlglot
 from sqlglot import exp
 
@@ -33,8 +34,14 @@ LAKE_STAMP = "exported_from.json"
 # zero or an index past a list's end, timestamps as parquet's microseconds (not the legacy INT96)
 REQUIRED_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
                  "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
-LOCAL_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g",
-              "spark.sql.shuffle.partitions": "8"}
+# Defaults that SHOPML_SPARK_CONF may override. A broadcast join only on a side's measured size
+# (adaptive execution's), never on the planner's estimate: at 1,000,000 users an estimate chose to
+# broadcast a side of user_experience that did not fit the driver ("Not enough memory to build and
+# broadcast the table").
+DEFAULT_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB"}
+# on local masters the driver does all the work: half the machine's memory, as DuckDB's limit
+LOCAL_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+              "spark.driver.memory": f"{psutil.virtual_memory().total // 2**21}m", "spark.sql.shuffle.partitions": "8"}
 
 
 class SparkUnavailableError(RuntimeError):
@@ -125,7 +132,7 @@ class SparkEngine:
         from pyspark.sql import SparkSession
 
         local = self.options.master.startswith("local")
-        conf = {**(LOCAL_CONF if local else {}), **self.options.conf, **REQUIRED_CONF}
+        conf = {**DEFAULT_CONF, **(LOCAL_CONF if local else {}), **self.options.conf, **REQUIRED_CONF}
         builder = SparkSession.builder.master(self.options.master).appName("shopml-features")
         for key, value in conf.items():
             builder = builder.config(key, value)
