@@ -137,7 +137,7 @@ def timed(settings: Settings, stock: bool, views: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=None)
-    parser.add_argument("--views", nargs="+", default=[*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS])
+    parser.add_argument("--views", nargs="+", default=list(names.ONLINE_VIEWS))
     parser.add_argument("--label", default=None, help="write materialize_<label>.json (default: materialize.json)")
     parser.add_argument("--no-skip-dedup", action="store_true", help="leave out stock Feast with skip_dedup")
     args = parser.parse_args()

@@ -145,11 +145,10 @@ def materialize(settings: Settings, end: datetime | None = None, stock: bool = F
     Feast's own."""
     from . import online_load
 
-    online = (*names.MATERIALIZED_VIEWS, *names.WRITTEN_VIEWS)
-    chosen = list(online if views is None else views)
-    unknown = sorted(set(chosen) - set(online))
+    chosen = list(names.ONLINE_VIEWS if views is None else views)
+    unknown = sorted(set(chosen) - set(names.ONLINE_VIEWS))
     if unknown or not chosen:
-        raise FeatureStoreError(f"unknown online views {unknown}; known: {list(online)}" if unknown
+        raise FeatureStoreError(f"unknown online views {unknown}; known: {list(names.ONLINE_VIEWS)}" if unknown
                                 else "no views to materialise")
     store = open_store(settings)
     end = end or newest_snapshot(settings) + timedelta(seconds=1)

@@ -129,8 +129,8 @@ def fine_tune(texts: list[str], labels: dict[str, np.ndarray], classes: dict[str
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: max(0.0, 1.0 - step / max(steps, 1)))
     targets = {head: torch.as_tensor(values, dtype=torch.long) for head, values in labels.items()}
     rng, done, started = np.random.default_rng(config.seed), 0, time.perf_counter()
-    tokens = tokenizer(texts, truncation=True, max_length=config.max_tokens)["input_ids"]
-    lengths = np.array([len(ids) for ids in tokens])
+    token_ids = tokenizer(texts, truncation=True, max_length=config.max_tokens)["input_ids"]
+    lengths = np.array([len(ids) for ids in token_ids])
     for _ in range(config.epochs):
         for rows in similar_length_batches(lengths, config.batch_size, rng):
             tokens = tokenizer([texts[i] for i in rows], padding=True, truncation=True,

@@ -96,6 +96,8 @@ FEATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
 }
 BATCH_VIEWS = tuple(FEATURES)
 MATERIALIZED_VIEWS = tuple(view for view in BATCH_VIEWS if view != USER_REALTIME)
+# what `shopml features materialize` loads: the batch views and those training and indexing write
+ONLINE_VIEWS = (*MATERIALIZED_VIEWS, *WRITTEN_VIEWS)
 
 # the item embedding: one unit vector (float32) per item, title + description through the text model
 EMBEDDING = "embedding"
