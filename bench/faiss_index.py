@@ -1,8 +1,9 @@
 """The FAISS item index on a large simulated catalogue (default 200,000 items) of real
 embeddings: recall@10 against exact search, queries per second (batches, 2 threads), single-query
-p50 / p99, build time and index size, for the exact index and HNSW settings: the graph over the
-full vectors, and over PCA-reduced ones with exact re-ranking of ``refine`` x 10 candidates. Each
-graph is built once and searched with several settings. Queries are search queries the simulator
+p50 / p99, build time and index size, for the exact index, HNSW graphs over the full vectors and
+over PCA-reduced ones, and inverted files of 4-bit PQ codes (fast scan), the last two with exact
+re-ranking of ``refine`` x 10 candidates. Each index is built once and searched with several
+settings. Queries are search queries the simulator
 writes for random items. Embeddings are cached (``--cache``), so re-runs skip the encoding (a
 million items take about half an hour on 2 cores). Goals on 2 cores: recall@10 >= 0.95 at >= 5,000
 queries per second on 200,000 items; >= 0.97 at >= 10,000 on 1,000,000.
@@ -20,17 +21,24 @@ import faiss
 import numpy as np
 
 from bench.measure import write_results
-from shopml.retrieval import IndexConfig, ItemIndex
+from shopml.retrieval import IVF_REFINED, IndexConfig, ItemIndex, index_type
 from shopml.warehouse.simulator import SimulationConfig
 from shopml.warehouse.simulator import text
 from shopml.warehouse.simulator.catalog import build_catalog
 from shopml.text_model import ENCODER, TextEncoder
 
-# each graph, built once, and its searches: (efSearch, refine factor; 0 where the graph has no refinement)
-GRAPHS = [(IndexConfig(exact_below=0, hnsw_m=16, ef_construction=40), [(32, 0), (64, 0)]),
-          (IndexConfig(exact_below=0, hnsw_m=32, ef_construction=200), [(32, 0), (64, 0), (128, 0)]),
-          (IndexConfig(exact_below=0, hnsw_m=32, ef_construction=200, pca_dims=128, refine_factor=4),
-           [(64, 2), (64, 4), (96, 3), (128, 3), (128, 4)])]
+# each index, built once, and its searches (the knobs set before each): HNSW graphs, a graph over
+# PCA-reduced vectors with exact re-ranking, and inverted files of 4-bit PQ codes with exact re-ranking
+GRAPH = dict(exact_below=0, ivf_from=0)
+BUILDS = [(IndexConfig(**GRAPH, hnsw_m=16, ef_construction=40), [dict(ef_search=32), dict(ef_search=64)]),
+          (IndexConfig(**GRAPH, hnsw_m=32, ef_construction=200),
+           [dict(ef_search=32), dict(ef_search=64), dict(ef_search=128)]),
+          (IndexConfig(**GRAPH, hnsw_m=32, ef_construction=200, pca_dims=128, refine_factor=4),
+           [dict(ef_search=64, refine_factor=2), dict(ef_search=64, refine_factor=4),
+            dict(ef_search=128, refine_factor=4)]),
+          (IndexConfig(exact_below=0, ivf_from=1),
+           [dict(nprobe=16, refine_factor=20), dict(nprobe=32, refine_factor=10), dict(nprobe=32, refine_factor=20),
+            dict(nprobe=64, refine_factor=20)])]
 GOALS = {200_000: (0.95, 5000), 1_000_000: (0.97, 10_000)}       # items -> (recall@10, queries per second)
 
 
@@ -54,6 +62,16 @@ def _embeddings(encoder: TextEncoder, texts: list[str], path: Path) -> np.ndarra
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
+
+
+def _described(config: IndexConfig, items: int, search: dict) -> str:
+    refine = f", exact re-rank of {search['refine_factor']} x k" if search.get("refine_factor") else ""
+    if index_type(items, config) == IVF_REFINED:
+        lists = config.ivf_lists or int(4 * np.sqrt(items))
+        return f"IVF{lists} + PQ{config.pq_subvectors}x4 fast scan, nprobe={search['nprobe']}{refine}"
+    graph = (f"PCA{config.pca_dims} + " if config.pca_dims else "") + \
+        f"HNSW M={config.hnsw_m} efConstruction={config.ef_construction}"
+    return f"{graph} efSearch={search['ef_search']}{refine}"
 
 
 def _latencies(index: ItemIndex, queries: np.ndarray) -> tuple[float, float]:
@@ -100,17 +118,15 @@ def main() -> None:
     goal = GOALS.get(args.items, GOALS[200_000])
     runs = [_run("exact (IndexFlatIP)", exact, exact_build, queries, truth, goal)]
     del exact
-    for config, searches in GRAPHS:
+    for config, searches in BUILDS:
         started = time.perf_counter()
         index = ItemIndex.build(ids, vectors, config)
         built = time.perf_counter() - started
-        graph = (f"PCA{config.pca_dims} + " if config.pca_dims else "") + \
-            f"HNSW M={config.hnsw_m} efConstruction={config.ef_construction}"
-        for ef_search, refine in searches:
-            index.set_ef_search(ef_search)
-            index.set_refine_factor(refine)
-            runs.append(_run(f"{graph} efSearch={ef_search}" + (f", exact re-rank of {refine} x k" if refine else ""),
-                             index, built, queries, truth, goal))
+        for search in searches:
+            index.set_ef_search(search.get("ef_search", config.ef_search))
+            index.set_nprobe(search.get("nprobe", config.nprobe))
+            index.set_refine_factor(search.get("refine_factor", 0))
+            runs.append(_run(_described(config, len(vectors), search), index, built, queries, truth, goal))
     name = "faiss_index" if args.items == 200_000 else f"faiss_index_{args.items}"
     print(f"wrote {write_results(name, {'items': args.items, 'queries': len(queries), 'goal': {'recall_at_10': goal[0], 'queries_per_second': goal[1]}, 'runs': runs})}")
 

@@ -1,12 +1,12 @@
 """The item index on random unit vectors: exact search equals brute force, HNSW keeps its recall,
 no -1 ids ever leave it, k beyond the catalogue returns the catalogue, unknown ids are refused,
-and a saved index answers as the original did."""
+and a saved index answers as the original did (exact, HNSW, a refined PCA graph, a refined IVF)."""
 
 import numpy as np
 import polars as pl
 import pytest
 
-from shopml.retrieval import EXACT, HNSW, HNSW_REFINED, IndexConfig, ItemIndex, UnknownItemError
+from shopml.retrieval import EXACT, HNSW, HNSW_REFINED, IVF_REFINED, IndexConfig, ItemIndex, UnknownItemError
 
 
 def unit_vectors(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
@@ -70,14 +70,21 @@ def test_a_saved_index_answers_as_the_original(tmp_path):
     assert loaded.kind == HNSW and loaded.co_occurrence.equals(index.co_occurrence)
 
 
-def test_a_refined_pca_graph_re_ranks_exactly_and_survives_a_save(tmp_path):
-    rng = np.random.default_rng(7)                  # 12 latent directions in 32: PCA to 16 keeps nearly all
-    vectors = (rng.normal(size=(5200, 12)) @ rng.normal(size=(12, 32)) + 0.05 * rng.normal(size=(5200, 32)))
-    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+def low_rank_unit_vectors(n: int) -> np.ndarray:
+    """12 latent directions in 32 dimensions (PCA to 16 keeps nearly all), as text embeddings have few."""
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(n, 12)) @ rng.normal(size=(12, 32)) + 0.05 * rng.normal(size=(n, 32))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("config, kind", [
+    (IndexConfig(exact_below=1000, ef_search=128, pca_dims=16, refine_factor=4), HNSW_REFINED),
+    (IndexConfig(exact_below=1000, ivf_from=1000, ivf_lists=64, pq_subvectors=16, nprobe=16), IVF_REFINED)])
+def test_a_refined_index_re_ranks_exactly_and_survives_a_save(tmp_path, config, kind):
+    vectors = low_rank_unit_vectors(5200)
     vectors, queries = vectors[:5000], vectors[5000:]
-    index = ItemIndex.build(np.arange(5000), vectors, IndexConfig(exact_below=1000, ef_search=128, pca_dims=16,
-                                                                  refine_factor=4))
-    assert index.kind == HNSW_REFINED
+    index = ItemIndex.build(np.arange(5000), vectors, config)
+    assert index.kind == kind
     found, scores = index.search(queries, 10)
     np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, found, axis=1), rtol=1e-5)  # exact scores
     truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
@@ -85,4 +92,20 @@ def test_a_refined_pca_graph_re_ranks_exactly_and_survives_a_save(tmp_path):
     np.testing.assert_allclose(index.vectors([3, 4]), vectors[[3, 4]], rtol=1e-6)       # full vectors, not PCA's
     index.save(tmp_path)
     loaded = ItemIndex.load(tmp_path)
-    assert loaded.kind == HNSW_REFINED and (loaded.search(queries, 10)[0] == found).all()
+    assert loaded.kind == kind and (loaded.search(queries, 10)[0] == found).all()
+
+
+def test_an_inverted_file_scans_more_lists_for_more_recall_and_refuses_no_re_ranking():
+    vectors = low_rank_unit_vectors(5200)
+    vectors, queries = vectors[:5000], vectors[5000:]
+    index = ItemIndex.build(np.arange(5000), vectors, IndexConfig(exact_below=0, ivf_from=1, ivf_lists=64,
+                                                                  pq_subvectors=16, nprobe=1))
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+
+    def recall() -> float:
+        return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(index.search(queries, 10)[0], truth)]))
+    narrow = recall()
+    index.set_nprobe(64)                            # every list: only the codes' coarseness is left, re-ranked away
+    assert recall() > max(narrow, 0.95)
+    with pytest.raises(ValueError, match="ivf_refine_factor"):
+        IndexConfig(ivf_refine_factor=0)
