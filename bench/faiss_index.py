@@ -3,10 +3,10 @@ embeddings: recall@10 against exact search, queries per second (batches, 2 threa
 p50 / p99, build time and index size, for the exact index, HNSW graphs over the full vectors and
 over PCA-reduced ones, and inverted files of 4-bit PQ codes (fast scan), the last two with exact
 re-ranking of ``refine`` x 10 candidates. Each index is built once and searched with several
-settings. Queries are search queries the simulator
-writes for random items. Embeddings are cached (``--cache``), so re-runs skip the encoding (a
-million items take about half an hour on 2 cores). Goals on 2 cores: recall@10 >= 0.95 at >= 5,000
-queries per second on 200,000 items; >= 0.97 at >= 10,000 on 1,000,000.
+settings. Queries are search queries the simulator writes for random items. Embeddings are
+cached (``--cache``), so re-runs skip the encoding (a million items take 30 to 40 minutes on 2
+cores). Goals on 2 cores: recall@10 >= 0.95 at >= 5,000 queries per second on 200,000 items;
+>= 0.97 at >= 10,000 on 1,000,000.
 
     python -m bench.faiss_index [--items 200000] [--queries 2000] [--cache /tmp/shopml-bench]
 """
@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 
 from bench.measure import write_results
-from shopml.retrieval import IVF_REFINED, IndexConfig, ItemIndex, index_type
+from shopml.retrieval import IVF_REFINED, IndexConfig, ItemIndex, index_type, ivf_list_count
 from shopml.warehouse.simulator import SimulationConfig
 from shopml.warehouse.simulator import text
 from shopml.warehouse.simulator.catalog import build_catalog
@@ -67,8 +67,8 @@ def _embeddings(encoder: TextEncoder, texts: list[str], path: Path) -> np.ndarra
 def _described(config: IndexConfig, items: int, search: dict) -> str:
     refine = f", exact re-rank of {search['refine_factor']} x k" if search.get("refine_factor") else ""
     if index_type(items, config) == IVF_REFINED:
-        lists = config.ivf_lists or int(4 * np.sqrt(items))
-        return f"IVF{lists} + PQ{config.pq_subvectors}x4 fast scan, nprobe={search['nprobe']}{refine}"
+        codes = f"PQ{config.pq_subvectors}x4 fast scan"
+        return f"IVF{ivf_list_count(items, config)} + {codes}, nprobe={search['nprobe']}{refine}"
     graph = (f"PCA{config.pca_dims} + " if config.pca_dims else "") + \
         f"HNSW M={config.hnsw_m} efConstruction={config.ef_construction}"
     return f"{graph} efSearch={search['ef_search']}{refine}"
