@@ -41,7 +41,7 @@ class IndexConfig:
     hnsw_m: int = 32                  # HNSW: links per node
     ef_construction: int = 200        # HNSW: candidate list while building
     ef_search: int = 64               # HNSW recall@10, 2 cores (bench.faiss_index): 0.981 at 14,981 q/s on
-                                      # 200k items, 0.952 at 6,722 q/s on 1M (128 there: 0.972 at 3,330)
+                                      # 200k items, 0.952 at 9,158 q/s on 1M (128 there: 0.972 at 4,676)
     pca_dims: int = 0                 # HNSW walks vectors reduced to this many PCA dimensions (0: the full ones)
     refine_factor: int = 0            # HNSW fetches this many times k candidates, re-ranked exactly (0: none)
     ivf_from: int = 500_000           # catalogues this large are searched by IVF + 4-bit PQ, re-ranked exactly
@@ -49,7 +49,7 @@ class IndexConfig:
     pq_subvectors: int = 192          # IVF: 4-bit codes per item (each covers dimension / pq_subvectors)
     nprobe: int = 32                  # IVF: lists scanned per query
     ivf_refine_factor: int = 20       # IVF: candidates re-ranked exactly, as a multiple of k. On 1M items, 2 cores
-                                      # (bench.faiss_index): recall@10 0.982 at 10,805 q/s (10: 0.950 at 19,750)
+                                      # (bench.faiss_index): recall@10 0.982 at 15,193 q/s (10: 0.950 at 19,284)
 
     def __post_init__(self):
         if self.ivf_refine_factor < 1:
