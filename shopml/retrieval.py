@@ -6,11 +6,11 @@ Small catalogues are searched exactly (``IndexFlatIP``); from ``exact_below`` it
 graph (``IndexHNSWFlat``) trades a little recall for speed. The graph can walk PCA-reduced vectors
 (``pca_dims``: cheaper distances, so a wider search for the same time) and hand ``refine_factor``
 times k candidates to an exact re-ranking on the full vectors (``IndexRefineFlat``). From
-``ivf_from`` items on, an inverted file replaces the graph: ``nprobe`` of its lists are scanned
-in 4-bit product-quantised codes (FAISS's fast scan, many codes per SIMD instruction) and
+``ivf_from`` items on, an inverted file replaces the graph: ``nprobe`` of its lists are scanned in
+4-bit product-quantised codes (FAISS's fast scan, many codes per SIMD instruction) and
 ``ivf_refine_factor`` times k candidates are re-ranked exactly: at a million items it beats the
-graph's best recall at three times its speed (bench.faiss_index). FAISS pads a result with id -1 when
-fewer than k items exist; those never leave this module, and ``k`` larger than the catalogue
+graph's best recall at three times its speed (bench.faiss_index). FAISS pads a result with id -1
+when fewer than k items exist; those never leave this module, and ``k`` larger than the catalogue
 returns the whole catalogue.
 
 On disk (a folder, e.g. inside a BentoML model): ``index.faiss``, ``item_ids.npy`` and, when
