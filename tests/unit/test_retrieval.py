@@ -14,6 +14,11 @@ def unit_vectors(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+def share_of_true_ten(found: np.ndarray, truth: np.ndarray) -> float:
+    """Recall@10 of approximate results against the exact ten, averaged over queries."""
+    return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+
+
 def test_exact_search_is_brute_force_inner_product():
     vectors = unit_vectors(500)
     ids = np.arange(1000, 1500)
@@ -33,8 +38,7 @@ def test_hnsw_above_the_threshold_keeps_recall():
     queries = unit_vectors(200, seed=3)
     found, _ = index.search(queries, 10)
     truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
-    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
-    assert recall > 0.9
+    assert share_of_true_ten(found, truth) > 0.9
 
 
 def test_similar_items_exclude_the_item_and_never_return_padding():
@@ -88,7 +92,7 @@ def test_a_refined_index_re_ranks_exactly_and_survives_a_save(tmp_path, config, 
     found, scores = index.search(queries, 10)
     np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, found, axis=1), rtol=1e-5)  # exact scores
     truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
-    assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) > 0.9
+    assert share_of_true_ten(found, truth) > 0.9
     np.testing.assert_allclose(index.vectors([3, 4]), vectors[[3, 4]], rtol=1e-6)       # full vectors, not PCA's
     index.save(tmp_path)
     loaded = ItemIndex.load(tmp_path)
@@ -102,10 +106,8 @@ def test_an_inverted_file_scans_more_lists_for_more_recall_and_refuses_no_re_ran
                                                                   pq_subvectors=16, nprobe=1))
     truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
 
-    def recall() -> float:
-        return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(index.search(queries, 10)[0], truth)]))
-    narrow = recall()
+    narrow = share_of_true_ten(index.search(queries, 10)[0], truth)
     index.set_nprobe(64)                            # every list: only the codes' coarseness is left, re-ranked away
-    assert recall() > max(narrow, 0.95)
+    assert share_of_true_ten(index.search(queries, 10)[0], truth) > max(narrow, 0.95)
     with pytest.raises(ValueError, match="ivf_refine_factor"):
         IndexConfig(ivf_refine_factor=0)
