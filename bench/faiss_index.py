@@ -128,7 +128,8 @@ def main() -> None:
         for search in searches:
             index.set_ef_search(search.get("ef_search", config.ef_search))
             index.set_nprobe(search.get("nprobe", config.nprobe))
-            index.set_refine_factor(search.get("refine_factor", 0))
+            index.set_refine_factor(search.get("refine_factor", config.ivf_refine_factor if index.kind == IVF_REFINED
+                                               else config.refine_factor))
             runs.append(_run(_described(config, len(vectors), search), index, built, queries, truth, goal))
     name = "faiss_index" if args.items == 200_000 else f"faiss_index_{args.items}"
     print(f"wrote {write_results(name, {'items': args.items, 'queries': len(queries), 'goal': {'recall_at_10': goal[0], 'queries_per_second': goal[1]}, 'runs': runs})}")
