@@ -22,6 +22,7 @@ from shopml.warehouse.simulator import SimulationConfig
 from shopml.warehouse.simulator.churn import CAUSES as CHURN_CAUSES
 from shopml.warehouse.simulator.intensity import window_probability
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
+from shopml.warehouse.simulator.reviews import review_delay_cdf
 
 from .labels import CUTOFF
 from .metrics import auc_skill, roc_auc
@@ -58,18 +59,38 @@ def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: i
 
 ENGAGEMENTS = ("like", "favorite", "share")   # truth.user_days holds P(at least one) per day
 ENGAGEMENT_DAYS_SQL = """
-SELECT w.row, datediff('day', CAST(w.{cutoff} AS DATE), d.day) AS k, d.p_churn, {probabilities}
+SELECT w.row, datediff('day', CAST(w.{cutoff} AS DATE), d.day) AS k, d.p_churn, d.p_purchase, {probabilities}
 FROM wanted w JOIN truth.user_days d ON d.user_id = w.{user}
  AND d.day >= CAST(w.{cutoff} AS DATE) AND d.day < CAST(w.{cutoff} AS DATE) + {horizon}
 """
+# each row's purchases whose review may still come: its age in days at the cut-off, P(review),
+# and whether the review has already been written
+PENDING_REVIEWS_SQL = """
+SELECT w.row, epoch(w.{cutoff} - e.ts) / 86400.0 AS age_days, p.p_review, coalesce(r.ts < w.{cutoff}, false) AS written
+FROM wanted w
+JOIN events e ON e.user_id = w.{user} AND e.event_type = 'purchase'
+ AND e.ts < w.{cutoff} AND e.ts >= w.{cutoff} - INTERVAL {lookback} DAY
+JOIN truth.purchases p USING (event_id)
+LEFT JOIN truth.reviews t ON t.purchase_id = e.event_id LEFT JOIN reviews r USING (review_id)
+"""
+# the shop's purchases: P(review) on average, items bought on a buying day, and a sample of the
+# times of day (as a share of the day) purchases are made at
+PURCHASE_HABITS_SQL = """
+SELECT avg(p.p_review), count(*) / count(DISTINCT (e.user_id, CAST(e.ts AS DATE))),
+       (list(epoch(e.ts - date_trunc('day', e.ts)) / 86400.0 ORDER BY e.event_id))[:{sample}]
+FROM events e JOIN truth.purchases p USING (event_id) WHERE e.event_type = 'purchase'
+"""
+TIME_OF_DAY_SAMPLE = 2_000
 
 
 def engagement_oracle(settings: Settings, rows: pl.DataFrame, horizon_days: int) -> dict[str, np.ndarray] | None:
     """Per row of ``rows`` (user_id, cutoff at 00:00 UTC), P(at least one like, favourite, share in
-    the horizon) from the simulator's exact daily probabilities (``truth.user_days``). Each day
-    takes the rate recorded while the user was there and the last recorded one after; the churn
-    probability is held at the cut-off day's, as ``World.purchase_window`` does, so the oracle
-    does not know whether the user leaves in the window. A user gone by the cut-off: 0."""
+    the horizon) from the simulator's exact daily probabilities (``truth.user_days``), and P(a
+    review) from the reviews still to come of earlier purchases and the week's purchases
+    (``review_rates``). Each day takes the rate recorded while the user was there and the last
+    recorded one after; the churn probability is held at the cut-off day's, as
+    ``World.purchase_window`` does, so the oracle does not know whether the user leaves in the
+    window. A user gone by the cut-off: 0."""
     with connect(settings.warehouse_path) as con:
         if not has_truth(con):
             return None
@@ -84,13 +105,45 @@ def engagement_oracle(settings: Settings, rows: pl.DataFrame, horizon_days: int)
     latest = np.maximum.accumulate(np.where(there, np.arange(horizon_days), 0), axis=1)
     p_churn = np.zeros(rows.height)
     p_churn[row[k == 0]] = days["p_churn"].to_numpy()[k == 0]
-    out = {}
-    for kind in ENGAGEMENTS:
+
+    def daily_rates(p_daily: np.ndarray) -> np.ndarray:        # P(at least one) = 1 - exp(-rate)
         rate = np.zeros((rows.height, horizon_days))
-        rate[row, k] = -np.log1p(-days[f"p_{kind}"].to_numpy())   # P(at least one) = 1 - exp(-rate)
-        rate = np.take_along_axis(rate, latest, axis=1)
-        out[kind] = window_probability(list(rate.T), p_churn) * there[:, 0]
-    return out
+        rate[row, k] = -np.log1p(-p_daily)
+        return np.take_along_axis(rate, latest, axis=1)
+
+    rates = {kind: daily_rates(days[f"p_{kind}"].to_numpy()) for kind in ENGAGEMENTS}
+    rates["review"] = review_rates(settings, rows, horizon_days, daily_rates(days["p_purchase"].to_numpy()))
+    return {kind: window_probability(list(rate.T), p_churn) * there[:, 0] for kind, rate in rates.items()}
+
+
+def review_rates(settings: Settings, rows: pl.DataFrame, horizon_days: int, purchase_rates: np.ndarray) -> np.ndarray:
+    """(rows, horizon days): each day's expected number of reviews by the row's user, given the
+    cut-off. A review is drawn at its purchase (``truth.purchases.p_review``) and comes a random
+    delay later (``reviews.review_delay_cdf``), so each purchase made before the cut-off whose
+    review has not been written adds, on day k, its chance of landing that day given it has not
+    come yet; purchases in the window add the expected items bought that day (``purchase_rates``
+    as a Poisson mean of buying days, times the shop's items per buying day) times the shop's
+    mean P(review) and the chance that the delay lands on day k."""
+    behaviour = simulation_config(settings).behaviour
+    lookback = int(np.ceil(behaviour.review_delay_min_days + 15 * behaviour.review_delay_mean_days))
+    with connect(settings.warehouse_path) as con:
+        con.register("wanted", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
+        pending = con.sql(PENDING_REVIEWS_SQL.format(cutoff=CUTOFF, user=names.USER_ID, lookback=lookback)).pl()
+        p_review, items_per_day, times_of_day = con.sql(PURCHASE_HABITS_SQL.format(sample=TIME_OF_DAY_SAMPLE)).fetchall()[0]
+    pending = pending.filter(~pl.col("written"))
+    row, age, p = pending["row"].to_numpy(), pending["age_days"].to_numpy(), pending["p_review"].to_numpy()
+    rates = np.zeros((rows.height, horizon_days))
+    for day in range(horizon_days):
+        come_by_start, come_by_end = (review_delay_cdf(age + offset, behaviour) for offset in (day, day + 1))
+        lands_today = p * (come_by_end - come_by_start) / (1 - p * come_by_start)
+        np.add.at(rates[:, day], row, -np.log1p(-lands_today))
+    time_of_day = np.asarray(times_of_day)
+    lands_after = [np.mean(review_delay_cdf(lag + 1 - time_of_day, behaviour) - review_delay_cdf(lag - time_of_day, behaviour))
+                   for lag in range(horizon_days)]
+    expected_items = -np.expm1(-purchase_rates) * items_per_day * p_review     # reviews to come from each day's purchases
+    for day in range(horizon_days):
+        rates[:, day] += sum(expected_items[:, bought] * lands_after[day - bought] for bought in range(day + 1))
+    return rates
 
 
 def oracle_click_probabilities(settings: Settings, impression_ids: np.ndarray) -> np.ndarray | None:

@@ -208,8 +208,15 @@ TRUTH_PAGE_IMPRESSIONS = _table(
     schema=TRUTH_SCHEMA,
 )
 TRUTH_REVIEWS = _table(
-    "reviews", "true sentiment in [-1, 1] behind each review; sarcastic: it opens with praise it does not mean",
-    ("review_id", "BIGINT"), ("sentiment", "DOUBLE"), ("sarcastic", "BOOLEAN"), schema=TRUTH_SCHEMA,
+    "reviews", "true sentiment in [-1, 1] behind each review; sarcastic: it opens with praise it does not mean; "
+    "purchase_id: the purchase event it reviews",
+    ("review_id", "BIGINT"), ("sentiment", "DOUBLE"), ("sarcastic", "BOOLEAN"), ("purchase_id", "BIGINT"),
+    schema=TRUTH_SCHEMA,
+)
+TRUTH_PURCHASES = _table(
+    "purchases", "per purchase event: p_review, the probability that its buyer reviews it (higher after a bad "
+    "experience); the review, if drawn, comes review_delay_min_days plus an exponential delay later",
+    ("event_id", "BIGINT"), ("p_review", "FLOAT"), schema=TRUTH_SCHEMA,
 )
 TRUTH_REVIEW_ASPECTS = _table(
     "review_aspects", "each aspect a review mentions (quality, size, delivery, price, service); position: its "
@@ -222,7 +229,7 @@ TRUTH_TABLES = (
     TRUTH_USERS, TRUTH_USER_DAYS, TRUTH_ITEMS, TRUTH_ADS, TRUTH_CATEGORIES, TRUTH_CATEGORY_DAYS,
     TRUTH_AD_IMPRESSIONS, TRUTH_SESSIONS, TRUTH_SESSION_STEPS,
     TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_PAGE_IMPRESSIONS, TRUTH_REVIEWS,
-    TRUTH_REVIEW_ASPECTS,
+    TRUTH_REVIEW_ASPECTS, TRUTH_PURCHASES,
 )
 
 # Relevance of any catalogue item for any search, by one rule: 3 = the intended item,

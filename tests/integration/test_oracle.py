@@ -63,12 +63,13 @@ def test_seven_day_oracle_is_calibrated_against_what_happened(tiny_warehouse):
 
 def test_engagement_oracle_is_calibrated_against_what_happened(tiny_warehouse):
     """The exact daily probabilities, carried over a week with the churn hazard held, predict the
-    likes, favourites and shares that happened; nobody who left before the cut-off does any."""
+    likes, favourites and shares that happened, and the reviews' oracle the reviews written;
+    nobody who left before the cut-off does any."""
     cutoff = START + timedelta(days=DAY)
     at = labelled_users(tiny_warehouse, LabelSpec(horizon_days=7), times=[cutoff])
     oracle = engagement_oracle(Settings.resolve(tiny_warehouse.parent), at, horizon_days=7)
     departed = departed_by_cutoff(Settings.resolve(tiny_warehouse.parent), at)
-    for kind in ENGAGEMENTS:
+    for kind in (*ENGAGEMENTS, "review"):
         p = oracle[kind]
         happened = at[f"will_{kind}"].cast(pl.Float64).to_numpy()
         assert abs(happened.sum() - p.sum()) <= 4 * np.sqrt((p * (1 - p)).sum()) + 2, kind

@@ -27,16 +27,26 @@ TRUTH_ROWS = [  # truth table and its canonical twin, one row each
     ("truth.ad_impressions", "ad_impressions", "impression_id"), ("truth.pushes", "pushes", "push_id"),
     ("truth.promotions", "promotions", "promotion_id"), ("truth.searches", "searches", "search_id"),
     ("truth.reviews", "reviews", "review_id"), ("truth.users", "users", "user_id"),
+    ("truth.purchases", "(SELECT * FROM events WHERE event_type = 'purchase')", "event_id"),
     ("truth.items", "items", "item_id"), ("truth.ads", "ads", "ad_id"),
 ]
 PROBABILITIES = [
     ("truth.user_days", "p_cart"), ("truth.user_days", "p_purchase"), ("truth.user_days", "p_churn"),
     ("truth.ad_impressions", "p_click"), ("truth.pushes", "p_open"),
     ("truth.pushes", "p_purchase_treated"), ("truth.pushes", "p_purchase_control"),
-    ("truth.promotions", "p_purchase_coupon"), ("truth.promotions", "p_purchase_no_coupon"),
+    ("truth.purchases", "p_review"), ("truth.promotions", "p_purchase_coupon"), ("truth.promotions", "p_purchase_no_coupon"),
     ("truth.search_impressions", "p_click"), ("truth.page_impressions", "attraction"),
     ("truth.page_impressions", "p_click"), ("page_impressions", "propensity"),
 ]
+
+
+def test_each_review_names_the_purchase_it_follows(wh):
+    """Same buyer, same item, bought before the review was written; one review per purchase."""
+    assert rows(wh, """SELECT count(*) = count(*) FILTER (WHERE e.event_type = 'purchase' AND e.user_id = r.user_id
+                                                      AND e.item_id = r.item_id AND e.ts < r.ts),
+                              count(DISTINCT t.purchase_id) = count(*)
+                       FROM reviews r JOIN truth.reviews t USING (review_id)
+                       JOIN events e ON e.event_id = t.purchase_id""") == [(True, True)]
 
 
 def test_every_canonical_table_is_filled(wh):

@@ -4,10 +4,11 @@ or write a review, in the next 7 days. One LightGBM head each, on ``churn_v1``, 
 over several windows, push opens, ad clicks), scored like propensity (``training.user_outcomes``).
 
 The oracle, on simulated data, comes from the simulator's exact daily probabilities of a like,
-a favourite and a share (``truth.user_days``; ``training.oracle.engagement_oracle``). A review has
-no such probability: whether and when a review follows a purchase is drawn at the purchase, so
-its chance over a week hangs on purchases not yet made and on draws already made; that head is
-judged against the recency-frequency baseline alone.
+a favourite and a share (``truth.user_days``; ``training.oracle.engagement_oracle``). A review
+follows a purchase with the probability the simulator drew it with (``truth.purchases``), after a
+random delay: its oracle sums, day by day, the chance that the review of an earlier purchase lands
+(given it has not come yet) and that a purchase in the week is bought and reviewed in time
+(``training.oracle.review_rates``).
 
 Not served on its own: ``POST /profile`` answers each user's probabilities with the segment."""
 
@@ -42,7 +43,7 @@ class EngagementTask(UserOutcomeTask):
     heads = {"like": Head(label="will_like", oracle="like"),
              "favorite": Head(label="will_favorite", oracle="favorite"),
              "share": Head(label="will_share", oracle="share"),
-             "review": Head(label="will_review", oracle=None)}
+             "review": Head(label="will_review", oracle="review")}
 
     def oracle(self, config: EngagementConfig, settings: Settings, rows: pl.DataFrame) -> dict[str, np.ndarray] | None:
         return engagement_oracle(settings, rows, config.horizon_days)

@@ -38,6 +38,8 @@ class Behaviour:
     bad_experience_threshold: float = -1.0
     review_rate: float = 0.25              # P(review) after a purchase
     review_rate_bad: float = 0.5           # P(review) after a bad experience
+    review_delay_min_days: float = 0.5     # a review comes this long after its purchase
+    review_delay_mean_days: float = 4.0    # ... plus an exponential delay with this mean
     # engagement: a session likes (favourites, shares) at most one viewed item, with the logit
     # intercept + engagement_affinity * log(relative taste) for its category; the item is the
     # viewed one with the best engagement_quality * quality + Gumbel noise

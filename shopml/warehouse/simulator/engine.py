@@ -20,7 +20,7 @@ from .config import MICROS_PER_SECOND, SECONDS_PER_DAY
 from .intensity import DayIntensity
 from .prices import DayPrices
 from .sessions import DaySessions, next_action_truth, run_sessions
-from .reviews import WrittenReviews, sentiment_of, write_reviews
+from .reviews import WrittenReviews, review_delays, sentiment_of, write_reviews
 from .world import World, day_rng, engagement_rng, exploration_rng, order_rng, page_rng, text_rng
 
 DayLog = dict[schema.Table, dict[str, np.ndarray]]
@@ -43,7 +43,7 @@ class Counters:
 
 
 BY_NAME = np.argsort(vocab.CATEGORIES)          # categories in alphabetical order, as per-category truth lists them
-REVIEW_KEYS = ("user", "item", "ts", "rating", "text", "sentiment", "sarcastic")
+REVIEW_KEYS = ("user", "item", "purchase", "ts", "rating", "text", "sentiment", "sarcastic")
 ASPECT_KEYS = ("review", "aspect", "polarity", "sentiment")
 PAGE_OFFSET = 20            # seconds from a session's start to its category page (before browsing starts)
 
@@ -162,11 +162,11 @@ class Simulation:
         s, baskets = ds.sessions, ds.baskets
         session_ids = self.ids.take("session", len(s.user))
         purchase_price = self._pay(day, ds, prices)
-        self._after_purchases(day, ds, rng, writer_rng)
+        log, purchase_ids = self._event_rows(day, ds, session_ids, prices, purchase_price)
+        log[schema.TRUTH_PURCHASES] = self._after_purchases(day, ds, purchase_ids, rng, writer_rng)
         self._after_searches(ds)
         bought = baskets.session[baskets.bought]
         bought_key = bought * self.world.catalog.n_items + baskets.item[baskets.bought]
-        log = self._event_rows(day, ds, session_ids, prices, purchase_price)
         log[schema.TRUTH_SESSIONS] = dict(
             session_id=session_ids, category=np.array(vocab.CATEGORIES, dtype=object)[s.category],
             **{f"p_{kind}": p_engage[s.row, s.category] for kind, p_engage in intensity.engage.items()})
@@ -197,7 +197,9 @@ class Simulation:
         self.coupon_cost += float((price - paid).sum())
         return paid
 
-    def _after_purchases(self, day: int, ds: DaySessions, rng, writer_rng) -> None:
+    def _after_purchases(self, day: int, ds: DaySessions, purchase_ids: np.ndarray, rng, writer_rng) -> dict:
+        """The purchases' experiences (bad ones raise the buyer's churn hazard) and the reviews that
+        follow some, ``review_delays`` later; returns each purchase's truth: P(its buyer reviews it)."""
         world, baskets = self.world, ds.baskets
         b, cat, state = world.behaviour, world.catalog, world.state
         session = baskets.session[baskets.bought]
@@ -205,22 +207,27 @@ class Simulation:
         satisfaction = cat.experienced_quality(item, day) + rng.normal(0.0, b.satisfaction_noise, len(item))
         bad = satisfaction < b.bad_experience_threshold
         np.add.at(state.bad_experiences, user[bad], 1.0)
-        writes = rng.random(len(item)) < np.where(bad, b.review_rate_bad, b.review_rate)
-        delay = (0.5 + rng.exponential(4.0, writes.sum())) * SECONDS_PER_DAY
+        p_review = np.where(bad, b.review_rate_bad, b.review_rate)
+        writes = rng.random(len(item)) < p_review
+        delay = review_delays(b, rng, writes.sum()) * SECONDS_PER_DAY
         moment = ds.sessions.second[session[writes]] + baskets.purchase_offset[baskets.bought][writes] + delay
         rating = np.clip(np.round(3.2 + 1.3 * satisfaction[writes]), 1, 5).astype(np.int64)
+        truth = dict(event_id=purchase_ids, p_review=p_review)
         if not self.keeps_record:
-            return
+            return truth
         written = write_reviews(rating, satisfaction[writes], text.NOUNS.words[cat.noun[item[writes]]],
                                 world.config.writing, writer_rng)
-        self.reviews.add(written, user=user[writes], item=item[writes], ts=self.micros(day, moment), rating=rating,
-                         sentiment=sentiment_of(satisfaction[writes]))
+        self.reviews.add(written, user=user[writes], item=item[writes], purchase=purchase_ids[writes],
+                         ts=self.micros(day, moment), rating=rating, sentiment=sentiment_of(satisfaction[writes]))
+        return truth
 
     def _after_searches(self, ds: DaySessions) -> None:
         failed_users = ds.sessions.user[ds.searches.session[ds.searches.failed]]
         np.add.at(self.world.state.failed_searches, failed_users, 1.0)
 
-    def _event_rows(self, day, ds: DaySessions, session_ids, prices: DayPrices, purchase_price) -> DayLog:
+    def _event_rows(self, day, ds: DaySessions, session_ids, prices: DayPrices,
+                    purchase_price) -> tuple[DayLog, np.ndarray]:
+        """The day's events, and the event ids of its purchases (in ``baskets.bought`` order)."""
         s, baskets = ds.sessions, ds.baskets
         parts = [("view", ds.views.session, ds.views.item, ds.views.offset, None)]
         parts += [(kind, v.session, v.item, v.offset, None) for kind, v in ds.engagement.items()]
@@ -234,11 +241,15 @@ class Simulation:
         ts = self.micros(day, s.second[session] + np.concatenate([p[3] for p in parts]))
         price = np.concatenate([p[4] if p[4] is not None else prices.price[p[2]] for p in parts])
         order = np.lexsort((session, ts))
+        event_ids = self.ids.take("event", len(order))
+        placed = np.empty_like(order)
+        placed[order] = np.arange(len(order))
+        purchase_ids = event_ids[placed[len(kind) - bought.sum():]]        # purchases are the last part
         return {schema.EVENTS: dict(
-            event_id=self.ids.take("event", len(order)), user_id=s.user[session][order] + 1,
+            event_id=event_ids, user_id=s.user[session][order] + 1,
             item_id=item[order] + 1, session_id=session_ids[session][order], event_type=kind[order],
             ts=ts[order], price=price[order], quantity=np.ones(len(order), dtype=np.int64),
-        )}
+        )}, purchase_ids
 
     def _search_rows(self, day, ds: DaySessions, session_ids, bought_key) -> DayLog:
         sr, s = ds.searches, ds.sessions

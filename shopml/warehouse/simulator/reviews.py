@@ -16,13 +16,24 @@ import numpy as np
 import polars as pl
 
 from . import vocabulary as vocab
-from .config import Writing
+from .config import Behaviour, Writing
 from .text import Lexicon
 
 NEGATIVE, NEUTRAL, POSITIVE = range(3)
 SENTENCES = Lexicon([vocab.ASPECT_SENTENCES[a][p] for a in vocab.ASPECTS for p in vocab.POLARITIES])
 OPENINGS = Lexicon([vocab.REVIEW_OPENINGS[r] for r in range(1, 6)])
 SARCASTIC = np.array(vocab.SARCASTIC_OPENINGS, dtype=object)
+
+
+def review_delays(behaviour: Behaviour, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Days from a purchase to its review, for ``n`` reviews drawn (``review_delay_cdf``)."""
+    return behaviour.review_delay_min_days + rng.exponential(behaviour.review_delay_mean_days, n)
+
+
+def review_delay_cdf(days: np.ndarray, behaviour: Behaviour) -> np.ndarray:
+    """P(a review that will be written has come within ``days`` of its purchase)."""
+    waited = np.maximum(np.asarray(days, dtype=float) - behaviour.review_delay_min_days, 0.0)
+    return -np.expm1(-waited / behaviour.review_delay_mean_days)
 
 
 def sentiment_of(score: np.ndarray) -> np.ndarray:
