@@ -153,8 +153,8 @@ def _local_calls(settings: Settings) -> dict:
     calls = {}
     for task in serving_tasks():
         endpoint = task.endpoint
-        answerer = endpoint.start({m: load_model(bentoml.models.BentoModel(f"{m}:latest")) for m in endpoint.models},
-                                  online)
+        answerer = endpoint.start({m: load_model(bentoml.models.BentoModel(f"{m}:latest"))
+                                   for m in endpoint.all_models}, online)
         calls[endpoint.path] = lambda body, answerer=answerer, request=endpoint.request: answerer.answer(request(**body))
     return calls
 

@@ -136,8 +136,9 @@ class ShopService:
 
     def _start(self, task) -> None:
         endpoint = task.endpoint
-        references = {m: inspect.getattr_static(type(self), model_attribute(m), None) for m in endpoint.models}
-        missing = [m for m, reference in references.items() if reference is None]
+        references = {m: inspect.getattr_static(type(self), model_attribute(m), None)
+                      for m in endpoint.all_models}
+        missing = [m for m in endpoint.models if references[m] is None]
         if missing:
             reason = "; ".join(f"model {m} is not in the model store {os.environ.get('BENTOML_HOME', '~/bentoml')}: "
                                f"run `{self.made_by.get(m, 'shopml train ' + m)}`" for m in missing)
@@ -146,7 +147,7 @@ class ShopService:
         if self.online is None:
             self.unavailable[task.name] = Unavailable("the online store cannot be read", missing_model=False)
             return
-        models = {m: load_model(reference) for m, reference in references.items()}
+        models = {m: load_model(reference) for m, reference in references.items() if reference is not None}
         try:
             self.answerers[task.name] = endpoint.start(models, self.online)
             self.tags[task.name] = {m: saved.tag for m, saved in models.items()}

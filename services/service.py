@@ -24,7 +24,7 @@ def endpoint_method(task):
 
 
 def shop_class(tasks: list) -> type:
-    models = sorted({model for task in tasks for model in task.endpoint.models})
+    models = sorted({model for task in tasks for model in task.endpoint.all_models})
     attributes = {"tasks": tuple(tasks), "made_by": {model_name(t): made_by(t) for t in REGISTRY.values()},
                   **stored_models(models), **{task.name: endpoint_method(task) for task in tasks}}
     return type("Shop", (ShopService,), attributes)

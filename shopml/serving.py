@@ -3,7 +3,7 @@ and id types, a stored model as the services load it, the online-feature reader 
 from, and the example shop that ``serve --try-endpoints`` and the tests call each endpoint with.
 
 A task's ``Endpoint`` names its path, its request and response schemas (pydantic), the models it
-needs from the store, and ``start``: given those models and the online reader, the object whose
+needs from the store (and those it uses when the store holds them), and ``start``: given those models and the online reader, the object whose
 ``answer(request)`` turns a request into a response. The services mount one endpoint per task of
 the registry (``training.tasks``) and start each on its own, so one task's missing model makes
 only its endpoint refuse (503, naming the command that makes the model).
@@ -37,9 +37,9 @@ UserIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_USERS)]
 K = Annotated[int, Field(ge=1, le=MAX_K)]
 
 
-def must_not_repeat(ids: list[int], info: ValidationInfo) -> list[int]:
+def must_not_repeat(ids: list[int] | None, info: ValidationInfo) -> list[int] | None:
     """A request's list of ids, refused when an id repeats (``field_validator(name)(must_not_repeat)``)."""
-    if len(set(ids)) != len(ids):
+    if ids is not None and len(set(ids)) != len(ids):
         raise ValueError(f"{info.field_name} must not repeat")
     return ids
 
@@ -97,6 +97,11 @@ class Endpoint:
     start: Callable[[dict[str, SavedModel], OnlineReader], Answerer]
     example: Callable[[ExampleShop], dict]               # one request body on the example shop
     doc: str                                             # one line, shown in the API docs
+    optional_models: tuple[str, ...] = ()                # stored models it uses when the store holds them
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        return self.models + self.optional_models
 
 
 def known_users(features: dict[str, list]) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The plan endpoints of the campaign tasks (``POST /coupon_plan``, ``POST /push_plan``): given
-candidate users and a budget (a number of sends; for coupons also the most the plan may expect to
-spend on discounts), who gets the send, with each user's predicted uplift in purchases and in
-spend, and the plan's expected incremental purchases and spend (and a coupon plan's cost).
+candidate users (their ids, or a segment of the ``segments`` model) and a budget (a number of
+sends; for coupons also the most the plan may expect to spend on discounts), who gets the send,
+with each user's predicted uplift in purchases and in spend, and the plan's expected incremental
+purchases and spend (and a coupon plan's cost).
 
 The plan is ``training.campaign_plan.plan``: the budget's highest predicted uplifts above 0, none
 of them predicted to be put off (pushes). Users the online store does not know are not planned,
@@ -13,7 +14,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from feature_repo.definitions import names
 from shopml.model_store import BoostedModel
@@ -22,6 +24,7 @@ from shopml.serving import (MAX_USERS, UNKNOWN_USER, Endpoint, NotReady, OnlineR
 
 from .campaign_plan import plan
 from .campaigns import BUYER_SPEND, BUYERS, CampaignModel, Sends
+from .segment_members import segment_members
 
 IN_PLAN, OVER_BUDGET, NO_GAIN, PUT_OFF, UNKNOWN = ("in the plan", "over the budget", "no expected gain",
                                                   "put off by the send", "unknown user")
@@ -29,10 +32,17 @@ ORDER_VALUE = f"{names.USER_MONETARY}__avg_order_value_90d"
 
 
 class CampaignPlanRequest(Request):
-    user_ids: UserIds                                                       # the candidates
+    user_ids: UserIds | None = None                                          # the candidates, or:
+    segment: Annotated[int, Field(ge=0)] | None = None                       # the users of this segment
     budget: Annotated[int, Field(ge=0, le=MAX_USERS)] | None = None          # sends at most; none: every gain
 
     _distinct = field_validator("user_ids")(must_not_repeat)
+
+    @model_validator(mode="after")
+    def _one_kind_of_candidates(self):
+        if (self.user_ids is None) == (self.segment is None):
+            raise ValueError("give the candidates as user_ids or as a segment, one of the two")
+        return self
 
 
 class CouponPlanRequest(CampaignPlanRequest):
@@ -55,6 +65,7 @@ class PlannedUser(BaseModel):
 class CampaignPlanResponse(BaseModel):
     model: str
     send: str                           # coupon or push
+    segment: int | None                 # the segment planned (its users in the segments model's newest snapshot)
     window_days: float                  # the window the uplift is a purchase within
     budget: int | None
     sends: int
@@ -66,9 +77,16 @@ class CampaignPlanResponse(BaseModel):
 
 
 class CampaignPlanAnswers:
-    def __init__(self, saved: SavedModel, online: OnlineReader, sends: Sends):
+    def __init__(self, saved: SavedModel, online: OnlineReader, sends: Sends, segments: SavedModel | None = None):
         boosted = BoostedModel.load(saved)
         self.tag, self.online, self.sends = saved.tag, online, sends
+        self.members = None
+        self.why_no_members = "plans for a segment need the segments model: run `shopml train segments`"
+        if segments is not None:
+            try:
+                self.members = segment_members(segments)
+            except NotReady as error:               # plans of listed users still answer
+                self.why_no_members = str(error)
         self.model = CampaignModel.from_boosters(boosted.boosters, boosted.layout)
         self.order_value = None                     # a coupon plan's fallback order value (pushes cost nothing)
         if sends.send == "coupon":
@@ -87,18 +105,29 @@ class CampaignPlanAnswers:
         value = np.where(np.isnan(value), self.order_value, value)
         return np.clip(without + uplift, 0, 1) * request.discount * value
 
+    def candidates(self, request: CampaignPlanRequest) -> list[int]:
+        if request.segment is None:
+            return request.user_ids
+        if self.members is None:
+            raise ServiceUnavailable(self.why_no_members)
+        if request.segment not in self.members:
+            raise InvalidArgument(f"segment: {request.segment} is not a segment of the segments model "
+                                  f"(its segments: {sorted(self.members)})")
+        return self.members[request.segment].tolist()
+
     def answer(self, request: CampaignPlanRequest) -> CampaignPlanResponse:
-        features = self.online.read(names.CHURN_V1, {names.USER_ID: request.user_ids})
+        user_ids = self.candidates(request)
+        features = self.online.read(names.CHURN_V1, {names.USER_ID: user_ids})
         known = known_users(features)
         x = self.model.purchases.layout.array(features)          # once, for every model of the campaign
         uplift, without, spend = self.model.uplift(x), self.model.purchase(x), self.model.spend_uplift(x)
         put_off = self.model.put_off(x) & known
-        budget = len(request.user_ids) if request.budget is None else request.budget
+        budget = len(user_ids) if request.budget is None else request.budget
         chosen = np.zeros(len(known), dtype=bool)
         cost = self.costs(request, features, without, uplift)
         chosen[plan(np.where(known, uplift, -np.inf), budget, put_off, cost, getattr(request, "max_cost", None))] = True
         users = []
-        for i, user in enumerate(request.user_ids):
+        for i, user in enumerate(user_ids):
             if not known[i]:
                 users.append(PlannedUser(user_id=user, known_user=False, send=False, why=UNKNOWN, uplift=None,
                                          spend_uplift=None, purchase_without=None, put_off=None, expected_cost=None))
@@ -110,7 +139,8 @@ class CampaignPlanAnswers:
                                      put_off=bool(put_off[i]) if self.sends.can_put_off else None,
                                      expected_cost=None if cost is None else round(float(cost[i]), 4)))
         return CampaignPlanResponse(
-            model=self.tag, send=self.sends.send, window_days=self.sends.window_days, budget=request.budget,
+            model=self.tag, send=self.sends.send, segment=request.segment, window_days=self.sends.window_days,
+            budget=request.budget,
             sends=int(chosen.sum()), expected_incremental_purchases=round(float(uplift[chosen].sum()), 4),
             expected_incremental_spend=_rounded(spend[chosen].sum(), 2),
             expected_cost=None if cost is None else round(float(cost[chosen].sum()), 2),
@@ -124,7 +154,8 @@ def _rounded(value, digits: int) -> float | None:
 def plan_endpoint(path: str, task: str, sends: Sends) -> Endpoint:
     request = CouponPlanRequest if sends.send == "coupon" else CampaignPlanRequest
     return Endpoint(
-        path=path, request=request, response=CampaignPlanResponse, models=(task,),
-        start=lambda models, online: CampaignPlanAnswers(models[task], online, sends),
+        path=path, request=request, response=CampaignPlanResponse, models=(task,), optional_models=("segments",),
+        start=lambda models, online: CampaignPlanAnswers(models[task], online, sends, models.get("segments")),
         example=lambda shop: {"user_ids": [shop.active_user, UNKNOWN_USER], "budget": 1},
-        doc=f"Who among the users gets a {sends.send} within the budget, and the expected incremental purchases.")
+        doc=f"Who among the users (or a segment's) gets a {sends.send} within the budget, and the expected "
+            "incremental purchases.")

@@ -116,20 +116,22 @@ def engagement_oracle(settings: Settings, rows: pl.DataFrame, horizon_days: int)
     return {kind: window_probability(list(rate.T), p_churn) * there[:, 0] for kind, rate in rates.items()}
 
 
-def review_rates(settings: Settings, rows: pl.DataFrame, horizon_days: int, purchase_rates: np.ndarray) -> np.ndarray:
+def review_rates(settings: Settings, rows: pl.DataFrame, horizon_days: int,
+                 purchase_rates: np.ndarray) -> np.ndarray:
     """(rows, horizon days): each day's expected number of reviews by the row's user, given the
     cut-off. A review is drawn at its purchase (``truth.purchases.p_review``) and comes a random
     delay later (``reviews.review_delay_cdf``), so each purchase made before the cut-off whose
     review has not been written adds, on day k, its chance of landing that day given it has not
-    come yet; purchases in the window add the expected items bought that day (``purchase_rates``
-    as a Poisson mean of buying days, times the shop's items per buying day) times the shop's
-    mean P(review) and the chance that the delay lands on day k."""
+    come yet; each day of the window adds the items expected to be bought on it (P(a purchase that
+    day), from ``purchase_rates``, times the shop's items per buying day) times the shop's mean
+    P(review) and the chance that the delay lands on day k."""
     behaviour = simulation_config(settings).behaviour
     lookback = int(np.ceil(behaviour.review_delay_min_days + 15 * behaviour.review_delay_mean_days))
     with connect(settings.warehouse_path) as con:
         con.register("wanted", rows.select(names.USER_ID, CUTOFF).with_row_index("row").to_arrow())
         pending = con.sql(PENDING_REVIEWS_SQL.format(cutoff=CUTOFF, user=names.USER_ID, lookback=lookback)).pl()
-        p_review, items_per_day, times_of_day = con.sql(PURCHASE_HABITS_SQL.format(sample=TIME_OF_DAY_SAMPLE)).fetchall()[0]
+        habits = con.sql(PURCHASE_HABITS_SQL.format(sample=TIME_OF_DAY_SAMPLE)).fetchall()[0]
+    p_review, items_per_day, time_of_day = habits[0], habits[1], np.asarray(habits[2])
     pending = pending.filter(~pl.col("written"))
     row, age, p = pending["row"].to_numpy(), pending["age_days"].to_numpy(), pending["p_review"].to_numpy()
     rates = np.zeros((rows.height, horizon_days))
@@ -137,12 +139,12 @@ def review_rates(settings: Settings, rows: pl.DataFrame, horizon_days: int, purc
         come_by_start, come_by_end = (review_delay_cdf(age + offset, behaviour) for offset in (day, day + 1))
         lands_today = p * (come_by_end - come_by_start) / (1 - p * come_by_start)
         np.add.at(rates[:, day], row, -np.log1p(-lands_today))
-    time_of_day = np.asarray(times_of_day)
-    lands_after = [np.mean(review_delay_cdf(lag + 1 - time_of_day, behaviour) - review_delay_cdf(lag - time_of_day, behaviour))
-                   for lag in range(horizon_days)]
-    expected_items = -np.expm1(-purchase_rates) * items_per_day * p_review     # reviews to come from each day's purchases
+    # P(a review drawn for a purchase made on some day lands ``lag`` days later), over the times of day
+    lands_after = [np.mean(review_delay_cdf(lag + 1 - time_of_day, behaviour)
+                           - review_delay_cdf(lag - time_of_day, behaviour)) for lag in range(horizon_days)]
+    expected_reviews = -np.expm1(-purchase_rates) * items_per_day * p_review     # to come of each day's purchases
     for day in range(horizon_days):
-        rates[:, day] += sum(expected_items[:, bought] * lands_after[day - bought] for bought in range(day + 1))
+        rates[:, day] += sum(expected_reviews[:, bought] * lands_after[day - bought] for bought in range(day + 1))
     return rates
 
 

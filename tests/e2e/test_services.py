@@ -110,7 +110,7 @@ def local(settings) -> dict:
     from services.online import OnlineFeatures
 
     online = OnlineFeatures(settings, clock=home_clock(settings))
-    return {task.name: task.endpoint.start({m: stored(m) for m in task.endpoint.models}, online)
+    return {task.name: task.endpoint.start({m: stored(m) for m in task.endpoint.all_models}, online)
             for task in serving_tasks()}
 
 
@@ -248,7 +248,7 @@ def test_health_lists_every_task_with_its_models(client):
     assert set(health["tasks"]) == {task.name for task in serving_tasks()}
     for task in serving_tasks():
         assert health["tasks"][task.name]["ready"] and set(health["tasks"][task.name]["models"]) == set(
-            task.endpoint.models)
+            task.endpoint.all_models)
 
 
 def test_every_endpoint_of_the_registry_answers_its_example_as_in_process(client, local, settings):
@@ -322,6 +322,23 @@ def test_recommend_matches_in_process_and_honours_its_options(client, local, ids
     unknown = _post(client, "/recommend", {"user_id": -5, "k": 3, "category": category})
     assert not unknown["known_user"] and unknown["fallback"] == "popular items" and len(unknown["items"]) == 3
     assert {category_of[i["item_id"]] for i in unknown["items"]} == {category}
+
+
+def test_a_plan_for_a_segment_plans_its_members_as_a_list_of_them_would(client, local, settings):
+    """The candidates are the segment's users in the segments model's newest snapshot (the
+    ``user_segment`` view's rows of that time); an id no segment has is a 400 naming the field."""
+    view = pl.read_parquet(settings.features_dir / f"{names.USER_SEGMENT}.parquet")
+    newest = view.filter(pl.col(names.EVENT_TIMESTAMP) == pl.col(names.EVENT_TIMESTAMP).max())
+    segment = newest[names.SEGMENT].mode().sort()[0]
+    members = sorted(newest.filter(pl.col(names.SEGMENT) == segment)[names.USER_ID].to_list())
+    for route in ("/coupon_plan", "/push_plan"):
+        planned = _post(client, route, {"segment": segment, "budget": 3})
+        assert planned["segment"] == segment and [u["user_id"] for u in planned["users"]] == members
+        listed = _post(client, route, {"user_ids": members, "budget": 3})
+        assert {**listed, "segment": segment} == planned
+        assert planned == in_process(local, route, {"segment": segment, "budget": 3})
+        refused = client.post(route, json={"segment": 10**6})
+        assert refused.status_code == 400 and "segment" in refused.text
 
 
 def test_rank_orders_every_known_item_and_sets_the_others_apart(client, local, ids, settings):
@@ -515,6 +532,9 @@ BAD_REQUESTS = [
     ("/coupon_plan", {"user_ids": [1], "discount": 1.5}, "less_than"),
     ("/coupon_plan", {"user_ids": [1], "max_cost": -1}, "greater_than_equal"),
     ("/push_plan", {"user_ids": [1], "max_cost": 10}, "extra_forbidden"),
+    ("/push_plan", {"budget": 3}, "user_ids or as a segment"),
+    ("/coupon_plan", {"user_ids": [1], "segment": 0}, "user_ids or as a segment"),
+    ("/push_plan", {"segment": -1}, "greater_than_equal"),
     ("/ad_audience", {"ad_id": 1, "size": 0}, "greater_than_equal"),
     ("/ad_audience", {"ad_id": 1, "size": 1001}, "less_than_equal"),
     ("/ad_audience", {"size": 10}, "missing"),
@@ -671,7 +691,7 @@ def test_bentoml_build_packs_the_service_and_its_models(settings):
     tag = done.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     bento = bentoml.bentos.get(tag)
     packed = {model.tag.name for model in bento.info.all_models}
-    assert packed == {model for task in serving_tasks() for model in task.endpoint.models}
+    assert packed == {model for task in serving_tasks() for model in task.endpoint.all_models}
     source = Path(bento.path) / "src"
     assert (source / "training" / "tasks" / "__init__.py").is_file()       # the registry the service reads
     assert (source / "services" / "service.py").is_file() and (source / "feature_repo" / "feature_store.yaml").is_file()

@@ -34,7 +34,8 @@ PROBABILITIES = [
     ("truth.user_days", "p_cart"), ("truth.user_days", "p_purchase"), ("truth.user_days", "p_churn"),
     ("truth.ad_impressions", "p_click"), ("truth.pushes", "p_open"),
     ("truth.pushes", "p_purchase_treated"), ("truth.pushes", "p_purchase_control"),
-    ("truth.purchases", "p_review"), ("truth.promotions", "p_purchase_coupon"), ("truth.promotions", "p_purchase_no_coupon"),
+    ("truth.purchases", "p_review"),
+    ("truth.promotions", "p_purchase_coupon"), ("truth.promotions", "p_purchase_no_coupon"),
     ("truth.search_impressions", "p_click"), ("truth.page_impressions", "attraction"),
     ("truth.page_impressions", "p_click"), ("page_impressions", "propensity"),
 ]

@@ -11,7 +11,7 @@ stability: the same users segmented a week before the test cut-off keep their se
 between the two weeks' assignments).
 
 The assignment is written back as the Feast view ``user_segment``: the nearest centre of every
-weekly snapshot of the ``user_embedding`` view.
+snapshot (daily by default) of the ``user_embedding`` view.
 
 Served as ``POST /profile`` with ``user_ids``: per user the segment (id and name), the top
 preferences (``preferences``), P(like, favourite, share, review) in the next week
@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -43,6 +44,7 @@ from ..labels import LabelSpec, cutoff_schedule, labelled_users
 from ..metrics.clustering import adjusted_rand, normalized_mutual_info, silhouette
 from ..oracle import hidden_user_traits
 from ..report import scatter_chart
+from ..segment_members import write_members
 from ..task import task_labels
 from ..user_outcomes import ServedUserOutcomes
 from .preferences import PreferencesAnswers, PreferenceScore, shop_categories
@@ -176,18 +178,15 @@ def nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return ((vectors[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
 
 
-def write_user_segments(centres: np.ndarray, settings: Settings) -> pl.DataFrame:
-    """The ``user_segment`` view's table: for every row of the ``user_embedding`` view (weekly
-    snapshots of the embedding these segments are drawn in), the nearest centre; written
-    atomically, returned."""
+def user_segments(centres: np.ndarray, settings: Settings) -> pl.DataFrame:
+    """The ``user_segment`` view's table: for every row of the ``user_embedding`` view (the
+    snapshots of the embedding these segments are drawn in), the nearest centre."""
     source = settings.features_dir / f"{names.USER_EMBEDDING}.parquet"
     vectors = pl.read_parquet(source)
     if vectors.is_empty():
         raise ValueError(f"{source} is empty: run `shopml train user_embedding` first")
-    table = vectors.select(names.USER_ID, names.EVENT_TIMESTAMP, pl.Series(
+    return vectors.select(names.USER_ID, names.EVENT_TIMESTAMP, pl.Series(
         names.SEGMENT, nearest(np.vstack(vectors[names.EMBEDDING].to_list()), centres), dtype=pl.Int64))
-    write_atomically(table, settings.features_dir / f"{names.USER_SEGMENT}.parquet")
-    return table
 
 
 class ProfileRequest(UsersRequest):
@@ -338,8 +337,13 @@ class SegmentsTask:
         metadata = {"config": {**config.__dict__, "k_range": list(config.k_range)}, "metrics": metrics,
                     "embedding": data.embedding_tag, "categories": data.categories,
                     "segment_names": [n for n in metrics[PROFILES] if n != "all"]}
-        tag = save_artifact(self.name, task_labels(self), metadata,
-                            settings, write=lambda folder: np.save(folder / CENTRES_FILE, centres))
-        written = write_user_segments(centres, settings)
-        log.info("segments: %d weekly user segments written to %s", written.height, settings.features_dir)
+        table = user_segments(centres, settings)
+
+        def write(folder: Path) -> None:
+            np.save(folder / CENTRES_FILE, centres)
+            write_members(table, folder)
+
+        tag = save_artifact(self.name, task_labels(self), metadata, settings, write)
+        write_atomically(table, settings.features_dir / f"{names.USER_SEGMENT}.parquet")
+        log.info("segments: %d user segments written to %s", table.height, settings.features_dir)
         return tag

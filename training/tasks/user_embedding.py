@@ -12,8 +12,8 @@ on the other half, averaged over ``PROBE_SPLITS`` random halves, beside the same
 dimension. Saved as a ``state_dict`` with the input scaling and the layout (never a pickle).
 
 The vectors are then written back as the Feast view ``user_embedding`` (``write_user_vectors``):
-weekly snapshots, each midnight counted back from the newest feature snapshot, of every user with
-an event in the 90 days before it, from their point-in-time inputs; ``shopml features
+daily snapshots (``snapshot_every_days``), each midnight counted back from the newest feature
+snapshot, of every user with an event in the 90 days before it, from their point-in-time inputs; ``shopml features
 materialize`` then loads the newest into the online store. Every snapshot is made by the model
 trained now: another task that trains on older snapshots uses an encoder that has seen labels up
 to this model's validation cut-off, so it should use them only at or after that cut-off.
@@ -54,7 +54,6 @@ PROBES = "linear probe R2 on held-out test users"
 PROBE_SPLITS = 5                      # random halves of the test users the probe is averaged over
 MODEL, PCA, RAW = "embedding", "pca", "raw features"
 WEIGHTS_FILE, SCALING_FILE = "encoder.pt", "scaling.json"
-SNAPSHOT_EVERY_DAYS = 7
 ACTIVE_USERS_SQL = """
 WITH times AS (SELECT unnest(?::TIMESTAMPTZ[]) AS t)
 SELECT DISTINCT e.user_id, t.t AS event_timestamp FROM times t
@@ -80,10 +79,13 @@ class UserEmbeddingConfig:
     outcome_weight: float = 1.0       # the outcomes' share of the loss beside the reconstruction
     next_views_weight: float = 1.0    # the next views' share (cross-entropy of their category shares)
     seed: int = 0
+    snapshot_every_days: int = 1      # the user_embedding view's snapshots: one every this many days
 
     def __post_init__(self):
         if not 16 <= self.dimension <= 64:
             raise ValueError(f"dimension must be 16 to 64, not {self.dimension}")
+        if self.snapshot_every_days < 1:
+            raise ValueError(f"snapshot_every_days must be at least 1, not {self.snapshot_every_days}")
 
 
 @dataclass
@@ -208,15 +210,16 @@ class UserEmbeddingTask:
                     "rows": {s: f.height for s, f in data.splits.items()}}
         tag = save_artifact(self.name, task_labels(self), metadata,
                             settings, write)
-        written = write_user_vectors(model, data.columns, settings)
-        log.info("user_embedding: %d weekly user vectors written to %s", written.height, settings.features_dir)
+        written = write_user_vectors(model, data.columns, settings, config.snapshot_every_days)
+        log.info("user_embedding: %d user vectors (%d snapshots) written to %s", written.height,
+                 written[names.EVENT_TIMESTAMP].n_unique(), settings.features_dir)
         return tag
 
 
-def write_user_vectors(encoder, columns: list[str], settings: Settings) -> pl.DataFrame:
-    """The ``user_embedding`` view's table: weekly snapshots back from the newest feature snapshot
-    (while 30 days of history lie before them), each of the users with an event in the 90 days
-    before it; written atomically, returned."""
+def write_user_vectors(encoder, columns: list[str], settings: Settings, every_days: int) -> pl.DataFrame:
+    """The ``user_embedding`` view's table: a snapshot every ``every_days`` back from the newest
+    feature snapshot (while 30 days of history lie before them), each of the users with an event in
+    the 90 days before it; written atomically, returned."""
     from feature_repo.store import newest_snapshot
 
     newest = newest_snapshot(settings)
@@ -225,7 +228,7 @@ def write_user_vectors(encoder, columns: list[str], settings: Settings) -> pl.Da
         times, time = [], newest
         while time >= first + timedelta(days=30):
             times.append(time)
-            time -= timedelta(days=SNAPSHOT_EVERY_DAYS)
+            time -= timedelta(days=every_days)
         rows = con.sql(ACTIVE_USERS_SQL, params=[times]).pl()
     _, values, _ = user_inputs(rows, settings, columns)
     table = rows.with_columns(pl.Series(names.EMBEDDING, encoder.embed(values), dtype=pl.Array(pl.Float32, len(

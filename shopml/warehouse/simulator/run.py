@@ -95,7 +95,8 @@ def _write_reviews(con, simulation: Simulation) -> None:
                                       ts=reviews["ts"][keep], rating=reviews["rating"][keep],
                                       text=reviews["text"][keep]))
     _insert(con, schema.TRUTH_REVIEWS, dict(review_id=ids, sentiment=reviews["sentiment"][keep],
-                                            sarcastic=reviews["sarcastic"][keep], purchase_id=reviews["purchase"][keep]))
+                                            sarcastic=reviews["sarcastic"][keep],
+                                            purchase_id=reviews["purchase"][keep]))
     review_id = np.zeros(len(reviews["ts"]), dtype=np.int64)
     review_id[keep] = ids
     owner = review_id[aspects["review"].astype(np.int64)]          # aspects are in written order per review
