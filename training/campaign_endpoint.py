@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from feature_repo.definitions import names
@@ -108,6 +107,8 @@ class CampaignPlanAnswers:
     def candidates(self, request: CampaignPlanRequest) -> list[int]:
         if request.segment is None:
             return request.user_ids
+        from bentoml.exceptions import InvalidArgument, ServiceUnavailable   # imported once the model store is chosen
+
         if self.members is None:
             raise ServiceUnavailable(self.why_no_members)
         if request.segment not in self.members:
