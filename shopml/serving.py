@@ -38,7 +38,7 @@ K = Annotated[int, Field(ge=1, le=MAX_K)]
 
 
 def must_not_repeat(ids: list[int] | None, info: ValidationInfo) -> list[int] | None:
-    """A request's list of ids, refused when an id repeats (``field_validator(name)(must_not_repeat)``)."""
+    """A request's list of ids (or names), refused when one repeats (``field_validator(name)(must_not_repeat)``)."""
     if ids is not None and len(set(ids)) != len(ids):
         raise ValueError(f"{info.field_name} must not repeat")
     return ids

@@ -5,8 +5,10 @@ with each user's predicted uplift in purchases and in spend, and the plan's expe
 purchases and spend (and a coupon plan's cost).
 
 The plan is ``training.campaign_plan.plan``: the budget's highest predicted uplifts above 0, none
-of them predicted to be put off (pushes). Users the online store does not know are not planned,
-and each says why it was or was not chosen.
+of them predicted to be put off (pushes). Where a send comes in several campaigns (pushes), each
+user's is the one of those offered (``campaigns``, default all the model knows) with the highest
+predicted uplift among those not predicted to put the user off (``CampaignModel.choose``). Users
+the online store does not know are not planned, and each says why it was or was not chosen.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from feature_repo.definitions import names
 from shopml.model_store import BoostedModel
@@ -44,6 +46,13 @@ class CampaignPlanRequest(Request):
         return self
 
 
+class PushPlanRequest(CampaignPlanRequest):
+    campaigns: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
+                         Field(min_length=1, max_length=100)] | None = None   # offered; none: every one the model knows
+
+    _distinct_campaigns = field_validator("campaigns")(must_not_repeat)
+
+
 class CouponPlanRequest(CampaignPlanRequest):
     max_cost: Annotated[float, Field(ge=0)] | None = None     # expected discounts at most; none: no limit
     discount: Annotated[float, Field(gt=0, lt=1)] = 0.15      # the coupon's, off the first purchase
@@ -58,6 +67,7 @@ class PlannedUser(BaseModel):
     spend_uplift: float | None          # predicted change in spend in the window (paid, net of discounts)
     purchase_without: float | None      # P(a purchase in the window) without it
     put_off: bool | None                # predicted to visit less after the send (sends that can put off)
+    campaign: str | None                # pushes: the campaign chosen for the user
     expected_cost: float | None         # coupons: the discount expected to be redeemed
 
 
@@ -65,6 +75,7 @@ class CampaignPlanResponse(BaseModel):
     model: str
     send: str                           # coupon or push
     segment: int | None                 # the segment planned (its users in the segments model's newest snapshot)
+    campaigns: list[str] | None         # pushes: the campaigns offered
     window_days: float                  # the window the uplift is a purchase within
     budget: int | None
     sends: int
@@ -116,13 +127,27 @@ class CampaignPlanAnswers:
                                   f"(its segments: {sorted(self.members)})")
         return self.members[request.segment].tolist()
 
+    def offered(self, request: CampaignPlanRequest) -> tuple[str, ...]:
+        """The campaigns to choose among: the request's, each one the model knows (else a 400)."""
+        wanted = getattr(request, "campaigns", None)
+        if wanted is None:
+            return self.model.campaigns
+        unknown = [c for c in wanted if c not in self.model.campaigns]
+        if unknown:
+            from bentoml.exceptions import InvalidArgument       # imported once the model store is chosen
+
+            raise InvalidArgument(f"campaigns: {unknown} are not campaigns of {self.tag} "
+                                  f"(its campaigns: {list(self.model.campaigns)})")
+        return tuple(wanted)
+
     def answer(self, request: CampaignPlanRequest) -> CampaignPlanResponse:
-        user_ids = self.candidates(request)
+        user_ids, offered = self.candidates(request), self.offered(request)
         features = self.online.read(names.CHURN_V1, {names.USER_ID: user_ids})
         known = known_users(features)
-        x = self.model.purchases.layout.array(features)          # once, for every model of the campaign
-        uplift, without, spend = self.model.uplift(x), self.model.purchase(x), self.model.spend_uplift(x)
-        put_off = self.model.put_off(x) & known
+        x = self.model.inputs(features)                          # once, for every model of the campaign
+        choice = self.model.choose(x, offered)
+        uplift, without, spend = choice.uplift, self.model.purchase(x), choice.spend_uplift
+        put_off = choice.put_off & known
         budget = len(user_ids) if request.budget is None else request.budget
         chosen = np.zeros(len(known), dtype=bool)
         cost = self.costs(request, features, without, uplift)
@@ -131,16 +156,19 @@ class CampaignPlanAnswers:
         for i, user in enumerate(user_ids):
             if not known[i]:
                 users.append(PlannedUser(user_id=user, known_user=False, send=False, why=UNKNOWN, uplift=None,
-                                         spend_uplift=None, purchase_without=None, put_off=None, expected_cost=None))
+                                         spend_uplift=None, purchase_without=None, put_off=None, campaign=None,
+                                         expected_cost=None))
                 continue
             why = IN_PLAN if chosen[i] else PUT_OFF if put_off[i] else NO_GAIN if uplift[i] <= 0 else OVER_BUDGET
             users.append(PlannedUser(user_id=user, known_user=True, send=bool(chosen[i]), why=why,
                                      uplift=round(float(uplift[i]), 5), spend_uplift=_rounded(spend[i], 4),
                                      purchase_without=round(float(without[i]), 5),
                                      put_off=bool(put_off[i]) if self.sends.can_put_off else None,
+                                     campaign=offered[choice.campaign[i]] if offered else None,
                                      expected_cost=None if cost is None else round(float(cost[i]), 4)))
         return CampaignPlanResponse(
-            model=self.tag, send=self.sends.send, segment=request.segment, window_days=self.sends.window_days,
+            model=self.tag, send=self.sends.send, segment=request.segment, campaigns=list(offered) or None,
+            window_days=self.sends.window_days,
             budget=request.budget,
             sends=int(chosen.sum()), expected_incremental_purchases=round(float(uplift[chosen].sum()), 4),
             expected_incremental_spend=_rounded(spend[chosen].sum(), 2),
@@ -153,7 +181,8 @@ def _rounded(value, digits: int) -> float | None:
 
 
 def plan_endpoint(path: str, task: str, sends: Sends) -> Endpoint:
-    request = CouponPlanRequest if sends.send == "coupon" else CampaignPlanRequest
+    request = CouponPlanRequest if sends.send == "coupon" else PushPlanRequest if sends.campaign_column else \
+        CampaignPlanRequest
     return Endpoint(
         path=path, request=request, response=CampaignPlanResponse, models=(task,), optional_models=("segments",),
         start=lambda models, online: CampaignPlanAnswers(models[task], online, sends, models.get("segments")),

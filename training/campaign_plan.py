@@ -9,8 +9,11 @@ from the end of its data with one extra campaign on its first day, sent to the s
 campaign's own: its reach times its treated share of the signed-up users) by each plan: by the
 uplift model (in purchases, and in spend), by purchase propensity (the usual mistake: it finds
 who buys anyway), at random, and by the true uplift of every user (the oracle, from the
-simulator's hidden state). The status
-quo sends nothing extra. Every arm runs on the same random numbers (``simulator.whatif``), so
+simulator's hidden state). Where a send comes in several campaigns (pushes), the model's plans
+send each user the campaign the model chooses for them, the oracle's the truly best one; a
+further plan sends everyone the one campaign whose plan the model expects most of, as do the
+propensity and random plans, so that their difference from the model is targeting alone. The
+status quo sends nothing extra. Every arm runs on the same random numbers (``simulator.whatif``), so
 differences are the plans' and not luck; the model's plan is compared with each other plan as a
 paired difference with its interval.
 """
@@ -29,7 +32,7 @@ from shopml.warehouse.database import connect
 from .datasets import point_in_time_dataset
 from .labels import CUTOFF
 
-MODEL_PLAN, SPEND_PLAN = "uplift model", "uplift model, by spend"
+MODEL_PLAN, SPEND_PLAN, ONE_CAMPAIGN_PLAN = "uplift model", "uplift model, by spend", "uplift model, one campaign"
 PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN = "purchase propensity", "random", "true uplift (oracle)"
 SHOWN = ("buyers", "revenue", "coupon_cost", "churned", "value")
 SEND_DAYS = {"coupon": 14, "push": 28}        # the what-if's horizon: the coupon's week and after; a push's fatigue
@@ -73,6 +76,7 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
     ``training.campaigns.CampaignModel``: its uplift, sparing whom it predicts put off) and by the
     alternatives: per plan, the sends made and each measure's change
     from the status quo; and the model's plan against each other plan, with 95% intervals."""
+    from shopml.warehouse.simulator import vocabulary
     from shopml.warehouse.simulator.oracle import replay
     from shopml.warehouse.simulator.whatif import Policy, run_arms, send_uplift, summarise
 
@@ -90,12 +94,28 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
     world = replay(config, day)
     b = world.behaviour
     budget = round(len(users) * b.treatment_share * (b.promotion_reach if send == "coupon" else b.push_reach))
-    scores = {MODEL_PLAN: model.uplift(frame), SPEND_PLAN: model.spend_uplift(frame), PROPENSITY_PLAN: model.purchase(frame),
-              RANDOM_PLAN: np.random.default_rng(seed).random(len(users)) + 1e-9,     # above 0: every user a gain
-              ORACLE_PLAN: send_uplift(world, day, users, send)}
-    put_off = dict.fromkeys((MODEL_PLAN, SPEND_PLAN), model.put_off(frame))
-    chosen = {name: users[plan(score, budget, put_off.get(name))] for name, score in scores.items()}
-    policies = {name: Policy(coupons=sent) if send == "coupon" else Policy(pushes=sent) for name, sent in chosen.items()}
+    x = model.inputs(frame)
+    choice = model.choose(x)
+    scores = {MODEL_PLAN: choice.uplift, SPEND_PLAN: choice.spend_uplift, PROPENSITY_PLAN: model.purchase(x),
+              RANDOM_PLAN: np.random.default_rng(seed).random(len(users)) + 1e-9}    # above 0: every user a gain
+    put_off = dict.fromkeys((MODEL_PLAN, SPEND_PLAN), choice.put_off)
+    campaigns = dict.fromkeys(scores, choice.campaign)          # per user, an index into ``offered``
+    offered = [vocabulary.PUSH_CAMPAIGNS.index(c) for c in model.campaigns or vocabulary.PUSH_CAMPAIGNS[:1]]
+    if send == "push":
+        true = np.column_stack([send_uplift(world, day, users, send, push_campaign=c) for c in offered])
+        scores[ORACLE_PLAN], campaigns[ORACLE_PLAN] = true.max(axis=1), true.argmax(axis=1)
+        if len(offered) > 1:
+            one = best_single_campaign(model, x, budget)
+            single = model.choose(x, (model.campaigns[one],))
+            scores[ONE_CAMPAIGN_PLAN], put_off[ONE_CAMPAIGN_PLAN] = single.uplift, single.put_off
+            campaigns |= dict.fromkeys((ONE_CAMPAIGN_PLAN, PROPENSITY_PLAN, RANDOM_PLAN), np.full(len(users), one))
+    else:
+        scores[ORACLE_PLAN] = send_uplift(world, day, users, send)
+    positions = {name: plan(score, budget, put_off.get(name)) for name, score in scores.items()}
+    chosen = {name: users[at] for name, at in positions.items()}
+    policies = {name: Policy(coupons=users[at]) if send == "coupon" else
+                Policy(pushes=users[at], push_campaign=np.array(offered)[campaigns[name][at]])
+                for name, at in positions.items()}
     outcomes = run_arms(world, day, horizon or SEND_DAYS[send], policies, seeds)
     against_status_quo = summarise(outcomes)
     table = {name: {"sends": float(len(chosen.get(name, ()))),
@@ -103,5 +123,16 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
              for name, row in against_status_quo.items()}
     margins = {f"{plan_name} - {other}": {key: value for key, value in summarise(outcomes, other)[plan_name].items()
                                          if "_change" in key and key.split("_change")[0] in SHOWN}
-               for plan_name in (MODEL_PLAN, SPEND_PLAN) for other in (PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN)}
+               for plan_name in (MODEL_PLAN, SPEND_PLAN)
+               for other in (PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN, ONE_CAMPAIGN_PLAN) if other in outcomes}
     return {"plans": table, "margins": margins}
+
+
+def best_single_campaign(model, x: np.ndarray, budget: int) -> int:
+    """The campaign (an index into ``model.campaigns``) whose plan, sent to everyone it picks, the
+    model expects the most incremental purchases of."""
+    gains = []
+    for campaign in model.campaigns:
+        single = model.choose(x, (campaign,))
+        gains.append(single.uplift[plan(single.uplift, budget, single.put_off)].sum())
+    return int(np.argmax(gains))

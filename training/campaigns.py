@@ -10,7 +10,13 @@ and, with regressors per arm, for the spend in it (paid, so net of a coupon's di
 A send that can put users off (a push: the simulator's users with a negative push effect visit
 less after one, and its fatigue drives them away) gets a second uplift model, on a visit in the
 window: whoever it predicts to visit less is put off, and no plan sends to them. On the simulated
-shop that flag is judged against the truth (the users whose push effect is negative).
+shop that flag is judged against the truth (the sends whose campaign's effect on the user is
+negative).
+
+Where a send comes in several campaigns (pushes: what the push says), the campaign is a feature
+of every model (``CAMPAIGN``), so each predicts the uplift of any campaign the data holds, and a
+plan sends each user the campaign with the highest predicted uplift among those not predicted to
+put the user off (``CampaignModel.choose``).
 
 Judged on the test sends (``training.uplift.evaluate_uplift``), then in the what-if shop
 (``training.campaign_plan``): one more campaign after the data, planned by the model, by
@@ -37,11 +43,11 @@ from .evaluation import Evaluation
 from .kinds import Tabled
 from .labels import CUTOFF, split_by_time
 from .metrics.binary import roc_auc
-from .oracle import hidden_user_traits
 from .uplift import MODEL, OUTCOME, PROPENSITY, TEST_SENDS, TREATED, UpliftConfig, UpliftModel, choose_learner, \
     evaluate_uplift, uplift_figures
 
 VISITED, SPEND = "visited", "spend"
+CAMPAIGN = "send__campaign"          # the campaign a send carried: a feature where a send has several
 SPEND_TABLE = "test sends, spend in the window (targeting by each score)"
 BUYER_SPEND, BUYERS = "spend of a buyer in the window (test sends)", "buyers"
 PUT_OFF_TABLE = "who a send puts off (test sends, against the truth)"
@@ -63,14 +69,16 @@ class Sends:
     truth: str
     send: str
     can_put_off: bool = False
+    campaign_column: str | None = None     # where sends come in several campaigns, the column naming it
 
     def rows_sql(self) -> str:
         window = f"INTERVAL (CAST({self.window_days * 24} AS INTEGER)) HOUR"
         visited = (f""", EXISTS (SELECT 1 FROM events e WHERE e.user_id = s.user_id AND e.ts >= s.ts
                                   AND e.ts < s.ts + {window})::INTEGER AS {VISITED}""" if self.can_put_off else "")
+        campaign = f", s.{self.campaign_column} AS {CAMPAIGN}" if self.campaign_column else ""
         return f"""SELECT s.{self.id_column} AS send_id, s.user_id AS {names.USER_ID}, s.ts AS {names.EVENT_TIMESTAMP},
                           s.ts AS {CUTOFF}, CAST(s.{self.treatment} AS INTEGER) AS {TREATED},
-                          CAST(s.{self.outcome} AS INTEGER) AS {OUTCOME} {visited},
+                          CAST(s.{self.outcome} AS INTEGER) AS {OUTCOME} {visited} {campaign},
                           (SELECT CAST(coalesce(sum(e.price * e.quantity), 0) AS DOUBLE) FROM events e
                            WHERE e.user_id = s.user_id AND e.event_type = 'purchase' AND e.ts >= s.ts
                                  AND e.ts < s.ts + {window}) AS {SPEND}
@@ -83,6 +91,16 @@ class Sends:
 class UpliftData:
     splits: dict[str, pl.DataFrame]
     layout: FeatureLayout
+
+
+@dataclass
+class CampaignChoice:
+    """Per user, the campaign a plan would send (an index into the campaigns offered) and what the
+    models predict of it."""
+    campaign: np.ndarray         # the highest uplift in purchases not predicted to put off (else the highest)
+    uplift: np.ndarray
+    spend_uplift: np.ndarray
+    put_off: np.ndarray          # every campaign offered is predicted to put the user off
 
 
 @dataclass
@@ -111,6 +129,40 @@ class CampaignModel:
         if self.visits is None:
             return np.zeros(_count(rows), dtype=bool)
         return self.visits.uplift(rows) < 0
+
+    @property
+    def campaigns(self) -> tuple[str, ...]:
+        """The campaigns the models tell apart (none where a send comes in one kind)."""
+        return self.purchases.layout.categorical.get(CAMPAIGN, ())
+
+    def inputs(self, rows: pl.DataFrame | dict[str, list]) -> np.ndarray:
+        """The models' input for users' features (a frame or an online read), the campaign left to
+        ``choose``."""
+        if self.campaigns and CAMPAIGN not in rows:
+            count = _count(rows)
+            rows = (rows.with_columns(pl.lit(self.campaigns[0]).alias(CAMPAIGN)) if isinstance(rows, pl.DataFrame)
+                    else {**rows, CAMPAIGN: [self.campaigns[0]] * count})
+        return self.purchases.layout.array(rows)
+
+    def choose(self, x: np.ndarray, campaigns: tuple[str, ...] | None = None) -> CampaignChoice:
+        """Per row of ``x`` (``inputs``), the campaign among ``campaigns`` (default: every one the
+        models know) with the highest predicted uplift in purchases, leaving out those predicted to
+        put the user off; a send without campaigns has its one model."""
+        offered = self.campaigns if campaigns is None else campaigns
+        if not offered:
+            return CampaignChoice(np.zeros(len(x), dtype=np.int64), self.uplift(x), self.spend_uplift(x),
+                                  self.put_off(x))
+        column, codes = self.purchases.layout.columns.index(CAMPAIGN), self.purchases.layout.categorical[CAMPAIGN]
+        each = []
+        for campaign in offered:
+            x = x.copy()
+            x[:, column] = codes.index(campaign)
+            each.append((self.uplift(x), self.spend_uplift(x), self.put_off(x)))
+        uplift, spend, put_off = (np.column_stack(scores) for scores in zip(*each))
+        everyone_off = put_off.all(axis=1)
+        best = np.where(everyone_off, uplift.argmax(axis=1), np.where(put_off, -np.inf, uplift).argmax(axis=1))
+        rows = np.arange(len(x))
+        return CampaignChoice(best, uplift[rows, best], spend[rows, best], everyone_off)
 
     def boosters(self) -> dict:
         return (self.purchases.boosters() | (self.spend.boosters("spend_") if self.spend else {})
@@ -174,7 +226,7 @@ class CampaignUpliftTask:
         if oracle is None:                          # imported data: no truth, no what-if shop
             return evaluation
         if model.visits is not None:
-            evaluation.tables[PUT_OFF_TABLE] = put_off_figures(model, test, put_off_truth(settings, test))
+            evaluation.tables[PUT_OFF_TABLE] = put_off_figures(model, test, put_off_truth(settings, self.sends, test))
         if config.whatif_seeds:
             found = campaign_whatif(settings, self.sends.send, model, self.feature_service, config.whatif_seeds,
                                     seed=config.seed)
@@ -197,10 +249,13 @@ def true_uplift(settings: Settings, sends: Sends, test: pl.DataFrame) -> np.ndar
     return np.asarray(found["uplift"], dtype=float)
 
 
-def put_off_truth(settings: Settings, test: pl.DataFrame) -> np.ndarray:
-    """Per test send, whether its user is truly put off by pushes (a negative push effect)."""
-    found = hidden_user_traits(settings, test[names.USER_ID].to_numpy(), "t.push_effect < 0 AS put_off")
-    return found["put_off"].to_numpy()
+def put_off_truth(settings: Settings, sends: Sends, test: pl.DataFrame) -> np.ndarray:
+    """Per test send, whether it truly puts its user off (its campaign's effect on them is negative)."""
+    with connect(settings.warehouse_path) as con:
+        con.register("test_sends", test.select("send_id").with_row_index("position").to_arrow())
+        found = con.sql(f"""SELECT t.push_effect < 0 AS put_off FROM test_sends s
+                            JOIN {sends.truth} t ON t.{sends.id_column} = s.send_id ORDER BY s.position""").fetchnumpy()
+    return np.asarray(found["put_off"], dtype=bool)
 
 
 def put_off_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.ndarray) -> dict[str, dict[str, float]]:

@@ -170,9 +170,10 @@ TRUTH_AD_IMPRESSIONS = _table(
     ("impression_id", "BIGINT"), ("p_click", "DOUBLE"), schema=TRUTH_SCHEMA,
 )
 TRUTH_PUSHES = _table(
-    "pushes", "P(open if treated) and the true uplift on P(purchase within 48 h)",
+    "pushes", "P(open if treated), the true uplift on P(purchase within 48 h) and the campaign's effect on the "
+    "user's session rate (push_effect: a log multiplier; below 0 the push puts the user off)",
     ("push_id", "BIGINT"), ("p_open", "DOUBLE"), ("p_purchase_treated", "DOUBLE"),
-    ("p_purchase_control", "DOUBLE"), ("uplift", "DOUBLE"), schema=TRUTH_SCHEMA,
+    ("p_purchase_control", "DOUBLE"), ("uplift", "DOUBLE"), ("push_effect", "DOUBLE"), schema=TRUTH_SCHEMA,
 )
 TRUTH_PROMOTIONS = _table(
     "promotions", "the true uplift of a coupon on P(purchase while it is valid)",

@@ -450,8 +450,18 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
         planned = _post(client, route, {"user_ids": [-5, *ids["users"][:3]], "budget": 1})
         unknown, *known = planned["users"]
         assert unknown == {"user_id": -5, "known_user": False, "send": False, "why": "unknown user", "uplift": None,
-                           "spend_uplift": None, "purchase_without": None, "put_off": None, "expected_cost": None}
+                           "spend_uplift": None, "purchase_without": None, "put_off": None, "campaign": None,
+                           "expected_cost": None}
         assert all(user["known_user"] for user in known) and planned["sends"] == sum(u["send"] for u in known) <= 1
+    every = _post(client, "/push_plan", {"user_ids": ids["users"]})
+    assert set(every["campaigns"]) == set(local["push_uplift"].model.campaigns) and len(every["campaigns"]) > 1
+    assert all(user["campaign"] in every["campaigns"] for user in every["users"])
+    one = _post(client, "/push_plan", {"user_ids": ids["users"], "campaigns": [every["campaigns"][-1]]})
+    assert one["campaigns"] == [every["campaigns"][-1]] and {u["campaign"] for u in one["users"]} == {one["campaigns"][0]}
+    refused = client.post("/push_plan", json={"user_ids": ids["users"], "campaigns": ["no such campaign"]})
+    assert refused.status_code == 400 and "campaigns" in refused.text
+    coupons = _post(client, "/coupon_plan", {"user_ids": ids["users"]})
+    assert coupons["campaigns"] is None and all(user["campaign"] is None for user in coupons["users"])
     costed = _post(client, "/coupon_plan", {"user_ids": ids["users"], "max_cost": 0.5, "discount": 0.2})
     assert costed["expected_cost"] <= 0.5
     assert costed["expected_cost"] == pytest.approx(sum(u["expected_cost"] for u in costed["users"] if u["send"]), abs=0.02)
@@ -535,6 +545,9 @@ BAD_REQUESTS = [
     ("/push_plan", {"budget": 3}, "user_ids or as a segment"),
     ("/coupon_plan", {"user_ids": [1], "segment": 0}, "user_ids or as a segment"),
     ("/push_plan", {"segment": -1}, "greater_than_equal"),
+    ("/push_plan", {"user_ids": [1], "campaigns": []}, "too_short"),
+    ("/push_plan", {"user_ids": [1], "campaigns": ["we_miss_you", "we_miss_you"]}, "campaigns must not repeat"),
+    ("/coupon_plan", {"user_ids": [1], "campaigns": ["we_miss_you"]}, "extra_forbidden"),
     ("/ad_audience", {"ad_id": 1, "size": 0}, "greater_than_equal"),
     ("/ad_audience", {"ad_id": 1, "size": 1001}, "less_than_equal"),
     ("/ad_audience", {"size": 10}, "missing"),

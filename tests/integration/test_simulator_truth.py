@@ -76,6 +76,21 @@ def test_randomised_pushes_recover_the_true_uplift_and_some_users_are_put_off(wh
                      "WHERE uplift <> 0") > 0.05
 
 
+def test_each_push_campaign_moves_its_own_users(wh):
+    """What a push says changes whom it moves: "we miss you" works best on the fading, "weekend
+    deals" on the price-sensitive; the same user can be put off by one campaign and not another."""
+    effect = dict(rows(wh, """SELECT p.campaign || CASE WHEN u.fade > 0 THEN ' fading' ELSE '' END, avg(t.push_effect)
+                              FROM pushes p JOIN truth.pushes t USING (push_id) JOIN truth.users u USING (user_id)
+                              GROUP BY 1"""))
+    assert effect["we_miss_you fading"] - effect["we_miss_you"] > effect["new_arrivals fading"] - effect["new_arrivals"]
+    sensitive = dict(rows(wh, """SELECT p.campaign, corr(t.push_effect, ln(u.price_sensitivity))
+                                 FROM pushes p JOIN truth.pushes t USING (push_id) JOIN truth.users u USING (user_id)
+                                 GROUP BY 1"""))
+    assert sensitive["weekend_deals"] > sensitive["new_arrivals"]
+    assert value(wh, """SELECT count(*) FROM (SELECT p.user_id FROM pushes p JOIN truth.pushes t USING (push_id)
+                        GROUP BY 1 HAVING min(t.push_effect) < 0 AND max(t.push_effect) > 0)""") > 0
+
+
 def test_sessions_follow_their_expected_count_and_the_weekly_cycle(wh):
     by_dow = rows(wh, """
         WITH sessions AS (SELECT CAST(min(ts) AS DATE) AS day, count(DISTINCT session_id) AS n

@@ -59,5 +59,6 @@ def test_shopml_whatif_judges_a_trained_push_plan(model_home):
     train(task, resolve_config(task.config_type, overrides=["validation_sends=1", "test_sends=1", "whatif_seeds=0"]),
           model_home)
     result = run("whatif", "--policy", "pushes", "--seeds", "2", "--horizon", "3", "--home", str(model_home.home))
-    for plan in ("status quo", "uplift model", "purchase propensity", "random", "one plan minus another"):
+    for plan in ("status quo", "uplift model", "uplift model, one campaign", "purchase propensity", "random",
+                 "one plan minus another"):
         assert plan in result.stdout, result.stdout

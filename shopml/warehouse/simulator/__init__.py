@@ -2,8 +2,9 @@
 into the warehouse together with the hidden truth behind every random outcome.
 
 The story, in short. Customers have a hidden taste over ten categories, an activity level (some
-fade with tenure), a price sensitivity, a response to coupons and to pushes (some are put off),
-and a natural tendency to leave. Each day they start Poisson-many sessions (more at weekends);
+fade with tenure), a price sensitivity, a response to coupons and to pushes (some are put off,
+and each push campaign moves its own kind of customer: ``campaigns``), and a natural tendency to
+leave. Each day they start Poisson-many sessions (more at weekends);
 a session lands in a category by taste, may begin with a search for an intended item, browses
 items by appeal and price, may show ads, may open its category's page (logged beside the path,
 from its own random stream: ``pages``), and carts then buys at most one item with probabilities

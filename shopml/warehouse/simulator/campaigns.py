@@ -2,8 +2,11 @@
 
 A push campaign targets a random share of signed-up customers (the shop does not know who has
 left) and treats a random half. A treated push changes the user's session rate for two days by
-``exp(push_effect)``: most users come back more, some are put off (negative effect), and those
-remember the push as unwanted, which adds to their churn hazard. A coupon raises the purchase
+``exp(effect)``: most users come back more, some are put off (negative effect), and those
+remember the push as unwanted, which adds to their churn hazard. The effect is the user's push
+effect plus the campaign's lean (``campaign_effect``): a "we miss you" moves the fading and
+annoys the busy, "weekend deals" moves bargain hunters, so whom a push helps or puts off
+depends on what it says, and choosing the campaign per user is a real choice. A coupon raises the purchase
 probability while valid, in proportion to the user's coupon response, until its first use.
 Truth records, for every row, the uplift computed from the hidden state at send time.
 """
@@ -24,12 +27,29 @@ def _targets(world: World, day: int, reach: float, rng) -> tuple[np.ndarray, np.
     return targeted, treated
 
 
-def push(world: World, users: np.ndarray, day: int) -> None:
-    """A push reaches these (live) users at ``day``: it acts for the push window, and those it puts
-    off remember it as unwanted."""
-    s = world.state
+def campaign_effect(world: World, users: np.ndarray, campaign) -> np.ndarray:
+    """The effect (log multiplier of the session rate) of a push of ``campaign`` (an index into
+    ``vocabulary.PUSH_CAMPAIGNS``, one or one per user) on ``users``: their push effect plus the
+    campaign's leans on their traits, each centred on the population's mean."""
+    p, b = world.population, world.behaviour
+    traits = np.column_stack([np.log(p.activity), np.log(p.price_sensitivity), (p.fade > 0).astype(float)])
+    centred = traits[users] - traits.mean(axis=0)
+    leans = np.asarray(b.push_campaign_leans)[np.asarray(campaign)]
+    return p.push_effect[users] + (centred * leans).sum(axis=-1)
+
+
+def push(world: World, users: np.ndarray, day: int, campaign) -> None:
+    """A push of ``campaign`` (one, or one per user) reaches these (live) users at ``day``: it acts
+    for the push window with its effect, and those it puts off remember it as unwanted."""
+    s, effect = world.state, campaign_effect(world, users, campaign)
     s.push_until[users] = day + world.behaviour.push_window_days
-    s.unwanted_pushes[users[world.population.push_effect[users] < 0]] += 1.0
+    s.push_effect[users] = effect
+    s.unwanted_pushes[users[effect < 0]] += 1.0
+
+
+def campaign_of_day(world: World, day: int) -> int:
+    """The shop's own push campaigns take turns, one per push day."""
+    return (day // world.behaviour.push_every_days) % len(vocab.PUSH_CAMPAIGNS)
 
 
 def give_coupons(world: World, users: np.ndarray, day: int, discount) -> None:
@@ -45,12 +65,13 @@ def send_pushes(world: World, day: int, prices: DayPrices, rng) -> dict[str, np.
     alive = s.alive[users]
     p_open = p.open_rate[users]
     opened = treated & alive & (rng.random(len(users)) < p_open)
-    p_treated = world.purchase_window(users, day, b.push_window_days, prices, push_days=b.push_window_days)
+    campaign = campaign_of_day(world, day)
+    effect = campaign_effect(world, users, campaign)
+    p_treated = world.purchase_window(users, day, b.push_window_days, prices, effect, b.push_window_days)
     p_control = world.purchase_window(users, day, b.push_window_days, prices)
-    push(world, users[treated & alive], day)
-    campaign = vocab.PUSH_CAMPAIGNS[(day // b.push_every_days) % len(vocab.PUSH_CAMPAIGNS)]
-    return dict(user=users, treated=treated, opened=opened, campaign=campaign, p_open=p_open,
-                p_treated=p_treated, p_control=p_control)
+    push(world, users[treated & alive], day, campaign)
+    return dict(user=users, treated=treated, opened=opened, campaign=vocab.PUSH_CAMPAIGNS[campaign], p_open=p_open,
+                p_treated=p_treated, p_control=p_control, effect=effect)
 
 
 def send_promotions(world: World, day: int, prices: DayPrices, rng) -> dict[str, np.ndarray]:

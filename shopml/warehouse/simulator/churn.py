@@ -27,6 +27,7 @@ class UserState:
     failed_searches: np.ndarray
     unwanted_pushes: np.ndarray
     push_until: np.ndarray       # a treated push acts on days < push_until
+    push_effect: np.ndarray      # ... with its campaign's effect on the user (log session-rate multiplier)
     coupon_until: np.ndarray     # an unused coupon is valid on days < coupon_until
     coupon_discount: np.ndarray
 
@@ -36,7 +37,8 @@ class UserState:
         return cls(alive=np.ones(n_users, dtype=bool), churn_day=never.copy(),
                    churn_cause=never.copy(), bad_experiences=zeros.copy(),
                    failed_searches=zeros.copy(), unwanted_pushes=zeros.copy(),
-                   push_until=never.copy(), coupon_until=never.copy(), coupon_discount=zeros.copy())
+                   push_until=never.copy(), push_effect=zeros.copy(), coupon_until=never.copy(),
+                   coupon_discount=zeros.copy())
 
     def take(self, users: np.ndarray) -> UserState:
         """A copy of these users' state (repeats allowed)."""

@@ -92,6 +92,15 @@ class Behaviour:
     treatment_share: float = 0.5           # randomised share treated (push) or couponed
     coupon_busy_slope: float = 1.2         # coupon response lost per unit of log activity over the median
     push_busy_slope: float = 0.6           # push effect lost per unit of log activity over the median
+    # what a push campaign says changes whom it moves (``campaigns.campaign_effect``): per campaign of
+    # vocabulary.PUSH_CAMPAIGNS, its effect's lean on how busy the user is (log activity), on their log
+    # price sensitivity and on whether they are fading away, each against the population's mean
+    push_campaign_leans: tuple[tuple[float, float, float], ...] = (
+        (0.3, -0.3, -0.2),      # new_arrivals: busy shoppers who do not hunt for prices
+        (-0.1, 0.5, 0.0),       # weekend_deals: bargain hunters
+        (0.15, 0.0, 0.0),       # back_in_stock: the busy, a little
+        (-0.35, 0.0, 0.6),      # we_miss_you: the fading; busy users find it a nuisance
+    )
     # defects: a bad batch lowers an item's quality from a day in the run's second half onwards
     defect_share: float = 0.04             # share of the items on sale when the run starts, drawn by appeal
     defect_quality_drop: float = 1.5

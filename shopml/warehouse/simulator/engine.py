@@ -129,7 +129,7 @@ class Simulation:
                                 treated=sent["treated"], opened=sent["opened"]),
             schema.TRUTH_PUSHES: dict(push_id=ids, p_open=sent["p_open"], p_purchase_treated=sent["p_treated"],
                                       p_purchase_control=sent["p_control"],
-                                      uplift=sent["p_treated"] - sent["p_control"]),
+                                      uplift=sent["p_treated"] - sent["p_control"], push_effect=sent["effect"]),
         }
 
     def _promotion_rows(self, day: int, sent: dict) -> DayLog:

@@ -86,7 +86,7 @@ def day_intensity(
     users: np.ndarray,
     day: int,
     category_index: np.ndarray,
-    push_active: np.ndarray,
+    push_lift: np.ndarray,
     coupon_discount: np.ndarray,
 ) -> DayIntensity:
     """Intensities for ``users`` on ``day``; campaign arrays are per user in ``users``."""
@@ -96,7 +96,7 @@ def day_intensity(
         p.activity[users]
         * b.weekly[day % 7]
         * np.exp(-p.fade[users] * tenure)
-        * np.exp(p.push_effect[users] * push_active)
+        * np.exp(push_lift)
     )
     coupon_lift = p.coupon_response[users] * coupon_discount / COUPON_REFERENCE_DISCOUNT
     price_term = p.price_sensitivity[users, None] * (catalog.elasticity * np.log(category_index))[None, :]

@@ -10,7 +10,8 @@ paired interval. A policy (``Policy``) may set prices, hand out coupons and send
   horizon; its rises count as rises customers remember, and so drive churn;
 - coupons and pushes: the users given one at 00:00 of the first day, on top of the shop's own
   campaigns, exactly as a campaign gives them (``campaigns.give_coupons``, ``campaigns.push``):
-  a push reaches only live users and puts some off, which they remember, and so drive churn;
+  a push (of one campaign, or of one per user) reaches only live users and puts some off, which
+  they remember, and so drive churn;
 - ads: ``show_ads=False`` turns every ad slot into a ghost (chosen, never shown, as the holdout
   slots are), so the difference from the status quo is what the ads bring; ``ad_targeted_share``
   sets the share of slots filled from the page category's ads (the ad policy).
@@ -30,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from .. import schema
-from .campaigns import give_coupons, push
+from .campaigns import campaign_effect, give_coupons, push
 from .engine import Simulation
 from .parallel import run_all
 from .world import World, day_rng
@@ -47,6 +48,7 @@ class Policy:
     coupons: np.ndarray | None = None         # user indices given a coupon on the first day
     coupon_discount: float = 0.15
     pushes: np.ndarray | None = None          # user indices sent a push on the first day
+    push_campaign: int | np.ndarray = 0       # its campaign (index of PUSH_CAMPAIGNS), one or one per push
     show_ads: bool = True                     # False: every ad slot a ghost (chosen, not shown)
     ad_targeted_share: float | None = None    # slots filled from the page's category (None: as it is)
 
@@ -80,7 +82,9 @@ def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -
         give_coupons(arm, np.asarray(policy.coupons, dtype=np.int64), day, policy.coupon_discount)
     if policy.pushes is not None:
         sent = np.asarray(policy.pushes, dtype=np.int64)
-        push(arm, sent[arm.state.alive[sent]], day)
+        campaign = np.broadcast_to(np.asarray(policy.push_campaign), sent.shape)
+        live_sent = arm.state.alive[sent]
+        push(arm, sent[live_sent], day, campaign[live_sent])
     simulation = Simulation(arm, keeps_record=False)
     units = revenue = 0.0
     slots_shown = ad_clicks = ad_conversions = 0
@@ -144,10 +148,12 @@ def compare(world: World, day: int, horizon: int, policies: dict[str, Policy], s
     return summarise(run_arms(world, day, horizon, policies, seeds), STATUS_QUO, confidence)
 
 
-def send_uplift(world: World, day: int, users: np.ndarray, send: str, coupon_discount: float = 0.15) -> np.ndarray:
-    """The true uplift in P(a purchase in the send's window) of a coupon or a push sent to ``users``
-    at 00:00 of ``day``, from their hidden state (0 for those who have left), on the prices the
-    what-if's first stream draws for the day: what a send's oracle targets by."""
+def send_uplift(world: World, day: int, users: np.ndarray, send: str, coupon_discount: float = 0.15,
+                push_campaign=0) -> np.ndarray:
+    """The true uplift in P(a purchase in the send's window) of a coupon or a push (of
+    ``push_campaign``) sent to ``users`` at 00:00 of ``day``, from their hidden state (0 for those
+    who have left), on the prices the what-if's first stream draws for the day: what a send's
+    oracle targets by."""
     b = world.behaviour
     prices = copy.deepcopy(world.prices).step(day, day_rng(world.config.seed, day, 1))
     if send == "coupon":
@@ -156,6 +162,7 @@ def send_uplift(world: World, day: int, users: np.ndarray, send: str, coupon_dis
         return with_send - world.purchase_window(users, day, b.coupon_valid_days, prices,
                                                  coupon_discount=np.zeros(len(users)))
     if send == "push":
-        with_send = world.purchase_window(users, day, b.push_window_days, prices, push_days=b.push_window_days)
+        effect = campaign_effect(world, users, push_campaign)
+        with_send = world.purchase_window(users, day, b.push_window_days, prices, effect, b.push_window_days)
         return with_send - world.purchase_window(users, day, b.push_window_days, prices)
     raise ValueError(f"send must be coupon or push, got {send!r}")

@@ -82,23 +82,27 @@ class World:
         return ExpectedClicks(self.population, self.catalog, self.behaviour)
 
     def intensity(self, users: np.ndarray, day: int, prices: DayPrices,
-                  push_active: np.ndarray | None = None, coupon_discount: np.ndarray | None = None):
-        """Today's purchase process for ``users``; campaign effects from the state unless given."""
+                  push_lift: np.ndarray | None = None, coupon_discount: np.ndarray | None = None):
+        """Today's purchase process for ``users``; campaign effects (a push's log multiplier of the
+        session rate, a coupon's discount) from the state unless given."""
         s = self.state
-        if push_active is None:
-            push_active = (s.push_until[users] > day).astype(float)
+        if push_lift is None:
+            push_lift = np.where(s.push_until[users] > day, s.push_effect[users], 0.0)
         if coupon_discount is None:
             coupon_discount = np.where(s.coupon_until[users] > day, s.coupon_discount[users], 0.0)
         return day_intensity(self.population, self.catalog, self.behaviour, users, day,
-                             prices.category_index, push_active, coupon_discount)
+                             prices.category_index, push_lift, coupon_discount)
 
     def purchase_window(self, users: np.ndarray, day: int, n_days: int, prices: DayPrices,
-                        push_days: int = 0, coupon_discount: np.ndarray | None = None) -> np.ndarray:
+                        push_effect: np.ndarray | None = None, push_days: int = 0,
+                        coupon_discount: np.ndarray | None = None) -> np.ndarray:
         """P(a purchase on days day .. day+n_days-1) given the hidden state now, holding today's
-        prices and churn hazard fixed over the window; a push acts on its first ``push_days``."""
+        prices and churn hazard fixed over the window; a push of ``push_effect`` (per user) acts on
+        its first ``push_days``, none without."""
+        no_push = np.zeros(len(users))
         rates = [
-            self.intensity(users, day + k, prices, np.full(len(users), float(k < push_days)),
-                           coupon_discount).purchase_rate
+            self.intensity(users, day + k, prices, push_effect if push_effect is not None and k < push_days
+                           else no_push, coupon_discount).purchase_rate
             for k in range(n_days)
         ]
         p_churn = churn_probability(hazards(users, self.state, self.population,
