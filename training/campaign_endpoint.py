@@ -168,8 +168,7 @@ class CampaignPlanAnswers:
                                      expected_cost=None if cost is None else round(float(cost[i]), 4)))
         return CampaignPlanResponse(
             model=self.tag, send=self.sends.send, segment=request.segment, campaigns=list(offered) or None,
-            window_days=self.sends.window_days,
-            budget=request.budget,
+            window_days=self.sends.window_days, budget=request.budget,
             sends=int(chosen.sum()), expected_incremental_purchases=round(float(uplift[chosen].sum()), 4),
             expected_incremental_spend=_rounded(spend[chosen].sum(), 2),
             expected_cost=None if cost is None else round(float(cost[chosen].sum()), 2),
@@ -181,8 +180,11 @@ def _rounded(value, digits: int) -> float | None:
 
 
 def plan_endpoint(path: str, task: str, sends: Sends) -> Endpoint:
-    request = CouponPlanRequest if sends.send == "coupon" else PushPlanRequest if sends.campaign_column else \
-        CampaignPlanRequest
+    request = CampaignPlanRequest
+    if sends.send == "coupon":
+        request = CouponPlanRequest
+    elif sends.campaign_column:
+        request = PushPlanRequest
     return Endpoint(
         path=path, request=request, response=CampaignPlanResponse, models=(task,), optional_models=("segments",),
         start=lambda models, online: CampaignPlanAnswers(models[task], online, sends, models.get("segments")),

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from shopml.warehouse.simulator.oracle import replay
-from shopml.warehouse.simulator.whatif import STATUS_QUO, Policy, compare, run_arm
+from shopml.warehouse.simulator.vocabulary import PUSH_CAMPAIGNS
+from shopml.warehouse.simulator.whatif import STATUS_QUO, Policy, compare, run_arm, send_uplift
 from tests.conftest import TINY_SHOP
 
 CUTOFF, HORIZON = 56, 14
@@ -48,6 +49,19 @@ def test_coupons_cost_discounts_and_bring_buyers(world):
 
 
 @pytest.mark.slow
+def test_the_best_push_campaign_for_each_user_beats_any_one_campaign(world):
+    """Campaigns move different users (``campaigns.campaign_effect``), so sending each of the fifth
+    of users it helps most the campaign that truly helps them most gains more buyers than any one
+    campaign sent to the fifth it helps most; and no one campaign is everyone's best."""
+    users = np.flatnonzero(world.state.alive & (world.population.signup_day < CUTOFF))
+    uplift = np.column_stack([send_uplift(world, CUTOFF, users, "push", push_campaign=c)
+                              for c in range(len(PUSH_CAMPAIGNS))])
+    fifth = len(users) // 5
+    one_campaign = max(np.sort(uplift[:, c])[-fifth:].sum() for c in range(len(PUSH_CAMPAIGNS)))
+    assert np.sort(uplift.max(axis=1))[-fifth:].sum() > 1.1 * one_campaign
+    assert np.bincount(uplift.argmax(axis=1), minlength=len(PUSH_CAMPAIGNS)).max() < 0.6 * len(users)
+
+
 def test_shopml_whatif_judges_a_trained_push_plan(model_home):
     """The command end to end on a trained push model: every plan, and the margins between them."""
     from tests.integration.test_cli import run

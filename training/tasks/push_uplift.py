@@ -18,6 +18,6 @@ SENDS = Sends(table="pushes", id_column="push_id", treatment="treated", outcome=
 
 class PushUpliftTask(CampaignUpliftTask):
     name = "push_uplift"
-    question = "Who buys because of a push, and who is put off by it?"
+    question = "Who buys because of a push, which push, and who is put off by it?"
     sends = SENDS
     endpoint = plan_endpoint("/push_plan", name, SENDS)

@@ -6,9 +6,9 @@ left) and treats a random half. A treated push changes the user's session rate f
 remember the push as unwanted, which adds to their churn hazard. The effect is the user's push
 effect plus the campaign's lean (``campaign_effect``): a "we miss you" moves the fading and
 annoys the busy, "weekend deals" moves bargain hunters, so whom a push helps or puts off
-depends on what it says, and choosing the campaign per user is a real choice. A coupon raises the purchase
-probability while valid, in proportion to the user's coupon response, until its first use.
-Truth records, for every row, the uplift computed from the hidden state at send time.
+depends on what it says, and choosing the campaign per user is a real choice. A coupon raises the
+purchase probability while valid, in proportion to the user's coupon response, until its first
+use. Truth records, for every row, the uplift computed from the hidden state at send time.
 """
 
 from __future__ import annotations
@@ -30,12 +30,10 @@ def _targets(world: World, day: int, reach: float, rng) -> tuple[np.ndarray, np.
 def campaign_effect(world: World, users: np.ndarray, campaign) -> np.ndarray:
     """The effect (log multiplier of the session rate) of a push of ``campaign`` (an index into
     ``vocabulary.PUSH_CAMPAIGNS``, one or one per user) on ``users``: their push effect plus the
-    campaign's leans on their traits, each centred on the population's mean."""
-    p, b = world.population, world.behaviour
-    traits = np.column_stack([np.log(p.activity), np.log(p.price_sensitivity), (p.fade > 0).astype(float)])
-    centred = traits[users] - traits.mean(axis=0)
-    leans = np.asarray(b.push_campaign_leans)[np.asarray(campaign)]
-    return p.push_effect[users] + (centred * leans).sum(axis=-1)
+    campaign's leans on their traits (``Population.push_traits``)."""
+    p = world.population
+    leans = np.asarray(world.behaviour.push_campaign_leans)[np.asarray(campaign)]
+    return p.push_effect[users] + (p.push_traits[users] * leans).sum(axis=-1)
 
 
 def push(world: World, users: np.ndarray, day: int, campaign) -> None:

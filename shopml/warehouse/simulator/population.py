@@ -48,6 +48,8 @@ class Population:
     coupon_response: np.ndarray
     push_effect: np.ndarray
     open_rate: np.ndarray
+    push_traits: np.ndarray     # (users, 3): busy (log activity), log price sensitivity, fading; centred on the
+    #                             population's means: what push campaigns lean on (campaigns.campaign_effect)
 
     @property
     def n_users(self) -> int:
@@ -88,9 +90,11 @@ def build_population(config: SimulationConfig, rng: np.random.Generator) -> Popu
     coupon_response = np.maximum(0.0, 0.6 + 0.8 * np.log(price_sensitivity) - b.coupon_busy_slope * busy
                                  + rng.normal(0, 0.35, n))
     push_effect = push_effect - b.push_busy_slope * busy
+    push_traits = np.column_stack([busy, np.log(price_sensitivity), (fade > 0).astype(float)])
     return Population(
         signup_day=signup_day, signup_second=signup_second, country=country, device=device, age_band=age_band,
         taste=taste, activity=activity, fade=fade, natural_hazard=natural_hazard, price_sensitivity=price_sensitivity,
         buy_affinity=buy_affinity, coupon_response=coupon_response, push_effect=push_effect,
+        push_traits=push_traits - push_traits.mean(axis=0),
         open_rate=1 / (1 + np.exp(-(-1.0 + 0.9 * push_effect + rng.normal(0.0, 0.5, n)))),
     )
