@@ -50,6 +50,12 @@ def uplift_tables(report: dict) -> str:
             m.replace("_", " ") for m in PLAN_MEASURES) + " |", "|---|" + "---|" * len(PLAN_MEASURES)]
         parts += [f"| {pair.replace(' - ', ' − ')} | " + " | ".join(change_interval(row, m) for m in PLAN_MEASURES) + " |"
                   for pair, row in margins.items()]
+        choice = run["tables"].get("what-if shop: the model's choice of campaign against the truth")
+        if choice:
+            parts += ["", f"| {task}: each planned user's campaign | truly the best for the user | "
+                      "expected buyers (true uplift) |", "|---|---|---|"]
+            parts += [f"| {name} | {_f(row['truly_best_share'])} | {_f(row['expected_buyers_of_the_plan'], 1)} |"
+                      for name, row in choice.items()]
     return "\n".join(parts)
 
 

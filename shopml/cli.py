@@ -151,7 +151,8 @@ def features_build(
              "SHOPML_SPARK_CONF; docs/scale-out.md).")] = "duckdb",
     home: HomeOption = None,
 ) -> None:
-    """Compute every feature view's table from the warehouse into <home>/features/*.parquet."""
+    """Compute every feature view's table from the warehouse into <home>/features/*.parquet, then
+    refresh the views stored models write (user_embedding, user_segment) on the new tables."""
     from feature_repo.pipeline import FeatureBuildError, build_features
     from feature_repo.spark_engine import SparkUnavailableError
 
@@ -165,6 +166,15 @@ def features_build(
             build_features(settings, views=view, force=force, on_view=report, engine=engine)
     except (FileNotFoundError, ValueError, FeatureBuildError, SparkUnavailableError) as error:
         _fail(str(error))
+    if not view:                                    # the views models write, from the stored models
+        from training.view_refresh import refresh_model_views
+
+        try:
+            with console.status("refreshing the views models write"):
+                for line in refresh_model_views(settings):
+                    console.print(f"  {line}")
+        except Exception as error:                  # a registry not applied, a model of other features...
+            _fail(f"the feature tables are built, but the views models write were not refreshed: {error}")
     console.print(f"feature tables in {settings.features_dir}")
 
 
@@ -495,6 +505,11 @@ def _campaign_whatif(settings: Settings, send: str, folder: Path, metadata: dict
     for pair, row in found["margins"].items():
         margins.add_row(pair.replace(" - ", " − "), *(_change(row, m) for m in measures))
     console.print(margins)
+    if "choice" in found:
+        choice = Table("the model's plan, each user's campaign", "truly the best", "expected buyers (true uplift)")
+        for name, row in found["choice"].items():
+            choice.add_row(name, f"{row['truly_best_share']:.3f}", f"{row['expected_buyers_of_the_plan']:,.1f}")
+        console.print(choice)
 
 
 @report_app.command("feedback")

@@ -35,6 +35,7 @@ from .labels import CUTOFF
 MODEL_PLAN, SPEND_PLAN, ONE_CAMPAIGN_PLAN = "uplift model", "uplift model, by spend", "uplift model, one campaign"
 PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN = "purchase propensity", "random", "true uplift (oracle)"
 SHOWN = ("buyers", "revenue", "coupon_cost", "churned", "value")
+CHOSEN, ONE, TRULY_BEST = "the campaign the model chose", "the one campaign", "the truly best campaign"
 SEND_DAYS = {"coupon": 14, "push": 28}        # the what-if's horizon: the coupon's week and after; a push's fatigue
 
 
@@ -125,7 +126,22 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
                                          if "_change" in key and key.split("_change")[0] in SHOWN}
                for plan_name in (MODEL_PLAN, SPEND_PLAN)
                for other in (PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN, ONE_CAMPAIGN_PLAN) if other in outcomes}
-    return {"plans": table, "margins": margins}
+    found = {"plans": table, "margins": margins}
+    if ONE_CAMPAIGN_PLAN in scores:
+        found["choice"] = campaign_choice(true, choice.campaign, campaigns[ONE_CAMPAIGN_PLAN], positions[MODEL_PLAN])
+    return found
+
+
+def campaign_choice(true: np.ndarray, chosen: np.ndarray, one: np.ndarray,
+                    planned: np.ndarray) -> dict[str, dict[str, float]]:
+    """The model's choice of campaign against the truth, without the noise of futures: among the
+    users of the model's plan, the share whose campaign is the truly best for them and the buyers
+    expected from their true uplifts, under each way of choosing (``true``: users x campaigns;
+    ``chosen``, ``one``: a campaign per user)."""
+    best = true.argmax(axis=1)
+    return {name: {"truly_best_share": float(np.mean(pick[planned] == best[planned])),
+                   "expected_buyers_of_the_plan": float(true[planned, pick[planned]].sum())}
+            for name, pick in ((CHOSEN, chosen), (ONE, one), (TRULY_BEST, best))}
 
 
 def best_single_campaign(model, x: np.ndarray, budget: int) -> int:

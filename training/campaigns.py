@@ -53,6 +53,7 @@ BUYER_SPEND, BUYERS = "spend of a buyer in the window (test sends)", "buyers"
 PUT_OFF_TABLE = "who a send puts off (test sends, against the truth)"
 WHATIF_PLANS = "what-if shop: one more campaign after the data, per plan"
 WHATIF_MARGINS = "what-if shop: the uplift model's plan against each other plan"
+WHATIF_CHOICE = "what-if shop: the model's choice of campaign against the truth"
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,8 @@ class CampaignUpliftTask:
             found = campaign_whatif(settings, self.sends.send, model, self.feature_service, config.whatif_seeds,
                                     seed=config.seed)
             evaluation.tables[WHATIF_PLANS], evaluation.tables[WHATIF_MARGINS] = found["plans"], found["margins"]
+            if "choice" in found:
+                evaluation.tables[WHATIF_CHOICE] = found["choice"]
         return evaluation
 
     def save(self, config: UpliftConfig, model: CampaignModel, data: UpliftData, metrics: dict,

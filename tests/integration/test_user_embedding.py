@@ -100,6 +100,27 @@ def test_segments_are_chosen_on_validation_profiled_and_judged_beside_rfm(model_
 
 
 @pytest.mark.slow
+def test_features_build_refreshes_the_views_the_stored_models_write(model_home, embedding):
+    """After a features build, the stored user embedding and segments (trained above) write their
+    views again without training: on unchanged data, the rows training wrote."""
+    from training.view_refresh import refresh_model_views
+
+    keys = [names.USER_ID, names.EVENT_TIMESTAMP]
+    paths = {view: model_home.features_dir / f"{view}.parquet" for view in (names.USER_EMBEDDING, names.USER_SEGMENT)}
+    trained = {view: pl.read_parquet(path).sort(keys) for view, path in paths.items()}
+    for view, path in paths.items():
+        trained[view].head(0).write_parquet(path)                            # as if training had not written them
+    lines = refresh_model_views(model_home)
+    assert [line.split(":")[0] for line in lines] == [names.USER_EMBEDDING, names.USER_SEGMENT]
+    again = {view: pl.read_parquet(path).sort(keys) for view, path in paths.items()}
+    assert again[names.USER_SEGMENT].equals(trained[names.USER_SEGMENT])
+    assert again[names.USER_EMBEDDING].select(keys).equals(trained[names.USER_EMBEDDING].select(keys))
+    vectors = [np.vstack(frame[names.EMBEDDING].to_list()) for frame in (again[names.USER_EMBEDDING],
+                                                                         trained[names.USER_EMBEDDING])]
+    assert np.abs(vectors[0] - vectors[1]).max() < 1e-5
+
+
+@pytest.mark.slow
 def test_a_profile_answers_segment_preferences_and_embedding_from_the_online_store(model_home, embedding):
     import duckdb
 

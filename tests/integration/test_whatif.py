@@ -74,5 +74,5 @@ def test_shopml_whatif_judges_a_trained_push_plan(model_home):
           model_home)
     result = run("whatif", "--policy", "pushes", "--seeds", "2", "--horizon", "3", "--home", str(model_home.home))
     for plan in ("status quo", "uplift model", "uplift model, one campaign", "purchase propensity", "random",
-                 "one plan minus another"):
+                 "one plan minus another", "the campaign the model chose", "the truly best campaign"):
         assert plan in result.stdout, result.stdout
