@@ -3,10 +3,11 @@ and id types, a stored model as the services load it, the online-feature reader 
 from, and the example shop that ``serve --try-endpoints`` and the tests call each endpoint with.
 
 A task's ``Endpoint`` names its path, its request and response schemas (pydantic), the models it
-needs from the store (and those it uses when the store holds them), and ``start``: given those models and the online reader, the object whose
-``answer(request)`` turns a request into a response. The services mount one endpoint per task of
-the registry (``training.tasks``) and start each on its own, so one task's missing model makes
-only its endpoint refuse (503, naming the command that makes the model).
+needs from the store (and those it uses when the store holds them), and ``start``: given those
+models and the online reader, the object whose ``answer(request)`` turns a request into a
+response. The services mount one endpoint per task of the registry (``training.tasks``) and start
+each on its own, so one task's missing model makes only its endpoint refuse (503, naming the
+command that makes the model).
 
 Requests are strict: unknown fields, wrong types (``"7"`` for an id), ids outside the signed
 64-bit range the stores key on, empty or oversized lists, ``k`` out of range and over-long

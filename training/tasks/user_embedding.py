@@ -13,10 +13,12 @@ dimension. Saved as a ``state_dict`` with the input scaling and the layout (neve
 
 The vectors are then written back as the Feast view ``user_embedding`` (``write_user_vectors``):
 daily snapshots (``snapshot_every_days``), each midnight counted back from the newest feature
-snapshot, of every user with an event in the 90 days before it, from their point-in-time inputs; ``shopml features
-materialize`` then loads the newest into the online store. Every snapshot is made by the model
-trained now: another task that trains on older snapshots uses an encoder that has seen labels up
-to this model's validation cut-off, so it should use them only at or after that cut-off.
+snapshot, of every user with an event in the 90 days before it, from their point-in-time inputs;
+``shopml features build`` writes them again from the stored model on new data
+(``training.view_refresh``) and ``shopml features materialize`` loads the newest into the online
+store. Every snapshot is made by the model trained now: another task that trains on older
+snapshots uses an encoder that has seen labels up to this model's validation cut-off, so it should
+use them only at or after that cut-off.
 """
 
 from __future__ import annotations
