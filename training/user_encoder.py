@@ -27,11 +27,16 @@ CLIP = 5.0                            # standardised inputs are held within +-5:
                                       # of three customers) must not own a direction of the vector
 
 
+DECODERS = ("mlp", "linear")           # linear: the vector must hold the inputs linearly, as PCA's does
+
+
 class MultiTaskAutoencoder(nn.Module):
-    def __init__(self, inputs: int, hidden: int, dimension: int, outcomes: int, categories: int):
+    def __init__(self, inputs: int, hidden: int, dimension: int, outcomes: int, categories: int,
+                 decoder: str = "mlp"):
         super().__init__()
         self.encoder = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, dimension))
-        self.decoder = nn.Sequential(nn.Linear(dimension, hidden), nn.ReLU(), nn.Linear(hidden, inputs))
+        self.decoder = (nn.Linear(dimension, inputs) if decoder == "linear" else
+                        nn.Sequential(nn.Linear(dimension, hidden), nn.ReLU(), nn.Linear(hidden, inputs)))
         self.outcome = nn.Linear(dimension, outcomes)
         # where the next views go, per category (none for a shop without categories)
         self.next_views = nn.Linear(dimension, categories) if categories else None
@@ -99,7 +104,8 @@ def fit_encoder(config, train: np.ndarray, train_targets: Targets, validation: n
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, spread = np.nanmean(signed_log(train), axis=0), np.nanstd(signed_log(train), axis=0)
     fitted = FittedEncoder(MultiTaskAutoencoder(train.shape[1], config.hidden, config.dimension,
-                                                train_targets.outcomes.shape[1], train_targets.view_shares.shape[1]),
+                                                train_targets.outcomes.shape[1], train_targets.view_shares.shape[1],
+                                                config.decoder),
                            np.nan_to_num(mean), np.where(np.nan_to_num(spread) > 0, np.nan_to_num(spread), 1.0))
     x, (y, shares) = torch.from_numpy(fitted.scaled(train)), train_targets.tensors()
     vx, (vy, vshares) = torch.from_numpy(fitted.scaled(validation)), validation_targets.tensors()

@@ -53,6 +53,7 @@ OUTCOMES = ("will_purchase", "will_cart", "will_churn", "will_like", "will_favor
 TRAITS = ("activity", "price_sensitivity", "coupon_response", "push_effect", "natural_hazard", "taste")
 LOGGED = ("activity", "price_sensitivity", "natural_hazard")      # lognormal traits, probed as logs
 PROBES = "linear probe R2 on held-out test users"
+VALIDATION_PROBES = "linear probe R2 on held-out validation users (for choices between variants)"
 PROBE_SPLITS = 5                      # random halves of the test users the probe is averaged over
 MODEL, PCA, RAW = "embedding", "pca", "raw features"
 WEIGHTS_FILE, SCALING_FILE = "encoder.pt", "scaling.json"
@@ -82,10 +83,13 @@ class UserEmbeddingConfig:
     next_views_weight: float = 1.0    # the next views' share (cross-entropy of their category shares)
     seed: int = 0
     snapshot_every_days: int = 1      # the user_embedding view's snapshots: one every this many days
+    decoder: str = "mlp"              # mlp or linear (user_encoder.DECODERS)
 
     def __post_init__(self):
         if not 16 <= self.dimension <= 64:
             raise ValueError(f"dimension must be 16 to 64, not {self.dimension}")
+        if self.decoder not in ("mlp", "linear"):
+            raise ValueError(f"decoder must be mlp or linear, not {self.decoder!r}")
         if self.snapshot_every_days < 1:
             raise ValueError(f"snapshot_every_days must be at least 1, not {self.snapshot_every_days}")
 
@@ -182,22 +186,15 @@ class UserEmbeddingTask:
     def evaluate(self, config: UserEmbeddingConfig, model, data: UserEmbeddingData, settings: Settings) -> Evaluation:
         from sklearn.decomposition import PCA as Pca
 
-        test = data.splits["test"]
-        raw = model.scaled(data.inputs["test"])
-        vectors = {MODEL: model.embed(data.inputs["test"]), RAW: raw,
-                   PCA: Pca(config.dimension, random_state=config.seed).fit(model.scaled(data.inputs["train"]))
-                   .transform(raw)}
+        pca = Pca(config.dimension, random_state=config.seed).fit(model.scaled(data.inputs["train"]))
         tables = {"outcomes predicted from the vector (test AUC)": model.outcome_aucs(
             data.inputs["test"], data.targets("test").outcomes, OUTCOMES)}
-        traits = hidden_traits(settings, test[names.USER_ID].to_numpy())
-        if traits is not None:
-            halves = np.random.default_rng(config.seed).random((PROBE_SPLITS, test.height)) < 0.5
-            tables[PROBES] = {}
-            for name, x in vectors.items():
-                scores = {trait: float(np.mean([probe_r2(x[half], y[half], x[~half], y[~half]) for half in halves]))
-                          for trait, y in traits.items()}
-                tables[PROBES][name] = {**scores, "mean": float(np.mean(list(scores.values()))),
-                                        "dimension": x.shape[1]}
+        for split, title in (("validation", VALIDATION_PROBES), ("test", PROBES)):
+            raw = model.scaled(data.inputs[split])
+            vectors = {MODEL: model.embed(data.inputs[split]), RAW: raw, PCA: pca.transform(raw)}
+            probes = probe_table(vectors, settings, data.splits[split][names.USER_ID].to_numpy(), config.seed)
+            if probes is not None:
+                tables[title] = probes
         return Evaluation(heads={}, tables=tables)
 
     def save(self, config: UserEmbeddingConfig, model, data: UserEmbeddingData, metrics: dict,
@@ -239,6 +236,23 @@ def write_user_vectors(encoder, columns: list[str], settings: Settings, every_da
     return table
 
 
+def probe_table(vectors: dict[str, np.ndarray], settings: Settings, users: np.ndarray,
+                seed: int) -> dict[str, dict[str, float]] | None:
+    """Per kind of vector (rows: ``users``), each hidden trait's linear probe R² on held-out halves
+    of the users, averaged over ``PROBE_SPLITS`` random halves, and their mean; None on imported
+    data."""
+    traits = hidden_traits(settings, users)
+    if traits is None:
+        return None
+    halves = np.random.default_rng(seed).random((PROBE_SPLITS, len(users))) < 0.5
+    table = {}
+    for name, x in vectors.items():
+        scores = {trait: float(np.mean([probe_r2(x[half], y[half], x[~half], y[~half]) for half in halves]))
+                  for trait, y in traits.items()}
+        table[name] = {**scores, "mean": float(np.mean(list(scores.values()))), "dimension": x.shape[1]}
+    return table
+
+
 def next_view_shares(rows: pl.DataFrame, categories: list[str], horizon_days: int, settings: Settings) -> np.ndarray:
     """(rows, categories) each row's share of views per category in the ``horizon_days`` after its
     ``event_timestamp`` (rows of ``row``, ``user_id``, ``event_timestamp``); 0 where none, and no
@@ -277,7 +291,7 @@ def encoder_from(folder: Path, metadata: dict):
     config, scaling = metadata["config"], json.loads((folder / SCALING_FILE).read_text())
     categories = sum(column.startswith("share=") for column in metadata["columns"])
     network = MultiTaskAutoencoder(len(metadata["columns"]), config["hidden"], config["dimension"], len(OUTCOMES),
-                                   categories)
+                                   categories, config.get("decoder", "mlp"))
     network.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
     network.eval()
     return FittedEncoder(network, np.asarray(scaling["mean"]), np.asarray(scaling["scale"]))
