@@ -106,8 +106,7 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
         true = np.column_stack([send_uplift(world, day, users, send, push_campaign=c) for c in offered])
         scores[ORACLE_PLAN], campaigns[ORACLE_PLAN] = true.max(axis=1), true.argmax(axis=1)
         if len(offered) > 1:
-            one = best_single_campaign(model, x, budget)
-            single = model.choose(x, (model.campaigns[one],))
+            one, single = best_single_campaign(model, x, budget)
             scores[ONE_CAMPAIGN_PLAN], put_off[ONE_CAMPAIGN_PLAN] = single.uplift, single.put_off
             campaigns |= dict.fromkeys((ONE_CAMPAIGN_PLAN, PROPENSITY_PLAN, RANDOM_PLAN), np.full(len(users), one))
     else:
@@ -144,11 +143,11 @@ def campaign_choice(true: np.ndarray, chosen: np.ndarray, one: np.ndarray,
             for name, pick in ((CHOSEN, chosen), (ONE, one), (TRULY_BEST, best))}
 
 
-def best_single_campaign(model, x: np.ndarray, budget: int) -> int:
+def best_single_campaign(model, x: np.ndarray, budget: int):
     """The campaign (an index into ``model.campaigns``) whose plan, sent to everyone it picks, the
-    model expects the most incremental purchases of."""
-    gains = []
-    for campaign in model.campaigns:
-        single = model.choose(x, (campaign,))
-        gains.append(single.uplift[plan(single.uplift, budget, single.put_off)].sum())
-    return int(np.argmax(gains))
+    model expects the most incremental purchases of, with the model's scores of it
+    (a ``CampaignChoice``)."""
+    choices = [model.choose(x, (campaign,)) for campaign in model.campaigns]
+    gains = [single.uplift[plan(single.uplift, budget, single.put_off)].sum() for single in choices]
+    best = int(np.argmax(gains))
+    return best, choices[best]

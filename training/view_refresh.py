@@ -15,8 +15,7 @@ from feature_repo.definitions import names
 from shopml.model_store import ModelMissingError, artifact_folder
 from shopml.settings import Settings
 
-from .embeddings import write_atomically
-from .tasks.segments import CENTRES_FILE, user_segments
+from .tasks.segments import CENTRES_FILE, user_segments, write_user_segments
 from .tasks.user_embedding import encoder_from, write_user_vectors
 
 
@@ -35,5 +34,5 @@ def refresh_model_views(settings: Settings) -> list[str]:
     except ModelMissingError:
         return done
     segments = user_segments(np.load(folder / CENTRES_FILE), settings)
-    write_atomically(segments, settings.features_dir / f"{names.USER_SEGMENT}.parquet")
+    write_user_segments(segments, settings)
     return done + [f"{names.USER_SEGMENT}: {segments.height:,} rows, from segments:{folder.name}"]

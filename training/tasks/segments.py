@@ -178,6 +178,11 @@ def nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return ((vectors[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
 
 
+def write_user_segments(table: pl.DataFrame, settings: Settings) -> None:
+    """The ``user_segment`` view's table (``user_segments``), written atomically."""
+    write_atomically(table, settings.features_dir / f"{names.USER_SEGMENT}.parquet")
+
+
 def user_segments(centres: np.ndarray, settings: Settings) -> pl.DataFrame:
     """The ``user_segment`` view's table: for every row of the ``user_embedding`` view (the
     snapshots of the embedding these segments are drawn in), the nearest centre."""
@@ -344,6 +349,6 @@ class SegmentsTask:
             write_members(table, folder)
 
         tag = save_artifact(self.name, task_labels(self), metadata, settings, write)
-        write_atomically(table, settings.features_dir / f"{names.USER_SEGMENT}.parquet")
+        write_user_segments(table, settings)
         log.info("segments: %d user segments written to %s", table.height, settings.features_dir)
         return tag
