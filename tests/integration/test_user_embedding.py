@@ -47,7 +47,10 @@ def embedding(model_home):
 def test_the_embedding_carries_outcomes_and_traits_and_reloads_from_its_state_dict(model_home, embedding):
     task, config, data, result = embedding
     assert data.splits["train"]["event_timestamp"].max() < data.splits["validation"]["event_timestamp"].min()
-    assert result.metrics["outcomes predicted from the vector (test AUC)"][MODEL]["will_churn"] > 0.7
+    outcomes = result.metrics["outcomes predicted from the vector (test AUC)"][MODEL]
+    # eight epochs on the tiny shop, the contrastive term pulling towards what lasts about a user:
+    # the week's outcomes read less well than on the demo shop (0.73 to 0.84), but they read
+    assert min(outcomes[o] for o in ("will_purchase", "will_cart", "will_churn")) > 0.6
     probes = result.metrics[PROBES]
     assert set(probes) == {MODEL, PCA, RAW} and set(TRAITS) < set(probes[MODEL])
     assert probes[MODEL]["dimension"] == probes[PCA]["dimension"] == 16

@@ -3,13 +3,16 @@
 per category (``user_taste`` as shares), learned by a multi-task autoencoder in PyTorch: the
 vector must both rebuild its inputs and predict what the user does in the 30 days after the
 cut-off (purchase, cart, no event at all, a like, favourite, share or review) and where their
-views go then (shares per category). The targets are observable, so any shop can train it;
-the training rows are the purged training cut-offs, early stopping reads the validation cut-off.
+views go then (shares per category), while a user's vectors at two training cut-offs stay close
+(a contrastive term). The targets are observable, so any shop can train it; the training rows
+are the purged training cut-offs, early stopping reads the validation cut-off.
 
 Judged on the test cut-off against the simulator's hidden traits (``truth.users``): a linear
 probe (ridge) from the vector to each trait, fitted on half of the test users and scored as R²
-on the other half, averaged over ``PROBE_SPLITS`` random halves, beside the same probe on the raw input vector and on its PCA with the same
-dimension. Saved as a ``state_dict`` with the input scaling and the layout (never a pickle).
+on the other half, averaged over ``PROBE_SPLITS`` random halves, beside the same probe on the
+raw input vector and on its PCA with the same dimension; the same probe on the validation
+cut-off's users is where variants are chosen. Saved as a ``state_dict`` with the input scaling
+and the layout (never a pickle).
 
 The vectors are then written back as the Feast view ``user_embedding`` (``write_user_vectors``):
 daily snapshots (``snapshot_every_days``), each midnight counted back from the newest feature
@@ -84,12 +87,17 @@ class UserEmbeddingConfig:
     seed: int = 0
     snapshot_every_days: int = 1      # the user_embedding view's snapshots: one every this many days
     decoder: str = "mlp"              # mlp or linear (user_encoder.DECODERS)
+    contrastive_weight: float = 0.3   # InfoNCE between a user's rows at two training cut-offs (0: none)
+    temperature: float = 0.1          # of the contrastive loss's cosine similarities
 
     def __post_init__(self):
         if not 16 <= self.dimension <= 64:
             raise ValueError(f"dimension must be 16 to 64, not {self.dimension}")
         if self.decoder not in ("mlp", "linear"):
             raise ValueError(f"decoder must be mlp or linear, not {self.decoder!r}")
+        if self.contrastive_weight < 0 or self.temperature <= 0:
+            raise ValueError(f"contrastive_weight must be at least 0 and temperature above 0, not "
+                             f"{self.contrastive_weight} and {self.temperature}")
         if self.snapshot_every_days < 1:
             raise ValueError(f"snapshot_every_days must be at least 1, not {self.snapshot_every_days}")
 
@@ -105,7 +113,7 @@ class UserEmbeddingData:
         from ..user_encoder import Targets
 
         outcomes = self.splits[split].select(pl.col(OUTCOMES).cast(pl.Float64)).to_numpy()
-        return Targets(outcomes, self.next_view_shares[split])
+        return Targets(outcomes, self.next_view_shares[split], self.splits[split][names.USER_ID].to_numpy())
 
 
 def input_columns(features: pl.DataFrame, categories: list[str]) -> list[str]:
@@ -291,7 +299,7 @@ def encoder_from(folder: Path, metadata: dict):
     config, scaling = metadata["config"], json.loads((folder / SCALING_FILE).read_text())
     categories = sum(column.startswith("share=") for column in metadata["columns"])
     network = MultiTaskAutoencoder(len(metadata["columns"]), config["hidden"], config["dimension"], len(OUTCOMES),
-                                   categories, config.get("decoder", "mlp"))
+                                   categories, config.get("decoder", "mlp"), config.get("contrastive_weight", 0) > 0)
     network.load_state_dict(torch.load(folder / WEIGHTS_FILE, weights_only=True))
     network.eval()
     return FittedEncoder(network, np.asarray(scaling["mean"]), np.asarray(scaling["scale"]))
