@@ -103,8 +103,9 @@ def rfm(frame: pl.DataFrame, medians: dict[str, float]) -> np.ndarray:
     return bits[0] * 4 + bits[1] * 2 + bits[2] * 1
 
 
-def segment_name(profile: dict, shop: dict) -> str:
-    """A short name from the facts: how often and how much they buy, what draws them, where."""
+def segment_name(profile: dict, shop: dict, categories: int = 1) -> str:
+    """A short name from the facts: how often and how much they buy, what draws them, where (the
+    first ``categories`` of the segment's top categories)."""
     if profile["median_days_since_last_event"] > 2 * shop["median_days_since_last_event"]:
         rhythm = "lapsing"
     elif profile["purchases_90d"] > 1.5 * shop["purchases_90d"]:
@@ -119,8 +120,22 @@ def segment_name(profile: dict, shop: dict) -> str:
         value = "light-spending"
     else:
         value = "steady"
-    where = f" in {profile['top_categories'][0]}" if profile["top_categories"] else ""    # no categories: real data
+    top = profile["top_categories"][:categories]
+    where = f" in {' and '.join(top)}" if top else ""    # no categories: real data
     return f"{rhythm} {value} shoppers{where}"
+
+
+def unique_names(named: dict[int, dict], shop: dict) -> dict[int, str]:
+    """Segment -> name, every name its own: segments that would share one are told apart by
+    their second top category, then by a number (largest first)."""
+    names_of = {s: segment_name(profile, shop) for s, profile in named.items()}
+    for name in {n for n in names_of.values() if list(names_of.values()).count(n) > 1}:
+        alike = sorted((s for s, n in names_of.items() if n == name), key=lambda s: -named[s]["users"])
+        finer = {s: segment_name(named[s], shop, categories=2) for s in alike}
+        for s in alike:
+            twins = [t for t in alike if finer[t] == finer[s]]
+            names_of[s] = finer[s] if len(twins) == 1 else f"{finer[s]} ({twins.index(s) + 1})"
+    return names_of
 
 
 def profiles(snapshot: Snapshot, segment: np.ndarray, categories: list[str]) -> dict[str, dict]:
@@ -141,11 +156,9 @@ def profiles(snapshot: Snapshot, segment: np.ndarray, categories: list[str]) -> 
                 "churn_rate": float(rows["will_churn"].cast(pl.Float64).mean())}
 
     shop = facts(np.ones(frame.height, dtype=bool))
-    out = {}
-    for s in np.unique(segment):
-        profile = facts(segment == s)
-        out[f"segment {s}: {segment_name(profile, shop)}"] = profile
-    return {**out, "all": shop}
+    named = {int(s): facts(segment == s) for s in np.unique(segment)}
+    names_of = unique_names(named, shop)
+    return {**{f"segment {s}: {names_of[s]}": profile for s, profile in named.items()}, "all": shop}
 
 
 def segment_ids(labels) -> dict[int, str]:
