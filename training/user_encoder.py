@@ -27,6 +27,7 @@ from .metrics import roc_auc
 
 log = logging.getLogger(__name__)
 PATIENCE = 3                          # epochs without a better validation loss before stopping
+CHUNK = 65_536                        # rows scaled and encoded at a time
 CLIP = 5.0                            # standardised inputs are held within +-5: a rare value (a country
                                       # of three customers) must not own a direction of the vector
 
@@ -65,8 +66,11 @@ class FittedEncoder:
         return np.clip(z, -CLIP, CLIP).astype(np.float32)
 
     def embed(self, values: np.ndarray) -> np.ndarray:
+        """The vectors of ``values``' rows, ``CHUNK`` rows at a time (the view's 1.8 million rows
+        at once would make 1 GB temporaries at every step of the scaling)."""
         with torch.no_grad():
-            return self.network.encoder(torch.from_numpy(self.scaled(values))).numpy()
+            return np.concatenate([self.network.encoder(torch.from_numpy(self.scaled(values[i:i + CHUNK]))).numpy()
+                                   for i in range(0, max(len(values), 1), CHUNK)])
 
     def outcome_aucs(self, values: np.ndarray, outcomes: np.ndarray, names) -> dict[str, dict[str, float]]:
         with torch.no_grad():
