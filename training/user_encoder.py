@@ -32,9 +32,6 @@ CLIP = 5.0                            # standardised inputs are held within +-5:
                                       # of three customers) must not own a direction of the vector
 
 
-DECODERS = ("mlp", "linear")           # linear: the vector must hold the inputs linearly, as PCA's does
-
-
 class MultiTaskAutoencoder(nn.Module):
     def __init__(self, inputs: int, hidden: int, dimension: int, outcomes: int, categories: int,
                  decoder: str = "mlp", contrastive: bool = True):

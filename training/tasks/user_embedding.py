@@ -57,6 +57,7 @@ TRAITS = ("activity", "price_sensitivity", "coupon_response", "push_effect", "na
 LOGGED = ("activity", "price_sensitivity", "natural_hazard")      # lognormal traits, probed as logs
 PROBES = "linear probe R2 on held-out test users"
 VALIDATION_PROBES = "linear probe R2 on held-out validation users (for choices between variants)"
+DECODERS = ("mlp", "linear")          # linear: the vector must hold the inputs linearly, as PCA's does
 PROBE_SPLITS = 5                      # random halves of the test users the probe is averaged over
 MODEL, PCA, RAW = "embedding", "pca", "raw features"
 WEIGHTS_FILE, SCALING_FILE = "encoder.pt", "scaling.json"
@@ -86,15 +87,15 @@ class UserEmbeddingConfig:
     next_views_weight: float = 1.0    # the next views' share (cross-entropy of their category shares)
     seed: int = 0
     snapshot_every_days: int = 1      # the user_embedding view's snapshots: one every this many days
-    decoder: str = "mlp"              # mlp or linear (user_encoder.DECODERS)
+    decoder: str = "mlp"              # one of DECODERS
     contrastive_weight: float = 0.3   # InfoNCE between a user's rows at two training cut-offs (0: none)
     temperature: float = 0.1          # of the contrastive loss's cosine similarities
 
     def __post_init__(self):
         if not 16 <= self.dimension <= 64:
             raise ValueError(f"dimension must be 16 to 64, not {self.dimension}")
-        if self.decoder not in ("mlp", "linear"):
-            raise ValueError(f"decoder must be mlp or linear, not {self.decoder!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be {' or '.join(DECODERS)}, not {self.decoder!r}")
         if self.contrastive_weight < 0 or self.temperature <= 0:
             raise ValueError(f"contrastive_weight must be at least 0 and temperature above 0, not "
                              f"{self.contrastive_weight} and {self.temperature}")
