@@ -13,10 +13,16 @@ from filelock import FileLock
 
 from shopml.warehouse.simulator import SimulationConfig, simulate
 from shopml.warehouse.simulator.parallel import WORKERS_VARIABLE
+from training.schedule import THREADS_VARIABLE
 
 # the suite already runs one test process per core: simulator futures stay in their test's process
 # (tests/unit/test_parallel.py covers the processes themselves)
 os.environ.setdefault(WORKERS_VARIABLE, "1")
+# and each model fit (LightGBM, PyTorch) gets its process's share of the cores, as `shopml train all
+# --jobs` gives its processes: busy-waiting OpenMP threads of fits side by side fight over the cores
+TEST_PROCESSES = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+for variable in (THREADS_VARIABLE, "OMP_NUM_THREADS"):
+    os.environ.setdefault(variable, str(max(1, len(os.sched_getaffinity(0)) // TEST_PROCESSES)))
 
 TINY_SHOP = SimulationConfig(users=2_500, days=70, seed=11)
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
