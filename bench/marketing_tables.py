@@ -37,13 +37,18 @@ def uplift_tables(report: dict) -> str:
                       "|---|---|---|---|---|---|",
                       f"| {task}: visit uplift below 0 | {_f(row['auc'])} | {_f(row['precision'])} | {_f(row['recall'])} "
                       f"| {_f(row['flagged_share'])} | {_f(row['true_share'])} |"]
+        parts += harm_tables(task, run["tables"])
     for task, run in report.items():
         plans = run["tables"].get("what-if shop: one more campaign after the data, per plan")
         if not plans:
             continue
+        predicted = any("predicted_users_lost" in row for row in plans.values())
+        extra = " predicted users lost (model) |" if predicted else ""
         parts += ["", f"| {task}: plan (what-if shop) | sends | " + " | ".join(
-            f"{m.replace('_', ' ')} change" for m in PLAN_MEASURES) + " |", "|---|---|" + "---|" * len(PLAN_MEASURES)]
+            f"{m.replace('_', ' ')} change" for m in PLAN_MEASURES) + f" |{extra}",
+                  "|---|---|" + "---|" * (len(PLAN_MEASURES) + predicted)]
         parts += [f"| {plan} | {row['sends']:,.0f} | " + " | ".join(change_interval(row, m) for m in PLAN_MEASURES) + " |"
+                  + (f" {_f(row.get('predicted_users_lost'), 1)} |" if predicted else "")
                   for plan, row in plans.items()]
         margins = run["tables"]["what-if shop: the uplift model's plan against each other plan"]
         parts += ["", f"| {task}: one plan minus another | " + " | ".join(
@@ -57,6 +62,26 @@ def uplift_tables(report: dict) -> str:
             parts += [f"| {name} | {_f(row['truly_best_share'])} | {_f(row['expected_buyers_of_the_plan'], 1)} |"
                       for name, row in choice.items()]
     return "\n".join(parts)
+
+
+def harm_tables(task: str, tables: dict) -> list[str]:
+    """The harm model's two tables (pushes): how each score ranks the sends by the users they drive
+    away, and the harm on average against the randomised arms."""
+    ranking = tables.get("who a send drives away: silent all through the days after the window (the harm's test sends)")
+    if not ranking:
+        return []
+    parts = ["", "| who a push drives away (the harm's test sends): ranking by | observed Qini (users lost) | "
+             "uplift@30% | AUC for the truly put off |", "|---|---|---|---|"]
+    parts += [f"| {task}: {score} | {_f(row['qini'], 1)} | {_f(row['uplift_at_30'])} | {_f(row['auc_truly_put_off'])} |"
+              for score, row in ranking.items()]
+    average = tables["the harm on average: predicted against the randomised arms (the harm's test sends)"]
+    row = average["added chance of being lost"]
+    parts += ["", "| the harm on average (the harm's test sends) | sends | predicted | observed, sent − held out | "
+              "silent share of the held out |", "|---|---|---|---|---|",
+              f"| {task}: added chance of being lost | {row['sends']:,.0f} | {_f(row['predicted_mean'], 4)} | "
+              f"{_f(row['observed'], 4)} ({_f(row['observed_low'], 4)} to {_f(row['observed_high'], 4)}) | "
+              f"{_f(row['lost_share_held_out'])} |"]
+    return parts
 
 
 def hillstrom_table(report: dict) -> str:

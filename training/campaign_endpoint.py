@@ -2,13 +2,16 @@
 candidate users (their ids, or a segment of the ``segments`` model) and a budget (a number of
 sends; for coupons also the most the plan may expect to spend on discounts), who gets the send,
 with each user's predicted uplift in purchases and in spend, and the plan's expected incremental
-purchases and spend (and a coupon plan's cost).
+purchases and spend (and a coupon plan's cost; a push plan's harm, the users it is expected to
+drive away, which ``max_harm`` caps).
 
 The plan is ``training.campaign_plan.plan``: the budget's highest predicted uplifts above 0, none
 of them predicted to be put off (pushes). Where a send comes in several campaigns (pushes), each
 user's is the one of those offered (``campaigns``, default all the model knows) with the highest
-predicted uplift among those not predicted to put the user off (``CampaignModel.choose``). Users
-the online store does not know are not planned, and each says why it was or was not chosen.
+predicted uplift among those not predicted to put the user off (``CampaignModel.choose``). A cap
+on the harm or on the cost makes the plan the greedy knapsack's (``plan``): the most purchases per
+unit of harm (or cost) first. Users the online store does not know are not planned, and each says
+why it was or was not chosen.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class PushPlanRequest(CampaignPlanRequest):
     campaigns: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
                          Field(min_length=1, max_length=100)] | None = None   # offered; none: every one the model knows
 
+    max_harm: Annotated[float, Field(ge=0)] | None = None     # users expected to be driven away at most
+
     _distinct_campaigns = field_validator("campaigns")(must_not_repeat)
 
 
@@ -67,6 +72,7 @@ class PlannedUser(BaseModel):
     spend_uplift: float | None          # predicted change in spend in the window (paid, net of discounts)
     purchase_without: float | None      # P(a purchase in the window) without it
     put_off: bool | None                # predicted to visit less after the send (sends that can put off)
+    harm: float | None                  # pushes: the added chance the user is silent all through the days after
     campaign: str | None                # pushes: the campaign chosen for the user
     expected_cost: float | None         # coupons: the discount expected to be redeemed
 
@@ -83,6 +89,7 @@ class CampaignPlanResponse(BaseModel):
     expected_incremental_spend: float | None
     expected_cost: float | None         # coupons: the plan's expected discounts
     put_off_spared: int                 # users with an expected gain left out as put off
+    expected_users_lost: float | None   # pushes: the plan's summed harm
     users: list[PlannedUser]
 
 
@@ -114,6 +121,19 @@ class CampaignPlanAnswers:
         value = np.array([v if v is not None else np.nan for v in features[ORDER_VALUE]], dtype=float)
         value = np.where(np.isnan(value), self.order_value, value)
         return np.clip(without + uplift, 0, 1) * request.discount * value
+
+    def limit(self, request, cost: np.ndarray | None, harm: np.ndarray) -> tuple[np.ndarray | None, float | None]:
+        """What the plan's knapsack weighs and its most: a coupon plan's expected cost, a push plan's
+        harm (a send expected to keep users weighs nothing)."""
+        max_harm = getattr(request, "max_harm", None)
+        if max_harm is None:
+            return cost, getattr(request, "max_cost", None)
+        if self.model.losses is None:
+            from bentoml.exceptions import InvalidArgument       # imported once the model store is chosen
+
+            raise InvalidArgument(f"max_harm: {self.tag} has no harm model (its data was too short, or it was "
+                                  f"trained before harm was modelled: run `shopml train {self.tag.split(':')[0]}`)")
+        return np.clip(np.nan_to_num(harm), 0, None), max_harm
 
     def candidates(self, request: CampaignPlanRequest) -> list[int]:
         if request.segment is None:
@@ -151,19 +171,21 @@ class CampaignPlanAnswers:
         budget = len(user_ids) if request.budget is None else request.budget
         chosen = np.zeros(len(known), dtype=bool)
         cost = self.costs(request, features, without, uplift)
-        chosen[plan(np.where(known, uplift, -np.inf), budget, put_off, cost, getattr(request, "max_cost", None))] = True
+        chosen[plan(np.where(known, uplift, -np.inf), budget, put_off, *self.limit(request, cost, choice.harm))] = True
+        harm = choice.harm if self.sends.can_put_off else None
         users = []
         for i, user in enumerate(user_ids):
             if not known[i]:
                 users.append(PlannedUser(user_id=user, known_user=False, send=False, why=UNKNOWN, uplift=None,
-                                         spend_uplift=None, purchase_without=None, put_off=None, campaign=None,
-                                         expected_cost=None))
+                                         spend_uplift=None, purchase_without=None, put_off=None, harm=None,
+                                         campaign=None, expected_cost=None))
                 continue
             why = IN_PLAN if chosen[i] else PUT_OFF if put_off[i] else NO_GAIN if uplift[i] <= 0 else OVER_BUDGET
             users.append(PlannedUser(user_id=user, known_user=True, send=bool(chosen[i]), why=why,
                                      uplift=round(float(uplift[i]), 5), spend_uplift=_rounded(spend[i], 4),
                                      purchase_without=round(float(without[i]), 5),
                                      put_off=bool(put_off[i]) if self.sends.can_put_off else None,
+                                     harm=None if harm is None else _rounded(harm[i], 5),
                                      campaign=offered[choice.campaign[i]] if offered else None,
                                      expected_cost=None if cost is None else round(float(cost[i]), 4)))
         return CampaignPlanResponse(
@@ -172,7 +194,8 @@ class CampaignPlanAnswers:
             sends=int(chosen.sum()), expected_incremental_purchases=round(float(uplift[chosen].sum()), 4),
             expected_incremental_spend=_rounded(spend[chosen].sum(), 2),
             expected_cost=None if cost is None else round(float(cost[chosen].sum()), 2),
-            put_off_spared=int((put_off & (uplift > 0)).sum()), users=users)
+            put_off_spared=int((put_off & (uplift > 0)).sum()),
+            expected_users_lost=None if harm is None else _rounded(harm[chosen].sum(), 4), users=users)
 
 
 def _rounded(value, digits: int) -> float | None:

@@ -15,7 +15,8 @@ further plan sends everyone the one campaign whose plan the model expects most o
 propensity and random plans, so that their difference from the model is targeting alone. The
 status quo sends nothing extra. Every arm runs on the same random numbers (``simulator.whatif``), so
 differences are the plans' and not luck; the model's plan is compared with each other plan as a
-paired difference with its interval.
+paired difference with its interval. Where the model predicts harm (pushes), its plans' rows also
+carry the users it expects them to drive away, to set beside the churn the what-if shop counts.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
     table = {name: {"sends": float(len(chosen.get(name, ()))),
                     **{key: value for key, value in row.items() if key.split("_change")[0] in SHOWN}}
              for name, row in against_status_quo.items()}
+    if model.losses is not None:
+        for name in (MODEL_PLAN, SPEND_PLAN):
+            table[name]["predicted_users_lost"] = float(choice.harm[positions[name]].sum())
     margins = {f"{plan_name} - {other}": {key: value for key, value in summarise(outcomes, other)[plan_name].items()
                                          if "_change" in key and key.split("_change")[0] in SHOWN}
                for plan_name in (MODEL_PLAN, SPEND_PLAN)

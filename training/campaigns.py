@@ -8,10 +8,14 @@ The learners are ``training.uplift``'s, chosen by validation Qini, for the purch
 and, with regressors per arm, for the spend in it (paid, so net of a coupon's discount).
 
 A send that can put users off (a push: the simulator's users with a negative push effect visit
-less after one, and its fatigue drives them away) gets a second uplift model, on a visit in the
-window: whoever it predicts to visit less is put off, and no plan sends to them. On the simulated
-shop that flag is judged against the truth (the sends whose campaign's effect on the user is
-negative).
+less after one, and its fatigue drives them away) gets two more uplift models. One on a visit in
+the window: whoever it predicts to visit less is put off, and no plan sends to them. One on the
+harm that lasts, a user silent all through the ``harm_days`` after the window (``LOST``): its
+uplift is the send's expected harm, the chance it adds that the user is gone, which a plan
+reports and may cap. Its rows are the sends the data covers that long after, split by time with
+that longer horizon (``harm_split``). On the simulated shop both are judged against the truth (the
+sends whose campaign's effect on the user is negative), and the harm's average against the
+difference the randomised arms show.
 
 Where a send comes in several campaigns (pushes: what the push says), the campaign is a feature
 of every model (``CAMPAIGN``), so each predicts the uplift of any campaign the data holds, and a
@@ -25,6 +29,7 @@ propensity, at random and by the oracle.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -43,14 +48,19 @@ from .evaluation import Evaluation
 from .kinds import Tabled
 from .labels import CUTOFF, split_by_time
 from .metrics.binary import roc_auc
-from .uplift import MODEL, OUTCOME, PROPENSITY, TEST_SENDS, TREATED, UpliftConfig, UpliftModel, choose_learner, \
-    evaluate_uplift, uplift_figures
+from .uplift import MODEL, OUTCOME, PROPENSITY, RANDOM, TEST_SENDS, TREATED, UpliftConfig, UpliftModel, \
+    choose_learner, evaluate_uplift, uplift_figures
 
-VISITED, SPEND = "visited", "spend"
+log = logging.getLogger(__name__)
+
+VISITED, SPEND, LOST = "visited", "spend", "lost"
 CAMPAIGN = "send__campaign"          # the campaign a send carried: a feature where a send has several
 SPEND_TABLE = "test sends, spend in the window (targeting by each score)"
 BUYER_SPEND, BUYERS = "spend of a buyer in the window (test sends)", "buyers"
 PUT_OFF_TABLE = "who a send puts off (test sends, against the truth)"
+HARM_TABLE = "who a send drives away: silent all through the days after the window (the harm's test sends)"
+HARM_AVERAGE = "the harm on average: predicted against the randomised arms (the harm's test sends)"
+HARM_MODEL, VISIT_MODEL, TRULY_PUT_OFF = "harm model", "visit model (less likely to visit)", "truly put off (oracle)"
 WHATIF_PLANS = "what-if shop: one more campaign after the data, per plan"
 WHATIF_MARGINS = "what-if shop: the uplift model's plan against each other plan"
 WHATIF_CHOICE = "what-if shop: the model's choice of campaign against the truth"
@@ -72,10 +82,18 @@ class Sends:
     can_put_off: bool = False
     campaign_column: str | None = None     # where sends come in several campaigns, the column naming it
 
-    def rows_sql(self) -> str:
+    def rows_sql(self, harm_days: int) -> str:
+        """The sends whose window the data covers; for a send that can put off, whether the user
+        visited in the window and whether they were silent all through the ``harm_days`` after it
+        (null where the data ends before)."""
         window = f"INTERVAL (CAST({self.window_days * 24} AS INTEGER)) HOUR"
+        harm_end = f"s.ts + {window} + INTERVAL ({int(harm_days)}) DAY"
         visited = (f""", EXISTS (SELECT 1 FROM events e WHERE e.user_id = s.user_id AND e.ts >= s.ts
-                                  AND e.ts < s.ts + {window})::INTEGER AS {VISITED}""" if self.can_put_off else "")
+                                  AND e.ts < s.ts + {window})::INTEGER AS {VISITED},
+                         CASE WHEN {harm_end} <= (SELECT CAST(max(ts) AS DATE) + 1 FROM events)
+                              THEN NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = s.user_id
+                                               AND e.ts >= s.ts + {window} AND e.ts < {harm_end})::INTEGER
+                         END AS {LOST}""" if self.can_put_off else "")
         campaign = f", s.{self.campaign_column} AS {CAMPAIGN}" if self.campaign_column else ""
         return f"""SELECT s.{self.id_column} AS send_id, s.user_id AS {names.USER_ID}, s.ts AS {names.EVENT_TIMESTAMP},
                           s.ts AS {CUTOFF}, CAST(s.{self.treatment} AS INTEGER) AS {TREATED},
@@ -92,6 +110,23 @@ class Sends:
 class UpliftData:
     splits: dict[str, pl.DataFrame]
     layout: FeatureLayout
+    harm_splits: dict[str, pl.DataFrame] | None = None    # the sends covered ``harm_days`` after the window
+
+
+def harm_split(rows: pl.DataFrame, validation_sends: int, test_sends: int,
+               horizon: timedelta) -> dict[str, pl.DataFrame]:
+    """The harm's rows split by send day: test the latest ``test_sends`` days, validation the
+    latest ``validation_sends`` days whose labels end by the first test day, train the days whose
+    labels end by the first validation day (``split_by_time`` purges the days between)."""
+    days = sorted(rows[CUTOFF].unique().to_list())
+    if len(days) < test_sends + 1:
+        raise ValueError(f"{len(days)} send days cannot make {test_sends} test days and more")
+    first_test = days[-test_sends]
+    before = [day for day in days if day + horizon <= first_test]
+    if len(before) < validation_sends + 1:
+        raise ValueError(f"{len(before)} send days end {horizon.days} days before the first test send: "
+                         f"too few for {validation_sends} validation days and training days")
+    return split_by_time(rows, at=(before[-validation_sends], first_test), horizon=horizon)
 
 
 @dataclass
@@ -102,16 +137,19 @@ class CampaignChoice:
     uplift: np.ndarray
     spend_uplift: np.ndarray
     put_off: np.ndarray          # every campaign offered is predicted to put the user off
+    harm: np.ndarray             # the chosen campaign's added chance that the user is lost (nan without a model)
 
 
 @dataclass
 class CampaignModel:
-    """The uplift in purchases, in spend and, for a send that can put users off, in visits."""
+    """The uplift in purchases, in spend and, for a send that can put users off, in visits and in
+    users lost (the harm)."""
 
     purchases: UpliftModel
     spend: UpliftModel | None
     visits: UpliftModel | None
     validation_qini: dict[str, float]
+    losses: UpliftModel | None = None
 
     def uplift(self, rows) -> np.ndarray:
         return self.purchases.uplift(rows)
@@ -124,6 +162,13 @@ class CampaignModel:
 
     def purchase(self, rows) -> np.ndarray:
         return self.purchases.purchase(rows)
+
+    def harm(self, rows) -> np.ndarray:
+        """Per row, the predicted rise in the chance the user is silent all through the days after
+        the window (nan without a harm model)."""
+        if self.losses is None:
+            return np.full(_count(rows), np.nan)
+        return self.losses.uplift(rows)
 
     def put_off(self, rows) -> np.ndarray:
         """Per row, whether the send is predicted to make the user visit less (never, without a visit model)."""
@@ -152,26 +197,28 @@ class CampaignModel:
         offered = self.campaigns if campaigns is None else campaigns
         if not offered:
             return CampaignChoice(np.zeros(len(x), dtype=np.int64), self.uplift(x), self.spend_uplift(x),
-                                  self.put_off(x))
+                                  self.put_off(x), self.harm(x))
         column, codes = self.purchases.layout.columns.index(CAMPAIGN), self.purchases.layout.categorical[CAMPAIGN]
         stacked = np.tile(x, (len(offered), 1))                  # every campaign's rows at once: one call a model
         stacked[:, column] = np.repeat([codes.index(campaign) for campaign in offered], len(x))
-        uplift, spend, put_off = (scores.reshape(len(offered), len(x)).T for scores in
-                                  (self.uplift(stacked), self.spend_uplift(stacked), self.put_off(stacked)))
+        uplift, spend, put_off, harm = (scores.reshape(len(offered), len(x)).T for scores in
+                                        (self.uplift(stacked), self.spend_uplift(stacked), self.put_off(stacked),
+                                         self.harm(stacked)))
         everyone_off = put_off.all(axis=1)
         best = np.where(everyone_off, uplift.argmax(axis=1), np.where(put_off, -np.inf, uplift).argmax(axis=1))
         rows = np.arange(len(x))
-        return CampaignChoice(best, uplift[rows, best], spend[rows, best], everyone_off)
+        return CampaignChoice(best, uplift[rows, best], spend[rows, best], everyone_off, harm[rows, best])
 
     def boosters(self) -> dict:
         return (self.purchases.boosters() | (self.spend.boosters("spend_") if self.spend else {})
-                | (self.visits.boosters("visit_") if self.visits else {}))
+                | (self.visits.boosters("visit_") if self.visits else {})
+                | (self.losses.boosters("harm_") if self.losses else {}))
 
     @classmethod
     def from_boosters(cls, boosters: dict, layout: FeatureLayout) -> CampaignModel:
-        spend, visits = (UpliftModel.from_boosters(boosters, layout, prefix) if f"{prefix}treated" in boosters else None
-                         for prefix in ("spend_", "visit_"))
-        return cls(UpliftModel.from_boosters(boosters, layout), spend, visits, {})
+        spend, visits, losses = (UpliftModel.from_boosters(boosters, layout, prefix) if f"{prefix}treated" in boosters
+                                 else None for prefix in ("spend_", "visit_", "harm_"))
+        return cls(UpliftModel.from_boosters(boosters, layout), spend, visits, {}, losses)
 
 
 def _count(rows) -> int:
@@ -194,20 +241,32 @@ class CampaignUpliftTask:
 
     def build_dataset(self, config: UpliftConfig, settings: Settings) -> UpliftData:
         with connect(settings.warehouse_path) as con:
-            rows = con.sql(self.sends.rows_sql()).pl()
+            rows = con.sql(self.sends.rows_sql(config.harm_days)).pl()
         if rows.is_empty():
             raise ValueError(f"the warehouse has no {self.sends.table} whose outcome window it covers")
         dataset = point_in_time_dataset(rows, self.feature_service, settings)
         splits = split_by_time(dataset, config.validation_sends, config.test_sends,
                                horizon=timedelta(days=self.sends.window_days))
-        return UpliftData(splits, FeatureLayout.from_training(splits["train"]))
+        harm_splits = None
+        if self.sends.can_put_off:
+            try:
+                harm_splits = harm_split(dataset.filter(pl.col(LOST).is_not_null()), config.validation_sends,
+                                         config.test_sends, timedelta(days=self.sends.window_days + config.harm_days))
+            except ValueError as error:
+                log.warning("no harm model: the data is too short for %d days after the window (%s)",
+                            config.harm_days, error)
+        return UpliftData(splits, FeatureLayout.from_training(splits["train"]), harm_splits)
 
     def train(self, config: UpliftConfig, data: UpliftData) -> CampaignModel:
         train, valid = data.splits["train"], data.splits["validation"]
         purchases, qini = choose_learner(config, data.layout, train, valid)
         spend = choose_learner(config, data.layout, train, valid, SPEND, "regression")[0]
         visits = choose_learner(config, data.layout, train, valid, VISITED)[0] if self.sends.can_put_off else None
-        return CampaignModel(purchases, spend, visits, qini)
+        losses = None
+        if data.harm_splits is not None:
+            losses = choose_learner(config, data.layout, data.harm_splits["train"], data.harm_splits["validation"],
+                                    LOST)[0]
+        return CampaignModel(purchases, spend, visits, qini, losses)
 
     def choose(self, config: UpliftConfig, model: CampaignModel, data: UpliftData, settings: Settings) -> UpliftConfig:
         return replace(config, learner=model.purchases.learner)
@@ -226,6 +285,11 @@ class CampaignUpliftTask:
             return evaluation
         if model.visits is not None:
             evaluation.tables[PUT_OFF_TABLE] = put_off_figures(model, test, put_off_truth(settings, self.sends, test))
+        if model.losses is not None:
+            harm_test = data.harm_splits["test"]
+            truly_put_off = put_off_truth(settings, self.sends, harm_test)
+            evaluation.tables[HARM_TABLE] = harm_figures(model, harm_test, truly_put_off, config.seed)
+            evaluation.tables[HARM_AVERAGE] = harm_average(model, harm_test)
         if config.whatif_seeds:
             found = campaign_whatif(settings, self.sends.send, model, self.feature_service, config.whatif_seeds,
                                     seed=config.seed)
@@ -268,6 +332,32 @@ def put_off_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.
         "auc": roc_auc(truly_put_off, -visit_uplift), "precision": float(truly_put_off[flagged].mean()) if flagged.any() else float("nan"),
         "recall": float(flagged[truly_put_off].mean()) if truly_put_off.any() else float("nan"),
         "flagged_share": float(flagged.mean()), "true_share": float(truly_put_off.mean())}}
+
+
+def harm_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.ndarray,
+                 seed: int) -> dict[str, dict[str, float]]:
+    """How well each score ranks the sends by the users they drive away: Qini, AUUC and uplift@k
+    of the observed silence after the window, and the AUC for the sends that truly put their user
+    off; by the harm model, by the visit model (its fall in visits), at random and by the truth."""
+    scores = {HARM_MODEL: model.harm(test), VISIT_MODEL: -model.visits.uplift(test),
+              RANDOM: np.random.default_rng(seed).random(test.height), TRULY_PUT_OFF: truly_put_off.astype(float)}
+    table = uplift_figures(test[LOST].to_numpy().astype(float), test[TREATED].to_numpy().astype(float), scores)
+    for name, score in scores.items():
+        table[name]["auc_truly_put_off"] = roc_auc(truly_put_off, score)
+    return table
+
+
+def harm_average(model: CampaignModel, test: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """The mean predicted harm of the test sends beside what the randomised arms show: the share
+    silent after the window among the sent less among the held out, with its 95% interval."""
+    lost, treated = test[LOST].to_numpy().astype(float), test[TREATED].to_numpy().astype(bool)
+    sent, held = lost[treated], lost[~treated]
+    error = np.sqrt(sent.var(ddof=1) / len(sent) + held.var(ddof=1) / len(held))
+    difference = float(sent.mean() - held.mean())
+    return {"added chance of being lost": {
+        "predicted_mean": float(model.harm(test).mean()), "observed": difference,
+        "observed_low": difference - 1.96 * error, "observed_high": difference + 1.96 * error,
+        "lost_share_held_out": float(held.mean()), "sends": float(test.height)}}
 
 
 def spend_figures(model: CampaignModel, test: pl.DataFrame, seed: int) -> dict[str, dict[str, float]]:

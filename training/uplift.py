@@ -50,10 +50,13 @@ class UpliftConfig(BoostingConfig):
     learning_rate: float = 0.02
     max_rounds: int = 300
     whatif_seeds: int = 10            # paired futures of the what-if campaign (0: none)
+    harm_days: int = 28               # sends that can put off: silent this long after the window is lost
 
     def __post_init__(self):
         if self.learner not in ("auto", T_LEARNER, X_LEARNER):
             raise ValueError(f"learner must be auto, {T_LEARNER} or {X_LEARNER}, got {self.learner!r}")
+        if self.harm_days < 1:
+            raise ValueError(f"harm_days must be at least 1, got {self.harm_days}")
 
 
 def _arm_model(config: BoostingConfig, objective: str, x, y, valid_x, valid_y) -> lgb.Booster:

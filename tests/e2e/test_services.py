@@ -55,7 +55,7 @@ QUICK = {                                       # quick settings for the tiny sh
     "price_elasticity": ["whatif_days=7", "whatif_seeds=3"],
     "price_prediction": ["train_weeks=2", "validation_weeks=1", "test_weeks=1"],
     "coupon_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
-    "push_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2"],
+    "push_uplift": ["validation_sends=1", "test_sends=1", "whatif_seeds=2", "harm_days=7"],
     "ad_incrementality": ["whatif_seeds=2", "bootstrap=200"],
     "ad_audience": ["weeks=6", "test_weeks=1", "audience_size=50"],
     "review_sentiment": ["finetune_reviews=0"],
@@ -450,14 +450,17 @@ def test_unknown_ids_get_their_documented_fallbacks(client, local, ids):
         planned = _post(client, route, {"user_ids": [-5, *ids["users"][:3]], "budget": 1})
         unknown, *known = planned["users"]
         assert unknown == {"user_id": -5, "known_user": False, "send": False, "why": "unknown user", "uplift": None,
-                           "spend_uplift": None, "purchase_without": None, "put_off": None, "campaign": None,
-                           "expected_cost": None}
+                           "spend_uplift": None, "purchase_without": None, "put_off": None, "harm": None,
+                           "campaign": None, "expected_cost": None}
         assert all(user["known_user"] for user in known) and planned["sends"] == sum(u["send"] for u in known) <= 1
     every = _post(client, "/push_plan", {"user_ids": ids["users"]})
     assert set(every["campaigns"]) == set(local["push_uplift"].model.campaigns) and len(every["campaigns"]) > 1
     assert all(user["campaign"] in every["campaigns"] for user in every["users"])
     one = _post(client, "/push_plan", {"user_ids": ids["users"], "campaigns": [every["campaigns"][-1]]})
     assert one["campaigns"] == [every["campaigns"][-1]] and {u["campaign"] for u in one["users"]} == {one["campaigns"][0]}
+    assert every["expected_users_lost"] == pytest.approx(sum(u["harm"] for u in every["users"] if u["send"]), abs=1e-3)
+    spared = _post(client, "/push_plan", {"user_ids": ids["users"], "max_harm": 0})     # none expected to leave
+    assert all(user["harm"] <= 0 for user in spared["users"] if user["send"])
     refused = client.post("/push_plan", json={"user_ids": ids["users"], "campaigns": ["no such campaign"]})
     assert refused.status_code == 400 and "campaigns" in refused.text
     coupons = _post(client, "/coupon_plan", {"user_ids": ids["users"]})
@@ -542,6 +545,8 @@ BAD_REQUESTS = [
     ("/coupon_plan", {"user_ids": [1], "discount": 1.5}, "less_than"),
     ("/coupon_plan", {"user_ids": [1], "max_cost": -1}, "greater_than_equal"),
     ("/push_plan", {"user_ids": [1], "max_cost": 10}, "extra_forbidden"),
+    ("/push_plan", {"user_ids": [1], "max_harm": -0.5}, "greater_than_equal"),
+    ("/coupon_plan", {"user_ids": [1], "max_harm": 1}, "extra_forbidden"),
     ("/push_plan", {"budget": 3}, "user_ids or as a segment"),
     ("/coupon_plan", {"user_ids": [1], "segment": 0}, "user_ids or as a segment"),
     ("/push_plan", {"segment": -1}, "greater_than_equal"),

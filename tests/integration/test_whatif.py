@@ -65,13 +65,19 @@ def test_the_best_push_campaign_for_each_user_beats_any_one_campaign(world):
 def test_shopml_whatif_judges_a_trained_push_plan(model_home):
     """The command end to end on a trained push model: every plan, and the margins between them."""
     from tests.integration.test_cli import run
+    from training.campaigns import HARM_AVERAGE, HARM_MODEL, HARM_TABLE, TRULY_PUT_OFF, VISIT_MODEL
     from training.config import resolve_config
     from training.task import run as train
     from training.tasks import TASKS
 
     task = TASKS["push_uplift"]
-    train(task, resolve_config(task.config_type, overrides=["validation_sends=1", "test_sends=1", "whatif_seeds=0"]),
-          model_home)
+    trained = train(task, resolve_config(task.config_type, overrides=["validation_sends=1", "test_sends=1",
+                                                                      "whatif_seeds=0", "harm_days=7"]), model_home)
+    harm = trained.metrics[HARM_TABLE]
+    assert set(harm) == {HARM_MODEL, VISIT_MODEL, "random", TRULY_PUT_OFF}
+    assert harm[TRULY_PUT_OFF]["auc_truly_put_off"] == 1.0
+    average = trained.metrics[HARM_AVERAGE]["added chance of being lost"]
+    assert average["observed_low"] < average["observed"] < average["observed_high"]
     result = run("whatif", "--policy", "pushes", "--seeds", "2", "--horizon", "3", "--home", str(model_home.home))
     for plan in ("status quo", "uplift model", "uplift model, one campaign", "purchase propensity", "random",
                  "one plan minus another", "the campaign the model chose", "the truly best campaign"):

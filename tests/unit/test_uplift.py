@@ -61,3 +61,23 @@ def test_a_cost_budget_takes_the_most_uplift_per_cost_that_fits():
     assert plan(uplift, 10, cost=cost, max_cost=3.0).tolist() == [1, 2]            # 0 does not fit, 2 does
     assert plan(uplift, 1, cost=cost, max_cost=100.0).tolist() == [1]              # the count budget still holds
     assert plan(uplift, 10, cost=cost, max_cost=0.0).tolist() == []
+
+
+def test_the_harms_split_leaves_a_label_window_between_its_parts():
+    """Weekly sends with a 30-day label: test the latest send day, validation the latest day whose
+    label ends by the test day (the four days between are purged), train the days before it whose
+    labels end by the validation day."""
+    from datetime import datetime, timedelta, timezone
+
+    from feature_repo.definitions import names
+    from training.campaigns import harm_split
+    from training.labels import CUTOFF
+
+    days = [datetime(2026, 1, 5, tzinfo=timezone.utc) + timedelta(weeks=w) for w in range(14)]
+    rows = pl.DataFrame({CUTOFF: days, names.EVENT_TIMESTAMP: days})
+    splits = harm_split(rows, validation_sends=1, test_sends=1, horizon=timedelta(days=30))
+    assert splits["test"][CUTOFF].to_list() == [days[13]]
+    assert splits["validation"][CUTOFF].to_list() == [days[8]]              # 8 + 30 days <= 13 weeks, 9 is not
+    assert splits["train"][CUTOFF].to_list() == days[:4]                   # 3 weeks + 30 days <= 8 weeks
+    with pytest.raises(ValueError, match="too few"):
+        harm_split(rows.head(5), validation_sends=1, test_sends=1, horizon=timedelta(days=30))
