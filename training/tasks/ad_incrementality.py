@@ -79,12 +79,14 @@ CODES_SQL = """
 
 
 def shown_slots_sql(window_days: int) -> str:
-    """Every shown slot with its ad and page category as codes (``CODES_SQL``)."""
+    """Every shown slot with its ad and page category as codes (``CODES_SQL``), in the log's order:
+    the bootstrap draws rows by position, so the same log must give the same rows in the same order."""
     return f"""{CODES_SQL}
         SELECT a.ad, c.code AS page, s.propensity, s.clicked::INTEGER AS clicked, s.converted::INTEGER AS converted,
                s.ts >= (SELECT max(ts) FROM ad_impressions) - INTERVAL ({window_days}) DAY AS in_window
         FROM ad_impressions s JOIN ad_codes a USING (ad_id) JOIN codes c ON c.category = s.page_category
-        WHERE NOT s.in_holdout"""
+        WHERE NOT s.in_holdout
+        ORDER BY s.impression_id"""
 
 
 def slot_counts_sql(window_days: int, truth: bool) -> str:
