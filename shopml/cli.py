@@ -488,7 +488,7 @@ def _price_whatif(settings: Settings, metadata: dict, horizon: int, seeds: int) 
 def _campaign_whatif(settings: Settings, send: str, folder: Path, metadata: dict, horizon: int | None,
                      seeds: int) -> None:
     from feature_repo.definitions import names
-    from training.campaign_plan import campaign_whatif
+    from training.campaign_plan import PREDICTED_LOST, campaign_whatif
     from training.campaigns import CampaignModel
 
     from .matrix import FeatureLayout
@@ -497,9 +497,12 @@ def _campaign_whatif(settings: Settings, send: str, folder: Path, metadata: dict
     model = CampaignModel.from_boosters(boosters_in(folder, metadata), FeatureLayout.from_metadata(metadata))
     found = campaign_whatif(settings, send, model, names.CHURN_V1, seeds, horizon)
     measures = ("buyers", "revenue", "coupon_cost", "churned", "value")
-    table = Table("plan", "sends", *(f"{m.replace('_', ' ')} change (95%)" for m in measures))
+    harm = [PREDICTED_LOST] if any(PREDICTED_LOST in row for row in found["plans"].values()) else []
+    table = Table("plan", "sends", *(f"{m.replace('_', ' ')} change (95%)" for m in measures),
+                  *(["predicted users lost"] if harm else []))
     for arm, row in found["plans"].items():
-        table.add_row(arm, f"{row['sends']:,.0f}", *(_change(row, m) for m in measures))
+        table.add_row(arm, f"{row['sends']:,.0f}", *(_change(row, m) for m in measures),
+                      *(f"{row[key]:,.1f}" if key in row else "–" for key in harm))
     console.print(table)
     margins = Table("one plan minus another", *(f"{m.replace('_', ' ')} (95%)" for m in measures))
     for pair, row in found["margins"].items():

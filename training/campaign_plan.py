@@ -37,6 +37,7 @@ MODEL_PLAN, SPEND_PLAN, ONE_CAMPAIGN_PLAN = "uplift model", "uplift model, by sp
 PROPENSITY_PLAN, RANDOM_PLAN, ORACLE_PLAN = "purchase propensity", "random", "true uplift (oracle)"
 SHOWN = ("buyers", "revenue", "coupon_cost", "churned", "value")
 CHOSEN, ONE, TRULY_BEST = "the campaign the model chose", "the one campaign", "the truly best campaign"
+PREDICTED_LOST = "predicted_users_lost"        # a plan's summed harm, where the model predicts it (pushes)
 SEND_DAYS = {"coupon": 14, "push": 28}        # the what-if's horizon: the coupon's week and after; a push's fatigue
 
 
@@ -124,7 +125,7 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
              for name, row in against_status_quo.items()}
     if model.losses is not None:
         for name in (MODEL_PLAN, SPEND_PLAN):
-            table[name]["predicted_users_lost"] = float(choice.harm[positions[name]].sum())
+            table[name][PREDICTED_LOST] = float(choice.harm[positions[name]].sum())
     margins = {f"{plan_name} - {other}": {key: value for key, value in summarise(outcomes, other)[plan_name].items()
                                          if "_change" in key and key.split("_change")[0] in SHOWN}
                for plan_name in (MODEL_PLAN, SPEND_PLAN)
