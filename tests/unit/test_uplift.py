@@ -1,15 +1,21 @@
 """The uplift learners' judge and the learners themselves on a synthetic randomised campaign whose
 true uplift is known: the expected Qini orders scores as their true uplift does, and both
-learners find the users who gain more than a propensity ranking does."""
+learners find the users who gain more than a propensity ranking does; plans within their budgets,
+and the push harm's split by send day."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
 import pytest
 
+from feature_repo.definitions import names
 from shopml.matrix import FeatureLayout
 from training.campaign_plan import plan
+from training.campaigns import harm_split
+from training.labels import CUTOFF
 from training.uplift import (OUTCOME, T_LEARNER, TREATED, X_LEARNER, UpliftConfig, fit_uplift, true_qini,
                              uplift_figures)
 
@@ -67,12 +73,6 @@ def test_the_harms_split_leaves_a_label_window_between_its_parts():
     """Weekly sends with a 30-day label: test the latest send day, validation the latest day whose
     label ends by the test day (the four days between are purged), train the days before it whose
     labels end by the validation day."""
-    from datetime import datetime, timedelta, timezone
-
-    from feature_repo.definitions import names
-    from training.campaigns import harm_split
-    from training.labels import CUTOFF
-
     days = [datetime(2026, 1, 5, tzinfo=timezone.utc) + timedelta(weeks=w) for w in range(14)]
     rows = pl.DataFrame({CUTOFF: days, names.EVENT_TIMESTAMP: days})
     splits = harm_split(rows, validation_sends=1, test_sends=1, horizon=timedelta(days=30))

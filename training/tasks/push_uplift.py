@@ -1,7 +1,8 @@
 """Push uplift: for a user at a push campaign's send, how much the push raises the chance of a
-purchase within 48 hours, and whether it puts the user off (a second uplift model, on a visit in
+purchase within 48 hours, whether it puts the user off (a second uplift model, on a visit in
 those 48 hours: the simulator's users with a negative push effect visit less, and the fatigue it
-leaves raises their churn). Pushes go to a random half of each campaign's targets
+leaves raises their churn) and how much it adds to the chance the user is gone (a third, on
+silence all through the 28 days after). Pushes go to a random half of each campaign's targets
 (``pushes.treated``); the campaign (what the push says) is a feature, as campaigns move different
 users; the truth is each send's true uplift and its campaign's effect on the user (``truth.pushes``). The learners are ``training.uplift``'s, the task and its what-if ``training.campaigns``';
 served as ``POST /push_plan``, which sends each user the campaign with the highest predicted uplift
@@ -18,6 +19,6 @@ SENDS = Sends(table="pushes", id_column="push_id", treatment="treated", outcome=
 
 class PushUpliftTask(CampaignUpliftTask):
     name = "push_uplift"
-    question = "Who buys because of a push, which push, and who is put off by it?"
+    question = "Who buys because of a push, which push, who is put off, and how many will it drive away?"
     sends = SENDS
     endpoint = plan_endpoint("/push_plan", name, SENDS)
