@@ -133,7 +133,7 @@ class CampaignPlanAnswers:
 
             raise InvalidArgument(f"max_harm: {self.tag} has no harm model (its data was too short, or it was "
                                   f"trained before harm was modelled: run `shopml train {self.tag.split(':')[0]}`)")
-        return np.clip(np.nan_to_num(harm), 0, None), max_harm
+        return np.clip(harm, 0, None), max_harm
 
     def candidates(self, request: CampaignPlanRequest) -> list[int]:
         if request.segment is None:

@@ -87,10 +87,11 @@ class Sends:
         visited in the window and whether they were silent all through the ``harm_days`` after it
         (null where the data ends before)."""
         window = f"INTERVAL (CAST({self.window_days * 24} AS INTEGER)) HOUR"
+        data_end = "(SELECT CAST(max(ts) AS DATE) + 1 FROM events)"
         harm_end = f"s.ts + {window} + INTERVAL ({int(harm_days)}) DAY"
         visited = (f""", EXISTS (SELECT 1 FROM events e WHERE e.user_id = s.user_id AND e.ts >= s.ts
                                   AND e.ts < s.ts + {window})::INTEGER AS {VISITED},
-                         CASE WHEN {harm_end} <= (SELECT CAST(max(ts) AS DATE) + 1 FROM events)
+                         CASE WHEN {harm_end} <= {data_end}
                               THEN NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = s.user_id
                                                AND e.ts >= s.ts + {window} AND e.ts < {harm_end})::INTEGER
                          END AS {LOST}""" if self.can_put_off else "")
@@ -102,7 +103,7 @@ class Sends:
                            WHERE e.user_id = s.user_id AND e.event_type = 'purchase' AND e.ts >= s.ts
                                  AND e.ts < s.ts + {window}) AS {SPEND}
                    FROM {self.table} s
-                   WHERE s.ts + {window} <= (SELECT CAST(max(ts) AS DATE) + 1 FROM events)
+                   WHERE s.ts + {window} <= {data_end}
                    ORDER BY s.ts, s.{self.id_column}"""
 
 
@@ -156,9 +157,7 @@ class CampaignModel:
 
     def spend_uplift(self, rows) -> np.ndarray:
         """Per row, the predicted change in spend within the window (nan without a spend model)."""
-        if self.spend is None:
-            return np.full(_count(rows), np.nan)
-        return self.spend.uplift(rows)
+        return _uplift_or_nan(self.spend, rows)
 
     def purchase(self, rows) -> np.ndarray:
         return self.purchases.purchase(rows)
@@ -166,9 +165,7 @@ class CampaignModel:
     def harm(self, rows) -> np.ndarray:
         """Per row, the predicted rise in the chance the user is silent all through the days after
         the window (nan without a harm model)."""
-        if self.losses is None:
-            return np.full(_count(rows), np.nan)
-        return self.losses.uplift(rows)
+        return _uplift_or_nan(self.losses, rows)
 
     def put_off(self, rows) -> np.ndarray:
         """Per row, whether the send is predicted to make the user visit less (never, without a visit model)."""
@@ -219,6 +216,10 @@ class CampaignModel:
         spend, visits, losses = (UpliftModel.from_boosters(boosters, layout, prefix) if f"{prefix}treated" in boosters
                                  else None for prefix in ("spend_", "visit_", "harm_"))
         return cls(UpliftModel.from_boosters(boosters, layout), spend, visits, {}, losses)
+
+
+def _uplift_or_nan(model: UpliftModel | None, rows) -> np.ndarray:
+    return np.full(_count(rows), np.nan) if model is None else model.uplift(rows)
 
 
 def _count(rows) -> int:
@@ -287,9 +288,10 @@ class CampaignUpliftTask:
             evaluation.tables[PUT_OFF_TABLE] = put_off_figures(model, test, put_off_truth(settings, self.sends, test))
         if model.losses is not None:
             harm_test = data.harm_splits["test"]
+            harm = model.harm(harm_test)
             truly_put_off = put_off_truth(settings, self.sends, harm_test)
-            evaluation.tables[HARM_TABLE] = harm_figures(model, harm_test, truly_put_off, config.seed)
-            evaluation.tables[HARM_AVERAGE] = harm_average(model, harm_test)
+            evaluation.tables[HARM_TABLE] = harm_figures(model, harm_test, harm, truly_put_off, config.seed)
+            evaluation.tables[HARM_AVERAGE] = harm_average(harm_test, harm)
         if config.whatif_seeds:
             found = campaign_whatif(settings, self.sends.send, model, self.feature_service, config.whatif_seeds,
                                     seed=config.seed)
@@ -334,12 +336,13 @@ def put_off_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.
         "flagged_share": float(flagged.mean()), "true_share": float(truly_put_off.mean())}}
 
 
-def harm_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.ndarray,
+def harm_figures(model: CampaignModel, test: pl.DataFrame, harm: np.ndarray, truly_put_off: np.ndarray,
                  seed: int) -> dict[str, dict[str, float]]:
     """How well each score ranks the sends by the users they drive away: Qini, AUUC and uplift@k
     of the observed silence after the window, and the AUC for the sends that truly put their user
-    off; by the harm model, by the visit model (its fall in visits), at random and by the truth."""
-    scores = {HARM_MODEL: model.harm(test), VISIT_MODEL: -model.visits.uplift(test),
+    off; by the harm model (``harm``, its predictions of ``test``), by the visit model (its fall in
+    visits), at random and by the truth."""
+    scores = {HARM_MODEL: harm, VISIT_MODEL: -model.visits.uplift(test),
               RANDOM: np.random.default_rng(seed).random(test.height), TRULY_PUT_OFF: truly_put_off.astype(float)}
     table = uplift_figures(test[LOST].to_numpy().astype(float), test[TREATED].to_numpy().astype(float), scores)
     for name, score in scores.items():
@@ -347,15 +350,15 @@ def harm_figures(model: CampaignModel, test: pl.DataFrame, truly_put_off: np.nda
     return table
 
 
-def harm_average(model: CampaignModel, test: pl.DataFrame) -> dict[str, dict[str, float]]:
-    """The mean predicted harm of the test sends beside what the randomised arms show: the share
-    silent after the window among the sent less among the held out, with its 95% interval."""
+def harm_average(test: pl.DataFrame, harm: np.ndarray) -> dict[str, dict[str, float]]:
+    """The mean predicted ``harm`` of the test sends beside what the randomised arms show: the
+    share silent after the window among the sent less among the held out, with its 95% interval."""
     lost, treated = test[LOST].to_numpy().astype(float), test[TREATED].to_numpy().astype(bool)
     sent, held = lost[treated], lost[~treated]
     error = np.sqrt(sent.var(ddof=1) / len(sent) + held.var(ddof=1) / len(held))
     difference = float(sent.mean() - held.mean())
     return {"added chance of being lost": {
-        "predicted_mean": float(model.harm(test).mean()), "observed": difference,
+        "predicted_mean": float(harm.mean()), "observed": difference,
         "observed_low": difference - 1.96 * error, "observed_high": difference + 1.96 * error,
         "lost_share_held_out": float(held.mean()), "sends": float(test.height)}}
 
