@@ -84,6 +84,17 @@ PAGE_IMPRESSIONS = _table(
     ("page_id", "BIGINT"), ("item_id", "BIGINT"), ("position", "INTEGER"), ("clicked", "BOOLEAN"),
     ("propensity", "DOUBLE"),
 )
+CAROUSELS = _table(
+    "carousels", "a recommendation carousel shown as a session opened; explored: the engine showed a random sample "
+    "of the catalogue (its exploration traffic) instead of its ranking",
+    ("carousel_id", "BIGINT"), ("user_id", "BIGINT"), ("session_id", "BIGINT"), ("ts", TS), ("explored", "BOOLEAN"),
+)
+CAROUSEL_IMPRESSIONS = _table(
+    "carousel_impressions", "the items shown in a carousel, position 1 = first; propensity: P(this item at this "
+    "position) under the logging policy (ranking and exploration mixed)",
+    ("carousel_id", "BIGINT"), ("item_id", "BIGINT"), ("position", "INTEGER"), ("clicked", "BOOLEAN"),
+    ("propensity", "DOUBLE"),
+)
 AD_IMPRESSIONS = _table(
     "ad_impressions", "ad slots; in_holdout rows were chosen but not shown (randomised ghost ads); propensity: P(this ad | the page's category) under the logging policy",
     ("impression_id", "BIGINT"), ("user_id", "BIGINT"), ("ad_id", "BIGINT"),
@@ -121,8 +132,8 @@ WAREHOUSE_INFO = _table(
 )
 
 CANONICAL_TABLES = (
-    USERS, ITEMS, ADS, EVENTS, SEARCHES, SEARCH_IMPRESSIONS, PAGES, PAGE_IMPRESSIONS, AD_IMPRESSIONS, PUSHES,
-    PROMOTIONS, REVIEWS, PRICES,
+    USERS, ITEMS, ADS, EVENTS, SEARCHES, SEARCH_IMPRESSIONS, PAGES, PAGE_IMPRESSIONS, CAROUSELS, CAROUSEL_IMPRESSIONS,
+    AD_IMPRESSIONS, PUSHES, PROMOTIONS, REVIEWS, PRICES,
 )
 
 # --- truth: the simulator's hidden state -------------------------------------------------------
@@ -208,6 +219,11 @@ TRUTH_PAGE_IMPRESSIONS = _table(
     ("page_id", "BIGINT"), ("item_id", "BIGINT"), ("attraction", "DOUBLE"), ("p_click", "DOUBLE"),
     schema=TRUTH_SCHEMA,
 )
+TRUTH_CAROUSEL_IMPRESSIONS = _table(
+    "carousel_impressions", "attraction (P(click | examined)) and click probability of each item shown in a carousel",
+    ("carousel_id", "BIGINT"), ("item_id", "BIGINT"), ("attraction", "DOUBLE"), ("p_click", "DOUBLE"),
+    schema=TRUTH_SCHEMA,
+)
 TRUTH_REVIEWS = _table(
     "reviews", "true sentiment in [-1, 1] behind each review; sarcastic: it opens with praise it does not mean; "
     "purchase_id: the purchase event it reviews",
@@ -229,7 +245,8 @@ TRUTH_REVIEW_ASPECTS = _table(
 TRUTH_TABLES = (
     TRUTH_USERS, TRUTH_USER_DAYS, TRUTH_ITEMS, TRUTH_ADS, TRUTH_CATEGORIES, TRUTH_CATEGORY_DAYS,
     TRUTH_AD_IMPRESSIONS, TRUTH_SESSIONS, TRUTH_SESSION_STEPS,
-    TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_PAGE_IMPRESSIONS, TRUTH_REVIEWS,
+    TRUTH_PUSHES, TRUTH_PROMOTIONS, TRUTH_SEARCHES, TRUTH_SEARCH_IMPRESSIONS, TRUTH_PAGE_IMPRESSIONS,
+    TRUTH_CAROUSEL_IMPRESSIONS, TRUTH_REVIEWS,
     TRUTH_REVIEW_ASPECTS, TRUTH_PURCHASES,
 )
 

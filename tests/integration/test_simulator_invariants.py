@@ -22,6 +22,8 @@ FOREIGN_KEYS = [  # (child table, column, parent table, parent key)
     ("truth.searches", "intended_item_id", "items", "item_id"),
     ("pages", "user_id", "users", "user_id"), ("page_impressions", "page_id", "pages", "page_id"),
     ("page_impressions", "item_id", "items", "item_id"),
+    ("carousels", "user_id", "users", "user_id"), ("carousel_impressions", "carousel_id", "carousels", "carousel_id"),
+    ("carousel_impressions", "item_id", "items", "item_id"),
 ]
 TRUTH_ROWS = [  # truth table and its canonical twin, one row each
     ("truth.ad_impressions", "ad_impressions", "impression_id"), ("truth.pushes", "pushes", "push_id"),
@@ -38,6 +40,8 @@ PROBABILITIES = [
     ("truth.promotions", "p_purchase_coupon"), ("truth.promotions", "p_purchase_no_coupon"),
     ("truth.search_impressions", "p_click"), ("truth.page_impressions", "attraction"),
     ("truth.page_impressions", "p_click"), ("page_impressions", "propensity"),
+    ("truth.carousel_impressions", "attraction"), ("truth.carousel_impressions", "p_click"),
+    ("carousel_impressions", "propensity"),
 ]
 
 
@@ -74,11 +78,15 @@ def test_primary_keys_are_unique(wh):
                        ("reviews", "review_id"), ("prices", "item_id, day"),
                        ("search_impressions", "search_id, item_id"), ("pages", "page_id"),
                        ("page_impressions", "page_id, item_id"), ("page_impressions", "page_id, position"),
-                       ("truth.page_impressions", "page_id, item_id"), ("truth.user_days", "user_id, day")]:
+                       ("truth.page_impressions", "page_id, item_id"), ("carousels", "carousel_id"),
+                       ("carousel_impressions", "carousel_id, item_id"),
+                       ("carousel_impressions", "carousel_id, position"),
+                       ("truth.carousel_impressions", "carousel_id, item_id"), ("truth.user_days", "user_id, day")]:
         assert value(wh, f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}") == 0, table
 
 
-@pytest.mark.parametrize("table", ["events", "searches", "pages", "ad_impressions", "pushes", "promotions", "reviews"])
+@pytest.mark.parametrize("table", ["events", "searches", "pages", "carousels", "ad_impressions", "pushes", "promotions",
+                                   "reviews"])
 def test_timestamps_lie_inside_the_simulated_window(wh, table):
     low, high = rows(wh, f"SELECT min(ts), max(ts) FROM {table}")[0]
     assert START <= low and high < END

@@ -202,16 +202,19 @@ def test_same_seed_same_tables_and_another_seed_differs(tmp_path):
     assert np.all(np.array([c for c, _ in fingerprints[0]]) > 0)
 
 
-def test_category_pages_move_nothing_else_in_the_shop(tmp_path):
-    """Pages draw from their own stream and open no view: a shop without them has the same rows."""
+def test_category_pages_and_carousels_move_nothing_else_in_the_shop(tmp_path):
+    """Pages and carousels draw from their own streams and open no view: a shop without them has
+    the same rows."""
     fingerprints = []
     for name, rate in (("with", 0.5), ("without", 0.0)):
         path = tmp_path / f"{name}.duckdb"
-        simulate(SimulationConfig(users=300, days=15, seed=5, behaviour=Behaviour(page_rate=rate)), path)
+        simulate(SimulationConfig(users=300, days=15, seed=5, behaviour=Behaviour(page_rate=rate, carousel_rate=rate)),
+                 path)
         with duckdb.connect(str(path), read_only=True) as con:
             fingerprints.append([con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchall()[0]
                                  for table in ("events", "searches", "search_impressions", "ad_impressions", "pushes",
                                                "promotions", "reviews", "truth.user_days", "truth.session_steps")])
-            fingerprints[-1].append(con.execute("SELECT count(*) > 0 FROM pages").fetchall()[0][0])
+            fingerprints[-1].append(con.execute("SELECT count(*) > 0 FROM pages").fetchall()[0][0]
+                                    and con.execute("SELECT count(*) > 0 FROM carousels").fetchall()[0][0])
     assert fingerprints[0][:-1] == fingerprints[1][:-1]
     assert fingerprints[0][-1] and not fingerprints[1][-1]

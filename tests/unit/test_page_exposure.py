@@ -3,7 +3,7 @@ production order and its exploration show each item at each position."""
 
 import numpy as np
 
-from shopml.warehouse.simulator.pages import PAGE_OFFSETS, _production_pages, _propensity
+from shopml.warehouse.simulator.pages import PAGE_OFFSETS, logging_propensity, production_rows
 from shopml.warehouse.simulator.sampling import GroupedSampler
 
 CATEGORY = np.repeat([0, 1], [30, 7])          # category 1 holds fewer items than a page
@@ -14,7 +14,7 @@ SIZE, EXPLORATION = 10, 0.2
 def _logged_pages(category: int, n: int, rng) -> np.ndarray:
     sampler = GroupedSampler(CATEGORY, APPEAL, 2)
     categories = np.full(n, category)
-    pages = _production_pages(sampler, categories, rng.integers(0, PAGE_OFFSETS, n), SIZE)
+    pages = production_rows(sampler, categories, rng.integers(0, PAGE_OFFSETS, n), SIZE)
     explored = rng.random(n) < EXPLORATION
     pages[explored] = sampler.uniform_sample(categories[explored], SIZE, rng)
     return pages
@@ -29,7 +29,7 @@ def test_page_propensities_match_the_logging_policy_s_frequencies():
             shown = pages[:, position][pages[:, position] >= 0]
             frequency[:, position] = np.bincount(shown, minlength=len(CATEGORY)) / n
         sample = pages[:300]
-        propensity = _propensity(sampler, np.full(len(sample), category), sample, EXPLORATION, len(CATEGORY))
+        propensity = logging_propensity(sampler, np.full(len(sample), category), sample, EXPLORATION, len(CATEGORY))
         filled = sample >= 0
         expected = frequency[np.maximum(sample, 0), np.arange(SIZE)[None, :]]
         np.testing.assert_allclose(propensity[filled], expected[filled], atol=0.004)

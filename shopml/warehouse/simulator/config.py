@@ -59,6 +59,10 @@ class Behaviour:
     page_rate: float = 0.15                # P(a session opens its category's page)
     page_size: int = 20                    # items in a row on a page
     page_exploration: float = 0.05         # share of pages showing a random sample of the category
+    # recommendation carousels (simulator.carousels): logged beside the session's path like pages
+    carousel_rate: float = 0.25            # P(a session opens on the home page's carousel)
+    carousel_size: int = 10                # items in a carousel
+    carousel_exploration: float = 0.05     # share of carousels showing a random sample of the catalogue
     # ads
     ads_per_session: float = 0.9           # Poisson mean of ad slots per session
     ad_positions: int = 4

@@ -18,10 +18,11 @@ from .campaigns import send_pushes, send_promotions
 from .churn import draw_churn, hazards
 from .config import MICROS_PER_SECOND, SECONDS_PER_DAY
 from .intensity import DayIntensity
+from .pages import PageOutcome
 from .prices import DayPrices
 from .sessions import DaySessions, next_action_truth, run_sessions
 from .reviews import WrittenReviews, review_delays, sentiment_of, write_reviews
-from .world import World, day_rng, engagement_rng, exploration_rng, order_rng, page_rng, text_rng
+from .world import World, carousel_rng, day_rng, engagement_rng, exploration_rng, order_rng, page_rng, text_rng
 
 DayLog = dict[schema.Table, dict[str, np.ndarray]]
 
@@ -31,6 +32,7 @@ class Counters:
     session: int = 0
     search: int = 0
     page: int = 0
+    carousel: int = 0
     event: int = 0
     impression: int = 0
     push: int = 0
@@ -46,6 +48,7 @@ BY_NAME = np.argsort(vocab.CATEGORIES)          # categories in alphabetical ord
 REVIEW_KEYS = ("user", "item", "purchase", "ts", "rating", "text", "sentiment", "sarcastic")
 ASPECT_KEYS = ("review", "aspect", "polarity", "sentiment")
 PAGE_OFFSET = 20            # seconds from a session's start to its category page (before browsing starts)
+CAROUSEL_OFFSET = 10        # seconds from a session's start to its home page's carousel
 
 
 @dataclass
@@ -104,7 +107,8 @@ class Simulation:
         seed = world.config.seed
         day_sessions = run_sessions(world, day, intensity, prices, rng, engagement_rng(seed, day, stream),
                                     order_rng(seed, day, stream), exploration_rng(seed, day, stream),
-                                    page_rng(seed, day, stream), keeps_record=self.keeps_record)
+                                    page_rng(seed, day, stream), carousel_rng(seed, day, stream),
+                                    keeps_record=self.keeps_record)
         log.update(self._session_rows(day, day_sessions, intensity, prices, rng,
                                       text_rng(world.config.seed, day, stream)))
         hazard = hazards(live, state, world.population, prices.category_rise, b)
@@ -179,6 +183,8 @@ class Simulation:
         log.update(self._ad_rows(day, ds, session_ids, bought_key))
         if ds.pages is not None:
             log.update(self._page_rows(day, ds, session_ids))
+        if ds.carousels is not None:
+            log.update(self._carousel_rows(day, ds, session_ids))
         return log
 
     def _pay(self, day: int, ds: DaySessions, prices: DayPrices) -> np.ndarray:
@@ -277,11 +283,19 @@ class Simulation:
                                ts=self.micros(day, s.second[pages.session] + PAGE_OFFSET),
                                category=np.array(vocab.CATEGORIES, dtype=object)[s.category[pages.session]],
                                explored=pages.explored),
-            schema.PAGE_IMPRESSIONS: dict(page_id=ids[pages.shown_page], item_id=pages.shown_item + 1,
-                                          position=pages.shown_position, clicked=pages.shown_clicked,
-                                          propensity=pages.shown_propensity),
-            schema.TRUTH_PAGE_IMPRESSIONS: dict(page_id=ids[pages.shown_page], item_id=pages.shown_item + 1,
-                                                attraction=pages.shown_attraction, p_click=pages.shown_p_click),
+            **_shown_rows(pages, "page_id", ids, schema.PAGE_IMPRESSIONS, schema.TRUTH_PAGE_IMPRESSIONS),
+        }
+
+    def _carousel_rows(self, day, ds: DaySessions, session_ids) -> DayLog:
+        carousels, s = ds.carousels, ds.sessions
+        ids = self.ids.take("carousel", len(carousels.session))
+        return {
+            schema.CAROUSELS: dict(carousel_id=ids, user_id=s.user[carousels.session] + 1,
+                                   session_id=session_ids[carousels.session],
+                                   ts=self.micros(day, s.second[carousels.session] + CAROUSEL_OFFSET),
+                                   explored=carousels.explored),
+            **_shown_rows(carousels, "carousel_id", ids, schema.CAROUSEL_IMPRESSIONS,
+                          schema.TRUTH_CAROUSEL_IMPRESSIONS),
         }
 
     def _ad_rows(self, day, ds: DaySessions, session_ids, bought_key) -> DayLog:
@@ -300,3 +314,12 @@ class Simulation:
                 page_category=np.array(vocab.CATEGORIES, dtype=object)[ads.page_category], propensity=ads.propensity),
             schema.TRUTH_AD_IMPRESSIONS: dict(impression_id=ids, p_click=ads.p_click),
         }
+
+
+def _shown_rows(shown: PageOutcome, key: str, ids: np.ndarray, impressions: schema.Table,
+                truth: schema.Table) -> DayLog:
+    """A page's or a carousel's shown items: logged (position, click, propensity) and their truth."""
+    rows = {key: ids[shown.shown_page], "item_id": shown.shown_item + 1}
+    return {impressions: dict(rows, position=shown.shown_position, clicked=shown.shown_clicked,
+                              propensity=shown.shown_propensity),
+            truth: dict(rows, attraction=shown.shown_attraction, p_click=shown.shown_p_click)}

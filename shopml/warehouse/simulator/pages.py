@@ -57,34 +57,36 @@ class PageOutcome:
 def attraction(population: Population, catalog: Catalog, users: np.ndarray, items: np.ndarray,
                price: np.ndarray) -> np.ndarray:
     """P(``users`` click ``items`` they examine on a category page), at today's ``price`` per item."""
+    return sigmoid(attraction_logit(population, catalog, users, items, price))
+
+
+def attraction_logit(population: Population, catalog: Catalog, users: np.ndarray, items: np.ndarray,
+                     price: np.ndarray) -> np.ndarray:
     relative_price = np.log(price[items] / MEDIAN_PRICE[catalog.category[items]])
-    return sigmoid(ATTRACTION_BASE + ATTRACTION_QUALITY * catalog.quality[items]
-                   + ATTRACTION_APPEAL * np.log(catalog.appeal[items])
-                   - ATTRACTION_PRICE * population.price_sensitivity[users] * relative_price)
+    return (ATTRACTION_BASE + ATTRACTION_QUALITY * catalog.quality[items] + ATTRACTION_APPEAL * np.log(
+        catalog.appeal[items]) - ATTRACTION_PRICE * population.price_sensitivity[users] * relative_price)
 
 
-def _production_pages(by_category: GroupedSampler, category: np.ndarray, offset: np.ndarray,
-                      size: int) -> np.ndarray:
-    """(pages, size): the category's items by falling appeal from rank ``offset`` (cyclic), -1 past
-    the category's count."""
+def production_rows(by_group: GroupedSampler, group: np.ndarray, offset: np.ndarray, size: int) -> np.ndarray:
+    """(rows, size): the group's members by falling weight from rank ``offset`` (cyclic), -1 past
+    the group's count."""
     position = np.arange(size)
-    items = by_category.ranked(np.repeat(category, size), (offset[:, None] + position).reshape(-1)).reshape(-1, size)
-    return np.where(position < by_category.count[category][:, None], items, -1)
+    items = by_group.ranked(np.repeat(group, size), (offset[:, None] + position).reshape(-1)).reshape(-1, size)
+    return np.where(position < by_group.count[group][:, None], items, -1)
 
 
-def _propensity(by_category: GroupedSampler, category: np.ndarray, pages: np.ndarray, exploration: float,
-                n_items: int) -> np.ndarray:
-    """(pages, size): P(the logging policy shows each shown item at its position): the production
+def logging_propensity(by_group: GroupedSampler, group: np.ndarray, rows: np.ndarray, exploration: float,
+                       n_items: int) -> np.ndarray:
+    """(rows, size): P(the logging policy shows each shown item at its position): the production
     policy shows rank r at position j for the offsets o with (o + j) mod count = r, the
-    exploration policy any on-sale item anywhere with 1 / count."""
-    count = np.maximum(by_category.count[category], 1)[:, None]
+    exploration policy any member of the group anywhere with 1 / count."""
+    count = np.maximum(by_group.count[group], 1)[:, None]
     rank = np.full(n_items, -1)
-    rank[by_category.members] = np.arange(len(by_category.members)) - np.repeat(
-        by_category.first, by_category.count)
-    shown_rank = np.where(pages >= 0, rank[np.maximum(pages, 0)], -1)
-    position = np.arange(pages.shape[1])
+    rank[by_group.members] = np.arange(len(by_group.members)) - np.repeat(by_group.first, by_group.count)
+    shown_rank = np.where(rows >= 0, rank[np.maximum(rows, 0)], -1)
+    position = np.arange(rows.shape[1])
     production = sum(((offset + position) % count == shown_rank) for offset in range(PAGE_OFFSETS)) / PAGE_OFFSETS
-    return np.where(pages >= 0, (1 - exploration) * production + exploration / count, 0.0)
+    return np.where(rows >= 0, (1 - exploration) * production + exploration / count, 0.0)
 
 
 def run_pages(sessions_user: np.ndarray, sessions_category: np.ndarray, catalog: Catalog, population: Population,
@@ -92,17 +94,29 @@ def run_pages(sessions_user: np.ndarray, sessions_category: np.ndarray, catalog:
     """The day's category pages, all drawn by ``rng`` (the pages' own stream): which sessions open
     one, what the engine shows (``page_exploration`` of them a random sample), with each shown
     item's logging propensity, and what is clicked."""
-    session = np.flatnonzero(rng.random(len(sessions_user)) < behaviour.page_rate)
-    category, size = sessions_category[session], behaviour.page_size
-    pages = _production_pages(by_category, category, rng.integers(0, PAGE_OFFSETS, len(session)), size)
-    explored = rng.random(len(session)) < behaviour.page_exploration
-    pages[explored] = by_category.uniform_sample(category[explored], size, rng)
-    propensity = _propensity(by_category, category, pages, behaviour.page_exploration, catalog.n_items)
-    shown = pages >= 0
-    page, column = np.nonzero(shown)
-    item = pages[shown]
-    attracts = attraction(population, catalog, sessions_user[session[page]], item, price)
+    return show_rows(sessions_category, by_category, behaviour.page_rate, behaviour.page_size,
+                     behaviour.page_exploration, catalog.n_items,
+                     lambda session, item: attraction(population, catalog, sessions_user[session], item, price), rng)
+
+
+def show_rows(sessions_group: np.ndarray, by_group: GroupedSampler, rate: float, size: int, exploration: float,
+              n_items: int, attraction_of, rng) -> PageOutcome:
+    """Rows of ``size`` items an engine shows to a share ``rate`` of the sessions: each session's
+    group's members by falling weight from a random rank below the top, or for ``exploration`` of
+    the rows a uniform random sample of the group in random order; with each shown item's logging
+    propensity, and clicks by the examination of its position times ``attraction_of(session,
+    item)`` (arrays of the rows' sessions and items). Every draw is ``rng``'s."""
+    session = np.flatnonzero(rng.random(len(sessions_group)) < rate)
+    group = sessions_group[session]
+    rows = production_rows(by_group, group, rng.integers(0, PAGE_OFFSETS, len(session)), size)
+    explored = rng.random(len(session)) < exploration
+    rows[explored] = by_group.uniform_sample(group[explored], size, rng)
+    propensity = logging_propensity(by_group, group, rows, exploration, n_items)
+    shown = rows >= 0
+    row, column = np.nonzero(shown)
+    item = rows[shown]
+    attracts = attraction_of(session[row], item)
     p_click = attracts * (column + 1.0) ** -EXAMINATION_DECAY
-    return PageOutcome(session=session, explored=explored, shown_page=page, shown_item=item,
+    return PageOutcome(session=session, explored=explored, shown_page=row, shown_item=item,
                        shown_position=column + 1, shown_attraction=attracts, shown_p_click=p_click,
                        shown_clicked=rng.random(len(item)) < p_click, shown_propensity=propensity[shown])

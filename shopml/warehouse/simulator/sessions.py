@@ -24,6 +24,7 @@ from scipy.stats import poisson
 
 from .ads import AdOutcome, ads_by_category, run_ads
 from .intensity import DayIntensity
+from .carousels import run_carousels
 from .pages import PageOutcome, run_pages
 from .prices import DayPrices
 from .sampling import GroupedSampler, Groups, expand
@@ -79,6 +80,7 @@ class DaySessions:
     searches: SearchOutcome
     ads: AdOutcome
     pages: PageOutcome | None      # None where the record is not kept
+    carousels: PageOutcome | None  # None where the record is not kept
 
 
 def start_sessions(world: World, day: int, intensity: DayIntensity, rng) -> Sessions:
@@ -173,12 +175,14 @@ def _engagement(world: World, sessions: Sessions, views: Views, intensity: DayIn
 
 
 def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPrices, rng,
-                 engagement_rng, order_rng, exploration_rng, page_rng, keeps_record: bool = True) -> DaySessions:
+                 engagement_rng, order_rng, exploration_rng, page_rng, carousel_rng,
+                 keeps_record: bool = True) -> DaySessions:
     """``engagement_rng`` draws likes, favourites and shares, ``order_rng`` the order of browsing
     and ad views, apart from ``rng`` so that they never move a purchase, ``exploration_rng``
-    which searches the engine explores and what it shows them, and ``page_rng`` the category
-    pages; ``keeps_record``: work out what only the record needs (each shown search result's
-    logging propensity, the category pages, which move nothing else)."""
+    which searches the engine explores and what it shows them, ``page_rng`` the category pages
+    and ``carousel_rng`` the recommendation carousels; ``keeps_record``: work out what only the
+    record needs (each shown search result's logging propensity, the pages and carousels, which
+    move nothing else)."""
     cat, b = world.catalog, world.behaviour
     sessions = start_sessions(world, day, intensity, rng)
     search_view = SearchCatalogView(
@@ -195,6 +199,8 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
         searches=searches, ads=ads,
         pages=run_pages(sessions.user, sessions.category, cat, world.population, search_view.by_category,
                         prices.price, b, page_rng) if keeps_record else None,
+        carousels=run_carousels(sessions.user, cat, world.population, prices.on_sale, prices.price, b,
+                                carousel_rng) if keeps_record else None,
     )
 
 

@@ -57,6 +57,11 @@ def page_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
     return _apart(seed, day, stream, 5)
 
 
+def carousel_rng(seed: int, day: int, stream: int = 0) -> np.random.Generator:
+    """The stream that draws the recommendation carousels, apart from ``day_rng`` like ``page_rng``."""
+    return _apart(seed, day, stream, 6)
+
+
 @dataclass
 class World:
     config: SimulationConfig
