@@ -1,6 +1,7 @@
 """The recommendations task on the tiny shop: a candidate is a positive exactly when its user buys
 it in the week after the cut-off, the weeks of each split never overlap the next split's labels,
-the user's latest purchases are left out, and the ranker is judged beside each source alone."""
+the user's latest purchases are left out, the carousels it learns from end before the weeks they
+are judged on, and the ranker, its learner chosen on validation, is judged beside each source alone."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 
 from feature_repo.definitions import names
 from training.candidates import SOURCES
+from training.carousel_logs import CAROUSEL_ID
 from training.labels import CUTOFF
-from training.tasks.recommendations import LABEL, MODEL, TABLE, RecommendationsConfig, RecommendationsTask
+from training.tasks.recommendations import (CHOICES, LABEL, LEARNERS, MODEL, TABLE, RecommendationsConfig,
+                                            RecommendationsTask)
 
 CONFIG = RecommendationsConfig(train_weeks=2, validation_weeks=1, test_weeks=1, max_users=400)
 
@@ -46,6 +49,19 @@ def test_each_split_s_labels_end_before_the_next_split_begins(data):
     assert end["validation"] <= data.splits["test"][CUTOFF].min()
 
 
+def test_the_carousel_slices_end_where_the_candidates_splits_begin(data, tiny_warehouse):
+    logs, first_test = data.carousels, data.splits["test"][CUTOFF].min()
+    assert logs is not None
+    assert logs.shown["train"][names.EVENT_TIMESTAMP].max() < data.splits["validation"][CUTOFF].min()
+    assert logs.shown["validation"][names.EVENT_TIMESTAMP].min() >= data.splits["validation"][CUTOFF].min()
+    for frames in (logs.shown, logs.explored):
+        assert frames["validation"][names.EVENT_TIMESTAMP].max() < first_test
+    with duckdb.connect(str(tiny_warehouse), read_only=True) as con:
+        explored = set(con.sql("SELECT carousel_id FROM carousels WHERE explored").pl()[CAROUSEL_ID].to_list())
+    assert set(logs.explored["train"][CAROUSEL_ID].to_list()) <= explored
+    assert len(logs.gains) == 1 + 2 * 10 and logs.gains[1] == 1.0
+
+
 def test_the_latest_purchases_are_never_candidates(data, model_home):
     from training.datasets import point_in_time_dataset
 
@@ -69,4 +85,8 @@ def test_the_ranker_is_judged_beside_each_source(data, model_home):
         assert 0 <= row["hr_at_10"] <= 1 and 0 <= row["ndcg_at_10"] <= row["hr_at_10"] + 1e-12
         assert 0 < row["coverage_at_10"] <= 1 and 0 <= row["share_of_best_expected_purchases"] <= 1
     assert table["popular"]["coverage_at_10"] < table[MODEL]["coverage_at_10"]
+    choices = result.metrics[CHOICES]
+    assert set(choices) == set(LEARNERS) and sum(row["chosen"] for row in choices.values()) == 1
+    best = max(choices, key=lambda learning: choices[learning]["ndcg_at_10"])
+    assert choices[best]["chosen"] == 1
     assert result.report.is_file()

@@ -9,9 +9,19 @@ Point in time, weekly cut-offs: at each, the candidates come from what was known
 sequences before it) and a candidate is a positive when the user buys it in the week after. The
 ranker trains on the earliest weeks, stops early and is chosen on the next, and the latest weeks
 are read once. Items the user bought lately (``bought_item_*``) are left out, as the service does
-by default. The shop logs no recommendation slots yet, so the ranker learns from organic
-purchases: nothing here is biased by an engine that chose what was shown, and nothing corrects
-for one either (``training.exposure`` is how the search ranker does it).
+by default.
+
+The shop also logs its recommendation carousels with their exposure (``training.carousel_logs``).
+How the ranker learns is chosen on the validation week, by NDCG@10 of its buyers' candidates:
+
+- ``purchases``: the candidates labelled by the week's purchases alone;
+- ``purchases+explored``: boosting continued on the carousels' exploration slice (random items in
+  random order), each click weighted by the inverse of the examination curve measured there, so
+  the clicks teach the user-item attraction the candidates' purchases may not show;
+- ``purchases+shown``: boosting continued on every shown carousel item, the position handed to
+  LightGBM's unbiased lambdarank (the production order's exposure left as is).
+
+Continuing from the first stage leaves one booster, so serving does not know which learner made it.
 
 Judged on the test weeks' buyers by HR@10, NDCG@10 (the week's purchases as relevant), catalogue
 coverage and novelty of the top 10, against each source alone (``popular`` is the popularity
@@ -25,7 +35,7 @@ Served as ``POST /recommend``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -46,9 +56,10 @@ from shopml.warehouse.database import connect
 
 from ..boosting import BoostingConfig, save_task_model
 from ..candidates import ITEM, PROPOSED_BY, ROW, SCORES, SOURCES, CandidateSources, Catalogue, proposed_by
+from ..carousel_logs import CAROUSEL_ID, CLICKED, CarouselLogs, carousel_logs
 from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
-from ..exposure import fit_lambdarank
+from ..exposure import EXPOSURE_LABEL, fit_lambdarank
 from ..item_index import INDEX_MODEL
 from ..item_sequences import ItemIndex as Positions, following_matrix, sequences_before
 from ..kinds import ranking
@@ -60,6 +71,8 @@ log = logging.getLogger(__name__)
 
 HEAD, LABEL, QUERY = "rank", "purchased", "query"
 TABLE = "recommendations on the test weeks' buyers (top 10)"
+CHOICES = "choices on the validation week (NDCG@10 of its buyers' candidates)"
+LEARNERS = ("purchases", "purchases+explored", "purchases+shown")
 MODEL, ORACLE = "ranker", "oracle"
 HORIZON = timedelta(days=7)
 FOLLOWING_FILE, CATALOGUE_FILE = "following.npz", "catalogue.parquet"
@@ -80,6 +93,11 @@ class RecommendationsConfig(BoostingConfig):
     per_source: int = 50              # candidates each source proposes
     max_users: int = 4000             # buyers sampled per cut-off
     exclude_purchased: bool = True    # leave out the user's latest purchases, as /recommend does by default
+    # How the ranker learns (see the module docstring): one of LEARNERS, or "auto": the best on validation.
+    learning: str = "auto"
+    carousel_weeks: int = 26          # weeks of carousels before the first validation cut-off
+    max_carousels: int = 20_000       # carousels sampled per split and slice
+    min_explored_carousels: int = 200  # fewer explored ones before validation (or a tenth in it): purchases only
     min_data_in_leaf: int = 50
 
 
@@ -92,6 +110,8 @@ class RecommendationsData:
     purchases: pl.DataFrame               # test weeks: every (QUERY, item_id) bought
     oracle: dict[datetime, tuple]         # test cut-off -> (users, their (users, items + 1) oracle scores,
                                           # the item positions), empty on imported data
+    carousels: CarouselLogs | None        # the carousels before the test weeks (None: none to learn from)
+    choices: dict[str, float] = field(default_factory=dict)    # learner -> validation NDCG@10
 
 
 def _cutoffs(settings: Settings, config: RecommendationsConfig) -> list[datetime]:
@@ -265,6 +285,8 @@ class RecommendationsTask:
     config_type = RecommendationsConfig
 
     def build_dataset(self, config: RecommendationsConfig, settings: Settings) -> RecommendationsData:
+        if config.learning not in ("auto", *LEARNERS):
+            raise ValueError(f"learning: {config.learning!r} is not one of auto, {', '.join(LEARNERS)}")
         index_folder, _ = artifact_folder(f"{INDEX_MODEL}:latest", settings)
         index = ItemIndex.load(index_folder)
         cutoffs = _cutoffs(settings, config)
@@ -298,18 +320,49 @@ class RecommendationsTask:
         latest = catalogue_at(settings, end)
         served = following_matrix(list(sequences_before(settings, end, history, Positions(latest.item_ids)).values()),
                                   len(latest.item_ids))
+        carousels = carousel_logs(settings, first_validation, first_test, config.carousel_weeks, config.max_carousels,
+                                  config.min_explored_carousels, config.seed)
+        if carousels is None and config.learning not in ("auto", "purchases"):
+            raise ValueError(f"learning={config.learning!r} needs the shop's recommendation carousels, and the "
+                             "warehouse has too few explored ones")
         return RecommendationsData(splits=splits, layout=feature_layout(splits["train"]), catalogue=latest,
-                                   following=served, purchases=pl.concat(purchases), oracle=oracle)
+                                   following=served, purchases=pl.concat(purchases), oracle=oracle,
+                                   carousels=carousels)
 
     def train(self, config: RecommendationsConfig, data: RecommendationsData) -> dict[str, lgb.Booster]:
+        """One ranker per learner (without carousels, ``purchases`` only); the carousel learners
+        continue boosting from the ``purchases`` one."""
         learnable = {name: _with_a_positive(data.splits[name]) for name in ("train", "validation")}
-        return {HEAD: fit_lambdarank(config, data.layout, QUERY, learnable, LABEL)}
+        first = fit_lambdarank(config, data.layout, QUERY, learnable, LABEL)
+        chosen = (LEARNERS if config.learning == "auto" else (config.learning,)) if data.carousels else ("purchases",)
+        model = {"purchases": first}
+        if "purchases+explored" in chosen:
+            model["purchases+explored"] = fit_lambdarank(config, data.layout, CAROUSEL_ID, data.carousels.explored,
+                                                         EXPOSURE_LABEL, gains=data.carousels.gains, init_model=first)
+        if "purchases+shown" in chosen:
+            model["purchases+shown"] = fit_lambdarank(config, data.layout, CAROUSEL_ID, data.carousels.shown, CLICKED,
+                                                      position=True, init_model=first)
+        return {learning: booster for learning, booster in model.items() if learning in chosen}
+
+    def choose(self, config: RecommendationsConfig, model: dict[str, lgb.Booster], data: RecommendationsData,
+               settings: Settings) -> RecommendationsConfig:
+        """The learner whose order of the validation buyers' candidates has the best NDCG@10 of
+        their purchases (the first of equals)."""
+        valid = data.splits["validation"]
+        for learning, booster in model.items():
+            data.choices[learning] = candidates_ndcg(valid, booster.predict(data.layout.matrix(valid)))
+        best = max(data.choices, key=data.choices.get)
+        log.info("recommendations: validation NDCG@10 by learner %s; chosen %r",
+                 {k: round(v, 4) for k, v in data.choices.items()}, best)
+        return replace(config, learning=best)
 
     def evaluate(self, config: RecommendationsConfig, model: dict[str, lgb.Booster], data: RecommendationsData,
                  settings: Settings) -> Evaluation:
-        test = data.splits["test"].with_columns(pl.Series("score", model[HEAD].predict(data.layout.matrix(
-            data.splits["test"]))))
-        return Evaluation(heads={}, tables={TABLE: recommendation_quality(test, data)})
+        test = data.splits["test"].with_columns(pl.Series("score", model[config.learning].predict(
+            data.layout.matrix(data.splits["test"]))))
+        choices = {learning: {"ndcg_at_10": value, "chosen": float(learning == config.learning)}
+                   for learning, value in data.choices.items()}
+        return Evaluation(heads={}, tables={TABLE: recommendation_quality(test, data), CHOICES: choices})
 
     def save(self, config: RecommendationsConfig, model: dict[str, lgb.Booster], data: RecommendationsData,
              metrics: dict, settings: Settings) -> str:
@@ -319,12 +372,24 @@ class RecommendationsTask:
                 data.catalogue.categories[c] if c >= 0 else None for c in data.catalogue.category],
                 "sales": data.catalogue.sales}).write_parquet(folder / CATALOGUE_FILE)
 
-        return save_task_model(self, model, HEAD, config, data.splits, data.layout, metrics, settings, write)
+        return save_task_model(self, {HEAD: model[config.learning]}, HEAD, config, data.splits, data.layout, metrics,
+                               settings, write)
 
 
 def _with_a_positive(frame: pl.DataFrame) -> pl.DataFrame:
     """The queries with at least one bought candidate: the only ones a ranking loss learns from."""
     return frame.filter(pl.col(LABEL).max().over(QUERY) > 0)
+
+
+def candidates_ndcg(frame: pl.DataFrame, score: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k over ``frame``'s queries of its candidates ordered by ``score``, its bought
+    candidates (LABEL) relevant; queries without one count 0."""
+    ranked = frame.select(QUERY, names.ITEM_ID).with_columns(pl.Series("score", score)).with_columns(
+        pl.col("score").rank("ordinal", descending=True).over(QUERY).alias("rank"))
+    bought = frame.filter(pl.col(LABEL) > 0).select(QUERY, names.ITEM_ID, pl.lit(1).alias("grade"))
+    quality = ranked_frame_quality(ranked.filter(pl.col("rank") <= k), bought, QUERY, names.ITEM_ID, k=k, depth=k,
+                                   relevant=1)
+    return quality["ndcg"] * quality["queries"] / max(frame[QUERY].n_unique(), 1)
 
 
 def recommendation_quality(test: pl.DataFrame, data: RecommendationsData, k: int = 10) -> dict[str, dict[str, float]]:
