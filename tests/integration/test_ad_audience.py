@@ -1,5 +1,5 @@
 """The ad audience on the tiny shop: judged on later slots, shown against ghost, beside a
-click-rate audience and random; the saved audiences hold every ad's best users, in order, each
+click-rate audience and random, its estimator chosen on validation; the saved audiences hold every ad's best users, in order, each
 active before the data's end, and the service answers from them."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from shopml.settings import Settings
 from shopml.warehouse.database import connect
 from training.config import resolve_config
 from training.task import run
-from training.tasks.ad_audience import AUDIENCE_FILE, CLICK_AUDIENCE, TEST_SLOTS, AdAudienceAnswers, AdAudienceTask
+from training.tasks.ad_audience import (AUDIENCE_FILE, CHOICES, CLICK_AUDIENCE, ESTIMATORS, TEST_SLOTS, AdAudienceAnswers,
+                                        AdAudienceTask)
 from training.uplift import MODEL, RANDOM
 
 
@@ -28,7 +29,10 @@ def test_audiences_are_judged_on_later_slots_and_saved_best_first(settings):
     config = resolve_config(task.config_type, overrides=["weeks=6", "test_weeks=1", "audience_size=40"])
     result = run(task, config, settings)
     assert set(result.metrics[TEST_SLOTS]) == {MODEL, CLICK_AUDIENCE, RANDOM}
+    choices = result.metrics[CHOICES]
+    assert set(choices) == set(ESTIMATORS) and sum(row["chosen"] for row in choices.values()) == 1
     folder, metadata = artifact_folder(f"{task.name}:latest", settings)
+    assert metadata["config"]["estimator"] == next(e for e, row in choices.items() if row["chosen"])
     audiences = pl.read_parquet(folder / AUDIENCE_FILE)
     with connect(settings.warehouse_path) as con:
         ads = con.sql("SELECT count(*) FROM ads").fetchall()[0][0]

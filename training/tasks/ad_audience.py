@@ -4,11 +4,15 @@ most likely to click it.
 Rows are the ad slots of the latest weeks, shown and ghost (the randomised holdout, chosen and
 never shown), with ``ctr_v1`` as of the slot; labels: ``converted`` (the session bought the ad's
 item after the slot) and ``clicked``. Split by week: train, validation (early stopping), test.
-Two LightGBM models on the shown slots: P(conversion) and P(click). A slot converts without being
-shown at its campaign's ghost rate (the training weeks' ghost slots of the ad's category, shrunk
-to all ghosts'), so a user's expected incremental conversions from a slot are P(conversion |
-shown) less that rate: a T-learner whose held-out arm is a rate, since ghosts convert too rarely
-(a few per thousand) to learn more from.
+LightGBM models on the shown slots: P(conversion) and P(click), and on the clicked ones
+P(conversion | click). A slot converts without being shown at its campaign's ghost rate (the
+training weeks' ghost slots of the ad's category, shrunk to all ghosts'), so a user's expected
+incremental conversions from a slot are P(conversion | shown) less that rate: a T-learner whose
+held-out arm is a rate, since ghosts convert too rarely (a few per thousand) to learn more from.
+P(conversion | shown) is estimated directly (``conversion``) or as P(click) x P(conversion |
+click) (``click x conversion``), whose first factor learns from twenty times the positives;
+which, is chosen on the validation week: the conversions per 1,000 shown slots among the top
+tenth by each estimate.
 
 Judged on the test weeks' slots, shown against ghost (randomised): Qini, AUUC and uplift@k of
 targeting by expected incremental conversions, by P(click) (a click-rate audience) and at random
@@ -23,7 +27,8 @@ false``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -46,8 +51,13 @@ from ..kinds import Tabled
 from ..labels import CUTOFF, labelled_impressions, split_by_time
 from ..uplift import MODEL, RANDOM, uplift_figures
 
+log = logging.getLogger(__name__)
+
 CONVERSION, CLICK = "converted", "clicked"
 CLICK_AUDIENCE = "click rate"
+ESTIMATORS = ("conversion", "click x conversion")
+CHOSEN_SHARE = 0.1                        # the validation choice reads the conversions of each estimate's top tenth
+CHOICES = "choices on the validation week (shown slots: conversions per 1,000 among the top tenth)"
 TEST_SLOTS = "test slots, shown against ghost (targeting by each score)"
 SHOWN_TOP = "test slots shown: conversions per 1,000 among each score's top share"
 TOP_SHARES = (0.01, 0.05, 0.1, 0.3)
@@ -65,24 +75,33 @@ class AdAudienceConfig(BoostingConfig):
     organic_smoothing: float = 200.0      # ghost slots of prior weight on a campaign's ghost rate
     active_days: int = 30                 # the audience's candidates: users with an event in these days
     audience_size: int = MAX_AUDIENCE     # users saved per ad
+    estimator: str = "auto"               # how P(conversion | shown) is had: one of ESTIMATORS, or "auto" (validation)
 
 
 @dataclass
 class AdAudienceData:
     splits: dict[str, pl.DataFrame]
     layout: FeatureLayout
+    choices: dict[str, float] = field(default_factory=dict)     # estimator -> validation conversions
 
 
 @dataclass
 class AudienceModel:
     conversion: lgb.Booster
     click: lgb.Booster
+    given_click: lgb.Booster              # P(conversion | click)
     organic: dict[str, float]             # per campaign (category), P(conversion) of a ghost slot
     organic_default: float
+    estimator: str = ESTIMATORS[0]
 
-    def incremental(self, layout: FeatureLayout, frame: pl.DataFrame) -> np.ndarray:
+    def incremental(self, layout: FeatureLayout, frame: pl.DataFrame, estimator: str | None = None) -> np.ndarray:
+        """Expected incremental conversions of a slot, P(conversion | shown) by ``estimator`` (the
+        chosen one when None) less the campaign's ghost rate."""
         baseline = np.array([self.organic.get(c, self.organic_default) for c in frame[names.CATEGORY].to_list()])
-        return self.conversion.predict(layout.matrix(frame)) - baseline
+        x = layout.matrix(frame)
+        if (estimator or self.estimator) == "conversion":
+            return self.conversion.predict(x) - baseline
+        return self.click.predict(x) * self.given_click.predict(x) - baseline
 
 
 def organic_rates(train: pl.DataFrame, smoothing: float) -> tuple[dict[str, float], float]:
@@ -155,6 +174,8 @@ class AdAudienceTask:
         doc="The users with the most expected incremental conversions from an ad, best first.")
 
     def build_dataset(self, config: AdAudienceConfig, settings: Settings) -> AdAudienceData:
+        if config.estimator not in ("auto", *ESTIMATORS):
+            raise ValueError(f"estimator: {config.estimator!r} is not one of auto, {', '.join(ESTIMATORS)}")
         rows = labelled_impressions(settings.warehouse_path, config.weeks, with_ghosts=True)
         dataset = point_in_time_dataset(rows, self.feature_service, settings)
         splits = split_by_time(dataset, config.validation_weeks, config.test_weeks, horizon=SESSION_WINDOW)
@@ -162,13 +183,25 @@ class AdAudienceTask:
 
     def train(self, config: AdAudienceConfig, data: AdAudienceData) -> AudienceModel:
         train, valid = (data.splits[s].filter(pl.col("shown")) for s in ("train", "validation"))
+        clicked_train, clicked_valid = (frame.filter(pl.col(CLICK)) for frame in (train, valid))
         organic, overall = organic_rates(data.splits["train"], config.organic_smoothing)
         return AudienceModel(fit_binary(config, data.layout, train, valid, CONVERSION),
-                             fit_binary(config, data.layout, train, valid, CLICK), organic, overall)
+                             fit_binary(config, data.layout, train, valid, CLICK),
+                             fit_binary(config, data.layout, clicked_train, clicked_valid, CONVERSION), organic, overall)
 
     def choose(self, config: AdAudienceConfig, model: AudienceModel, data: AdAudienceData,
                settings: Settings) -> AdAudienceConfig:
-        return config
+        """The estimator whose top tenth of the validation week's shown slots converts most (the
+        first of equals)."""
+        shown = data.splits["validation"].filter(pl.col("shown"))
+        converted = shown[CONVERSION].to_numpy()
+        for estimator in ESTIMATORS if config.estimator == "auto" else (config.estimator,):
+            top = np.argsort(-model.incremental(data.layout, shown, estimator), kind="stable")
+            data.choices[estimator] = 1000 * float(converted[top[:max(1, round(CHOSEN_SHARE * len(top)))]].mean())
+        model.estimator = max(data.choices, key=data.choices.get)
+        log.info("ad_audience: validation conversions per 1,000 among the top tenth %s; chosen %r",
+                 {k: round(v, 2) for k, v in data.choices.items()}, model.estimator)
+        return replace(config, estimator=model.estimator)
 
     def evaluate(self, config: AdAudienceConfig, model: AudienceModel, data: AdAudienceData,
                  settings: Settings) -> Evaluation:
@@ -178,13 +211,16 @@ class AdAudienceTask:
                   RANDOM: np.random.default_rng(config.seed).random(test.height)}
         shown = test["shown"].to_numpy()
         table = uplift_figures(test[CONVERSION].to_numpy().astype(float), shown.astype(float), scores)
+        choices = {estimator: {"conversions_per_1000_top_10_percent": value, "chosen": float(estimator == model.estimator)}
+                   for estimator, value in data.choices.items()}
         return Evaluation(heads={}, tables={TEST_SLOTS: table, SHOWN_TOP: top_share_conversions(
-            test[CONVERSION].to_numpy()[shown], {name: score[shown] for name, score in scores.items()})})
+            test[CONVERSION].to_numpy()[shown], {name: score[shown] for name, score in scores.items()}),
+            CHOICES: choices})
 
     def save(self, config: AdAudienceConfig, model: AudienceModel, data: AdAudienceData, metrics: dict,
              settings: Settings) -> str:
         audiences = score_audiences(settings, config, model, data.layout)
-        boosters = {"conversion": model.conversion, "click": model.click}
+        boosters = {"conversion": model.conversion, "click": model.click, "conversion_given_click": model.given_click}
         metrics = metrics | {"organic_conversion_rate": {"ghost slots": {c: r for c, r in model.organic.items()}}}
 
         def write_audiences(folder: Path) -> None:

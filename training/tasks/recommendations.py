@@ -11,17 +11,17 @@ ranker trains on the earliest weeks, stops early and is chosen on the next, and 
 are read once. Items the user bought lately (``bought_item_*``) are left out, as the service does
 by default.
 
-The shop also logs its recommendation carousels with their exposure (``training.carousel_logs``).
-How the ranker learns is chosen on the validation week, by NDCG@10 of its buyers' candidates:
+The shop also logs its recommendation carousels with their exposure (``training.carousel_logs``),
+whose clicks say how much an item attracts a user. How the ranker learns is chosen on the
+validation week, by NDCG@10 of its buyers' candidates:
 
-- ``purchases``: the candidates labelled by the week's purchases alone;
-- ``purchases+explored``: boosting continued on the carousels' exploration slice (random items in
-  random order), each click weighted by the inverse of the examination curve measured there, so
-  the clicks teach the user-item attraction the candidates' purchases may not show;
-- ``purchases+shown``: boosting continued on every shown carousel item, the position handed to
-  LightGBM's unbiased lambdarank (the production order's exposure left as is).
-
-Continuing from the first stage leaves one booster, so serving does not know which learner made it.
+- ``purchases``: the candidates' features, labelled by the week's purchases alone;
+- ``purchases+explored``: first an attraction model on the carousels' exploration slice (random
+  items in random order), each click weighted by the inverse of the examination curve measured
+  there, on the ``recommend_v1`` features (a carousel's items have no source scores); its score is
+  then one more feature of the purchase ranker (``ATTRACTION``), which learns how much to trust it;
+- ``purchases+shown``: the same, the attraction model learned from every shown carousel item, the
+  position handed to LightGBM's unbiased lambdarank (the production order's exposure left as is).
 
 Judged on the test weeks' buyers by HR@10, NDCG@10 (the week's purchases as relevant), catalogue
 coverage and novelty of the top 10, against each source alone (``popular`` is the popularity
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -73,6 +74,7 @@ HEAD, LABEL, QUERY = "rank", "purchased", "query"
 TABLE = "recommendations on the test weeks' buyers (top 10)"
 CHOICES = "choices on the validation week (NDCG@10 of its buyers' candidates)"
 LEARNERS = ("purchases", "purchases+explored", "purchases+shown")
+ATTRACTION, ATTRACTION_HEAD = "carousel_attraction", "attraction"
 MODEL, ORACLE = "ranker", "oracle"
 HORIZON = timedelta(days=7)
 FOLLOWING_FILE, CATALOGUE_FILE = "following.npz", "catalogue.parquet"
@@ -96,7 +98,7 @@ class RecommendationsConfig(BoostingConfig):
     # How the ranker learns (see the module docstring): one of LEARNERS, or "auto": the best on validation.
     learning: str = "auto"
     carousel_weeks: int = 26          # weeks of carousels before the first validation cut-off
-    max_carousels: int = 20_000       # carousels sampled per split and slice
+    max_carousels: int = 5_000        # carousels sampled per split and slice
     min_explored_carousels: int = 200  # fewer explored ones before validation (or a tenth in it): purchases only
     min_data_in_leaf: int = 50
 
@@ -175,6 +177,42 @@ def feature_layout(train: pl.DataFrame) -> FeatureLayout:
     return FeatureLayout(numeric=(*SCORES, PROPOSED_BY, *featured.numeric), categorical=featured.categorical)
 
 
+def attraction_layout(layout: FeatureLayout) -> FeatureLayout:
+    """The ranker's features that a carousel's items have too: every ``recommend_v1`` one."""
+    other = {*SCORES, PROPOSED_BY, ATTRACTION}
+    return FeatureLayout(numeric=tuple(c for c in layout.numeric if c not in other), categorical=layout.categorical)
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """The purchase ranker and, when it learned from the carousels, their attraction model, whose
+    score is one of its features."""
+
+    rank: lgb.Booster
+    layout: FeatureLayout
+    attraction: lgb.Booster | None = None
+
+    @cached_property
+    def carousel_layout(self) -> FeatureLayout:
+        return attraction_layout(self.layout)
+
+    def with_attraction(self, features: pl.DataFrame) -> pl.DataFrame:
+        if self.attraction is None:
+            return features
+        return features.with_columns(pl.Series(ATTRACTION, self.attraction.predict(
+            self.carousel_layout.matrix(features))))
+
+    def score(self, features: pl.DataFrame) -> np.ndarray:
+        return self.rank.predict(self.layout.matrix(self.with_attraction(features)))
+
+    def score_online(self, features: dict[str, list]) -> np.ndarray:
+        """``score`` of the few rows of a request (lists, as an online read returns them), on one thread."""
+        if self.attraction is not None:
+            features = {**features, ATTRACTION: self.attraction.predict(self.carousel_layout.array(features),
+                                                                        num_threads=1)}
+        return self.rank.predict(self.layout.array(features), num_threads=1)
+
+
 class RecommendRequest(Request):
     user_id: Id
     k: K = 10
@@ -201,8 +239,10 @@ class RecommendAnswers:
                                  sales=_online_sales(online, catalogue[ITEM].to_list()))
         self.sources = CandidateSources(self.catalogue, sparse.load_npz(saved.folder / FOLLOWING_FILE),
                                         ItemIndex.load(index.folder), int(saved.metadata["config"]["per_source"]))
-        self.ranker = boosters_in(saved.folder, saved.metadata)[saved.metadata["primary_head"]]
-        self.layout, self.online = FeatureLayout.from_metadata(saved.metadata), online
+        boosters = boosters_in(saved.folder, saved.metadata)
+        self.ranker = Ranker(boosters[saved.metadata["primary_head"]], FeatureLayout.from_metadata(saved.metadata),
+                             boosters.get(ATTRACTION_HEAD))
+        self.online = online
         self.category_of = dict(zip(catalogue[ITEM].to_list(), catalogue["category"].to_list()))
         self.index = self.sources.index
 
@@ -228,7 +268,7 @@ class RecommendAnswers:
                                                          names.ITEM_ID: items,
                                                          names.CATEGORY: [self.category_of.get(i) for i in items]})
         features.update({column: candidates[column].to_list() for column in (*SCORES, PROPOSED_BY)})
-        scores = self.ranker.predict(self.layout.array(features), num_threads=1)
+        scores = self.ranker.score_online(features)
         best = np.argsort(-scores, kind="stable")[:request.k]
         proposed = candidates.select(SCORES).to_numpy() > 0
         return RecommendResponse(user_id=request.user_id, known_user=True, fallback=None, items=[
@@ -329,42 +369,31 @@ class RecommendationsTask:
                                    following=served, purchases=pl.concat(purchases), oracle=oracle,
                                    carousels=carousels)
 
-    def train(self, config: RecommendationsConfig, data: RecommendationsData) -> dict[str, lgb.Booster]:
-        """One ranker per learner (without carousels, ``purchases`` only); the carousel learners
-        continue boosting from the ``purchases`` one."""
-        learnable = {name: _with_a_positive(data.splits[name]) for name in ("train", "validation")}
-        first = fit_lambdarank(config, data.layout, QUERY, learnable, LABEL)
+    def train(self, config: RecommendationsConfig, data: RecommendationsData) -> dict[str, Ranker]:
+        """One ranker per learner (without carousels, ``purchases`` only)."""
         chosen = (LEARNERS if config.learning == "auto" else (config.learning,)) if data.carousels else ("purchases",)
-        model = {"purchases": first}
-        if "purchases+explored" in chosen:
-            model["purchases+explored"] = fit_lambdarank(config, data.layout, CAROUSEL_ID, data.carousels.explored,
-                                                         EXPOSURE_LABEL, gains=data.carousels.gains, init_model=first)
-        if "purchases+shown" in chosen:
-            model["purchases+shown"] = fit_lambdarank(config, data.layout, CAROUSEL_ID, data.carousels.shown, CLICKED,
-                                                      position=True, init_model=first)
-        return {learning: booster for learning, booster in model.items() if learning in chosen}
+        return {learning: _fit_ranker(learning, config, data) for learning in chosen}
 
-    def choose(self, config: RecommendationsConfig, model: dict[str, lgb.Booster], data: RecommendationsData,
+    def choose(self, config: RecommendationsConfig, model: dict[str, Ranker], data: RecommendationsData,
                settings: Settings) -> RecommendationsConfig:
         """The learner whose order of the validation buyers' candidates has the best NDCG@10 of
         their purchases (the first of equals)."""
         valid = data.splits["validation"]
-        for learning, booster in model.items():
-            data.choices[learning] = candidates_ndcg(valid, booster.predict(data.layout.matrix(valid)))
+        for learning, ranker in model.items():
+            data.choices[learning] = candidates_ndcg(valid, ranker.score(valid))
         best = max(data.choices, key=data.choices.get)
         log.info("recommendations: validation NDCG@10 by learner %s; chosen %r",
                  {k: round(v, 4) for k, v in data.choices.items()}, best)
         return replace(config, learning=best)
 
-    def evaluate(self, config: RecommendationsConfig, model: dict[str, lgb.Booster], data: RecommendationsData,
+    def evaluate(self, config: RecommendationsConfig, model: dict[str, Ranker], data: RecommendationsData,
                  settings: Settings) -> Evaluation:
-        test = data.splits["test"].with_columns(pl.Series("score", model[config.learning].predict(
-            data.layout.matrix(data.splits["test"]))))
+        test = data.splits["test"].with_columns(pl.Series("score", model[config.learning].score(data.splits["test"])))
         choices = {learning: {"ndcg_at_10": value, "chosen": float(learning == config.learning)}
                    for learning, value in data.choices.items()}
         return Evaluation(heads={}, tables={TABLE: recommendation_quality(test, data), CHOICES: choices})
 
-    def save(self, config: RecommendationsConfig, model: dict[str, lgb.Booster], data: RecommendationsData,
+    def save(self, config: RecommendationsConfig, model: dict[str, Ranker], data: RecommendationsData,
              metrics: dict, settings: Settings) -> str:
         def write(folder: Path) -> None:
             sparse.save_npz(folder / FOLLOWING_FILE, data.following)
@@ -372,8 +401,27 @@ class RecommendationsTask:
                 data.catalogue.categories[c] if c >= 0 else None for c in data.catalogue.category],
                 "sales": data.catalogue.sales}).write_parquet(folder / CATALOGUE_FILE)
 
-        return save_task_model(self, {HEAD: model[config.learning]}, HEAD, config, data.splits, data.layout, metrics,
-                               settings, write)
+        ranker = model[config.learning]
+        boosters = {HEAD: ranker.rank, **({ATTRACTION_HEAD: ranker.attraction} if ranker.attraction else {})}
+        return save_task_model(self, boosters, HEAD, config, data.splits, ranker.layout, metrics, settings, write)
+
+
+def _fit_ranker(learning: str, config: RecommendationsConfig, data: RecommendationsData) -> Ranker:
+    """The purchase ranker by ``learning`` (see the module docstring), early-stopped on the
+    validation week's buyers."""
+    learnable = {name: _with_a_positive(data.splits[name]) for name in ("train", "validation")}
+    if learning == "purchases":
+        return Ranker(fit_lambdarank(config, data.layout, QUERY, learnable, LABEL), data.layout)
+    logs, carousel_layout = data.carousels, attraction_layout(data.layout)
+    if learning == "purchases+explored":
+        attraction = fit_lambdarank(config, carousel_layout, CAROUSEL_ID, logs.explored, EXPOSURE_LABEL,
+                                    gains=logs.gains)
+    else:
+        attraction = fit_lambdarank(config, carousel_layout, CAROUSEL_ID, logs.shown, CLICKED, position=True)
+    layout = FeatureLayout(numeric=(*data.layout.numeric, ATTRACTION), categorical=data.layout.categorical)
+    unfitted = Ranker(attraction, layout, attraction)          # with_attraction needs only the attraction model
+    featured = {name: unfitted.with_attraction(frame) for name, frame in learnable.items()}
+    return Ranker(fit_lambdarank(config, layout, QUERY, featured, LABEL), layout, attraction)
 
 
 def _with_a_positive(frame: pl.DataFrame) -> pl.DataFrame:
