@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -196,14 +196,10 @@ class Ranker:
     def carousel_layout(self) -> FeatureLayout:
         return attraction_layout(self.layout)
 
-    def with_attraction(self, features: pl.DataFrame) -> pl.DataFrame:
-        if self.attraction is None:
-            return features
-        return features.with_columns(pl.Series(ATTRACTION, self.attraction.predict(
-            self.carousel_layout.matrix(features))))
-
     def score(self, features: pl.DataFrame) -> np.ndarray:
-        return self.rank.predict(self.layout.matrix(self.with_attraction(features)))
+        if self.attraction is not None:
+            features = with_attraction(features, self.attraction, self.carousel_layout)
+        return self.rank.predict(self.layout.matrix(features))
 
     def score_online(self, features: dict[str, list]) -> np.ndarray:
         """``score`` of the few rows of a request (lists, as an online read returns them), on one thread."""
@@ -211,6 +207,11 @@ class Ranker:
             features = {**features, ATTRACTION: self.attraction.predict(self.carousel_layout.array(features),
                                                                         num_threads=1)}
         return self.rank.predict(self.layout.array(features), num_threads=1)
+
+
+def with_attraction(features: pl.DataFrame, attraction: lgb.Booster, layout: FeatureLayout) -> pl.DataFrame:
+    """``features`` with ATTRACTION, the carousel attraction model's score on ``layout``."""
+    return features.with_columns(pl.Series(ATTRACTION, attraction.predict(layout.matrix(features))))
 
 
 class RecommendRequest(Request):
@@ -419,8 +420,7 @@ def _fit_ranker(learning: str, config: RecommendationsConfig, data: Recommendati
     else:
         attraction = fit_lambdarank(config, carousel_layout, CAROUSEL_ID, logs.shown, CLICKED, position=True)
     layout = FeatureLayout(numeric=(*data.layout.numeric, ATTRACTION), categorical=data.layout.categorical)
-    unfitted = Ranker(attraction, layout, attraction)          # with_attraction needs only the attraction model
-    featured = {name: unfitted.with_attraction(frame) for name, frame in learnable.items()}
+    featured = {name: with_attraction(frame, attraction, carousel_layout) for name, frame in learnable.items()}
     return Ranker(fit_lambdarank(config, layout, QUERY, featured, LABEL), layout, attraction)
 
 
