@@ -40,3 +40,16 @@ def test_a_page_shows_no_item_twice_and_stops_at_the_category_s_count():
     pages = _logged_pages(1, 2_000, np.random.default_rng(1))
     assert ((pages >= 0).sum(axis=1) == 7).all() and (pages[:, 7:] == -1).all()
     assert all(len(set(row[row >= 0])) == 7 for row in pages)
+
+
+def test_a_carousel_s_propensities_match_its_engine_s_frequencies_over_one_group():
+    """Carousels draw from the whole catalogue as one group: the same exactness holds."""
+    catalogue, rng, n = np.zeros(37, dtype=np.int64), np.random.default_rng(2), 100_000
+    sampler = GroupedSampler(catalogue, APPEAL, 1)
+    rows = production_rows(sampler, np.zeros(n, dtype=np.int64), rng.integers(0, PAGE_OFFSETS, n), SIZE)
+    explored = rng.random(n) < EXPLORATION
+    rows[explored] = sampler.uniform_sample(np.zeros(int(explored.sum()), dtype=np.int64), SIZE, rng)
+    frequency = np.stack([np.bincount(rows[:, p], minlength=37) / n for p in range(SIZE)], axis=1)
+    sample = rows[:300]
+    propensity = logging_propensity(sampler, np.zeros(len(sample), dtype=np.int64), sample, EXPLORATION, 37)
+    np.testing.assert_allclose(propensity, frequency[sample, np.arange(SIZE)[None, :]], atol=0.005)
