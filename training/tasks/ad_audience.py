@@ -92,14 +92,13 @@ class AudienceModel:
     given_click: lgb.Booster              # P(conversion | click)
     organic: dict[str, float]             # per campaign (category), P(conversion) of a ghost slot
     organic_default: float
-    estimator: str = ESTIMATORS[0]
 
-    def incremental(self, layout: FeatureLayout, frame: pl.DataFrame, estimator: str | None = None) -> np.ndarray:
-        """Expected incremental conversions of a slot, P(conversion | shown) by ``estimator`` (the
-        chosen one when None) less the campaign's ghost rate."""
+    def incremental(self, layout: FeatureLayout, frame: pl.DataFrame, estimator: str) -> np.ndarray:
+        """Expected incremental conversions of a slot, P(conversion | shown) by ``estimator`` (one
+        of ESTIMATORS) less the campaign's ghost rate."""
         baseline = np.array([self.organic.get(c, self.organic_default) for c in frame[names.CATEGORY].to_list()])
         x = layout.matrix(frame)
-        if (estimator or self.estimator) == "conversion":
+        if estimator == "conversion":
             return self.conversion.predict(x) - baseline
         return self.click.predict(x) * self.given_click.predict(x) - baseline
 
@@ -111,7 +110,8 @@ def organic_rates(train: pl.DataFrame, smoothing: float) -> tuple[dict[str, floa
     return ({c: (h + smoothing * overall) / (n + smoothing) for c, h, n in per.iter_rows()}, overall)
 
 
-def top_share_conversions(converted: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+def top_share_conversions(converted: np.ndarray, scores: dict[str, np.ndarray],
+                          shares: tuple[float, ...] = TOP_SHARES) -> dict[str, dict[str, float]]:
     """Per score, the conversions per 1,000 shown slots among its top shares: ghosts convert at a
     few in ten thousand, so on shown slots this is nearly the incremental rate, with ten times the
     slots of the shown-against-ghost comparison behind it."""
@@ -119,7 +119,7 @@ def top_share_conversions(converted: np.ndarray, scores: dict[str, np.ndarray]) 
     for name, score in scores.items():
         order = np.argsort(-score, kind="stable")
         out[name] = {f"top_{round(100 * share)}_percent": 1000 * float(converted[order[:max(1, round(share * len(order)))]].mean())
-                     for share in TOP_SHARES} | {"all": 1000 * float(converted.mean())}
+                     for share in shares} | {"all": 1000 * float(converted.mean())}
     return out
 
 
@@ -187,32 +187,34 @@ class AdAudienceTask:
         organic, overall = organic_rates(data.splits["train"], config.organic_smoothing)
         return AudienceModel(fit_binary(config, data.layout, train, valid, CONVERSION),
                              fit_binary(config, data.layout, train, valid, CLICK),
-                             fit_binary(config, data.layout, clicked_train, clicked_valid, CONVERSION), organic, overall)
+                             fit_binary(config, data.layout, clicked_train, clicked_valid, CONVERSION),
+                             organic, overall)
 
     def choose(self, config: AdAudienceConfig, model: AudienceModel, data: AdAudienceData,
                settings: Settings) -> AdAudienceConfig:
         """The estimator whose top tenth of the validation week's shown slots converts most (the
         first of equals)."""
         shown = data.splits["validation"].filter(pl.col("shown"))
-        converted = shown[CONVERSION].to_numpy()
-        for estimator in ESTIMATORS if config.estimator == "auto" else (config.estimator,):
-            top = np.argsort(-model.incremental(data.layout, shown, estimator), kind="stable")
-            data.choices[estimator] = 1000 * float(converted[top[:max(1, round(CHOSEN_SHARE * len(top)))]].mean())
-        model.estimator = max(data.choices, key=data.choices.get)
+        scores = {estimator: model.incremental(data.layout, shown, estimator)
+                  for estimator in (ESTIMATORS if config.estimator == "auto" else (config.estimator,))}
+        tops = top_share_conversions(shown[CONVERSION].to_numpy(), scores, (CHOSEN_SHARE,))
+        column = f"top_{round(100 * CHOSEN_SHARE)}_percent"
+        data.choices.update({estimator: top[column] for estimator, top in tops.items()})
+        best = max(data.choices, key=data.choices.get)
         log.info("ad_audience: validation conversions per 1,000 among the top tenth %s; chosen %r",
-                 {k: round(v, 2) for k, v in data.choices.items()}, model.estimator)
-        return replace(config, estimator=model.estimator)
+                 {k: round(v, 2) for k, v in data.choices.items()}, best)
+        return replace(config, estimator=best)
 
     def evaluate(self, config: AdAudienceConfig, model: AudienceModel, data: AdAudienceData,
                  settings: Settings) -> Evaluation:
         test = data.splits["test"]
-        scores = {MODEL: model.incremental(data.layout, test),
+        scores = {MODEL: model.incremental(data.layout, test, config.estimator),
                   CLICK_AUDIENCE: model.click.predict(data.layout.matrix(test)),
                   RANDOM: np.random.default_rng(config.seed).random(test.height)}
         shown = test["shown"].to_numpy()
         table = uplift_figures(test[CONVERSION].to_numpy().astype(float), shown.astype(float), scores)
-        choices = {estimator: {"conversions_per_1000_top_10_percent": value, "chosen": float(estimator == model.estimator)}
-                   for estimator, value in data.choices.items()}
+        choices = {estimator: {"conversions_per_1000_top_10_percent": value,
+                               "chosen": float(estimator == config.estimator)} for estimator, value in data.choices.items()}
         return Evaluation(heads={}, tables={TEST_SLOTS: table, SHOWN_TOP: top_share_conversions(
             test[CONVERSION].to_numpy()[shown], {name: score[shown] for name, score in scores.items()}),
             CHOICES: choices})
@@ -263,7 +265,7 @@ def score_audiences(settings: Settings, config: AdAudienceConfig, model: Audienc
     for ad in ad_side.select(names.AD_ID, names.CATEGORY, *ad_columns).iter_rows(named=True):
         candidates = by_category[ad[names.CATEGORY]].with_columns(
             **{c: pl.lit(ad[c], dtype=ad_side.schema[c]) for c in ad_columns}, **{names.CATEGORY: pl.lit(ad[names.CATEGORY])})
-        incremental = model.incremental(layout, candidates)
+        incremental = model.incremental(layout, candidates, config.estimator)
         best = np.argsort(-incremental, kind="stable")[:config.audience_size]
         parts.append(pl.DataFrame({
             names.AD_ID: np.full(len(best), ad[names.AD_ID], dtype=np.int64),
