@@ -10,7 +10,7 @@ training weeks' ghost slots of the ad's category, shrunk to all ghosts'), so a u
 incremental conversions from a slot are P(conversion | shown) less that rate: a T-learner whose
 held-out arm is a rate, since ghosts convert too rarely (a few per thousand) to learn more from.
 P(conversion | shown) is estimated directly (``conversion``) or as P(click) x P(conversion |
-click) (``click x conversion``), whose first factor learns from twenty times the positives;
+click) (``click x conversion``), whose first factor learns from many times the positives;
 which, is chosen on the validation week: the conversions per 1,000 shown slots among the top
 tenth by each estimate.
 
