@@ -373,7 +373,8 @@ class RecommendationsTask:
     def train(self, config: RecommendationsConfig, data: RecommendationsData) -> dict[str, Ranker]:
         """One ranker per learner (without carousels, ``purchases`` only)."""
         chosen = (LEARNERS if config.learning == "auto" else (config.learning,)) if data.carousels else ("purchases",)
-        return {learning: _fit_ranker(learning, config, data) for learning in chosen}
+        learnable = {name: _with_a_positive(data.splits[name]) for name in ("train", "validation")}
+        return {learning: _fit_ranker(learning, config, data, learnable) for learning in chosen}
 
     def choose(self, config: RecommendationsConfig, model: dict[str, Ranker], data: RecommendationsData,
                settings: Settings) -> RecommendationsConfig:
@@ -407,10 +408,10 @@ class RecommendationsTask:
         return save_task_model(self, boosters, HEAD, config, data.splits, ranker.layout, metrics, settings, write)
 
 
-def _fit_ranker(learning: str, config: RecommendationsConfig, data: RecommendationsData) -> Ranker:
-    """The purchase ranker by ``learning`` (see the module docstring), early-stopped on the
-    validation week's buyers."""
-    learnable = {name: _with_a_positive(data.splits[name]) for name in ("train", "validation")}
+def _fit_ranker(learning: str, config: RecommendationsConfig, data: RecommendationsData,
+                learnable: dict[str, pl.DataFrame]) -> Ranker:
+    """The purchase ranker by ``learning`` (see the module docstring) on ``learnable``'s training
+    buyers, early-stopped on its validation buyers."""
     if learning == "purchases":
         return Ranker(fit_lambdarank(config, data.layout, QUERY, learnable, LABEL), data.layout)
     logs, carousel_layout = data.carousels, attraction_layout(data.layout)
