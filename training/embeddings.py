@@ -105,6 +105,16 @@ def build_item_embeddings(settings: Settings, encoder: TextEncoder | None = None
                           path=target)
 
 
+def vector_matrix(column: pl.Series) -> np.ndarray:
+    """(rows, dimension) a column of equal-length vectors (a List or Array of floats), without a
+    Python list per row."""
+    if column.is_empty():
+        return np.zeros((0, 0), dtype=np.float32)
+    if column.dtype == pl.List:
+        column = column.list.to_array(len(column[0]))
+    return column.to_numpy()
+
+
 def read_item_embeddings(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """(item ids, their unit vectors as a float32 matrix) from the feature table."""
     path = settings.features_dir / f"{names.ITEM_EMBEDDING}.parquet"
@@ -113,5 +123,4 @@ def read_item_embeddings(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     table = pl.read_parquet(path).sort(names.ITEM_ID)
     if table.is_empty():
         raise ValueError(f"{path} holds no embeddings: run `shopml index build` first")
-    vectors = np.asarray(table[names.EMBEDDING].to_list(), dtype=np.float32)
-    return table[names.ITEM_ID].to_numpy(), vectors
+    return table[names.ITEM_ID].to_numpy(), vector_matrix(table[names.EMBEDDING]).astype(np.float32)

@@ -68,13 +68,13 @@ user_embedding = FeatureView(
     name=names.USER_EMBEDDING, entities=[user], ttl=timedelta(days=8),
     schema=[Field(name=names.EMBEDDING, dtype=Array(Float32))],
     source=sources.user_embedding_source, online=True,
-    description="The user embedding's vector, daily (written by `shopml train user_embedding`)",
+    description="The user embedding's vector, weekly (written by `shopml train user_embedding`)",
 )
 
 user_segment = FeatureView(
     name=names.USER_SEGMENT, entities=[user], ttl=timedelta(days=8),
     schema=[Field(name=names.SEGMENT, dtype=Int64)], source=sources.user_segment_source, online=True,
-    description="The user's segment id in the latest segments model, daily (written by `shopml train segments`)",
+    description="The user's segment id in the latest segments model, weekly (written by `shopml train segments`)",
 )
 
 # one snapshot, the latest forecast; it never expires (the answer names its first day)

@@ -11,7 +11,7 @@ stability: the same users segmented a week before the test cut-off keep their se
 between the two weeks' assignments).
 
 The assignment is written back as the Feast view ``user_segment``: the nearest centre of every
-snapshot (daily by default) of the ``user_embedding`` view.
+snapshot (weekly by default) of the ``user_embedding`` view.
 
 Served as ``POST /profile`` with ``user_ids``: per user the segment (id and name), the top
 preferences (``preferences``), P(like, favourite, share, review) in the next week
@@ -37,7 +37,7 @@ from shopml.model_store import save_artifact
 from shopml.serving import UNKNOWN_USER, Endpoint, OnlineReader, SavedModel, UsersRequest, known_users
 from shopml.settings import Settings
 
-from ..embeddings import write_atomically
+from ..embeddings import vector_matrix, write_atomically
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import LabelSpec, cutoff_schedule, labelled_users
@@ -186,9 +186,13 @@ def hidden_groups(settings: Settings, users: np.ndarray) -> np.ndarray | None:
     return (found["favourite_category"] + "/" + found["tier"].cast(pl.String)).to_numpy()
 
 
+NEAREST_CHUNK = 16_384      # vectors at a time: the (chunk, k, dimension) differences stay in cache
+
+
 def nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Per vector, the index of the nearest centre (squared Euclidean distance, as k-means)."""
-    return ((vectors[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+    return np.concatenate([((chunk[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+                           for chunk in np.array_split(vectors, max(1, -(-len(vectors) // NEAREST_CHUNK)))])
 
 
 def write_user_segments(table: pl.DataFrame, settings: Settings) -> None:
@@ -204,7 +208,7 @@ def user_segments(centres: np.ndarray, settings: Settings) -> pl.DataFrame:
     if vectors.is_empty():
         raise ValueError(f"{source} is empty: run `shopml train user_embedding` first")
     return vectors.select(names.USER_ID, names.EVENT_TIMESTAMP, pl.Series(
-        names.SEGMENT, nearest(np.vstack(vectors[names.EMBEDDING].to_list()), centres), dtype=pl.Int64))
+        names.SEGMENT, nearest(vector_matrix(vectors[names.EMBEDDING]).astype(np.float64), centres), dtype=pl.Int64))
 
 
 class ProfileRequest(UsersRequest):

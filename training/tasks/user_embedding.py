@@ -15,8 +15,9 @@ cut-off's users is where variants are chosen. Saved as a ``state_dict`` with the
 and the layout (never a pickle).
 
 The vectors are then written back as the Feast view ``user_embedding`` (``write_user_vectors``):
-daily snapshots (``snapshot_every_days``), each midnight counted back from the newest feature
-snapshot, of every user with an event in the 90 days before it, from their point-in-time inputs;
+weekly snapshots (``snapshot_every_days``; the view's TTL of 8 days bridges them), each midnight
+counted back from the newest feature snapshot, of every user with an event in the 90 days before
+it, from their point-in-time inputs;
 ``shopml features build`` writes them again from the stored model on new data
 (``training.view_refresh``) and ``shopml features materialize`` loads the newest into the online
 store. Every snapshot is made by the model trained now: another task that trains on older
@@ -86,7 +87,7 @@ class UserEmbeddingConfig:
     outcome_weight: float = 1.0       # the outcomes' share of the loss beside the reconstruction
     next_views_weight: float = 1.0    # the next views' share (cross-entropy of their category shares)
     seed: int = 0
-    snapshot_every_days: int = 1      # the user_embedding view's snapshots: one every this many days
+    snapshot_every_days: int = 7      # the user_embedding view's snapshots: one every this many days
     decoder: str = "mlp"              # one of DECODERS
     contrastive_weight: float = 0.3   # InfoNCE between a user's rows at two training cut-offs (0: none)
     temperature: float = 0.1          # of the contrastive loss's cosine similarities
