@@ -70,7 +70,8 @@ def cached_vectors(settings: Settings, texts: list[str], encoder: TextEncoder | 
                    on_batch: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int]:
     """(unit vectors of ``texts``, one row each, and how many texts were encoded now): texts seen
     before come from the home's cache (``<home>/embeddings/``, keyed by the encoder and the text),
-    the others are encoded once and added to it. Items, reviews and review sentences share it."""
+    the others are encoded once and added to it. Items, reviews, review sentences and search queries
+    share it."""
     frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_columns(
         pl.col("text").map_elements(text_hash, return_dtype=pl.String).alias("hash"))
     cache_path = settings.home / "embeddings" / CACHE_FILE

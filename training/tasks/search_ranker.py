@@ -52,6 +52,7 @@ from shopml.warehouse.database import connect, has_truth
 
 from ..boosting import BoostingConfig, save_task_model
 from ..datasets import point_in_time_dataset
+from ..embeddings import cached_vectors
 from ..evaluation import Evaluation
 from ..exposure import (LogSampling, RankingLogs, examination_curve, exposure_labels, fit_learner, label_gains,
                         learners, logged_splits)
@@ -287,7 +288,7 @@ class SearchRankerTask:
                              "warehouse has no explored search")
         everything = pl.concat([*searches.values(), *explored.values()]).unique(SEARCH_ID)
         log.info("encoding %d queries", everything.height)
-        vectors = TextEncoder.load().encode(everything["query"].to_list())
+        vectors, _ = cached_vectors(settings, everything["query"].to_list())     # each distinct query once
         with connect(settings.warehouse_path) as con:
             titles = con.sql(f"SELECT item_id AS {names.ITEM_ID}, title FROM items").pl()
         pairs = SearchPairs(settings, ItemIndex.load(folder), titles, dict(zip(everything[SEARCH_ID].to_list(), vectors)))
