@@ -22,7 +22,7 @@ SEQUENCES_SQL = """
 SELECT user_id AS {user}, list(item_id ORDER BY ts, event_id) AS items
 FROM events
 WHERE event_type IN ({events}) AND item_id IS NOT NULL AND ts < ?::TIMESTAMPTZ AND ts >= ?::TIMESTAMPTZ
-GROUP BY user_id
+GROUP BY user_id ORDER BY user_id
 """
 
 

@@ -55,7 +55,8 @@ VALID_SAMPLE = 3_000            # validation sentences the silhouette is compute
 
 FAILED_SEARCHES_SQL = """
 SELECT s.query FROM searches s
-WHERE s.ts >= ? AND NOT EXISTS (SELECT 1 FROM search_impressions i WHERE i.search_id = s.search_id AND i.clicked)"""
+WHERE s.ts >= ? AND NOT EXISTS (SELECT 1 FROM search_impressions i WHERE i.search_id = s.search_id AND i.clicked)
+ORDER BY s.ts, s.search_id"""
 DEFECTS_SQL = "SELECT item_id, defect_ts, quality FROM truth.items"
 
 

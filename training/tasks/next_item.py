@@ -57,7 +57,7 @@ WEIGHTS_FILE, ITEMS_FILE, SIDE_FILE = "weights.pt", "items.npy", "side.npy"
 CHART_K = 50                      # the report's hit-rate curve runs to this list length
 
 FIRST_PURCHASES_SQL = """
-SELECT user_id AS {user}, arg_min(item_id, ts) AS target
+SELECT user_id AS {user}, first(item_id ORDER BY ts, event_id) AS target
 FROM events
 WHERE event_type = 'purchase' AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ
 GROUP BY user_id
