@@ -44,6 +44,7 @@ from shopml.serving import UNKNOWN_USER, Endpoint, OnlineReader, SavedModel, Use
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
 
+from ..embeddings import vector_matrix
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import LabelSpec, cutoff_schedule
@@ -213,7 +214,7 @@ def hidden_taste(settings: Settings, users: np.ndarray, categories: list[str]) -
     found = hidden_user_traits(settings, users, "t.taste")
     if found is None:
         return None
-    return np.vstack(found["taste"].to_list())[:, [CATEGORIES.index(c) for c in categories]]
+    return vector_matrix(found["taste"])[:, [CATEGORIES.index(c) for c in categories]]
 
 
 def online_taste_counts(online: OnlineReader, users: list[int], values: list[str],

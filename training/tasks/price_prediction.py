@@ -37,6 +37,7 @@ from shopml.warehouse.database import connect
 
 from ..boosting import BoostingConfig, lgb_params
 from ..datasets import point_in_time_dataset
+from ..embeddings import vector_matrix
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import CUTOFF, LabelSpec, cutoff_schedule
@@ -98,13 +99,13 @@ def neighbour_prices(splits: dict[str, pl.DataFrame], k: int) -> dict[str, pl.Da
     import faiss
 
     train = splits["train"]
-    vectors = np.vstack(train[EMBEDDING].to_list()).astype(np.float32)
+    vectors = vector_matrix(train[EMBEDDING]).astype(np.float32)
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     prices = train["log_price"].to_numpy()
     out = {}
     for name, frame in splits.items():
-        queries = np.vstack(frame[EMBEDDING].to_list()).astype(np.float32)
+        queries = vector_matrix(frame[EMBEDDING]).astype(np.float32)
         similarity, found = index.search(queries, k + 1)
         if name == "train":                      # drop the item itself (it is its own nearest)
             own = found == np.arange(len(frame))[:, None]

@@ -42,7 +42,7 @@ from shopml.model_store import save_artifact
 from shopml.settings import Settings
 from shopml.warehouse.database import connect
 
-from ..embeddings import write_atomically
+from ..embeddings import vector_matrix, write_atomically
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import LabelSpec, labelled_users, split_by_time
@@ -288,7 +288,7 @@ def hidden_traits(settings: Settings, users: np.ndarray) -> dict[str, np.ndarray
         return None
     out = {t: found[t].to_numpy()[:, None].astype(float) for t in TRAITS if t != "taste"}
     out |= {t: np.log(np.maximum(out[t], 1e-9)) for t in LOGGED}
-    out["taste"] = np.vstack(found["taste"].to_list())
+    out["taste"] = vector_matrix(found["taste"])
     return out
 
 
