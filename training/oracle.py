@@ -38,22 +38,27 @@ def simulation_config(settings: Settings) -> SimulationConfig | None:
     return SimulationConfig(**parameters)
 
 
-def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: int,
-                         futures: int) -> dict[str, np.ndarray] | None:
-    """Per row of ``rows`` (user_id, cutoff), P(purchase), P(cart) and P(no event) over the horizon."""
+ORACLE_OUTCOMES = {"purchase": "purchase", "cart": "cart", "no_event": "any_event"}   # ours -> the simulator's
+
+
+def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: int, futures: int,
+                         outcomes: tuple[str, ...] = tuple(ORACLE_OUTCOMES)) -> dict[str, np.ndarray] | None:
+    """Per row of ``rows`` (user_id, cutoff), P(purchase), P(cart) and P(no event) over the horizon,
+    or those of them in ``outcomes`` (the fewer, the sooner a simulated future is settled)."""
     config = simulation_config(settings)
     if config is None or futures <= 0:
         return None
-    out = {"purchase": np.zeros(rows.height), "cart": np.zeros(rows.height), "no_event": np.zeros(rows.height)}
+    simulated = tuple(ORACLE_OUTCOMES[outcome] for outcome in outcomes)
+    out = {outcome: np.zeros(rows.height) for outcome in outcomes}
     indexed = rows.select(names.USER_ID, CUTOFF).with_row_index("row")
     for (cutoff,), part in indexed.group_by(CUTOFF, maintain_order=True):
         day = (cutoff - config.start_time).days
         estimate = outcome_probabilities(replay(config, day), part[names.USER_ID].to_numpy() - 1, day,
-                                         horizon_days, futures=futures)
+                                         horizon_days, futures=futures, outcomes=simulated)
         at = part["row"].to_numpy()
-        out["purchase"][at] = estimate.probability["purchase"]
-        out["cart"][at] = estimate.probability["cart"]
-        out["no_event"][at] = 1 - estimate.probability["any_event"]
+        for outcome, of_simulator in zip(outcomes, simulated):
+            p = estimate.probability[of_simulator]
+            out[outcome][at] = 1 - p if outcome == "no_event" else p
     return out
 
 

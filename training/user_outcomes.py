@@ -85,7 +85,8 @@ class UserOutcomeTask:
     def oracle(self, config: UserOutcomeConfig, settings: Settings, rows: pl.DataFrame) -> dict[str, np.ndarray] | None:
         """Per outcome, the simulator's probability for each row (None on imported data): by
         Monte Carlo over futures of the simulator (``training.oracle.oracle_probabilities``)."""
-        return oracle_probabilities(settings, rows, config.horizon_days, config.oracle_futures)
+        outcomes = tuple(spec.oracle for spec in self.heads.values() if spec.oracle is not None)
+        return oracle_probabilities(settings, rows, config.horizon_days, config.oracle_futures, outcomes) if outcomes else None
 
     def train(self, config: UserOutcomeConfig, data: UserOutcomeData) -> dict[str, lgb.Booster]:
         train, valid = data.splits["train"], data.splits["validation"]

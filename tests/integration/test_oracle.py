@@ -10,6 +10,7 @@ import pytest
 from shopml.settings import Settings
 from shopml.warehouse import schema
 from shopml.warehouse.simulator.engine import Simulation
+from shopml.warehouse.simulator import oracle
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 from tests.conftest import TINY_SHOP
 from training.labels import LabelSpec, labelled_users
@@ -18,6 +19,24 @@ from training.oracle import ENGAGEMENTS, departed_by_cutoff, engagement_oracle
 
 START = datetime(TINY_SHOP.start.year, TINY_SHOP.start.month, TINY_SHOP.start.day, tzinfo=timezone.utc)
 DAY = 56
+
+
+def _same_world(a, b) -> bool:
+    state = all(np.array_equal(getattr(a.state, f), getattr(b.state, f)) for f in vars(a.state))
+    prices = all(np.array_equal(getattr(a.prices, f), getattr(b.prices, f)) for f in ("level", "promo_until", "promo_discount"))
+    return state and prices and np.array_equal(a.prices.level_history, b.prices.level_history)
+
+
+def test_a_replay_that_goes_on_from_a_kept_one_is_the_fresh_replay(monkeypatch):
+    monkeypatch.setattr(oracle, "_replays", {})
+    early = replay(TINY_SHOP, 20)
+    early.state.alive[:] = False                      # the caller's copy: the kept replay is untouched
+    went_on = replay(TINY_SHOP, 30)
+    assert oracle._replays[repr(TINY_SHOP)].keys() == {20, 30}
+    monkeypatch.setattr(oracle, "_replays", {})
+    fresh = replay(TINY_SHOP, 30)
+    assert _same_world(went_on, fresh)
+    assert went_on.state.alive.any() and not (went_on.state is fresh.state)
 
 
 def test_replay_reproduces_the_recorded_day(wh):
@@ -59,6 +78,21 @@ def test_seven_day_oracle_is_calibrated_against_what_happened(tiny_warehouse):
     churn = 1 - estimate.probability["any_event"]
     happened = at["will_churn"].cast(pl.Float64).to_numpy()
     assert abs(happened.sum() - churn.sum()) <= 4 * np.sqrt((churn * (1 - churn)).sum()) + 2
+
+
+def test_futures_retired_once_settled_estimate_the_same_probabilities():
+    """Asked only about any event, a copy leaves its future at its first event: the estimate is
+    the one every copy's full future gives, to Monte Carlo error."""
+    world = replay(TINY_SHOP, DAY)
+    users = np.flatnonzero(world.state.alive & (world.population.signup_day < DAY))[:500]
+    full = outcome_probabilities(world, users, DAY, horizon_days=14, futures=200).probability["any_event"]
+    settled = outcome_probabilities(world, users, DAY, horizon_days=14, futures=200,
+                                    outcomes=("any_event",)).probability["any_event"]
+    spread = np.sqrt(2 * (full * (1 - full)).sum() / 200)
+    assert abs(full.sum() - settled.sum()) <= 4 * spread + 1
+    assert np.corrcoef(full, settled)[0, 1] > 0.9
+    with pytest.raises(ValueError, match="outcomes must be some of"):
+        outcome_probabilities(world, users, DAY, horizon_days=1, futures=10, outcomes=("visit",))
 
 
 def test_engagement_oracle_is_calibrated_against_what_happened(tiny_warehouse):
