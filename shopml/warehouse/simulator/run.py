@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from .engine import Simulation
 from .world import World
 
 log = logging.getLogger(__name__)
+DAYS_IN_FLIGHT = 2         # simulated days whose rows may wait for the writer thread
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: schema.Table, columns: dict) -> int:
@@ -32,6 +35,11 @@ def _insert(con: duckdb.DuckDBPyConnection, table: schema.Table, columns: dict) 
     con.execute(f"INSERT INTO {table.qualified} SELECT * FROM incoming_rows")
     con.unregister("incoming_rows")
     return data.num_rows
+
+
+def _written(inserts: list[Future]) -> None:
+    for insert in inserts:
+        insert.result()             # raises the writer thread's error, if any
 
 
 def _write_catalog(con, world: World) -> None:
@@ -130,14 +138,19 @@ def simulate(config: SimulationConfig, path: Path,
     started = time.perf_counter()
     world = World.create(config)
     simulation = Simulation(world)
-    counts: dict[str, int] = {}
-    with new_warehouse(path, with_truth=True) as con:
+    with new_warehouse(path, with_truth=True) as con, ThreadPoolExecutor(1) as writer:
         _write_catalog(con, world)
+        # the writer thread inserts each day's rows, in order, while the next days are simulated
+        # (DuckDB lets go of the GIL while it inserts); at most DAYS_IN_FLIGHT days wait for it
+        waiting: deque[list[Future]] = deque()
         for day in range(config.days):
-            for table, columns in simulation.step(day).items():
-                counts[table.qualified] = counts.get(table.qualified, 0) + _insert(con, table, columns)
+            waiting.append([writer.submit(_insert, con, table, columns) for table, columns in simulation.step(day).items()])
+            while len(waiting) > DAYS_IN_FLIGHT:
+                _written(waiting.popleft())
             if on_day is not None:
                 on_day(day + 1, config.days)
+        while waiting:
+            _written(waiting.popleft())
         _write_users(con, world)
         _write_reviews(con, simulation)
         _derive_campaign_outcomes(con)
