@@ -9,8 +9,8 @@ import pytest
 
 from shopml.settings import Settings
 from shopml.warehouse import schema
-from shopml.warehouse.simulator.engine import Simulation
 from shopml.warehouse.simulator import oracle
+from shopml.warehouse.simulator.engine import Simulation
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 from tests.conftest import TINY_SHOP
 from training.labels import LabelSpec, labelled_users
