@@ -431,7 +431,8 @@ def stream_replay(
 
 
 WHATIF_POLICIES = {"prices": ("price_elasticity", None), "coupons": ("coupon_uplift", "coupon"),
-                   "pushes": ("push_uplift", "push")}         # policy -> (the task whose model it is, what is sent)
+                   "pushes": ("push_uplift", "push"), "search": ("feedback", None)}
+# policy -> (the task whose model (or, for search, whose review features) it needs, what is sent)
 
 
 def _change(row: dict, measure: str) -> str:
@@ -443,9 +444,10 @@ def _change(row: dict, measure: str) -> str:
 def whatif(
     policy: Annotated[str, typer.Option(help="The policy to judge: prices (the latest price_elasticity model's advice), "
                                              "coupons or pushes (one more campaign planned by the latest uplift model, "
-                                             "beside propensity, random and oracle plans).")] = "prices",
+                                             "beside propensity, random and oracle plans), or search (results "
+                                             "ranked by what reviews say, beside the truth's ranking).")] = "prices",
     horizon: Annotated[Optional[int], typer.Option(min=1, max=365, help="Days the shop runs on from the end of its "
-                                                   "data (default: prices 28, coupons 14, pushes 28).")] = None,
+                                                   "data (default: prices 28, coupons 14, pushes 28, search 28).")] = None,
     seeds: Annotated[int, typer.Option(min=2, max=500, help="Paired futures per arm (the interval's spread).")] = 20,
     home: HomeOption = None,
 ) -> None:
@@ -466,6 +468,8 @@ def whatif(
         with console.status(f"{seeds} paired futures per arm"):
             if policy == "prices":
                 _price_whatif(settings, metadata, horizon or 28, seeds)
+            elif policy == "search":
+                _search_whatif(settings, horizon or 28, seeds)
             else:
                 _campaign_whatif(settings, send, folder, metadata, horizon, seeds)
     except ValueError as error:
@@ -483,6 +487,19 @@ def _price_whatif(settings: Settings, metadata: dict, horizon: int, seeds: int) 
     console.print(table)
     console.print(f"the advice {'may' if metadata['config']['allow_rises'] else 'may not'} raise prices "
                   f"(chosen in the validation what-if); a lost customer is valued at {found['status quo']['lifetime_value']:,.0f}")
+
+
+def _search_whatif(settings: Settings, horizon: int, seeds: int) -> None:
+    from training.search_policy import search_whatif
+
+    found = search_whatif(settings, horizon, seeds)
+    measures = ("units", "revenue", "buyers", "churned", "value")
+    table = Table("search ranked", *(f"{m} change (95%)" for m in measures))
+    for arm, row in found.items():
+        table.add_row(arm, *(_change(row, m) for m in measures))
+    console.print(table)
+    console.print(f"status quo: results ranked by appeal; a lost customer is valued at "
+                  f"{found['status quo']['lifetime_value']:,.0f}")
 
 
 def _campaign_whatif(settings: Settings, send: str, folder: Path, metadata: dict, horizon: int | None,

@@ -83,3 +83,17 @@ def test_shopml_whatif_judges_a_trained_push_plan(model_home):
                  "one plan minus another", "the campaign the model chose", "the truly best campaign",
                  "predicted"):          # the model's users lost (a header that may wrap)
         assert plan in result.stdout, result.stdout
+
+
+def test_a_search_ranking_policy_changes_only_what_search_shows(world):
+    """Ranked by appeal, as the production engine ranks, the arm is the status quo to the unit; a
+    reversed order shows other items and so sells otherwise; a score that is not above 0 for
+    every item is refused."""
+    status_quo = run_arm(world, CUTOFF, HORIZON, Policy(), stream=2)
+    as_production = run_arm(world, CUTOFF, HORIZON, Policy(search_rank=world.catalog.appeal.copy()), stream=2)
+    reversed_order = run_arm(world, CUTOFF, HORIZON, Policy(search_rank=1 / world.catalog.appeal), stream=2)
+    assert (as_production.units, as_production.revenue, as_production.churned) == (
+        status_quo.units, status_quo.revenue, status_quo.churned)
+    assert (reversed_order.units, reversed_order.revenue) != (status_quo.units, status_quo.revenue)
+    with pytest.raises(ValueError, match="search_rank must hold a score above 0"):
+        run_arm(world, CUTOFF, HORIZON, Policy(search_rank=np.zeros(world.catalog.n_items)), stream=2)

@@ -16,7 +16,8 @@ APPEAL = np.random.default_rng(3).random(30) + 0.1
 
 
 def _view() -> SearchCatalogView:
-    return SearchCatalogView(by_category=GroupedSampler(CATEGORY, APPEAL, 2),
+    by_category = GroupedSampler(CATEGORY, APPEAL, 2)
+    return SearchCatalogView(wanted=by_category, by_category=by_category,
                              by_subcategory=GroupedSampler(SUBCATEGORY, APPEAL, 3))
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import text
+from . import text, vocabulary
 from .catalog import Catalog
 from .config import Behaviour
 from .sampling import GroupedSampler
@@ -34,8 +34,20 @@ EXAMINATION_DECAY = 0.9        # P(examine position p) = p ** -EXAMINATION_DECAY
 class SearchCatalogView:
     """Today's on-sale items, grouped the ways search needs them."""
 
-    by_category: GroupedSampler       # weighted by appeal: what people look for
-    by_subcategory: GroupedSampler    # ranked by appeal: the engine's result lists
+    wanted: GroupedSampler            # by category, weighted by appeal: what people look for
+    by_category: GroupedSampler       # ranked by the engine's score: the lists' category part
+    by_subcategory: GroupedSampler    # ranked by the engine's score: the lists' subcategory part
+
+
+def search_catalog_view(catalog: Catalog, on_sale: np.ndarray, rank: np.ndarray | None = None) -> SearchCatalogView:
+    """The view of the items ``on_sale``, the engine ranking by ``rank`` (per item, above 0; None:
+    by appeal, the production engine's order). What people look for is drawn by appeal either way."""
+    wanted = GroupedSampler(catalog.category, catalog.appeal * on_sale, len(vocabulary.CATEGORIES))
+    score = catalog.appeal if rank is None else rank
+    return SearchCatalogView(
+        wanted=wanted,
+        by_category=wanted if rank is None else GroupedSampler(catalog.category, score * on_sale, len(vocabulary.CATEGORIES)),
+        by_subcategory=GroupedSampler(catalog.subcategory, score * on_sale, int(catalog.subcategory.max()) + 1))
 
 
 @dataclass
@@ -176,7 +188,7 @@ def run_searches(session_category, catalog, view, behaviour: Behaviour, rng, exp
     ``exploration_rng``), with each shown item's logging propensity (NaN unless
     ``logs_propensity``: a replay needs only what people do), and what is clicked."""
     searching = np.flatnonzero(rng.random(len(session_category)) < behaviour.search_rate)
-    intended = view.by_category.draw(session_category[searching], rng)
+    intended = view.wanted.draw(session_category[searching], rng)
     searching, intended = searching[intended >= 0], intended[intended >= 0]
     query = text.search_queries(catalog.brand[intended], catalog.adjective[intended],
                                 catalog.colour[intended], catalog.noun[intended],

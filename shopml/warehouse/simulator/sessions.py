@@ -28,7 +28,7 @@ from .carousels import run_carousels
 from .pages import PageOutcome, run_pages
 from .prices import DayPrices
 from .sampling import GroupedSampler, Groups, expand
-from .search import SearchCatalogView, SearchOutcome, run_searches
+from .search import SearchOutcome, run_searches, search_catalog_view
 from .world import N_CATEGORIES, World
 
 HOUR_WEIGHTS = np.array([2, 1, 1, 1, 1, 2, 4, 6, 7, 7, 7, 8, 9, 9, 8, 7, 7, 8, 10, 11, 11, 9, 6, 0], float)
@@ -185,10 +185,7 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
     move nothing else)."""
     cat, b = world.catalog, world.behaviour
     sessions = start_sessions(world, day, intensity, rng)
-    search_view = SearchCatalogView(
-        by_category=GroupedSampler(cat.category, cat.appeal * prices.on_sale, N_CATEGORIES),
-        by_subcategory=GroupedSampler(cat.subcategory, cat.appeal * prices.on_sale, int(cat.subcategory.max()) + 1),
-    )
+    search_view = search_catalog_view(cat, prices.on_sale, world.search_rank)
     searches = run_searches(sessions.category, cat, search_view, b, rng, exploration_rng, keeps_record)
     ads = run_ads(sessions.user, sessions.category, sessions.hour, world.population, cat,
                   ads_by_category(cat, N_CATEGORIES), b, rng)

@@ -12,6 +12,8 @@ paired interval. A policy (``Policy``) may set prices, hand out coupons and send
   campaigns, exactly as a campaign gives them (``campaigns.give_coupons``, ``campaigns.push``):
   a push (of one campaign, or of one per user) reaches only live users and puts some off, which
   they remember, and so drive churn;
+- search: ``search_rank`` gives the score (per item) the search engine ranks its result lists by
+  in place of appeal; what shoppers look for, and how they click down a list, stay as they are;
 - ads: ``show_ads=False`` turns every ad slot into a ghost (chosen, never shown, as the holdout
   slots are), so the difference from the status quo is what the ads bring; ``ad_targeted_share``
   sets the share of slots filled from the page category's ads (the ad policy).
@@ -51,6 +53,7 @@ class Policy:
     push_campaign: int | np.ndarray = 0       # its campaign (index of PUSH_CAMPAIGNS), one or one per push
     show_ads: bool = True                     # False: every ad slot a ghost (chosen, not shown)
     ad_targeted_share: float | None = None    # slots filled from the page's category (None: as it is)
+    search_rank: np.ndarray | None = None     # per item (above 0), what search ranks results by (None: appeal)
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,15 @@ class ArmOutcome:
 def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -> ArmOutcome:
     """The shop from 00:00 of ``day`` for ``horizon`` days under ``policy``; ``world`` is not
     changed."""
+    rank = policy.search_rank
+    if rank is not None and (np.shape(rank) != (world.catalog.n_items,) or not np.all(np.asarray(rank) > 0)):
+        raise ValueError(f"search_rank must hold a score above 0 for each of the {world.catalog.n_items} items")
     behaviour = world.behaviour if policy.show_ads else replace(world.behaviour, ad_holdout_rate=1.0)
     if policy.ad_targeted_share is not None:
         behaviour = replace(behaviour, ad_targeted_share=policy.ad_targeted_share)
     config = replace(world.config, behaviour=behaviour)
     arm = World(config=config, catalog=world.catalog, population=world.population,
-                state=copy.deepcopy(world.state), prices=copy.deepcopy(world.prices))
+                state=copy.deepcopy(world.state), prices=copy.deepcopy(world.prices), search_rank=policy.search_rank)
     if policy.prices is not None:
         arm.prices.policy = np.asarray(policy.prices, dtype=float)
     live = arm.state.alive & (arm.population.signup_day < day)

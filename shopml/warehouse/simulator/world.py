@@ -69,6 +69,7 @@ class World:
     population: Population
     state: UserState
     prices: PriceProcess
+    search_rank: np.ndarray | None = None    # per item, what the search engine ranks results by (None: appeal)
 
     @classmethod
     def create(cls, config: SimulationConfig) -> World:
