@@ -240,7 +240,8 @@ def score_audiences(settings: Settings, config: AdAudienceConfig, model: Audienc
 
     The user side of ``ctr_v1`` (activity, engagement, and the user's interest in each category)
     is read once per (user, category), the ad side (its stats, its item, the request context) once
-    per ad, and the two are put together per ad: no point-in-time join of every pair."""
+    per ad, and the two are put together per category, every ad of it beside every user in one
+    scoring: no point-in-time join of every pair."""
     with connect(settings.warehouse_path) as con:
         end = con.sql("SELECT CAST(max(ts) AS DATE) + 1 FROM events").fetchall()[0][0]
         users = con.sql(f"""SELECT DISTINCT user_id FROM events
@@ -262,14 +263,17 @@ def score_audiences(settings: Settings, config: AdAudienceConfig, model: Audienc
     by_category = {c: frame.select(names.USER_ID, *user_columns)
                    for (c,), frame in user_side.group_by(names.CATEGORY)}
     parts = []
-    for ad in ad_side.select(names.AD_ID, names.CATEGORY, *ad_columns).iter_rows(named=True):
-        candidates = by_category[ad[names.CATEGORY]].with_columns(
-            **{c: pl.lit(ad[c], dtype=ad_side.schema[c]) for c in ad_columns}, **{names.CATEGORY: pl.lit(ad[names.CATEGORY])})
-        incremental = model.incremental(layout, candidates, config.estimator)
-        best = np.argsort(-incremental, kind="stable")[:config.audience_size]
+    for (category,), ads_here in ad_side.select(names.AD_ID, names.CATEGORY, *ad_columns).group_by(
+            names.CATEGORY, maintain_order=True):
+        people = by_category[category]
+        candidates = ads_here.join(people, how="cross")         # every (ad, user) of the category, ad by ad
+        incremental = model.incremental(layout, candidates, config.estimator).reshape(ads_here.height, people.height)
+        best = np.argsort(-incremental, axis=1, kind="stable")[:, :config.audience_size]    # per ad, its audience
+        chosen = (best + people.height * np.arange(ads_here.height)[:, None]).ravel()
         parts.append(pl.DataFrame({
-            names.AD_ID: np.full(len(best), ad[names.AD_ID], dtype=np.int64),
-            names.USER_ID: candidates[names.USER_ID].to_numpy()[best], "rank": np.arange(1, len(best) + 1),
-            "expected_incremental_conversions": incremental[best],
-            "click_probability": model.click.predict(layout.matrix(candidates[best]))}))
-    return pl.concat(parts).with_columns(pl.lit(as_of).alias("as_of"))
+            names.AD_ID: candidates[names.AD_ID].to_numpy()[chosen],
+            names.USER_ID: candidates[names.USER_ID].to_numpy()[chosen],
+            "rank": np.tile(np.arange(1, best.shape[1] + 1), ads_here.height),
+            "expected_incremental_conversions": incremental.ravel()[chosen],
+            "click_probability": model.click.predict(layout.matrix(candidates[chosen]))}))
+    return pl.concat(parts).sort(names.AD_ID, "rank").with_columns(pl.lit(as_of).alias("as_of"))
