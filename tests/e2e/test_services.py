@@ -714,3 +714,16 @@ def test_bentoml_build_packs_the_service_and_its_models(settings):
     assert (source / "training" / "tasks" / "__init__.py").is_file()       # the registry the service reads
     assert (source / "services" / "service.py").is_file() and (source / "feature_repo" / "feature_store.yaml").is_file()
     assert not (source / "data").exists() and not list(source.rglob("*.duckdb"))
+
+
+def test_the_search_ranking_whatif_reads_what_reviews_say_of_the_trained_home(settings):
+    """`shopml whatif --policy search` on a home whose feedback task has written the review
+    features: both rankings run beside the status quo, with intervals over the paired futures."""
+    from training.search_policy import BY_REVIEWS, BY_TRUTH, search_whatif
+
+    found = search_whatif(settings, horizon=3, seeds=2)
+    assert set(found) == {"status quo", BY_REVIEWS, BY_TRUTH}
+    assert found["status quo"]["units_change"] == 0.0 and found["status quo"]["units"] > 0
+    for arm in (BY_REVIEWS, BY_TRUTH):
+        row = found[arm]
+        assert row["units_change_low"] <= row["units_change"] <= row["units_change_high"]

@@ -69,6 +69,8 @@ def test_bad_input_gives_a_clear_error_and_no_traceback(tmp_path):
     assert result.returncode == 2 and "shopml train price_elasticity" in result.stdout
     result = run("whatif", "--policy", "coupons", "--home", str(tmp_path / "empty"), check=False)
     assert result.returncode == 2 and "shopml train coupon_uplift" in result.stdout
+    result = run("whatif", "--policy", "search", "--home", str(tmp_path / "empty"), check=False)
+    assert result.returncode == 2 and "shopml train feedback" in result.stdout
     result = run("features", "materialize", "--view", "user_nothing", "--home", str(tmp_path), check=False)
     assert result.returncode == 2 and "unknown online views ['user_nothing']" in result.stdout
     result = run("whatif", "--policy", "discounts", "--home", str(tmp_path), check=False)
