@@ -447,7 +447,7 @@ def whatif(
                                              "beside propensity, random and oracle plans), or search (results "
                                              "ranked by what reviews say, beside the truth's ranking).")] = "prices",
     horizon: Annotated[Optional[int], typer.Option(min=1, max=365, help="Days the shop runs on from the end of its "
-                                                   "data (default: prices 28, coupons 14, pushes 28, search 28).")] = None,
+                                                   "data (default: prices, pushes and search 28, coupons 14).")] = None,
     seeds: Annotated[int, typer.Option(min=2, max=500, help="Paired futures per arm (the interval's spread).")] = 20,
     home: HomeOption = None,
 ) -> None:

@@ -38,7 +38,8 @@ def simulation_config(settings: Settings) -> SimulationConfig | None:
     return SimulationConfig(**parameters)
 
 
-ORACLE_OUTCOMES = {"purchase": "purchase", "cart": "cart", "no_event": "any_event"}   # ours -> the simulator's (no event: 1 - P(any))
+# our outcomes -> the simulator's (no event: one minus P(any event))
+ORACLE_OUTCOMES = {"purchase": "purchase", "cart": "cart", "no_event": "any_event"}
 
 
 def oracle_probabilities(settings: Settings, rows: pl.DataFrame, horizon_days: int, futures: int,

@@ -86,7 +86,9 @@ class UserOutcomeTask:
         """Per outcome, the simulator's probability for each row (None on imported data): by
         Monte Carlo over futures of the simulator (``training.oracle.oracle_probabilities``)."""
         outcomes = tuple(spec.oracle for spec in self.heads.values() if spec.oracle is not None)
-        return oracle_probabilities(settings, rows, config.horizon_days, config.oracle_futures, outcomes) if outcomes else None
+        if not outcomes:
+            return None
+        return oracle_probabilities(settings, rows, config.horizon_days, config.oracle_futures, outcomes)
 
     def train(self, config: UserOutcomeConfig, data: UserOutcomeData) -> dict[str, lgb.Booster]:
         train, valid = data.splits["train"], data.splits["validation"]

@@ -23,7 +23,8 @@ DAY = 56
 
 def _same_world(a, b) -> bool:
     state = all(np.array_equal(getattr(a.state, f), getattr(b.state, f)) for f in vars(a.state))
-    prices = all(np.array_equal(getattr(a.prices, f), getattr(b.prices, f)) for f in ("level", "promo_until", "promo_discount"))
+    prices = all(np.array_equal(getattr(a.prices, f), getattr(b.prices, f))
+                 for f in ("level", "promo_until", "promo_discount"))
     return state and prices and np.array_equal(a.prices.level_history, b.prices.level_history)
 
 

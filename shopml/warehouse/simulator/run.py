@@ -144,7 +144,8 @@ def simulate(config: SimulationConfig, path: Path,
         # (DuckDB lets go of the GIL while it inserts); at most DAYS_IN_FLIGHT days wait for it
         waiting: deque[list[Future]] = deque()
         for day in range(config.days):
-            waiting.append([writer.submit(_insert, con, table, columns) for table, columns in simulation.step(day).items()])
+            rows = simulation.step(day)
+            waiting.append([writer.submit(_insert, con, table, columns) for table, columns in rows.items()])
             while len(waiting) > DAYS_IN_FLIGHT:
                 _written(waiting.popleft())
             if on_day is not None:

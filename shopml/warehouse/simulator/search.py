@@ -42,12 +42,13 @@ class SearchCatalogView:
 def search_catalog_view(catalog: Catalog, on_sale: np.ndarray, rank: np.ndarray | None = None) -> SearchCatalogView:
     """The view of the items ``on_sale``, the engine ranking by ``rank`` (per item, above 0; None:
     by appeal, the production engine's order). What people look for is drawn by appeal either way."""
-    wanted = GroupedSampler(catalog.category, catalog.appeal * on_sale, len(vocabulary.CATEGORIES))
+    categories, subcategories = len(vocabulary.CATEGORIES), int(catalog.subcategory.max()) + 1
+    wanted = GroupedSampler(catalog.category, catalog.appeal * on_sale, categories)
     score = catalog.appeal if rank is None else rank
     return SearchCatalogView(
         wanted=wanted,
-        by_category=wanted if rank is None else GroupedSampler(catalog.category, score * on_sale, len(vocabulary.CATEGORIES)),
-        by_subcategory=GroupedSampler(catalog.subcategory, score * on_sale, int(catalog.subcategory.max()) + 1))
+        by_category=wanted if rank is None else GroupedSampler(catalog.category, score * on_sale, categories),
+        by_subcategory=GroupedSampler(catalog.subcategory, score * on_sale, subcategories))
 
 
 @dataclass

@@ -80,7 +80,7 @@ def run_arm(world: World, day: int, horizon: int, policy: Policy, stream: int) -
         behaviour = replace(behaviour, ad_targeted_share=policy.ad_targeted_share)
     config = replace(world.config, behaviour=behaviour)
     arm = World(config=config, catalog=world.catalog, population=world.population,
-                state=copy.deepcopy(world.state), prices=copy.deepcopy(world.prices), search_rank=policy.search_rank)
+                state=copy.deepcopy(world.state), prices=copy.deepcopy(world.prices), search_rank=rank)
     if policy.prices is not None:
         arm.prices.policy = np.asarray(policy.prices, dtype=float)
     live = arm.state.alive & (arm.population.signup_day < day)
