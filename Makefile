@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, pinned: a looser spec would pull gigabytes of CUDA packages.
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
-	# pip compiles one file at a time; compileall uses every core (on 2 cores 80 s, not 102). As pip
-	# does, it passes over files that do not compile (torch ships Python 3.12 test helpers).
+	# pip compiles one file at a time, compileall on every core; as pip does, it passes over files
+	# that do not compile (torch ships Python 3.12 test helpers).
 	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $(STAMP)
 
