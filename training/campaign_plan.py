@@ -21,7 +21,7 @@ carry the users it expects them to drive away, to set beside the churn the what-
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -80,21 +80,15 @@ def campaign_whatif(settings: Settings, send: str, model, feature_service: str, 
     alternatives: per plan, the sends made and each measure's change
     from the status quo; and the model's plan against each other plan, with 95% intervals."""
     from shopml.warehouse.simulator import vocabulary
-    from shopml.warehouse.simulator.oracle import replay
     from shopml.warehouse.simulator.whatif import Policy, run_arms, send_uplift, summarise
 
-    from .oracle import simulation_config
+    from .oracle import whatif_start
 
-    config = simulation_config(settings)
-    if config is None:
-        raise ValueError("the what-if shop continues a simulated shop: this warehouse was imported")
     if send not in SEND_DAYS:
         raise ValueError(f"send must be one of {sorted(SEND_DAYS)}, got {send!r}")
-    day = config.days
-    cutoff = datetime.combine(config.start + timedelta(days=day), time(), tzinfo=timezone.utc)
-    frame = users_as_of(settings, feature_service, cutoff)
+    config, day, world = whatif_start(settings)
+    frame = users_as_of(settings, feature_service, config.start_time + timedelta(days=day))
     users = frame[names.USER_ID].to_numpy() - 1
-    world = replay(config, day)
     b = world.behaviour
     budget = round(len(users) * b.treatment_share * (b.promotion_reach if send == "coupon" else b.push_reach))
     x = model.inputs(frame)

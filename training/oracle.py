@@ -23,6 +23,7 @@ from shopml.warehouse.simulator.churn import CAUSES as CHURN_CAUSES
 from shopml.warehouse.simulator.intensity import window_probability
 from shopml.warehouse.simulator.oracle import outcome_probabilities, replay
 from shopml.warehouse.simulator.reviews import review_delay_cdf
+from shopml.warehouse.simulator.world import World
 
 from .labels import CUTOFF
 from .metrics import auc_skill, roc_auc
@@ -36,6 +37,17 @@ def simulation_config(settings: Settings) -> SimulationConfig | None:
     parameters = json.loads(info[0][1])
     parameters["start"] = date.fromisoformat(parameters["start"])
     return SimulationConfig(**parameters)
+
+
+def whatif_start(settings: Settings, days_before_end: int = 0) -> tuple[SimulationConfig, int, World]:
+    """Where the what-if shop starts: the simulated shop's config, the day ``days_before_end``
+    days before the end of its data, and the world as it stood at 00:00 of that day (a
+    ``ValueError`` for an imported warehouse: no simulator to continue)."""
+    config = simulation_config(settings)
+    if config is None:
+        raise ValueError("the what-if shop continues a simulated shop: this warehouse was imported")
+    day = config.days - days_before_end
+    return config, day, replay(config, day)
 
 
 # our outcomes -> the simulator's (no event: one minus P(any event))

@@ -57,18 +57,13 @@ def price_whatif(settings: Settings, elasticities: dict[str, dict[str, float]], 
     from datetime import timedelta
 
     from shopml.warehouse.simulator import vocabulary
-    from shopml.warehouse.simulator.oracle import replay
     from shopml.warehouse.simulator.whatif import Policy, compare
 
-    from .oracle import category_elasticities, simulation_config
+    from .oracle import category_elasticities, whatif_start
 
-    config = simulation_config(settings)
-    if config is None:
-        raise ValueError("the what-if shop continues a simulated shop: this warehouse was imported")
-    cutoff = config.days - days_before_end
+    config, cutoff, world = whatif_start(settings, days_before_end)
     truth = category_elasticities(settings, config.start + timedelta(days=cutoff - 28),
                                   config.start + timedelta(days=cutoff - 1))
-    world = replay(config, cutoff)
     names = np.array(vocabulary.CATEGORIES)[world.catalog.category]
 
     def policy(moves: dict[str, float]) -> Policy:

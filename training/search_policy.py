@@ -16,7 +16,7 @@ beside the status quo, on the same random numbers (``simulator.whatif``).
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -26,7 +26,7 @@ from feature_repo.definitions import names
 from shopml.settings import Settings
 
 from .datasets import point_in_time_dataset
-from .oracle import simulation_config
+from .oracle import whatif_start
 
 BY_REVIEWS, BY_TRUTH = "ranked by reviews", "ranked by true satisfaction (oracle)"
 NEGATIVE_SHARE = f"{names.ITEM_REVIEW_SENTIMENT}__negative_share_90d"
@@ -46,15 +46,10 @@ def search_whatif(settings: Settings, horizon: int = 28, seeds: int = 20,
                   prior_reviews: float = 5.0) -> dict[str, dict[str, float]]:
     """Per arm (the status quo, ranked by reviews, ranked by true satisfaction), each measure and
     its change from the status quo with its 95% interval over ``seeds`` paired futures."""
-    from shopml.warehouse.simulator.oracle import replay
     from shopml.warehouse.simulator.whatif import Policy, compare
 
-    config = simulation_config(settings)
-    if config is None:
-        raise ValueError("the what-if shop continues a simulated shop: this warehouse was imported")
-    day = config.days
-    cutoff = datetime.combine(config.start + timedelta(days=day), time(), tzinfo=timezone.utc)
-    world = replay(config, day)
+    config, day, world = whatif_start(settings)
+    cutoff = config.start_time + timedelta(days=day)
     catalog, b = world.catalog, world.behaviour
     items = np.arange(catalog.n_items)
     rows = pl.DataFrame({names.ITEM_ID: items + 1}).with_columns(pl.lit(cutoff).alias(names.EVENT_TIMESTAMP))
