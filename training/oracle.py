@@ -1,7 +1,8 @@
 """The oracle for tasks on simulated data: for labelled rows (user, cut-off), the probability of
 each outcome given the simulator's hidden state at the cut-off (see simulator/oracle.py); for ad
-slots, the click probability the simulator drew the click from. Returns nothing for imported
-data, which has no simulator behind it.
+slots, the click probability the simulator drew the click from and what showing the slot adds to
+the chance of a purchase of the ad's item. Returns nothing for imported data, which has no
+simulator behind it.
 
 Part of that hidden state is who has already left: a churned user goes silent for good, and a
 user last seen a few days before the cut-off may be gone or merely quiet. The oracle knows which;
@@ -10,6 +11,7 @@ no model of the recorded events can. ``oracle_lead`` says how much of the oracle
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 
 import numpy as np
@@ -27,6 +29,8 @@ from shopml.warehouse.simulator.world import World
 
 from .labels import CUTOFF
 from .metrics import auc_skill, roc_auc
+
+log = logging.getLogger(__name__)
 
 
 def simulation_config(settings: Settings) -> SimulationConfig | None:
@@ -168,15 +172,34 @@ def review_rates(settings: Settings, rows: pl.DataFrame, horizon_days: int,
 
 def oracle_click_probabilities(settings: Settings, impression_ids: np.ndarray) -> np.ndarray | None:
     """Per ad slot (``impression_id``), the probability of the click it was drawn with."""
+    return _ad_slot_truth(settings, impression_ids, "p_click")
+
+
+def oracle_incremental_conversions(settings: Settings, impression_ids: np.ndarray) -> np.ndarray | None:
+    """Per ad slot, what showing it adds to the chance that its session buys the ad's item (shown
+    less hidden, given the rest of the session); None for a warehouse simulated before the truth
+    held it (simulate again for it)."""
+    return _ad_slot_truth(settings, impression_ids, "p_convert_shown - p_convert_hidden", "p_convert_shown")
+
+
+def _ad_slot_truth(settings: Settings, impression_ids: np.ndarray, expression: str,
+                   needs: str | None = None) -> np.ndarray | None:
+    """``expression`` over ``truth.ad_impressions`` per slot, in the ids' order; None without the
+    truth or without its column ``needs``."""
     with connect(settings.warehouse_path) as con:
         if not has_truth(con):
             return None
+        if needs and not con.sql("""SELECT 1 FROM information_schema.columns
+                                    WHERE table_schema = 'truth' AND table_name = 'ad_impressions' AND column_name = ?""",
+                                 params=[needs]).fetchall():
+            log.warning("the warehouse's truth has no %s (simulated by an earlier version): simulate again for it", needs)
+            return None
         con.register("wanted", pl.DataFrame({"impression_id": impression_ids}).with_row_index("row").to_arrow())
-        found = con.sql("""SELECT w.row, t.p_click FROM wanted w JOIN truth.ad_impressions t USING (impression_id)
-                           ORDER BY w.row""").pl()
+        found = con.sql(f"""SELECT w.row, {expression} AS truth FROM wanted w
+                            JOIN truth.ad_impressions t USING (impression_id) ORDER BY w.row""").pl()
     if found.height != len(impression_ids):
-        raise ValueError(f"{len(impression_ids) - found.height} ad slots have no recorded click probability")
-    return found["p_click"].to_numpy()
+        raise ValueError(f"{len(impression_ids) - found.height} ad slots have no recorded truth")
+    return found["truth"].to_numpy()
 
 
 def departed_by_cutoff(settings: Settings, rows: pl.DataFrame) -> np.ndarray | None:

@@ -177,8 +177,10 @@ TRUTH_CATEGORY_DAYS = _table(
     schema=TRUTH_SCHEMA,
 )
 TRUTH_AD_IMPRESSIONS = _table(
-    "ad_impressions", "the click probability of each impression (counterfactual for holdout rows)",
-    ("impression_id", "BIGINT"), ("p_click", "DOUBLE"), schema=TRUTH_SCHEMA,
+    "ad_impressions", "the click probability of each impression (counterfactual for holdout rows), and the chance "
+    "that its session buys the ad's item had it been shown and had it not, given the rest of the session",
+    ("impression_id", "BIGINT"), ("p_click", "DOUBLE"), ("p_convert_shown", "DOUBLE"), ("p_convert_hidden", "DOUBLE"),
+    schema=TRUTH_SCHEMA,
 )
 TRUTH_PUSHES = _table(
     "pushes", "P(open if treated), the true uplift on P(purchase within 48 h) and the campaign's effect on the "

@@ -1,9 +1,10 @@
 """The ad audience on the tiny shop: judged on later slots, shown against ghost, beside a
-click-rate audience and random, its estimator chosen on validation; the saved audiences hold every ad's best users, in order, each
-active before the data's end, and the service answers from them."""
+click-rate audience, random and the truth's ranking, its estimator chosen on validation; the saved audiences hold every
+ad's best users, in order, each active before the data's end, and the service answers from them."""
 
 from __future__ import annotations
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -13,9 +14,10 @@ from shopml.settings import Settings
 from shopml.warehouse.database import connect
 from training.config import resolve_config
 from training.task import run
-from training.tasks.ad_audience import (AUDIENCE_FILE, CHOICES, CLICK_AUDIENCE, ESTIMATORS, TEST_SLOTS, AdAudienceAnswers,
-                                        AdAudienceTask)
-from training.uplift import MODEL, RANDOM
+from training.oracle import oracle_incremental_conversions
+from training.tasks.ad_audience import (AUDIENCE_FILE, CHOICES, CLICK_AUDIENCE, ESTIMATORS, EXPECTED_TOP, TEST_SLOTS,
+                                        AdAudienceAnswers, AdAudienceTask)
+from training.uplift import MODEL, ORACLE, RANDOM
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,11 @@ def test_audiences_are_judged_on_later_slots_and_saved_best_first(settings):
     task = AdAudienceTask()
     config = resolve_config(task.config_type, overrides=["weeks=6", "test_weeks=1", "audience_size=40"])
     result = run(task, config, settings)
-    assert set(result.metrics[TEST_SLOTS]) == {MODEL, CLICK_AUDIENCE, RANDOM}
+    table = result.metrics[TEST_SLOTS]
+    assert set(table) == {MODEL, CLICK_AUDIENCE, RANDOM, ORACLE} and table[ORACLE]["share_of_oracle_true_qini"] == 1
+    assert all(row["true_qini"] <= table[ORACLE]["true_qini"] for row in table.values())
+    expected = result.metrics[EXPECTED_TOP]         # no ranking's top share gains more than the truth's
+    assert all(row[share] <= expected[ORACLE][share] + 1e-9 for row in expected.values() for share in row)
     choices = result.metrics[CHOICES]
     assert set(choices) == set(ESTIMATORS) and sum(row["chosen"] for row in choices.values()) == 1
     folder, metadata = artifact_folder(f"{task.name}:latest", settings)
@@ -49,6 +55,13 @@ def test_audiences_are_judged_on_later_slots_and_saved_best_first(settings):
     answer = answers.answer(task.endpoint.request(ad_id=ad, size=3))
     assert answer.known_ad and len(answer.users) == 3 and answer.as_of
     assert not answers.answer(task.endpoint.request(ad_id=10**9, size=3)).known_ad
+
+
+def test_a_warehouse_simulated_before_the_conversion_truth_has_no_audience_oracle(tmp_path, caplog):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("CREATE SCHEMA truth; CREATE TABLE truth.ad_impressions (impression_id BIGINT, p_click DOUBLE)")
+    assert oracle_incremental_conversions(Settings(home=tmp_path), [1, 2]) is None
+    assert "simulate again" in caplog.text
 
 
 def _saved(folder, metadata):

@@ -47,6 +47,22 @@ def test_click_probabilities_match_the_clicks(wh):
     assert_within_sampling_error(observed, expected, variance)
 
 
+def test_ad_conversion_probabilities_match_the_conversions(wh):
+    """A clicked slot's chance of its session buying the ad's item, from the truth's shown and
+    hidden chances, matches the clicked slots' conversions; ghosts convert no more often than their
+    hidden chance (the session viewed the item otherwise); showing never takes a purchase away."""
+    observed, expected, variance = rows(wh, """
+        WITH s AS (SELECT (t.p_convert_shown - (1 - t.p_click) * t.p_convert_hidden) / t.p_click AS p, a.converted
+                   FROM ad_impressions a JOIN truth.ad_impressions t USING (impression_id) WHERE a.clicked)
+        SELECT sum(converted::INT), sum(p), sum(p * (1 - p)) FROM s""")[0]
+    assert_within_sampling_error(observed, expected, variance)
+    observed, expected, variance = rows(wh, """
+        SELECT sum(a.converted::INT), sum(t.p_convert_hidden), sum(t.p_convert_hidden * (1 - t.p_convert_hidden))
+        FROM ad_impressions a JOIN truth.ad_impressions t USING (impression_id) WHERE a.in_holdout""")[0]
+    assert observed <= expected + Z * math.sqrt(variance) + 1       # a purchase before its slot is not the slot's
+    assert value(wh, "SELECT min(p_convert_shown - p_convert_hidden) FROM truth.ad_impressions") > -1e-12
+
+
 def test_ad_clicks_fall_with_position_and_rise_with_quality(wh):
     by_position = [r[1] for r in rows(wh, """SELECT position, avg(clicked::INT) FROM ad_impressions
                                             WHERE NOT in_holdout GROUP BY 1 ORDER BY 1""")]

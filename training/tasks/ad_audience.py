@@ -18,7 +18,11 @@ Judged on the test weeks' slots, shown against ghost (randomised): Qini, AUUC an
 targeting by expected incremental conversions, by P(click) (a click-rate audience) and at random
 (``training.uplift``'s figures); and, with ten times the slots behind it, the conversions of the
 shown slots among each score's top shares (ghosts convert so rarely that this is nearly the
-incremental rate). The audience itself: at training, every user with an event in the
+incremental rate). On a simulated shop the truth holds what showing each slot adds to the chance
+that its session buys the ad's item (``truth.ad_impressions``), so each score also gets its
+expected Qini, its share of the oracle's (the ranking by that truth; the headline, against the
+click-rate audience), and the expected incremental conversions among its top shares: the
+comparison without the outcomes' noise. The audience itself: at training, every user with an event in the
 ``active_days`` before the data ends is scored for every ad (features as of the end, the slot at
 position 1 in the evening), and the best ``audience_size`` per ad are saved with the model.
 Served as ``POST /ad_audience``; an ad the model does not know gets no audience (``known_ad:
@@ -49,7 +53,8 @@ from ..datasets import point_in_time_dataset
 from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import CUTOFF, labelled_impressions, split_by_time
-from ..uplift import MODEL, RANDOM, uplift_figures
+from ..oracle import oracle_incremental_conversions
+from ..uplift import MODEL, ORACLE, RANDOM, uplift_figures
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,7 @@ CHOSEN_SHARE = 0.1                        # the validation choice reads the conv
 CHOICES = "choices on the validation week (shown slots: conversions per 1,000 among the top tenth)"
 TEST_SLOTS = "test slots, shown against ghost (targeting by each score)"
 SHOWN_TOP = "test slots shown: conversions per 1,000 among each score's top share"
+EXPECTED_TOP = "test slots: expected incremental conversions per 1,000 among each score's top share (the truth)"
 TOP_SHARES = (0.01, 0.05, 0.1, 0.3)
 AUDIENCE_FILE = "audiences.parquet"
 SESSION_WINDOW = timedelta(days=1)        # a conversion is read within the slot's session
@@ -112,9 +118,10 @@ def organic_rates(train: pl.DataFrame, smoothing: float) -> tuple[dict[str, floa
 
 def top_share_conversions(converted: np.ndarray, scores: dict[str, np.ndarray],
                           shares: tuple[float, ...] = TOP_SHARES) -> dict[str, dict[str, float]]:
-    """Per score, the conversions per 1,000 shown slots among its top shares: ghosts convert at a
-    few in ten thousand, so on shown slots this is nearly the incremental rate, with ten times the
-    slots of the shown-against-ghost comparison behind it."""
+    """Per score, the conversions per 1,000 slots among its top shares (``converted``: each slot's
+    conversions, or their expectation). Ghosts convert at a few in ten thousand, so on shown slots
+    this is nearly the incremental rate, with ten times the slots of the shown-against-ghost
+    comparison behind it."""
     out = {}
     for name, score in scores.items():
         order = np.argsort(-score, kind="stable")
@@ -166,8 +173,8 @@ class AdAudienceTask:
     entity = "ad"
     feature_service = names.CTR_V1
     config_type = AdAudienceConfig
-    evaluation = Tabled("uplift", TEST_SLOTS, model=MODEL, reference=CLICK_AUDIENCE, metric="qini",
-                        label="Qini of the audience in conversions")
+    evaluation = Tabled("uplift", TEST_SLOTS, model=MODEL, reference=CLICK_AUDIENCE, metric="share_of_oracle_true_qini",
+                        label="share of the oracle's expected Qini")
     endpoint = Endpoint(
         path="/ad_audience", request=AdAudienceRequest, response=AdAudienceResponse, models=("ad_audience",),
         start=AdAudienceAnswers, example=lambda shop: {"ad_id": shop.shown_ads[0], "size": 5},
@@ -211,13 +218,18 @@ class AdAudienceTask:
         scores = {MODEL: model.incremental(data.layout, test, config.estimator),
                   CLICK_AUDIENCE: model.click.predict(data.layout.matrix(test)),
                   RANDOM: np.random.default_rng(config.seed).random(test.height)}
+        truth = oracle_incremental_conversions(settings, test["impression_id"].to_numpy())
+        if truth is not None:
+            scores[ORACLE] = truth
         shown = test["shown"].to_numpy()
         table = uplift_figures(test[CONVERSION].to_numpy().astype(float), shown.astype(float), scores)
         choices = {estimator: {"conversions_per_1000_top_10_percent": value,
                                "chosen": float(estimator == config.estimator)} for estimator, value in data.choices.items()}
-        return Evaluation(heads={}, tables={TEST_SLOTS: table, SHOWN_TOP: top_share_conversions(
-            test[CONVERSION].to_numpy()[shown], {name: score[shown] for name, score in scores.items()}),
-            CHOICES: choices})
+        tables = {TEST_SLOTS: table, SHOWN_TOP: top_share_conversions(
+            test[CONVERSION].to_numpy()[shown], {name: score[shown] for name, score in scores.items()}), CHOICES: choices}
+        if truth is not None:
+            tables[EXPECTED_TOP] = top_share_conversions(truth, scores)
+        return Evaluation(heads={}, tables=tables)
 
     def save(self, config: AdAudienceConfig, model: AudienceModel, data: AdAudienceData, metrics: dict,
              settings: Settings) -> str:

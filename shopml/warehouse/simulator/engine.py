@@ -20,7 +20,7 @@ from .config import MICROS_PER_SECOND, SECONDS_PER_DAY
 from .intensity import DayIntensity
 from .pages import PageOutcome
 from .prices import DayPrices
-from .sessions import DaySessions, next_action_truth, run_sessions
+from .sessions import AdConversions, DaySessions, ad_conversion_truth, next_action_truth, run_sessions
 from .reviews import WrittenReviews, review_delays, sentiment_of, write_reviews
 from .world import World, carousel_rng, day_rng, engagement_rng, exploration_rng, order_rng, page_rng, text_rng
 
@@ -180,7 +180,7 @@ class Simulation:
                                               ad_categories=list(path.ad_categories[:, BY_NAME]))
             log[schema.TRUTH_SESSION_STEPS] = dict(session_id=session_ids[path.steps.pop("session")], **path.steps)
         log.update(self._search_rows(day, ds, session_ids, bought_key))
-        log.update(self._ad_rows(day, ds, session_ids, bought_key))
+        log.update(self._ad_rows(day, ds, session_ids, bought_key, intensity, prices))
         if ds.pages is not None:
             log.update(self._page_rows(day, ds, session_ids))
         if ds.carousels is not None:
@@ -298,8 +298,12 @@ class Simulation:
                           schema.TRUTH_CAROUSEL_IMPRESSIONS),
         }
 
-    def _ad_rows(self, day, ds: DaySessions, session_ids, bought_key) -> DayLog:
+    def _ad_rows(self, day, ds: DaySessions, session_ids, bought_key, intensity: DayIntensity,
+                 prices: DayPrices) -> DayLog:
         ads, s, baskets = ds.ads, ds.sessions, ds.baskets
+        unrecorded = np.full(len(ads.ad), np.nan)
+        conversions = (ad_conversion_truth(self.world, ds, intensity, prices) if self.keeps_record
+                       else AdConversions(shown=unrecorded, hidden=unrecorded))
         ids = self.ids.take("impression", len(ads.ad))
         key = ads.session * self.world.catalog.n_items + ads.item
         bought = baskets.session[baskets.bought]
@@ -312,7 +316,8 @@ class Simulation:
                 session_id=session_ids[ads.session], ts=self.micros(day, s.second[ads.session] + ads.offset),
                 position=ads.position, clicked=ads.clicked, converted=converted, in_holdout=ads.in_holdout,
                 page_category=np.array(vocab.CATEGORIES, dtype=object)[ads.page_category], propensity=ads.propensity),
-            schema.TRUTH_AD_IMPRESSIONS: dict(impression_id=ids, p_click=ads.p_click),
+            schema.TRUTH_AD_IMPRESSIONS: dict(impression_id=ids, p_click=ads.p_click, p_convert_shown=conversions.shown,
+                                              p_convert_hidden=conversions.hidden),
         }
 
 

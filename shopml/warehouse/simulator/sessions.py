@@ -136,16 +136,21 @@ def _all_views(browse: Views, searches: SearchOutcome, ads: AdOutcome, ad_bonus:
     return Views(*(getattr(views, f)[keep] for f in ("session", "item", "offset", "bonus", "source")))
 
 
+def item_utility(world: World, prices: DayPrices) -> np.ndarray:
+    """Per item, its carting utility today before a view's bonus and the Gumbel noise: of the
+    viewed items, a carting session takes the one with the most utility plus noise."""
+    cat = world.catalog
+    return (np.log(cat.appeal) + 0.5 * cat.quality
+            - cat.elasticity[cat.category] * np.log(prices.price / cat.base_price))
+
+
 def _fill_baskets(world: World, sessions: Sessions, views: Views, intensity: DayIntensity,
                   prices: DayPrices, rng, order_rng) -> Baskets:
     """``order_rng`` draws the pause before a cart, so that how long a shopper dwells never moves
     what they buy."""
-    cat = world.catalog
     n = len(sessions.user)
     carts = rng.random(n) < intensity.cart[sessions.row, sessions.category]
-    utility = (np.log(cat.appeal[views.item]) + 0.5 * cat.quality[views.item]
-               - cat.elasticity[cat.category[views.item]] * np.log(prices.price[views.item] / cat.base_price[views.item])
-               + views.bonus + rng.gumbel(size=len(views.item)))
+    utility = item_utility(world, prices)[views.item] + views.bonus + rng.gumbel(size=len(views.item))
     by_session = Groups(views.session)
     best_item = np.full(n, -1)
     best_item[by_session.keys] = views.item[by_session.best(utility)]
@@ -199,6 +204,40 @@ def run_sessions(world: World, day: int, intensity: DayIntensity, prices: DayPri
         carousels=run_carousels(sessions.user, cat, world.population, prices.on_sale, prices.price, b,
                                 carousel_rng) if keeps_record else None,
     )
+
+
+@dataclass
+class AdConversions:
+    """Per ad slot, the chance that its session buys the ad's item had the slot been shown, and
+    had it not (the holdout's counterfactual, and a ghost's own); their difference is what showing
+    the ad adds."""
+    shown: np.ndarray
+    hidden: np.ndarray
+
+
+def ad_conversion_truth(world: World, ds: DaySessions, intensity: DayIntensity, prices: DayPrices) -> AdConversions:
+    """Given the rest of its session (every other view, clicked ads' included), a slot's session
+    carts with ``intensity.cart``, takes among the viewed items the one with the most utility plus
+    Gumbel noise, so each with its softmax share, and buys with ``intensity.buy``. Shown, the
+    slot is clicked with its ``p_click`` and adds a view of the ad's item with the ad's bonus; not
+    clicked or not shown, the item is bought only if the session viewed it otherwise. Whether
+    the purchase comes after the slot is not asked: a clicked slot's always does."""
+    ads, s, views = ds.ads, ds.sessions, ds.views
+    n_items = world.catalog.n_items
+    utility = item_utility(world, prices)
+    weight = np.exp(utility[views.item] + views.bonus)
+    all_views = np.bincount(views.session, weight, minlength=len(s.user))[ads.session]
+    view_key, slot_key = views.session * n_items + views.item, ads.session * n_items + ads.item
+    keys, by_key = np.unique(view_key, return_inverse=True)
+    at = np.minimum(np.searchsorted(keys, slot_key), max(len(keys) - 1, 0))
+    item_views = np.where(keys[at] == slot_key, np.bincount(by_key, weight)[at], 0.0) if len(keys) else 0.0 * slot_key
+    ad_view = np.exp(utility[ads.item] + world.behaviour.ad_conversion_boost)
+    own = np.where(ads.clicked, ad_view, 0.0)                      # a clicked slot's own view is not the rest
+    others, item_others = np.maximum(all_views - own, 0.0), np.maximum(item_views - own, 0.0)
+    buys = (intensity.cart[s.row, s.category] * intensity.buy[s.row])[ads.session]
+    hidden = buys * np.divide(item_others, others, out=np.zeros(len(others)), where=others > 0)
+    clicked = buys * (item_others + ad_view) / (others + ad_view)
+    return AdConversions(shown=ads.p_click * clicked + (1 - ads.p_click) * hidden, hidden=hidden)
 
 
 @dataclass
