@@ -134,18 +134,27 @@ def ad_tables(report: dict) -> str:
 
 
 def audience_table(report: dict) -> str:
-    rows = report["tasks"]["ad_audience"]["tables"]["test slots, shown against ghost (targeting by each score)"]
-    parts = ["| audience by (test slots) | observed Qini (conversions) | uplift@10% | uplift@20% | uplift@30% |",
-             "|---|---|---|---|---|"]
-    names = {"model": "**expected incremental conversions**", "click rate": "click probability", "random": "random"}
+    tables = report["tasks"]["ad_audience"]["tables"]
+    rows = tables["test slots, shown against ghost (targeting by each score)"]
+    parts = ["| audience by (test slots) | observed Qini (conversions) | uplift@10% | uplift@30% | expected Qini | "
+             "share of the oracle's expected Qini |", "|---|---|---|---|---|---|"]
+    names = {"model": "**expected incremental conversions**", "click rate": "click probability", "random": "random",
+             "oracle": "true incremental conversions (oracle)"}
     parts += [f"| {names.get(score, score)} | {_f(row['qini'], 1)} | {_f(row['uplift_at_10'], 4)} | "
-              f"{_f(row['uplift_at_20'], 4)} | {_f(row['uplift_at_30'], 4)} |" for score, row in rows.items()]
-    shown = report["tasks"]["ad_audience"]["tables"].get("test slots shown: conversions per 1,000 among each score's top share")
-    if shown:
-        shares = [key for key in next(iter(shown.values())) if key != "all"]
-        parts += ["", "| conversions per 1,000 shown slots, among the top | " + " | ".join(
-            key.removeprefix("top_").replace("_percent", "%") for key in shares) + " | all |",
-            "|---|" + "---|" * (len(shares) + 1)]
-        parts += [f"| {names.get(score, score)} | " + " | ".join(_f(row[key], 1) for key in [*shares, "all"]) + " |"
-                  for score, row in shown.items()]
+              f"{_f(row['uplift_at_30'], 4)} | {_f(row.get('true_qini'), 1)} | {_f(row.get('share_of_oracle_true_qini'))} |"
+              for score, row in rows.items()]
+    for title, key, digits in (("conversions per 1,000 shown slots, among the top",
+                                "test slots shown: conversions per 1,000 among each score's top share", 1),
+                               ("expected incremental conversions per 1,000 slots (the truth), among the top",
+                                "test slots: expected incremental conversions per 1,000 among each score's top share "
+                                "(the truth)", 2)):
+        top = tables.get(key)
+        if top:
+            shares = [share for share in next(iter(top.values())) if share != "all"]
+            parts += ["", f"| {title} | " + " | ".join(
+                share.removeprefix("top_").replace("_percent", "%") for share in shares) + " | all |",
+                "|---|" + "---|" * (len(shares) + 1)]
+            parts += [f"| {names.get(score, score)} | " + " | ".join(_f(row[share], digits) for share in [*shares, "all"])
+                      + " |"
+                      for score, row in top.items()]
     return "\n".join(parts)
