@@ -116,6 +116,10 @@ def organic_rates(train: pl.DataFrame, smoothing: float) -> tuple[dict[str, floa
     return ({c: (h + smoothing * overall) / (n + smoothing) for c, h, n in per.iter_rows()}, overall)
 
 
+def top_share_key(share: float) -> str:
+    return f"top_{round(100 * share)}_percent"
+
+
 def top_share_conversions(converted: np.ndarray, scores: dict[str, np.ndarray],
                           shares: tuple[float, ...] = TOP_SHARES) -> dict[str, dict[str, float]]:
     """Per score, the conversions per 1,000 slots among its top shares (``converted``: each slot's
@@ -125,7 +129,7 @@ def top_share_conversions(converted: np.ndarray, scores: dict[str, np.ndarray],
     out = {}
     for name, score in scores.items():
         order = np.argsort(-score, kind="stable")
-        out[name] = {f"top_{round(100 * share)}_percent": 1000 * float(converted[order[:max(1, round(share * len(order)))]].mean())
+        out[name] = {top_share_key(share): 1000 * float(converted[order[:max(1, round(share * len(order)))]].mean())
                      for share in shares} | {"all": 1000 * float(converted.mean())}
     return out
 
@@ -205,7 +209,7 @@ class AdAudienceTask:
         scores = {estimator: model.incremental(data.layout, shown, estimator)
                   for estimator in (ESTIMATORS if config.estimator == "auto" else (config.estimator,))}
         tops = top_share_conversions(shown[CONVERSION].to_numpy(), scores, (CHOSEN_SHARE,))
-        column = f"top_{round(100 * CHOSEN_SHARE)}_percent"
+        column = top_share_key(CHOSEN_SHARE)
         data.choices.update({estimator: top[column] for estimator, top in tops.items()})
         best = max(data.choices, key=data.choices.get)
         log.info("ad_audience: validation conversions per 1,000 among the top tenth %s; chosen %r",
@@ -223,7 +227,7 @@ class AdAudienceTask:
             scores[ORACLE] = truth
         shown = test["shown"].to_numpy()
         table = uplift_figures(test[CONVERSION].to_numpy().astype(float), shown.astype(float), scores)
-        choices = {estimator: {"conversions_per_1000_top_10_percent": value,
+        choices = {estimator: {f"conversions_per_1000_{top_share_key(CHOSEN_SHARE)}": value,
                                "chosen": float(estimator == config.estimator)} for estimator, value in data.choices.items()}
         tables = {TEST_SLOTS: table, SHOWN_TOP: top_share_conversions(
             test[CONVERSION].to_numpy()[shown], {name: score[shown] for name, score in scores.items()}), CHOICES: choices}
