@@ -141,8 +141,8 @@ def audience_table(report: dict) -> str:
     names = {"model": "**expected incremental conversions**", "click rate": "click probability", "random": "random",
              "oracle": "true incremental conversions (oracle)"}
     parts += [f"| {names.get(score, score)} | {_f(row['qini'], 1)} | {_f(row['uplift_at_10'], 4)} | "
-              f"{_f(row['uplift_at_30'], 4)} | {_f(row.get('true_qini'), 1)} | {_f(row.get('share_of_oracle_true_qini'))} |"
-              for score, row in rows.items()]
+              f"{_f(row['uplift_at_30'], 4)} | {_f(row.get('true_qini'), 1)} | "
+              f"{_f(row.get('share_of_oracle_true_qini'))} |" for score, row in rows.items()]
     for title, key, digits in (("conversions per 1,000 shown slots, among the top",
                                 "test slots shown: conversions per 1,000 among each score's top share", 1),
                                ("expected incremental conversions per 1,000 slots (the truth), among the top",
@@ -154,7 +154,7 @@ def audience_table(report: dict) -> str:
             parts += ["", f"| {title} | " + " | ".join(
                 share.removeprefix("top_").replace("_percent", "%") for share in shares) + " | all |",
                 "|---|" + "---|" * (len(shares) + 1)]
-            parts += [f"| {names.get(score, score)} | " + " | ".join(_f(row[share], digits) for share in [*shares, "all"])
-                      + " |"
+            parts += [f"| {names.get(score, score)} | "
+                      + " | ".join(_f(row[share], digits) for share in [*shares, "all"]) + " |"
                       for score, row in top.items()]
     return "\n".join(parts)

@@ -189,10 +189,10 @@ def _ad_slot_truth(settings: Settings, impression_ids: np.ndarray, expression: s
     with connect(settings.warehouse_path) as con:
         if not has_truth(con):
             return None
-        if needs and not con.sql("""SELECT 1 FROM information_schema.columns
-                                    WHERE table_schema = 'truth' AND table_name = 'ad_impressions' AND column_name = ?""",
-                                 params=[needs]).fetchall():
-            log.warning("the warehouse's truth has no %s (simulated by an earlier version): simulate again for it", needs)
+        if needs and not con.sql("""SELECT 1 FROM information_schema.columns WHERE table_schema = 'truth'
+                                    AND table_name = 'ad_impressions' AND column_name = ?""", params=[needs]).fetchall():
+            log.warning("the warehouse's truth has no %s (simulated by an earlier version): simulate again for it",
+                        needs)
             return None
         con.register("wanted", pl.DataFrame({"impression_id": impression_ids}).with_row_index("row").to_arrow())
         found = con.sql(f"""SELECT w.row, {expression} AS truth FROM wanted w

@@ -22,9 +22,11 @@ incremental rate). On a simulated shop the truth holds what showing each slot ad
 that its session buys the ad's item (``truth.ad_impressions``), so each score also gets its
 expected Qini, its share of the oracle's (the ranking by that truth; the headline, against the
 click-rate audience), and the expected incremental conversions among its top shares: the
-comparison without the outcomes' noise. The audience itself: at training, every user with an event in the
-``active_days`` before the data ends is scored for every ad (features as of the end, the slot at
-position 1 in the evening), and the best ``audience_size`` per ad are saved with the model.
+comparison without the outcomes' noise.
+
+The audience itself: at training, every user with an event in the ``active_days`` before the
+data ends is scored for every ad (features as of the end, the slot at position 1 in the
+evening), and the best ``audience_size`` per ad are saved with the model.
 Served as ``POST /ad_audience``; an ad the model does not know gets no audience (``known_ad:
 false``).
 """
@@ -229,8 +231,9 @@ class AdAudienceTask:
         table = uplift_figures(test[CONVERSION].to_numpy().astype(float), shown.astype(float), scores)
         choices = {estimator: {f"conversions_per_1000_{top_share_key(CHOSEN_SHARE)}": value,
                                "chosen": float(estimator == config.estimator)} for estimator, value in data.choices.items()}
-        tables = {TEST_SLOTS: table, SHOWN_TOP: top_share_conversions(
-            test[CONVERSION].to_numpy()[shown], {name: score[shown] for name, score in scores.items()}), CHOICES: choices}
+        shown_top = top_share_conversions(test[CONVERSION].to_numpy()[shown],
+                                          {name: score[shown] for name, score in scores.items()})
+        tables = {TEST_SLOTS: table, SHOWN_TOP: shown_top, CHOICES: choices}
         if truth is not None:
             tables[EXPECTED_TOP] = top_share_conversions(truth, scores)
         return Evaluation(heads={}, tables=tables)

@@ -229,8 +229,11 @@ def ad_conversion_truth(world: World, ds: DaySessions, intensity: DayIntensity, 
     all_views = np.bincount(views.session, weight, minlength=len(s.user))[ads.session]
     view_key, slot_key = views.session * n_items + views.item, ads.session * n_items + ads.item
     keys, by_key = np.unique(view_key, return_inverse=True)
-    at = np.minimum(np.searchsorted(keys, slot_key), max(len(keys) - 1, 0))
-    item_views = np.where(keys[at] == slot_key, np.bincount(by_key, weight)[at], 0.0) if len(keys) else 0.0 * slot_key
+    at = np.searchsorted(keys, slot_key)
+    viewed = at < len(keys)
+    viewed[viewed] = keys[at[viewed]] == slot_key[viewed]
+    item_views = np.zeros(len(slot_key))                           # the session's views of the ad's item
+    item_views[viewed] = np.bincount(by_key, weight)[at[viewed]]
     ad_view = np.exp(utility[ads.item] + world.behaviour.ad_conversion_boost)
     own = np.where(ads.clicked, ad_view, 0.0)                      # a clicked slot's own view is not the rest
     others, item_others = np.maximum(all_views - own, 0.0), np.maximum(item_views - own, 0.0)
