@@ -17,7 +17,8 @@ from .oracle import describe_oracle_lead, describe_reason_agreement
 
 COLOURS = {"model": "#1f6feb", "baseline": "#d29922", "oracle": "#2da44e", "bg_nbd_expected_purchases": "#8250df",
            "bg_nbd_not_alive": "#8250df", "bg_nbd_no_purchase": "#bf3989", "reference": "#8b949e",
-           "actual": "#1f2328", "seasonal_naive": "#d29922", "ets": "#bf3989", "croston_sba": "#8250df"}
+           "actual": "#1f2328", "seasonal_naive": "#d29922", "ets": "#bf3989", "croston_sba": "#8250df",
+           "purchase propensity": "#d29922", "click rate": "#d29922", "random": "#8b949e"}   # uplift's targeting scores
 WIDTH, HEIGHT, MARGIN = 360, 280, 44
 MAX_POINTS = 300
 METRICS = (("auc", "AUC"), ("skill", "skill"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("ece", "calibration error"),
@@ -57,10 +58,10 @@ def _axes(x_label: str, y_label: str, y_max: float = 1.0) -> list[str]:
 
 def line_chart(title: str, series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_label: str,
                diagonal: bool = False, y_max: float = 1.0, markers: bool = False, palette: bool = False) -> str:
-    """Lines in [0, 1] x [0, y_max]; ``diagonal`` draws y = x as the no-skill reference; ``palette``
-    colours the series in turn (else by their names in ``COLOURS``)."""
+    """Lines in [0, 1] x [0, y_max], values outside drawn on the frame; ``diagonal`` draws y = x as
+    the no-skill reference; ``palette`` colours the series in turn (else by their names in ``COLOURS``)."""
     def point(x, y):
-        return (MARGIN + x * (WIDTH - MARGIN - 8), HEIGHT - MARGIN - min(y / y_max, 1) * (HEIGHT - MARGIN - 8))
+        return (MARGIN + x * (WIDTH - MARGIN - 8), HEIGHT - MARGIN - min(max(y / y_max, 0), 1) * (HEIGHT - MARGIN - 8))
 
     parts = _axes(x_label, y_label, y_max)
     if diagonal:

@@ -168,13 +168,26 @@ def uplift_figures(outcome: np.ndarray, treated: np.ndarray, scores: dict[str, n
     return table
 
 
-def qini_chart(outcome: np.ndarray, treated: np.ndarray, scores: dict[str, np.ndarray]) -> str:
+def qini_chart(outcome: np.ndarray, treated: np.ndarray, scores: dict[str, np.ndarray],
+               positives: str = "buyers", rows: str = "sends", targets: str = "users") -> str:
     from .metrics.uplift import qini_curve
 
     curves = {name: qini_curve(outcome, treated, score) for name, score in scores.items()}
     top = max(float(np.max(increment)) for _, increment in curves.values()) * 1.1 or 1.0
-    return line_chart("Qini curves on the test sends: incremental buyers by share targeted", curves,
-                      "share of users targeted, best first", "incremental buyers", y_max=top)
+    return line_chart(f"Qini curves on the test {rows}: incremental {positives} by share targeted", curves,
+                      f"share of {targets} targeted, best first", f"incremental {positives}", y_max=top)
+
+
+def expected_gain_chart(true_uplift: np.ndarray, scores: dict[str, np.ndarray], positives: str, rows: str) -> str:
+    """Per score, the true uplifts summed over its top shares (no outcome noise): the oracle's
+    curve bounds every other's."""
+    curves = {}
+    for name, score in scores.items():
+        order = np.argsort(-score, kind="stable")
+        curves[name] = (np.arange(len(score) + 1) / len(score), np.r_[0.0, np.cumsum(true_uplift[order])])
+    top = max(float(np.max(gained)) for _, gained in curves.values()) * 1.1 or 1.0
+    return line_chart(f"Expected incremental {positives} (the truth) by share of the test {rows} targeted", curves,
+                      f"share of {rows} targeted, best first", f"expected incremental {positives}", y_max=top)
 
 
 def evaluate_uplift(model: UpliftModel, test: pl.DataFrame, oracle: np.ndarray | None, seed: int) -> Evaluation:
@@ -183,5 +196,7 @@ def evaluate_uplift(model: UpliftModel, test: pl.DataFrame, oracle: np.ndarray |
               RANDOM: np.random.default_rng(seed).random(test.height)}
     if oracle is not None:
         scores[ORACLE] = oracle
-    return Evaluation(heads={}, tables={TEST_SENDS: uplift_figures(outcome, treated, scores)},
-                      figures=[qini_chart(outcome, treated, scores)])
+    figures = [qini_chart(outcome, treated, scores)]
+    if oracle is not None:
+        figures.append(expected_gain_chart(oracle, scores, "buyers", "sends"))
+    return Evaluation(heads={}, tables={TEST_SENDS: uplift_figures(outcome, treated, scores)}, figures=figures)

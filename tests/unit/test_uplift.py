@@ -16,8 +16,15 @@ from shopml.matrix import FeatureLayout
 from training.campaign_plan import plan
 from training.campaigns import harm_split
 from training.labels import CUTOFF
-from training.uplift import (OUTCOME, T_LEARNER, TREATED, X_LEARNER, UpliftConfig, fit_uplift, true_qini,
-                             uplift_figures)
+from training.uplift import (OUTCOME, T_LEARNER, TREATED, X_LEARNER, UpliftConfig, expected_gain_chart, fit_uplift,
+                             true_qini, uplift_figures)
+
+
+def test_the_expected_gain_chart_draws_each_score_up_to_its_total():
+    truth = np.array([0.3, 0.1, 0.0, -0.2])
+    svg = expected_gain_chart(truth, {"oracle": truth, "model": -truth}, "buyers", "sends")
+    assert svg.count("<polyline") == 2 and "Expected incremental buyers" in svg
+    assert ">oracle<" in svg and ">model<" in svg
 
 
 def test_true_qini_by_hand_and_its_order():

@@ -56,7 +56,7 @@ from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import CUTOFF, labelled_impressions, split_by_time
 from ..oracle import oracle_incremental_conversions
-from ..uplift import MODEL, ORACLE, RANDOM, uplift_figures
+from ..uplift import MODEL, ORACLE, RANDOM, expected_gain_chart, qini_chart, uplift_figures
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +234,12 @@ class AdAudienceTask:
         shown_top = top_share_conversions(test[CONVERSION].to_numpy()[shown],
                                           {name: score[shown] for name, score in scores.items()})
         tables = {TEST_SLOTS: table, SHOWN_TOP: shown_top, CHOICES: choices}
+        figures = [qini_chart(test[CONVERSION].to_numpy().astype(float), shown.astype(float), scores,
+                              positives="conversions", rows="slots", targets="slots")]
         if truth is not None:
             tables[EXPECTED_TOP] = top_share_conversions(truth, scores)
-        return Evaluation(heads={}, tables=tables)
+            figures.append(expected_gain_chart(truth, scores, positives="conversions", rows="slots"))
+        return Evaluation(heads={}, tables=tables, figures=figures)
 
     def save(self, config: AdAudienceConfig, model: AudienceModel, data: AdAudienceData, metrics: dict,
              settings: Settings) -> str:
