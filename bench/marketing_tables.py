@@ -143,6 +143,11 @@ def audience_table(report: dict) -> str:
     parts += [f"| {names.get(score, score)} | {_f(row['qini'], 1)} | {_f(row['uplift_at_10'], 4)} | "
               f"{_f(row['uplift_at_30'], 4)} | {_f(row.get('true_qini'), 1)} | "
               f"{_f(row.get('share_of_oracle_true_qini'))} |" for score, row in rows.items()]
+    lead = tables.get("test slots: expected Qini, the audience less the click-rate audience (bootstrap over the slots)")
+    if lead:
+        row = lead["model"]
+        parts += ["", f"The audience's expected Qini less the click audience's: {row['difference']:+.2f} "
+                  f"({row['low']:+.2f} to {row['high']:+.2f}, 95% bootstrap interval over the test slots)."]
     for title, key, digits in (("conversions per 1,000 shown slots, among the top",
                                 "test slots shown: conversions per 1,000 among each score's top share", 1),
                                ("expected incremental conversions per 1,000 slots (the truth), among the top",

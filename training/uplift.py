@@ -151,6 +151,21 @@ def true_qini(true_uplift: np.ndarray, score: np.ndarray, treated_share: float =
     return float(np.trapezoid(curve, share) - curve[-1] / 2)
 
 
+def true_qini_difference(true_uplift: np.ndarray, score: np.ndarray, reference: np.ndarray, treated_share: float,
+                         draws: int = 200, confidence: float = 0.95, seed: int = 7) -> dict[str, float]:
+    """``score``'s expected Qini less ``reference``'s on the same rows, with a paired bootstrap
+    interval over the rows: how far apart two rankings are, beyond which rows the test held."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(draws):
+        rows = rng.integers(0, len(score), len(score))
+        samples.append(true_qini(true_uplift[rows], score[rows], treated_share)
+                       - true_qini(true_uplift[rows], reference[rows], treated_share))
+    low, high = np.percentile(samples, (100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2))
+    difference = true_qini(true_uplift, score, treated_share) - true_qini(true_uplift, reference, treated_share)
+    return {"difference": difference, "low": float(low), "high": float(high)}
+
+
 def uplift_figures(outcome: np.ndarray, treated: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Per targeting score: Qini, AUUC and the uplift among the top shares on the observed
     outcomes; with the oracle among the scores (the true uplift of every send), each score's

@@ -15,8 +15,8 @@ from shopml.warehouse.database import connect
 from training.config import resolve_config
 from training.task import run
 from training.oracle import oracle_incremental_conversions
-from training.tasks.ad_audience import (AUDIENCE_FILE, CHOICES, CLICK_AUDIENCE, ESTIMATORS, EXPECTED_TOP, TEST_SLOTS,
-                                        AdAudienceAnswers, AdAudienceTask)
+from training.tasks.ad_audience import (AUDIENCE_FILE, CHOICES, CLICK_AUDIENCE, ESTIMATORS, EXPECTED_LEAD, EXPECTED_TOP,
+                                        TEST_SLOTS, AdAudienceAnswers, AdAudienceTask)
 from training.uplift import MODEL, ORACLE, RANDOM
 
 
@@ -35,6 +35,9 @@ def test_audiences_are_judged_on_later_slots_and_saved_best_first(settings):
     assert all(row["true_qini"] <= table[ORACLE]["true_qini"] for row in table.values())
     expected = result.metrics[EXPECTED_TOP]         # no ranking's top share gains more than the truth's
     assert all(row[share] <= expected[ORACLE][share] + 1e-9 for row in expected.values() for share in row)
+    lead = result.metrics[EXPECTED_LEAD][MODEL]
+    assert lead["difference"] == pytest.approx(table[MODEL]["true_qini"] - table[CLICK_AUDIENCE]["true_qini"])
+    assert lead["low"] <= lead["high"]
     choices = result.metrics[CHOICES]
     assert set(choices) == set(ESTIMATORS) and sum(row["chosen"] for row in choices.values()) == 1
     folder, metadata = artifact_folder(f"{task.name}:latest", settings)

@@ -17,7 +17,18 @@ from training.campaign_plan import plan
 from training.campaigns import harm_split
 from training.labels import CUTOFF
 from training.uplift import (OUTCOME, T_LEARNER, TREATED, X_LEARNER, UpliftConfig, expected_gain_chart, fit_uplift,
-                             true_qini, uplift_figures)
+                             true_qini, true_qini_difference, uplift_figures)
+
+
+def test_the_expected_qini_difference_of_two_rankings_has_a_paired_interval():
+    rng = np.random.default_rng(3)
+    truth = rng.random(2_000) * 0.1
+    better, worse = truth + rng.normal(0, 0.01, 2_000), truth + rng.normal(0, 0.2, 2_000)
+    lead = true_qini_difference(truth, better, worse, 1.0, draws=100)
+    assert lead["difference"] == pytest.approx(true_qini(truth, better) - true_qini(truth, worse))
+    assert 0 < lead["low"] < lead["difference"] < lead["high"]
+    same = true_qini_difference(truth, better, better.copy(), 1.0, draws=20)
+    assert same == {"difference": 0.0, "low": 0.0, "high": 0.0}
 
 
 def test_the_expected_gain_chart_draws_each_score_up_to_its_total():

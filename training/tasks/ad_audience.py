@@ -56,7 +56,7 @@ from ..evaluation import Evaluation
 from ..kinds import Tabled
 from ..labels import CUTOFF, labelled_impressions, split_by_time
 from ..oracle import oracle_incremental_conversions
-from ..uplift import MODEL, ORACLE, RANDOM, expected_gain_chart, qini_chart, uplift_figures
+from ..uplift import MODEL, ORACLE, RANDOM, expected_gain_chart, qini_chart, true_qini_difference, uplift_figures
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ CHOICES = "choices on the validation week (shown slots: conversions per 1,000 am
 TEST_SLOTS = "test slots, shown against ghost (targeting by each score)"
 SHOWN_TOP = "test slots shown: conversions per 1,000 among each score's top share"
 EXPECTED_TOP = "test slots: expected incremental conversions per 1,000 among each score's top share (the truth)"
+EXPECTED_LEAD = "test slots: expected Qini, the audience less the click-rate audience (bootstrap over the slots)"
 TOP_SHARES = (0.01, 0.05, 0.1, 0.3)
 AUDIENCE_FILE = "audiences.parquet"
 SESSION_WINDOW = timedelta(days=1)        # a conversion is read within the slot's session
@@ -238,6 +239,8 @@ class AdAudienceTask:
                               positives="conversions", rows="slots", targets="slots")]
         if truth is not None:
             tables[EXPECTED_TOP] = top_share_conversions(truth, scores)
+            tables[EXPECTED_LEAD] = {MODEL: true_qini_difference(truth, scores[MODEL], scores[CLICK_AUDIENCE],
+                                                                 float(shown.mean()), seed=config.seed)}
             figures.append(expected_gain_chart(truth, scores, positives="conversions", rows="slots"))
         return Evaluation(heads={}, tables=tables, figures=figures)
 
