@@ -172,25 +172,25 @@ def review_rates(settings: Settings, rows: pl.DataFrame, horizon_days: int,
 
 def oracle_click_probabilities(settings: Settings, impression_ids: np.ndarray) -> np.ndarray | None:
     """Per ad slot (``impression_id``), the probability of the click it was drawn with."""
-    return _ad_slot_truth(settings, impression_ids, "p_click")
+    return _ad_slot_truth(settings, impression_ids, "p_click", needs="p_click")
 
 
 def oracle_incremental_conversions(settings: Settings, impression_ids: np.ndarray) -> np.ndarray | None:
     """Per ad slot, what showing it adds to the chance that its session buys the ad's item (shown
     less hidden, given the rest of the session); None for a warehouse simulated before the truth
     held it (simulate again for it)."""
-    return _ad_slot_truth(settings, impression_ids, "p_convert_shown - p_convert_hidden", "p_convert_shown")
+    return _ad_slot_truth(settings, impression_ids, "p_convert_shown - p_convert_hidden", needs="p_convert_shown")
 
 
-def _ad_slot_truth(settings: Settings, impression_ids: np.ndarray, expression: str,
-                   needs: str | None = None) -> np.ndarray | None:
+def _ad_slot_truth(settings: Settings, impression_ids: np.ndarray, expression: str, needs: str) -> np.ndarray | None:
     """``expression`` over ``truth.ad_impressions`` per slot, in the ids' order; None without the
     truth or without its column ``needs``."""
     with connect(settings.warehouse_path) as con:
         if not has_truth(con):
             return None
-        if needs and not con.sql("""SELECT 1 FROM information_schema.columns WHERE table_schema = 'truth'
-                                    AND table_name = 'ad_impressions' AND column_name = ?""", params=[needs]).fetchall():
+        column = con.sql("""SELECT 1 FROM information_schema.columns WHERE table_schema = 'truth'
+                            AND table_name = 'ad_impressions' AND column_name = ?""", params=[needs])
+        if not column.fetchall():
             log.warning("the warehouse's truth has no %s (simulated by an earlier version): simulate again for it",
                         needs)
             return None
