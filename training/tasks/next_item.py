@@ -117,7 +117,7 @@ class NextItemTask:
     family = "sequences"
     entity = "user"
     feature_service = names.NEXT_ITEM_V1
-    evaluation = ranking(TABLE, model=MODEL, reference=POPULARITY)
+    evaluation = ranking(TABLE, model=MODEL, reference=CO_OCCURRENCE)   # the stronger baseline on the demo shop
     config_type = NextItemConfig
 
     def build_dataset(self, config: NextItemConfig, settings: Settings) -> NextItemData:
