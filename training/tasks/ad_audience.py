@@ -228,15 +228,14 @@ class AdAudienceTask:
         truth = oracle_incremental_conversions(settings, test["impression_id"].to_numpy())
         if truth is not None:
             scores[ORACLE] = truth
-        shown = test["shown"].to_numpy()
-        table = uplift_figures(test[CONVERSION].to_numpy().astype(float), shown.astype(float), scores)
+        converted, shown = test[CONVERSION].to_numpy().astype(float), test["shown"].to_numpy()
+        table = uplift_figures(converted, shown.astype(float), scores)
         choices = {estimator: {f"conversions_per_1000_{top_share_key(CHOSEN_SHARE)}": value,
                                "chosen": float(estimator == config.estimator)} for estimator, value in data.choices.items()}
-        shown_top = top_share_conversions(test[CONVERSION].to_numpy()[shown],
-                                          {name: score[shown] for name, score in scores.items()})
+        shown_top = top_share_conversions(converted[shown], {name: score[shown] for name, score in scores.items()})
         tables = {TEST_SLOTS: table, SHOWN_TOP: shown_top, CHOICES: choices}
-        figures = [qini_chart(test[CONVERSION].to_numpy().astype(float), shown.astype(float), scores,
-                              positives="conversions", rows="slots", targets="slots")]
+        figures = [qini_chart(converted, shown.astype(float), scores, positives="conversions", rows="slots",
+                              targets="slots")]
         if truth is not None:
             tables[EXPECTED_TOP] = top_share_conversions(truth, scores)
             tables[EXPECTED_LEAD] = {MODEL: true_qini_difference(truth, scores[MODEL], scores[CLICK_AUDIENCE],
